@@ -1,0 +1,134 @@
+"""The ``net.pt`` model file: :func:`save` and :func:`load`.
+
+A model is a ``torch.nn.Sequential`` of bnn-hw layers. The file is a ``torch.save`` of plain data::
+
+    {"format": "bnn-hw-model", "version": 1,
+     "layers": [{"type": "BinaryLinear", "config": {...}}, ...],
+     "state_dict": {"1.weight": tensor, ...}}
+
+:func:`load` reads it with ``torch.load(weights_only=True)``, so no code from the file ever runs; it
+checks the schema, layer types and tensor shapes and raises :class:`ModelFileError` with one line
+naming the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+
+import torch
+from torch import nn
+
+from . import nn as bnn
+from .errors import ModelFileError
+
+FORMAT = "bnn-hw-model"
+VERSION = 1
+
+
+def _batchnorm_config(layer: nn.BatchNorm1d) -> dict:
+    if not (layer.affine and layer.track_running_stats):
+        raise ModelFileError("BatchNorm1d must have affine=True and track_running_stats=True to be saved")
+    return {"num_features": layer.num_features, "eps": layer.eps, "momentum": layer.momentum}
+
+
+#: Layer type name -> (class, function giving its constructor arguments).
+LAYER_TYPES = {
+    "Thermometer": (bnn.Thermometer, bnn.Thermometer.config),
+    "BinaryLinear": (bnn.BinaryLinear, bnn.BinaryLinear.config),
+    "Sign": (bnn.Sign, bnn.Sign.config),
+    "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
+}
+
+
+def supported_layers() -> str:
+    return ", ".join(LAYER_TYPES)
+
+
+def _type_name(layer: nn.Module) -> str:
+    for name, (cls, _) in LAYER_TYPES.items():
+        if type(layer) is cls:
+            return name
+    raise ModelFileError(f"cannot save layer {type(layer).__name__}: bnn-hw supports {supported_layers()}")
+
+
+def save(model: nn.Sequential, path: str | os.PathLike) -> None:
+    """Write ``model`` (a ``torch.nn.Sequential`` of bnn-hw layers) to ``path``."""
+    if not isinstance(model, nn.Sequential):
+        raise ModelFileError(f"bnn_hw.save expects a torch.nn.Sequential, not {type(model).__name__}")
+    layers = []
+    for layer in model:
+        name = _type_name(layer)
+        layers.append({"type": name, "config": LAYER_TYPES[name][1](layer)})
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    torch.save({"format": FORMAT, "version": VERSION, "layers": layers, "state_dict": state}, os.fspath(path))
+
+
+def _read(path) -> dict:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
+        raise ModelFileError(f"{path}: not a bnn-hw model file (it holds objects other than plain data: "
+                             f"{first[:160]}); save models with bnn_hw.save") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise ModelFileError(f"{path}: truncated or not a PyTorch file ({type(e).__name__}); "
+                             f"re-save the model with bnn_hw.save") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a bnn-hw model file (no '{FORMAT}' header); "
+                             f"save models with bnn_hw.save")
+    if data.get("version") != VERSION:
+        raise ModelFileError(f"{path}: model file version {data.get('version')!r} is not supported "
+                             f"(this bnn-hw reads version {VERSION})")
+    if not isinstance(data.get("layers"), list) or not isinstance(data.get("state_dict"), dict):
+        raise ModelFileError(f"{path}: malformed bnn-hw model file (missing 'layers' or 'state_dict')")
+    return data
+
+
+def _build_layer(path, index: int, entry) -> nn.Module:
+    if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) \
+            or not isinstance(entry.get("config"), dict):
+        raise ModelFileError(f"{path}: layer {index} is malformed (needs 'type' and 'config')")
+    name = entry["type"]
+    if name not in LAYER_TYPES:
+        raise ModelFileError(f"{path}: layer {index} has unsupported type {name!r}; "
+                             f"bnn-hw supports {supported_layers()}")
+    cls = LAYER_TYPES[name][0]
+    try:
+        return cls(**entry["config"])
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: layer {index} ({name}) has a bad config: {e}") from None
+
+
+def load(path: str | os.PathLike) -> nn.Sequential:
+    """Read a model written by :func:`save` and return it in eval mode.
+
+    Raises :class:`ModelFileError` (one line) if the file is missing, truncated, not a bnn-hw model,
+    names an unsupported layer, or holds tensors of the wrong shape.
+    """
+    data = _read(path)
+    model = nn.Sequential(*(_build_layer(path, i, e) for i, e in enumerate(data["layers"])))
+    expected = model.state_dict()
+    given = data["state_dict"]
+    missing = [k for k in expected if k not in given]
+    if missing:
+        raise ModelFileError(f"{path}: tensor {missing[0]!r} is missing")
+    unexpected = [k for k in given if k not in expected]
+    if unexpected:
+        raise ModelFileError(f"{path}: unexpected tensor {unexpected[0]!r}")
+    for key, want in expected.items():
+        got = given[key]
+        if not isinstance(got, torch.Tensor):
+            raise ModelFileError(f"{path}: {key!r} is not a tensor")
+        if tuple(got.shape) != tuple(want.shape):
+            layer = int(key.split(".")[0])
+            raise ModelFileError(f"{path}: layer {layer} ({data['layers'][layer]['type']}): {key!r} has "
+                                 f"shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+        if not torch.isfinite(got.float()).all():
+            raise ModelFileError(f"{path}: {key!r} holds NaN or infinite values")
+    model.load_state_dict(given, strict=True)
+    return model.eval()

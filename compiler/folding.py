@@ -1,0 +1,103 @@
+"""Folding: how many parallel lanes each hardware stage gets.
+
+A dense layer with ``pe`` output lanes and ``simd`` input lanes takes
+``ceil(M / pe) * ceil(N / simd)`` cycles per frame; the thermometer input stage reads ``simd`` pixels
+per cycle; the argmax head takes the score layer's ``pe`` scores per word.
+
+Defaults: the layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
+other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing.
+Overrides come from a JSON file (``{"dense1": {"pe": 8, "simd": 32}}``) or ``NAME=PExSIMD`` options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from math import ceil
+
+from ..errors import BnnHwError
+from .ir import Graph
+from .ops import ArgMax, BinaryDense, Thermometer
+
+__all__ = ["Fold", "default_folding", "parse_folding", "apply_folding"]
+
+_LANE_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+
+
+@dataclass(frozen=True)
+class Fold:
+    pe: int = 1
+    simd: int = 1
+
+    def __post_init__(self):
+        if not (isinstance(self.pe, int) and isinstance(self.simd, int) and self.pe >= 1 and self.simd >= 1):
+            raise ValueError(f"pe and simd must be positive integers, not pe={self.pe!r} simd={self.simd!r}")
+
+    def __str__(self):
+        return f"{self.pe}x{self.simd}"
+
+
+def _cheapest_dense(op: BinaryDense, budget: int) -> Fold:
+    best = None
+    for pe in _LANE_CHOICES:
+        for simd in _LANE_CHOICES:
+            pe_, simd_ = min(pe, op.out_features), min(simd, op.in_features)
+            if op.cycles(pe_, simd_) <= budget and (best is None or pe_ * simd_ < best.pe * best.simd):
+                best = Fold(pe_, simd_)
+    return best or Fold(op.out_features, op.in_features)
+
+
+def default_folding(graph: Graph) -> dict[str, Fold]:
+    """A balanced folding for every hardware node of a streamlined graph."""
+    types = graph.types()
+    dense = [n for n in graph.nodes if isinstance(n.op, BinaryDense)]
+    biggest = max(dense, key=lambda n: n.op.weights.size)
+    anchor = Fold(min(16, biggest.op.out_features), min(64, biggest.op.in_features))
+    budget = biggest.op.cycles(anchor.pe, anchor.simd)
+    folds = {}
+    for node in graph.nodes:
+        if node is biggest:
+            folds[node.name] = anchor
+        elif isinstance(node.op, BinaryDense):
+            folds[node.name] = _cheapest_dense(node.op, budget)
+        elif isinstance(node.op, Thermometer):
+            features = types[node.inputs[0]].size
+            folds[node.name] = Fold(1, min(features, next(
+                (s for s in _LANE_CHOICES if ceil(features / s) <= budget), features)))
+    return folds
+
+
+def _parse_option(text: str) -> tuple[str, Fold]:
+    m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*=\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise BnnHwError(f"bad folding {text!r}: write NAME=PExSIMD, e.g. dense1=16x64")
+    return m[1], Fold(int(m[2]), int(m[3]))
+
+
+def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
+    """Folding overrides from a JSON file path or a comma-separated ``NAME=PExSIMD`` list."""
+    if os.path.isfile(spec):
+        try:
+            with open(spec) as f:
+                data = json.load(f)
+            return {str(k): Fold(int(v["pe"]), int(v["simd"])) for k, v in data.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise BnnHwError(f"{spec}: bad folding file ({e}); expected "
+                             f'{{"dense1": {{"pe": 16, "simd": 64}}, ...}}') from None
+    return dict(_parse_option(part) for part in str(spec).split(",") if part.strip())
+
+
+def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None) -> dict[str, Fold]:
+    """The default folding with ``overrides`` applied; the argmax head follows its producer's pe."""
+    folds = default_folding(graph)
+    for name, fold in (overrides or {}).items():
+        if name not in folds:
+            raise BnnHwError(f"folding names {name!r}, which is not a foldable layer; "
+                             f"foldable layers: {', '.join(folds)}")
+        folds[name] = fold
+    for node in graph.nodes:
+        if isinstance(node.op, ArgMax):
+            folds[node.name] = Fold(1, folds[node.inputs[0]].pe)
+    return folds

@@ -1,0 +1,36 @@
+"""ArgMax: the class index of the largest score; ties go to the lowest index (as ``torch.argmax``).
+
+In hardware its fold's ``simd`` is the number of scores per input word: the producer's ``pe``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost import Cost
+from ..ir import Kind, TensorType
+
+__all__ = ["ArgMax"]
+
+
+@dataclass(frozen=True)
+class ArgMax:
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.INT or len(x.shape) != 1:
+            raise ValueError(f"takes a vector of integer scores, got {x}")
+        return TensorType((1,), Kind.INT, max(1, (x.size - 1).bit_length()) + 1)
+
+    def reference(self, scores: np.ndarray) -> np.ndarray:
+        return np.argmax(scores, axis=1)[:, None]  # numpy, like torch, returns the first maximum
+
+    def hardware(self, in_type, fold):
+        from ...hdl import ArgMaxHead
+        return ArgMaxHead(in_type.size, fold.simd, in_type.width)
+
+    def cost(self, in_type, fold) -> Cost:
+        classes, lanes, score_width = in_type.size, fold.simd, in_type.width
+        return Cost(cycles=-(-classes // lanes), lut4=lanes * score_width * 2 + classes * 2,
+                    ff=classes * score_width + 32, buffer_bits=classes * score_width)

@@ -1,0 +1,124 @@
+"""BinaryDense: a binary fully connected layer on bit vectors (XNOR-popcount).
+
+Semantics, for input bits ``x`` (N) and weight bits ``w`` (M x N), with ``p = popcount(xnor(x, w[m]))``:
+
+- without thresholds the output is the exact integer score ``dot = 2 * p - N`` per channel;
+- with thresholds ``T`` (M x K, sorted per row) output bit ``m * K + j`` is ``p >= T[m, j]``.
+
+Streamlining turns BatchNorm + sign into thresholds; a negative BN scale is absorbed by flipping that
+channel's weights (``popcount(xnor(x, ~w)) = N - p``), so hardware only ever compares ``>=``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from math import ceil
+
+import numpy as np
+
+from ..cost import Cost, ebr_blocks
+from ..ir import Kind, TensorType
+from ._arrays import frozen_array, pack_bits
+
+__all__ = ["BinaryDense"]
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryDense:
+    weights: np.ndarray                 #: (M, N) uint8 bits, 1 = +1
+    thresholds: np.ndarray | None = None  #: (M, K) int64, sorted per row, or None for integer scores
+
+    def __post_init__(self):
+        w = np.asarray(self.weights)
+        if w.ndim != 2 or w.size == 0 or not np.isin(w, (0, 1)).all():
+            raise ValueError("BinaryDense weights must be a non-empty (M, N) array of 0/1 bits")
+        object.__setattr__(self, "weights", frozen_array(w, np.uint8))
+        if self.thresholds is not None:
+            t = np.asarray(self.thresholds)
+            if t.ndim != 2 or t.shape[0] != w.shape[0] or t.shape[1] < 1:
+                raise ValueError(f"thresholds must have shape ({w.shape[0]}, K), not {t.shape}")
+            if (np.diff(t, axis=1) < 0).any():
+                raise ValueError("thresholds must be sorted along each row")
+            object.__setattr__(self, "thresholds", frozen_array(t, np.int64))
+
+    @property
+    def in_features(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def slices(self) -> int:
+        """Output bits per channel (K thresholds), 0 for integer scores."""
+        return 0 if self.thresholds is None else self.thresholds.shape[1]
+
+    @property
+    def score_width(self) -> int:
+        """Signed width holding every score ``-N..N``."""
+        return self.in_features.bit_length() + 1
+
+    def __repr__(self):
+        what = f"thresholds x{self.slices}" if self.thresholds is not None else "scores"
+        return f"BinaryDense({self.out_features}x{self.in_features}, {what})"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.BITS:
+            raise ValueError(f"takes binary inputs, got {x}")
+        if x.size != self.in_features:
+            raise ValueError(f"expects {self.in_features} inputs, got {x.size}")
+        if self.thresholds is None:
+            return TensorType((self.out_features,), Kind.INT, self.score_width)
+        return TensorType((self.out_features * self.slices,), Kind.BITS)
+
+    @cached_property
+    def _packed_weights(self) -> np.ndarray:
+        return pack_bits(self.weights)
+
+    def popcounts(self, x: np.ndarray) -> np.ndarray:
+        """``popcount(xnor(x, w[m]))`` for a batch of bit vectors ``x`` (B, N) -> (B, M) int32."""
+        xp = pack_bits(x)
+        wp = self._packed_weights
+        n, out = self.in_features, np.empty((len(x), self.out_features), np.int32)
+        step = max(1, (1 << 23) // max(1, wp.size))  # keep the (step, M, W) temporary near 64 MiB
+        for b in range(0, len(x), step):
+            diff = np.bitwise_count(xp[b:b + step, None, :] ^ wp[None, :, :]).sum(axis=-1, dtype=np.int32)
+            out[b:b + step] = n - diff  # padding bits are zero in both, so they never differ
+        return out
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        p = self.popcounts(x)
+        if self.thresholds is None:
+            return 2 * p - self.in_features
+        bits = p[:, :, None] >= self.thresholds[None, :, :]
+        return bits.reshape(len(x), -1).astype(np.uint8)
+
+    # -- hardware -------------------------------------------------------------------------------
+
+    def cycles(self, pe: int, simd: int) -> int:
+        return ceil(self.out_features / pe) * ceil(self.in_features / simd)
+
+    def hardware(self, in_type, fold):
+        from ...hdl import MatrixVectorUnit
+        return MatrixVectorUnit(self.weights, self.thresholds, pe=fold.pe, simd=fold.simd)
+
+    def cost(self, in_type, fold) -> Cost:
+        pe, simd = fold.pe, fold.simd
+        sf, nf = ceil(self.in_features / simd), ceil(self.out_features / pe)
+        acc = (self.in_features + 1).bit_length()
+        k = self.slices
+        weight_bits = self.weights.size + (self.thresholds.size * acc if k else 0)
+        return Cost(
+            cycles=sf * nf,
+            # XNOR + adder-tree popcount (about 5 LUT4 per input bit with a naive tree), accumulator
+            # and comparators per lane, address counters.
+            lut4=pe * (5 * simd + 2 * acc + k * acc) + 40,
+            ff=pe * (acc * 2 + max(k, 1) * acc) + 64,
+            ebr=ebr_blocks(pe * simd, sf * nf) + ebr_blocks(simd, 2 * sf),
+            weight_bits=weight_bits,
+            buffer_bits=2 * sf * simd,
+            binary_ops=2 * self.weights.size,
+        )

@@ -1,0 +1,102 @@
+"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, and Sign.
+
+Their semantics are the exact PyTorch eval-mode computations of the training layers (same
+functional calls on float32), so the streamlining pass can fold them into integer thresholds by
+evaluating them, and tests can run an un-streamlined graph as a second reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Kind, TensorType
+from ._arrays import frozen_array
+
+__all__ = ["Scale", "BatchNorm", "Sign"]
+
+
+def _real_vector(x: TensorType, op: str, channels: int) -> TensorType:
+    if x.kind not in (Kind.INT, Kind.REAL) or len(x.shape) != 1:
+        raise ValueError(f"{op} takes a vector of numbers, got {x}")
+    if x.size != channels:
+        raise ValueError(f"{op} has {channels} channels but its input has {x.size}")
+    return TensorType(x.shape, Kind.REAL, 32)
+
+
+def _torch(fn, x):
+    import torch
+    with torch.no_grad():
+        return fn(torch.tensor(np.asarray(x, np.float32))).numpy()
+
+
+@dataclass(frozen=True, eq=False)
+class Scale:
+    """``y = x * scale`` per channel (``BinaryLinear(scale=True)``)."""
+
+    scale: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "scale", frozen_array(self.scale, np.float32))
+
+    def __repr__(self):
+        return f"Scale({self.scale.size})"
+
+    def infer(self, inputs):
+        return _real_vector(inputs[0], "Scale", self.scale.size)
+
+    def torch_forward(self, t):
+        import torch
+        return t * torch.tensor(self.scale)
+
+    def reference(self, x):
+        return _torch(self.torch_forward, x)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNorm:
+    """Eval-mode ``torch.nn.BatchNorm1d`` with its running statistics."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+    eps: float
+
+    def __post_init__(self):
+        for f in ("mean", "var", "weight", "bias"):
+            object.__setattr__(self, f, frozen_array(getattr(self, f), np.float32))
+
+    def __repr__(self):
+        return f"BatchNorm({self.mean.size})"
+
+    def infer(self, inputs):
+        return _real_vector(inputs[0], "BatchNorm", self.mean.size)
+
+    def torch_forward(self, t):
+        import torch
+        from torch.nn import functional as F
+        p = [torch.tensor(a) for a in (self.mean, self.var, self.weight, self.bias)]
+        return F.batch_norm(t, p[0], p[1], p[2], p[3], False, 0.0, self.eps)
+
+    def reference(self, x):
+        return _torch(self.torch_forward, x)
+
+
+@dataclass(frozen=True)
+class Sign:
+    """``x >= 0 -> bit 1 (+1)``, else bit 0 (-1)."""
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.REAL:
+            raise ValueError(f"Sign takes real values, got {x}")
+        return TensorType(x.shape, Kind.BITS)
+
+    def torch_forward(self, t):
+        import torch
+        return torch.where(t >= 0, 1.0, -1.0)
+
+    def reference(self, x):
+        return (np.asarray(x) >= 0).astype(np.uint8)

@@ -1,0 +1,49 @@
+"""Thermometer: 8-bit pixels to k bits each (``pixel >= t`` for each threshold ``t``).
+
+Output bit ``i * k + j`` is 1 iff ``pixel[i] >= thresholds[j]`` (channels-last).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from ..cost import Cost
+from ..ir import Kind, TensorType
+
+__all__ = ["Thermometer"]
+
+
+@dataclass(frozen=True)
+class Thermometer:
+    thresholds: tuple[int, ...]
+
+    def __post_init__(self):
+        t = tuple(int(v) for v in self.thresholds)
+        if not t or t != tuple(sorted(set(t))) or not all(1 <= v <= 255 for v in t):
+            raise ValueError(f"thresholds must be strictly increasing in 1..255, not {self.thresholds}")
+        object.__setattr__(self, "thresholds", t)
+
+    def __repr__(self):
+        return f"Thermometer({list(self.thresholds)})"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.UINT8:
+            raise ValueError(f"takes 8-bit pixels, got {x}")
+        return TensorType(x.shape[:-1] + (x.shape[-1] * len(self.thresholds),), Kind.BITS)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        bits = np.asarray(x, np.uint8)[..., None] >= np.array(self.thresholds, np.uint8)
+        return bits.reshape(len(x), -1).astype(np.uint8)
+
+    def hardware(self, in_type, fold):
+        from ...hdl import ThermometerEncoder
+        return ThermometerEncoder(in_type.size, self.thresholds, lanes=fold.simd)
+
+    def cost(self, in_type, fold) -> Cost:
+        k = len(self.thresholds)
+        return Cost(cycles=ceil(in_type.size / fold.simd), lut4=fold.simd * k * 3 + 16,
+                    ff=fold.simd * k + 16)

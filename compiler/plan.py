@@ -1,0 +1,101 @@
+"""The hardware plan: a streamlined graph plus a folding, with per-stage costs.
+
+This is what both the NumPy reference and the HDL generator consume::
+
+    plan = compile_model(bnn_hw.load("net.pt"))
+    classes, scores = plan.predict(images)      # bit-exact reference
+    top = build_pipeline(plan)                  # Amaranth component (bnn_hw.compiler.lower)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..errors import FitError
+from .cost import Cost
+from .folding import Fold, apply_folding
+from .frontend import from_model
+from .ir import Graph, TensorType, validate
+from .reference import predict
+from .streamline import streamline
+
+__all__ = ["Stage", "Plan", "compile_model", "check_fit"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One hardware stage: a graph node with its types, folding and estimated cost."""
+
+    name: str
+    op: object
+    in_type: TensorType
+    out_type: TensorType
+    fold: Fold
+
+    @cached_property
+    def cost(self) -> Cost:
+        return self.op.cost(self.in_type, self.fold)
+
+    def hardware(self):
+        return self.op.hardware(self.in_type, self.fold)
+
+
+@dataclass(frozen=True)
+class Plan:
+    graph: Graph
+    folds: dict
+
+    @cached_property
+    def stages(self) -> tuple[Stage, ...]:
+        types = self.graph.types()
+        previous = self.graph.inputs[0][0]
+        stages = []
+        for node in self.graph.nodes:
+            if node.inputs != (previous,):
+                raise FitError(f"{node.name}: only chains of layers are supported so far")
+            stages.append(Stage(node.name, node.op, types[previous], types[node.name], self.folds[node.name]))
+            previous = node.name
+        return tuple(stages)
+
+    @property
+    def input_type(self) -> TensorType:
+        return self.graph.inputs[0][1]
+
+    @cached_property
+    def total(self) -> Cost:
+        total = Cost()
+        for stage in self.stages:
+            total = total + stage.cost
+        return total
+
+    @property
+    def bottleneck(self) -> Stage:
+        return max(self.stages, key=lambda s: s.cost.cycles)
+
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reference class indices and integer scores for a batch of inputs."""
+        return predict(self.graph, images)
+
+
+def compile_model(model, folding: dict[str, Fold] | None = None) -> Plan:
+    """Frontend, streamlining and folding: a loaded model to a validated hardware plan."""
+    graph = validate(streamline(from_model(model)))
+    return Plan(graph, apply_folding(graph, folding))
+
+
+def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float = 1.0) -> None:
+    """Raise :class:`FitError` naming the layer and resource if the estimate exceeds ``capacity``.
+
+    ``capacity`` maps ``lut4``/``ff``/``ebr`` to the device's counts; ``headroom`` scales them.
+    """
+    for resource, available in capacity.items():
+        need = sum(getattr(s.cost, resource) for s in plan.stages)
+        if need > available * headroom:
+            worst = max(plan.stages, key=lambda s: getattr(s.cost, resource))
+            raise FitError(
+                f"the network needs about {need} {resource.upper()} but {device} has {available}; "
+                f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "
+                f"fold it more (smaller PE/SIMD with --fold {worst.name}=PExSIMD) or choose a larger device")
