@@ -1,0 +1,165 @@
+"""The ``bnn-hw`` command line.
+
+    bnn-hw build --board ulx3s net.pt -o build/    bitstream, Verilog, report.json, report.txt
+    bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
+    bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
+    bnn-hw report net.pt                           per-layer folding and estimates, no synthesis
+    bnn-hw boards                                  supported boards and their chips
+
+Problems a user can fix print one line, ``error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BnnHwError
+
+__all__ = ["main"]
+
+
+def _load_plan(args):
+    from . import load
+    from .compiler.folding import parse_folding
+    from .compiler.plan import compile_model
+
+    folding = parse_folding(args.fold) if args.fold else None
+    return compile_model(load(args.model), folding)
+
+
+def _sample_inputs(plan, count: int):
+    """Test images (and labels) that match the model's input: Fashion-MNIST, digits, or random."""
+    from .compiler.ir import Kind
+    from .datasets import digits, fashion_mnist
+
+    features = plan.input_type.size
+    if plan.input_type.kind is Kind.UINT8 and features == 784:
+        x, y = fashion_mnist("test")
+    elif plan.input_type.kind is Kind.UINT8 and features == 64:
+        x, y = digits("test")
+    else:
+        rng = np.random.default_rng(0)
+        high = 256 if plan.input_type.kind is Kind.UINT8 else 2
+        return rng.integers(0, high, (count, features), dtype=np.uint8), None
+    return x[:count], y[:count]
+
+
+def cmd_build(args):
+    from .boards import get_board
+    from .boards.build import build
+    from .boards.report import render_text
+
+    board = get_board(args.board)
+    plan = _load_plan(args)
+    frames, labels = _sample_inputs(plan, args.demo_images)
+    if labels is None:
+        labels = plan.predict(frames)[0]
+    start = time.monotonic()
+    result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
+                   progress=lambda msg: print(msg, flush=True))
+    print(render_text(result.report), end="")
+    print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
+
+
+def cmd_verilog(args):
+    from .boards import get_board
+    from .boards.report import make_report, render_text, write_report
+    from .sim.verilog import write_verilog
+
+    plan = _load_plan(args)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = write_verilog(plan, out / "bnn_pipeline.v")
+    report = make_report(plan, get_board(args.board))
+    write_report(report, out)
+    print(render_text(report), end="")
+    print(f"Verilog: {path}")
+
+
+def cmd_report(args):
+    from .boards import get_board
+    from .boards.report import make_report, render_text
+
+    print(render_text(make_report(_load_plan(args), get_board(args.board))), end="")
+
+
+def cmd_sim(args):
+    from .sim.runner import simulate
+
+    plan = _load_plan(args)
+    frames, labels = _sample_inputs(plan, args.images)
+    print(f"simulating {len(frames)} frames with {args.simulator} ...", flush=True)
+    start = time.monotonic()
+    result = simulate(plan, frames, simulator=args.simulator, build_dir=args.build_dir,
+                      in_stall=args.stall, out_stall=args.stall)
+    elapsed = time.monotonic() - start
+    classes, scores = plan.predict(frames)
+    mismatches = int((result.classes != classes).sum() + (result.scores != scores).any(axis=1).sum())
+    print(f"hardware == NumPy reference: {'yes' if mismatches == 0 else f'NO ({mismatches} mismatches)'} "
+          f"on {len(frames)} frames")
+    if labels is not None:
+        print(f"accuracy on these frames: {(result.classes == labels).mean():.4f}")
+    print(f"cycles per frame: {result.cycles_per_frame:.1f} (measured), latency: {result.latency_cycles} cycles")
+    print(f"simulation: {elapsed:.1f} s including the build")
+    return 0 if mismatches == 0 else 1
+
+
+def cmd_boards(args):
+    from .boards import BOARDS
+
+    print(f"{'board':<12}{'device':<12}{'LUT4':>8}{'FF':>8}{'EBR':>6}")
+    for name, board in sorted(BOARDS.items()):
+        chip = board.chip
+        print(f"{name:<12}{chip.name:<12}{chip.lut4:>8}{chip.ff:>8}{chip.ebr:>6}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bnn-hw", description="Compile binary neural networks into FPGA hardware.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_command(name, help, fn):
+        s = sub.add_parser(name, help=help)
+        s.add_argument("model", help="model file written by bnn_hw.save (net.pt)")
+        s.add_argument("--fold", metavar="SPEC",
+                       help="folding overrides: a JSON file or NAME=PExSIMD[,NAME=PExSIMD...]")
+        s.set_defaults(fn=fn)
+        return s
+
+    s = model_command("build", "synthesise, place and route a model into a bitstream", cmd_build)
+    s.add_argument("--board", default="ulx3s", help="target board (default ulx3s = ULX3S 85F)")
+    s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
+    s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
+    s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
+    s.add_argument("--board", default="ulx3s")
+    s.add_argument("-o", "--output", default="build")
+    s = model_command("report", "print per-layer folding and resource estimates", cmd_report)
+    s.add_argument("--board", default="ulx3s")
+    s = model_command("sim", "simulate the generated RTL on test images against the reference", cmd_sim)
+    s.add_argument("--images", type=int, default=100)
+    s.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
+    s.add_argument("--stall", type=float, default=0.0, help="random stall probability on both ports")
+    s.add_argument("--build-dir", default=None)
+    s = sub.add_parser("boards", help="list supported boards")
+    s.set_defaults(fn=cmd_boards)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.fn(args) or 0
+    except BnnHwError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

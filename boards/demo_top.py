@@ -1,0 +1,65 @@
+"""The board top level: the pipeline fed from images held in on-chip ROM, the class shown on LEDs.
+
+After reset, and then every ``hold_cycles`` cycles, the next stored image is streamed into the
+pipeline. LEDs 0-3 show the predicted class, LED 4 lights when it equals the stored label, and LEDs
+5-7 show which image is shown. (The UART interface of a later issue replaces the ROM.)
+"""
+
+from __future__ import annotations
+
+from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth.lib.memory import Memory
+
+__all__ = ["DemoTop"]
+
+
+class DemoTop(Elaboratable):
+    def __init__(self, pipeline, frames: list[list[int]], labels: list[int], input_width: int,
+                 hold_cycles: int = 1 << 24, leds: int = 8):
+        if not frames or any(len(f) != len(frames[0]) for f in frames):
+            raise ValueError("frames must be a non-empty list of equally long word lists")
+        if len(labels) != len(frames):
+            raise ValueError("one label per frame")
+        self.pipeline = pipeline
+        self.frames, self.labels = frames, labels
+        self.input_width, self.hold_cycles, self.leds = input_width, hold_cycles, leds
+        self.led = Signal(leds)  #: the LED pattern (also wired to the board's LEDs when built)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.pipeline = pipe = self.pipeline
+        words, count = len(self.frames[0]), len(self.frames)
+        m.submodules.rom = rom = Memory(shape=self.input_width, depth=words * count,
+                                        init=[w for f in self.frames for w in f])
+        m.submodules.labels = labels = Memory(shape=max(1, max(self.labels).bit_length()), depth=count,
+                                              init=self.labels)
+        rd, label = rom.read_port(), labels.read_port(domain="comb")
+
+        image = Signal(range(count), init=count - 1)  # the first timer tick moves to image 0
+        word = Signal(range(words + 1), init=words)  # == words: nothing left to send
+        timer = Signal(range(self.hold_cycles), init=self.hold_cycles - 1)
+        advance = ~pipe.i.valid | pipe.i.ready
+        m.d.comb += [
+            rd.en.eq(advance),
+            rd.addr.eq(image * words + word),
+            pipe.i.payload.eq(rd.data),
+            label.addr.eq(image),
+            pipe.o.ready.eq(1),
+        ]
+        with m.If(advance):
+            m.d.sync += pipe.i.valid.eq(word < words)
+            with m.If(word < words):
+                m.d.sync += word.eq(word + 1)
+        m.d.sync += timer.eq(timer + 1)
+        with m.If(timer == self.hold_cycles - 1):
+            m.d.sync += [timer.eq(0), word.eq(0), image.eq(Mux(image == count - 1, 0, image + 1))]
+
+        shown = Signal(4)
+        correct = Signal()
+        with m.If(pipe.o.valid):
+            m.d.sync += [shown.eq(pipe.o.payload.index), correct.eq(pipe.o.payload.index == label.data)]
+        m.d.comb += self.led.eq(shown | (correct << 4) | (image[:3] << 5))
+        if platform is not None:
+            for i in range(self.leds):
+                m.d.comb += platform.request("led", i).o.eq(self.led[i])
+        return m

