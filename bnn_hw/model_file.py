@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 
 import torch
 from torch import nn
@@ -75,7 +74,7 @@ def _read(path) -> dict:
         first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported content"
         raise ModelFileError(f"{path}: not a bnn-hw model file (it holds objects other than plain data: "
                              f"{first[:160]}); save models with bnn_hw.save") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+    except Exception as e:  # torch.load raises many kinds of errors on damaged or foreign files
         raise ModelFileError(f"{path}: truncated or not a PyTorch file ({type(e).__name__}); "
                              f"re-save the model with bnn_hw.save") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
