@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,30 +47,40 @@ class SimResult:
         return int(self.out_cycles[0] - self.in_cycles[0])
 
 
+@contextmanager
+def _environment(env: dict[str, str]):
+    """Temporarily replace ``os.environ``: the cocotb runner reads PATH and MAKEFLAGS from it."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool):
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    env = simulator_env(simulator)
-    os.environ["PATH"] = env["PATH"]  # the runner looks the simulator up on PATH
     runner = get_runner(simulator)
+    build_log, sim_log = build_dir / "build.log", build_dir / "sim.log"
     build_args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
-    log = build_dir / "build.log"
-    try:
-        runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
-                     build_args=build_args, timescale=("1ns", "1ps"), log_file=log)
-    except (SystemExit, Exception) as e:  # the runner exits on a failed compile
-        raise ToolchainError(f"{simulator} failed to build the design ({e}); see {log}") from None
-    sim_log = build_dir / "sim.log"
-    try:
-        xml = runner.test(hdl_toplevel=TOPLEVEL, test_module="bnn_hw.sim.testbench", build_dir=build_dir,
-                          extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
-                                     "PYTHONPATH": os.pathsep.join(sys.path)},
-                          results_xml=str(build_dir / "results.xml"), timescale=("1ns", "1ps"),
-                          log_file=None if verbose else sim_log)
-        total, failed = get_results(Path(xml))
-    except SystemExit:  # the runner exits when the simulation or a cocotb test fails
-        total, failed = 0, 1
+    with _environment(simulator_env(simulator)):
+        try:
+            runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
+                         build_args=build_args, timescale=("1ns", "1ps"), log_file=build_log)
+        except (SystemExit, Exception) as e:  # the runner exits on a failed compile
+            raise ToolchainError(f"{simulator} failed to build the design ({e}); see {build_log}") from None
+        try:
+            xml = runner.test(hdl_toplevel=TOPLEVEL, test_module="bnn_hw.sim.testbench", build_dir=build_dir,
+                              extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
+                                         "PYTHONPATH": os.pathsep.join(sys.path)},
+                              results_xml=str(build_dir / "results.xml"), timescale=("1ns", "1ps"),
+                              log_file=None if verbose else sim_log)
+            total, failed = get_results(Path(xml))
+        except SystemExit:  # the runner exits when the simulation or a cocotb test fails
+            total, failed = 0, 1
     if total == 0 or failed or not result.exists():
         raise ToolchainError(f"the cocotb simulation failed; see {sim_log}")
 

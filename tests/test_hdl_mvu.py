@@ -1,0 +1,171 @@
+import random
+
+import numpy as np
+import pytest
+
+from bnn_hw.hdl import MatrixVectorUnit
+from stream_testing import (assert_rejects, elaborated, pack_bits, pack_lanes, receive, run,
+                            send)
+
+
+def ref_popcounts(W, x):
+    """p[m] = popcount(xnor(x, W[m])) over the N real bits."""
+    xnor = (1 - (W ^ x)).astype(np.uint8)
+    return np.bitwise_count(np.packbits(xnor, axis=1)).sum(axis=1).astype(np.int64)
+
+
+def ref_words(W, T, x, pe):
+    """Expected output words (raw ints) for one input vector."""
+    M, N = W.shape
+    p = ref_popcounts(W, x)
+    NF = -(-M // pe)
+    words = []
+    for nf in range(NF):
+        if T is None:
+            sw = N.bit_length() + 1
+            lanes = [2 * p[m] - N if m < M else 0 for m in range(nf * pe, (nf + 1) * pe)]
+            words.append(pack_lanes(lanes, sw))
+        else:
+            K = T.shape[1]
+            bits = []
+            for m in range(nf * pe, (nf + 1) * pe):
+                bits.extend(int(m < M and p[m] >= T[m, j]) for j in range(K))
+            words.append(pack_lanes(bits, 1))
+    return words
+
+
+def make_case(M, N, K, nvec, seed):
+    rng = np.random.default_rng(seed)
+    W = rng.integers(0, 2, size=(M, N)).astype(np.uint8)
+    X = rng.integers(0, 2, size=(nvec, N)).astype(np.uint8)
+    if K is None:
+        return W, None, X
+    p0 = ref_popcounts(W, X[0])
+    T = np.empty((M, K), dtype=np.int64)
+    for m in range(M):
+        candidates = [-2**31, -3, 0, p0[m], p0[m] + 1, N, N + 1, 2**31 - 1,
+                      rng.integers(0, N + 1), rng.integers(0, N + 1)]
+        T[m] = np.sort(rng.choice(candidates, size=K, replace=K > len(candidates)))
+    # make sure the special values occur somewhere regardless of the draw
+    specials = [0, int(p0[0]), N, N + 1, -7]
+    T[0, :min(K, len(specials))] = specials[:K]
+    T.sort(axis=1)
+    return W, T, X
+
+
+def input_words(X, simd, seed=7):
+    """Pack vectors into simd-bit words, with garbage in the padding bits."""
+    garbage = random.Random(seed)
+    N = X.shape[1]
+    words = []
+    for x in X:
+        ws = pack_bits(x, simd)
+        if N % simd:
+            ws[-1] |= garbage.getrandbits(simd - N % simd) << (N % simd)
+        words.extend(ws)
+    return words
+
+
+def simulate(dut, X, stall, seed=0, stamps=None):
+    simd = dut.simd
+    inputs = input_words(X, simd)
+    count = dut.nf * len(X)
+    got = []
+
+    async def producer(ctx):
+        await send(ctx, dut.i, inputs, random.Random(seed), stall)
+
+    async def consumer(ctx):
+        got.extend(await receive(ctx, dut.o, count, random.Random(seed + 1), stall, stamps))
+
+    run(dut, producer, consumer)
+    return got
+
+
+GEOMETRIES = [
+    # M, N, pe, simd
+    (11, 37, 4, 8),
+    (10, 100, 3, 7),
+    (3, 9, 1, 1),
+    (3, 20, 5, 6),     # pe > M
+    (4, 5, 2, 8),      # simd > N
+    (4, 16, 4, 16),    # one word in, one word out
+    (6, 24, 3, 8),     # dividing sizes
+    (2, 2, 6, 4),      # pe > M and simd > N: padding rows must not overflow the accumulator
+]
+
+
+@pytest.mark.parametrize("M,N,pe,simd", GEOMETRIES)
+@pytest.mark.parametrize("K", [None, 1, 3])
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_mvu(M, N, pe, simd, K, stall):
+    nvec = 5
+    W, T, X = make_case(M, N, K, nvec, seed=M * 100 + N + (K or 0))
+    dut = MatrixVectorUnit(W, T, pe, simd)
+    got = simulate(dut, X, stall, seed=N)
+    expected = [w for x in X for w in ref_words(W, T, x, pe)]
+    assert got == expected
+
+
+def test_mvu_threshold_edges():
+    """Thresholds at negative, 0, exactly p, p + 1, N and N + 1 for every channel."""
+    M, N, pe, simd = 5, 13, 2, 4
+    rng = np.random.default_rng(3)
+    W = rng.integers(0, 2, size=(M, N))
+    X = rng.integers(0, 2, size=(3, N))
+    p = ref_popcounts(W, X[0])
+    T = np.stack([np.full(M, -1), np.zeros(M, dtype=int), p, p + 1,
+                  np.full(M, N), np.full(M, N + 1)], axis=1)
+    dut = MatrixVectorUnit(W, T, pe, simd)
+    got = simulate(dut, X, 0.3)
+    assert got == [w for x in X for w in ref_words(W, T, x, pe)]
+    # first vector: -1, 0, p pass; p + 1, N+1 fail; N passes only where p == N
+    for m in range(M):
+        bits = (got[m // pe] >> ((m % pe) * 6)) & 0x3f
+        assert bits & 0b000111 == 0b000111
+        assert bits & 0b101000 == 0
+
+
+@pytest.mark.parametrize("M,N,pe,simd,K", [(11, 37, 4, 8, 2), (10, 100, 3, 7, None),
+                                           (2, 8, 2, 8, 1), (3, 9, 1, 1, 1)])
+def test_mvu_throughput(M, N, pe, simd, K):
+    """Without stalls, a vector takes NF * SF cycles in steady state."""
+    nvec = 6
+    W, T, X = make_case(M, N, K, nvec, seed=1)
+    dut = MatrixVectorUnit(W, T, pe, simd)
+    stamps = []
+    got = simulate(dut, X, 0.0, stamps=stamps)
+    assert got == [w for x in X for w in ref_words(W, T, x, pe)]
+    NF, SF = dut.nf, dut.sf
+    assert dut.cycles_per_vector == NF * SF
+    firsts = stamps[::NF]
+    intervals = np.diff(firsts[1:])          # skip the start-up vector
+    assert intervals.max() <= NF * SF + 1, (intervals, NF * SF)
+    assert intervals.min() >= NF * SF
+    # latency of the first output word after the input ends: fill + SF + pipeline
+    assert firsts[0] <= 2 * SF + 6
+
+
+def test_mvu_ports_and_repr():
+    W = np.ones((11, 37), dtype=np.uint8)
+    T = np.zeros((11, 3), dtype=int)
+    dut = elaborated(MatrixVectorUnit(W, T, 4, 8))
+    assert (dut.nf, dut.sf, dut.k) == (3, 5, 3)
+    assert dut.i.payload.shape().width == 8
+    assert dut.o.payload.shape().width == 12
+    assert repr(dut) == "MatrixVectorUnit(weights=<11x37>, thresholds=<11x3>, pe=4, simd=8)"
+    score = elaborated(MatrixVectorUnit(W, None, 4, 8))
+    layout = score.o.payload.shape()
+    assert layout.length == 4 and layout.elem_shape.signed and layout.elem_shape.width == 7
+    assert score.score_width == 7    # -37..37
+
+
+def test_mvu_args():
+    W = np.ones((4, 6), dtype=np.uint8)
+    assert_rejects(MatrixVectorUnit, W, None, 0, 4, match="pe")
+    assert_rejects(MatrixVectorUnit, W, None, 2, -1, match="simd")
+    assert_rejects(MatrixVectorUnit, np.ones(6), None, 2, 4, match="2-D")
+    assert_rejects(MatrixVectorUnit, W * 2, None, 2, 4, match="0 and 1")
+    assert_rejects(MatrixVectorUnit, W, np.zeros((3, 2)), 2, 4, match="shape")
+    assert_rejects(MatrixVectorUnit, W, np.array([[2, 1]] * 4), 2, 4, match="sorted")
+    assert_rejects(MatrixVectorUnit, W, np.full((4, 1), 0.5), 2, 4, match="integer")

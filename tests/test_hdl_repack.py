@@ -1,0 +1,79 @@
+import random
+
+import numpy as np
+import pytest
+
+from bnn_hw.hdl import Repack
+from stream_testing import assert_rejects, elaborated, pack_bits, receive, run, send, unpack_bits
+
+
+def _words(vectors, width, garbage_rng=None):
+    """Pack vectors into words; optionally fill the padding of each last word with garbage."""
+    V = vectors.shape[1]
+    out = []
+    for vec in vectors:
+        words = pack_bits(vec, width)
+        if garbage_rng is not None and V % width:
+            pad = width - V % width
+            words[-1] |= garbage_rng.getrandbits(pad) << (V % width)
+        out.extend(words)
+    return out
+
+
+@pytest.mark.parametrize("V,iw,ow", [
+    (37, 8, 8), (37, 5, 8), (37, 8, 5), (100, 7, 3), (100, 3, 7), (16, 4, 16), (16, 16, 4),
+    (1, 1, 1), (5, 1, 8), (5, 8, 1), (9, 9, 2), (13, 32, 6),
+])
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_repack(V, iw, ow, stall):
+    nvec = 6
+    rng = np.random.default_rng(V * 1000 + iw * 10 + ow)
+    vectors = rng.integers(0, 2, size=(nvec, V))
+    dut = Repack(V, iw, ow)
+    inputs = _words(vectors, iw, garbage_rng=random.Random(5))
+    expected = _words(vectors, ow)
+    got = []
+
+    async def producer(ctx):
+        await send(ctx, dut.i, inputs, random.Random(2), stall)
+
+    async def consumer(ctx):
+        got.extend(await receive(ctx, dut.o, len(expected), random.Random(3), stall))
+
+    run(dut, producer, consumer)
+    assert got == expected
+    OW = -(-V // ow)
+    for k in range(nvec):
+        assert unpack_bits(got[k * OW:(k + 1) * OW], ow, V) == list(vectors[k])
+
+
+@pytest.mark.parametrize("V,iw,ow", [(37, 5, 8), (37, 8, 5), (64, 8, 8), (100, 7, 3)])
+def test_repack_throughput(V, iw, ow):
+    nvec = 8
+    vectors = np.random.default_rng(0).integers(0, 2, size=(nvec, V))
+    dut = Repack(V, iw, ow)
+    inputs = _words(vectors, iw)
+    expected = _words(vectors, ow)
+    stamps = []
+
+    async def producer(ctx):
+        await send(ctx, dut.i, inputs)
+
+    async def consumer(ctx):
+        assert await receive(ctx, dut.o, len(expected), stamps=stamps) == expected
+
+    run(dut, producer, consumer)
+    per_vector = max(-(-V // iw), -(-V // ow))
+    # steady state: the last vectors take about max(in words, out words) cycles each
+    OW = -(-V // ow)
+    span = stamps[-1] - stamps[2 * OW - 1]
+    assert span <= (nvec - 2) * (per_vector + 1)
+
+
+def test_repack_args():
+    assert_rejects(Repack, 0, 8, 8, match="vector_bits")
+    assert_rejects(Repack, 8, 0, 8, match="in_width")
+    assert_rejects(Repack, 8, 8, 1.5, match="out_width")
+    dut = elaborated(Repack(37, 5, 8))
+    assert repr(dut) == "Repack(vector_bits=37, in_width=5, out_width=8)"
+    assert (dut.in_words, dut.out_words) == (8, 5)

@@ -1,0 +1,62 @@
+"""cocotb simulations of the generated Verilog, compared bit for bit with the NumPy reference."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bnn_hw
+from bnn_hw.compiler.folding import Fold
+from bnn_hw.compiler.plan import compile_model
+from bnn_hw.datasets import fashion_mnist
+from bnn_hw.sim.runner import simulate
+from conftest import random_mlp, torch_scores
+
+SHIPPED = Path(__file__).parent.parent / "examples" / "fmnist_mlp" / "net.pt"
+
+
+def _check(plan, frames, result):
+    classes, scores = plan.predict(frames)
+    assert np.array_equal(result.scores, scores), "hardware scores differ from the reference"
+    assert np.array_equal(result.classes, classes), "hardware classes differ from the reference"
+
+
+@pytest.mark.parametrize("folding, stall", [
+    ({"thermometer0": Fold(1, 5), "dense1": Fold(4, 7), "dense4": Fold(3, 5), "dense7": Fold(4, 3)}, 0.4),
+    ({"thermometer0": Fold(1, 1), "dense1": Fold(1, 1), "dense4": Fold(11, 37), "dense7": Fold(16, 64)}, 0.0),
+])
+def test_odd_sized_random_network(tmp_path, rng, folding, stall):
+    """Sizes that are multiples of neither PE nor SIMD, under random stalls on both ports."""
+    model = random_mlp(23, [37, 11], 10, seed=5, scale=True)
+    plan = compile_model(model, folding)
+    frames = rng.integers(0, 256, (24, 23), dtype=np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=7)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
+def test_icarus_runs_the_same_design(tmp_path, rng):
+    model = random_mlp(9, [13], 5, seed=2, thresholds=(100,))
+    plan = compile_model(model)
+    frames = rng.integers(0, 256, (10, 9), dtype=np.uint8)
+    _check(plan, frames, simulate(plan, frames, simulator="icarus", build_dir=tmp_path, out_stall=0.3))
+
+
+def test_binary_input_network(tmp_path, rng):
+    """A model without a Thermometer takes bit vectors directly."""
+    model = random_mlp(30, [17], 6, seed=4, thresholds=())
+    plan = compile_model(model)
+    frames = rng.integers(0, 2, (12, 30), dtype=np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.2, out_stall=0.2)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, 2.0 * frames - 1))
+
+
+def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
+    plan = compile_model(bnn_hw.load(SHIPPED))
+    images, _ = fashion_mnist("test")
+    frames = images[:200]
+    result = simulate(plan, frames, build_dir=tmp_path)
+    _check(plan, frames, result)
+    # Steady state: one frame per slowest-stage interval (plus at most a few cycles of handover).
+    assert result.cycles_per_frame <= plan.bottleneck.cost.cycles + 4
