@@ -39,24 +39,11 @@ def layer_table(plan: Plan) -> list[dict]:
 
 
 def parse_yosys_cells(log: str) -> dict[str, int]:
-    """Cell counts of the last ``stat`` in a yosys log (post-synthesis, flattened top)."""
-    blocks = log.split("Number of cells")
-    if len(blocks) < 2:
-        return {}
-    cells = {}
-    for line in blocks[-1].splitlines()[1:]:
-        m = re.match(r"^\s+(?:(\d+)\s+(?:[\d.]+\s+)?)?\$?([A-Za-z_][\w$]*)\s*(\d+)?\s*$", line)
-        if not line.strip():
-            if cells:
-                break
-            continue
-        if not m:
-            if cells:
-                break
-            continue
-        count = m[1] or m[3]
-        if count is not None:
-            cells[m[2]] = int(count)
+    """Cell counts (``LUT4``, ``TRELLIS_FF``, ``DP16KD``, ...) of the last ``stat`` in a yosys log."""
+    section = log.rsplit("Printing statistics", 1)[-1] if "Printing statistics" in log else ""
+    cells: dict[str, int] = {}
+    for count, name in re.findall(r"^\s+(\d+)\s+([A-Z][A-Z0-9_]*)\s*$", section, flags=re.M):
+        cells.setdefault(name, int(count))
     return cells
 
 
