@@ -79,15 +79,23 @@ class BinaryDense:
         return pack_bits(self.weights)
 
     def popcounts(self, x: np.ndarray) -> np.ndarray:
-        """``popcount(xnor(x, w[m]))`` for a batch of bit vectors ``x`` (B, N) -> (B, M) int32."""
-        xp = pack_bits(x)
-        wp = self._packed_weights
-        n, out = self.in_features, np.empty((len(x), self.out_features), np.int32)
-        step = max(1, (1 << 23) // max(1, wp.size))  # keep the (step, M, W) temporary near 64 MiB
-        for b in range(0, len(x), step):
-            diff = np.bitwise_count(xp[b:b + step, None, :] ^ wp[None, :, :]).sum(axis=-1, dtype=np.int32)
-            out[b:b + step] = n - diff  # padding bits are zero in both, so they never differ
-        return out
+        """``popcount(xnor(x, w[m]))`` for a batch of bit vectors ``x`` (B, N) -> (B, M) int32.
+
+        Works on 64-bit words in batch chunks whose temporaries stay cache-sized; padding bits are
+        zero in both operands, so they never differ and ``p = N - popcount(x ^ w)``.
+        """
+        xp, wp = pack_bits(x), self._packed_weights
+        batch = len(xp)
+        out = np.empty((batch, self.out_features), np.int32)
+        step = max(1, min(batch, (1 << 15) // wp.size))  # about 256 KiB of 64-bit words per chunk
+        diff = np.empty((step,) + wp.shape, np.uint64)
+        counts = np.empty((step,) + wp.shape, np.uint8)
+        for b in range(0, batch, step):
+            n = min(step, batch - b)
+            np.bitwise_xor(xp[b:b + n, None, :], wp[None], out=diff[:n])
+            np.bitwise_count(diff[:n], out=counts[:n])
+            np.sum(counts[:n], axis=-1, dtype=np.int32, out=out[b:b + n])
+        return self.in_features - out
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         p = self.popcounts(x)
