@@ -39,13 +39,8 @@ class _SignSTE(torch.autograd.Function):
         return grad * (x.abs() <= 1).to(grad.dtype)
 
 
-class _SignApprox(torch.autograd.Function):
-    """sign with Bi-Real Net's ApproxSign gradient: ``2 - 2|x|`` inside ``(-1, 1)``, else 0."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+class _SignApprox(_SignSTE):
+    """sign (same forward) with Bi-Real Net's ApproxSign gradient: ``2 - 2|x|`` inside ``(-1, 1)``."""
 
     @staticmethod
     def backward(ctx, grad):
