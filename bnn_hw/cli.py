@@ -28,7 +28,7 @@ def _load_plan(args):
     from .compiler.folding import parse_folding
     from .compiler.plan import compile_model
 
-    folding = parse_folding(args.fold) if args.fold else None
+    folding = parse_folding(args.folding) if args.folding else None
     return compile_model(load(args.model), folding)
 
 
@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     def model_command(name, help, fn):
         s = sub.add_parser(name, help=help)
         s.add_argument("model", help="model file written by bnn_hw.save (net.pt)")
-        s.add_argument("--fold", metavar="SPEC",
+        s.add_argument("--folding", metavar="SPEC",
                        help="folding overrides: a JSON file or NAME=PExSIMD[,NAME=PExSIMD...]")
         s.set_defaults(fn=fn)
         return s

@@ -98,4 +98,4 @@ def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float
             raise FitError(
                 f"the network needs about {need} {resource.upper()} but {device} has {available}; "
                 f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "
-                f"fold it more (smaller PE/SIMD with --fold {worst.name}=PExSIMD) or choose a larger device")
+                f"fold it more (smaller PE/SIMD with --folding {worst.name}=PExSIMD) or choose a larger device")
