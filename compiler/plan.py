@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..errors import FitError
+from ..errors import FitError, UnsupportedModelError
 from .cost import Cost
 from .folding import Fold, apply_folding
 from .frontend import from_model
@@ -55,7 +55,7 @@ class Plan:
         stages = []
         for node in self.graph.nodes:
             if node.inputs != (previous,):
-                raise FitError(f"{node.name}: only chains of layers are supported so far")
+                raise UnsupportedModelError(f"{node.name}: only chains of layers are supported so far")
             stages.append(Stage(node.name, node.op, types[previous], types[node.name], self.folds[node.name]))
             previous = node.name
         return tuple(stages)
