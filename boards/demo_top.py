@@ -8,6 +8,7 @@ pipeline. LEDs 0-3 show the predicted class, LED 4 lights when it equals the sto
 from __future__ import annotations
 
 from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth.lib import io
 from amaranth.lib.memory import Memory
 
 __all__ = ["DemoTop"]
@@ -61,5 +62,6 @@ class DemoTop(Elaboratable):
         m.d.comb += self.led.eq(shown | (correct << 4) | (image[:3] << 5))
         if platform is not None:
             for i in range(self.leds):
-                m.d.comb += platform.request("led", i).o.eq(self.led[i])
+                m.submodules[f"led{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
+                m.d.comb += led.o.eq(self.led[i])
         return m
