@@ -60,7 +60,7 @@ def cmd_build(args):
     if labels is None:
         labels = plan.predict(frames)[0]
     start = time.monotonic()
-    result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
+    result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels, clock_mhz=args.clock,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
     print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
@@ -134,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--board", default="ulx3s", help="target board (default ulx3s = ULX3S 85F)")
     s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
     s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
+    s.add_argument("--clock", type=float, metavar="MHZ",
+                   help="core clock from the PLL, at most MHZ (default: the board oscillator)")
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
     s.add_argument("--board", default="ulx3s")
     s.add_argument("-o", "--output", default="build")

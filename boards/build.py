@@ -22,6 +22,7 @@ from ..sim.encoding import input_words
 from ..sim.verilog import write_verilog
 from .board import Board
 from .demo_top import DemoTop
+from .ecp5_pll import pll_config
 from .report import make_report, write_report
 from .toolchain import toolchain_env
 
@@ -59,17 +60,23 @@ def _run_script(out_dir: Path, env: dict, progress) -> None:
 
 
 def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray,
-          demo_labels: np.ndarray, progress=print) -> BuildResult:
-    """Build ``plan`` for ``board`` into ``out_dir``; the board demo holds ``demo_frames``."""
+          demo_labels: np.ndarray, clock_mhz: float | None = None, progress=print) -> BuildResult:
+    """Build ``plan`` for ``board`` into ``out_dir``; the board demo holds ``demo_frames``.
+
+    ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to that value);
+    without it the pipeline runs from the board oscillator.
+    """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     check_fit(plan, board.chip.capacity(), board.device)
+    pll = pll_config(board.clock_hz / 1e6, clock_mhz) if clock_mhz else None
+    clock_hz = pll.f_out_mhz * 1e6 if pll else board.clock_hz
     env = toolchain_env()
     progress(f"writing Verilog to {out_dir / 'bnn_pipeline.v'}")
     write_verilog(plan, out_dir / "bnn_pipeline.v")
     pipeline = build_pipeline(plan)
     top = DemoTop(pipeline, [input_words(plan, f) for f in demo_frames], [int(v) for v in demo_labels],
-                  input_width=payload_width(pipeline, "i"), hold_cycles=int(board.clock_hz))
+                  input_width=payload_width(pipeline, "i"), hold_cycles=int(clock_hz), pll=pll)
     platform = board.platform()
     build_plan = platform.prepare(top, name=NAME, nextpnr_opts=f"--report {NAME}_pnr.json")
     build_plan.extract(str(out_dir))
@@ -79,6 +86,6 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     if not bitstream.exists():
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
     pnr = json.loads((out_dir / f"{NAME}_pnr.json").read_text())
-    report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text())
+    report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), pll=pll)
     write_report(report, out_dir)
     return BuildResult(out_dir, bitstream, report)

@@ -2,7 +2,8 @@
 
 After reset, and then every ``hold_cycles`` cycles, the next stored image is streamed into the
 pipeline. LEDs 0-3 show the predicted class, LED 4 lights when it equals the stored label, and LEDs
-5-7 show which image is shown. (The UART interface of a later issue replaces the ROM.)
+5-7 show which image is shown. (The UART interface of a later issue replaces the ROM.) The core
+clock is the board oscillator, or the ECP5 PLL's output when a :class:`PllConfig` is given.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from amaranth import Elaboratable, Module, Mux, Signal
 from amaranth.lib import io
 from amaranth.lib.memory import Memory
 
+from .ecp5_pll import ECP5PLL, PllConfig
+
 __all__ = ["DemoTop"]
 
 
 class DemoTop(Elaboratable):
     def __init__(self, pipeline, frames: list[list[int]], labels: list[int], input_width: int,
-                 hold_cycles: int = 1 << 24, leds: int = 8):
+                 hold_cycles: int = 1 << 24, leds: int = 8, pll: PllConfig | None = None):
         if not frames or any(len(f) != len(frames[0]) for f in frames):
             raise ValueError("frames must be a non-empty list of equally long word lists")
         if len(labels) != len(frames):
@@ -24,10 +27,14 @@ class DemoTop(Elaboratable):
         self.pipeline = pipeline
         self.frames, self.labels = frames, labels
         self.input_width, self.hold_cycles, self.leds = input_width, hold_cycles, leds
+        self.pll = pll  #: when set (and built for a board), the core clock comes from the ECP5 PLL
         self.led = Signal(leds)  #: the LED pattern (also wired to the board's LEDs when built)
 
     def elaborate(self, platform):
         m = Module()
+        if platform is not None and self.pll is not None:
+            m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+            m.submodules.pll = ECP5PLL(clk_in.i, self.pll)
         m.submodules.pipeline = pipe = self.pipeline
         words, count = len(self.frames[0]), len(self.frames)
         m.submodules.rom = rom = Memory(shape=self.input_width, depth=words * count,

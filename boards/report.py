@@ -47,14 +47,21 @@ def parse_yosys_cells(log: str) -> dict[str, int]:
     return cells
 
 
-def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: str | None = None) -> dict:
-    """The report of ``plan`` on ``board``; measurements are included when the build ran."""
+def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: str | None = None,
+                pll=None) -> dict:
+    """The report of ``plan`` on ``board``; measurements are included when the build ran.
+
+    ``pll`` (a :class:`~bnn_hw.boards.ecp5_pll.PllConfig`) is the core clock's source, if any.
+    """
     chip = board.chip
     total = plan.total
     slowest = plan.bottleneck
     cycles = slowest.cost.cycles
     latency = sum(s.cost.cycles for s in plan.stages) + plan.stages[0].cost.cycles
-    clock = board.clock_hz
+    clock = pll.f_out_mhz * 1e6 if pll else board.clock_hz
+    clock_source = (f"ECP5 PLL from the {board.clock_hz / 1e6:g} MHz oscillator (CLKI_DIV {pll.clki_div}, "
+                    f"CLKFB_DIV {pll.clkfb_div}, CLKOP_DIV {pll.clkop_div})" if pll
+                    else "board oscillator, no PLL")
     report = {
         "board": board.name, "device": board.device,
         "layers": layer_table(plan),
@@ -64,7 +71,7 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
             "capacity": chip.capacity() | {"mult18": chip.mult18},
             "cycles_per_frame": _figure(cycles, "estimated", f"slowest stage {slowest.name} ({slowest.fold})"),
             "latency_cycles": _figure(latency, "estimated", "sum of stage cycles plus input transfer"),
-            "clock_mhz": _figure(clock / 1e6, "constrained", "board oscillator, no PLL"),
+            "clock_mhz": _figure(clock / 1e6, "constrained", clock_source),
             "frames_per_second_at_clock": _figure(clock / cycles, "estimated", "clock / slowest stage cycles"),
         },
     }

@@ -51,7 +51,7 @@ class MatrixVectorUnit(wiring.Component):
     Timing: in steady state one vector takes ``NF * SF`` cycles (one weight word per cycle, no
     bubble between output words or between vectors) provided the producer delivers the next vector
     (``SF`` words) in that time and the consumer takes the output. The first output word appears
-    ``SF + 4`` cycles after the last input word of a vector is accepted (when the unit was idle),
+    ``SF + 5`` cycles after the last input word of a vector is accepted (when the unit was idle),
     the following words of that vector every ``SF`` cycles.
     A single advance enable ``~o.valid | o.ready`` stalls the whole compute pipeline when the
     consumer stalls; ``i.ready`` depends only on registers.
@@ -292,19 +292,33 @@ class MatrixVectorUnit(wiring.Component):
                 last1.eq(last0),
                 nf1.eq(nf0),
             ]
+        # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
+        # the popcount path (yosys can fold this register into the EBR's output register)
+        x1r, w1r = Signal(simd), Signal(pe * simd)
+        v1r, first1r, last1r, nf1r = Signal(), Signal(), Signal(), Signal(range(NF))
+        with m.If(adv):
+            m.d.sync += [
+                x1r.eq(rd.data),
+                w1r.eq(wport.data),
+                v1r.eq(v1),
+                first1r.eq(first1),
+                last1r.eq(last1),
+                nf1r.eq(nf1),
+            ]
+
         pc_width = simd.bit_length()
         pc2 = [Signal(pc_width, name=f"pc{l}") for l in range(pe)]
         v2, first2, last2, nf2 = Signal(), Signal(), Signal(), Signal(range(NF))
         with m.If(adv):
             m.d.sync += [
-                v2.eq(v1),
-                first2.eq(first1),
-                last2.eq(last1),
-                nf2.eq(nf1),
+                v2.eq(v1r),
+                first2.eq(first1r),
+                last2.eq(last1r),
+                nf2.eq(nf1r),
             ]
             for l in range(pe):
-                w = wport.data[l * simd:(l + 1) * simd]
-                m.d.sync += pc2[l].eq(popcount(~(rd.data ^ w)))
+                w = w1r[l * simd:(l + 1) * simd]
+                m.d.sync += pc2[l].eq(popcount(~(x1r ^ w)))
 
         # stage 2: accumulate over SF words
         acc = [Signal(range(N + 1), name=f"acc{l}") for l in range(pe)]
