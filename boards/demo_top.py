@@ -8,7 +8,7 @@ clock is the board oscillator, or the ECP5 PLL's output when a :class:`PllConfig
 
 from __future__ import annotations
 
-from amaranth import Elaboratable, Module, Mux, Signal
+from amaranth import ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io
 from amaranth.lib.memory import Memory
 
@@ -34,7 +34,8 @@ class DemoTop(Elaboratable):
         m = Module()
         if platform is not None and self.pll is not None:
             m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
-            m.submodules.pll = ECP5PLL(clk_in.i, self.pll)
+            m.domains.sync = sync = ClockDomain("sync")
+            m.submodules.pll = ECP5PLL(clk_in.i, self.pll, sync)
         m.submodules.pipeline = pipe = self.pipeline
         words, count = len(self.frames[0]), len(self.frames)
         m.submodules.rom = rom = Memory(shape=self.input_width, depth=words * count,

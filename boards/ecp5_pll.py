@@ -61,15 +61,15 @@ def pll_config(f_in_mhz: float, f_out_mhz: float) -> PllConfig:
 
 
 class ECP5PLL(Elaboratable):
-    """Drive clock domain ``domain`` from ``clk_in`` through an EHXPLLL; reset is held until lock."""
+    """Drive the clock of ``domain`` (a ClockDomain its parent defines) from ``clk_in`` through an
+    EHXPLLL, holding the domain in reset until the PLL locks."""
 
-    def __init__(self, clk_in, config: PllConfig, domain: str = "sync"):
+    def __init__(self, clk_in, config: PllConfig, domain: ClockDomain):
         self.clk_in, self.config, self.domain = clk_in, config, domain
 
     def elaborate(self, platform):
         m = Module()
-        c = self.config
-        m.domains[self.domain] = cd = ClockDomain(self.domain)
+        c, cd = self.config, self.domain
         locked = Signal()
         m.submodules.pll = Instance(
             "EHXPLLL",
@@ -85,7 +85,7 @@ class ECP5PLL(Elaboratable):
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked,
         )
-        m.submodules.reset_sync = ResetSynchronizer(~locked, domain=self.domain)
+        m.submodules.reset_sync = ResetSynchronizer(~locked, domain=cd.name)
         if platform is not None:
             platform.add_clock_constraint(cd.clk, c.f_out_mhz * 1e6)
         return m

@@ -75,3 +75,17 @@ def test_full_ulx3s_build_of_the_shipped_model(tmp_path):
     used = totals["post_pnr_utilization"]
     assert 0 < used["lut4"]["value"]["used"] < used["lut4"]["value"]["available"]
     assert (out / "report.txt").read_text().startswith("bnn-hw report: ulx3s-85f")
+
+
+def test_pll_clocked_board_top_elaborates_with_its_constraint(rng):
+    from bnn_hw.boards import get_board
+    from bnn_hw.boards.ecp5_pll import pll_config
+
+    plan = compile_model(random_mlp(10, [12], 6, seed=3))
+    pipeline = build_pipeline(plan)
+    frames = rng.integers(0, 256, (2, 10), dtype=np.uint8)
+    top = DemoTop(pipeline, [input_words(plan, f) for f in frames], [0, 1],
+                  input_width=payload_width(pipeline, "i"), pll=pll_config(25, 100))
+    files = get_board("ulx3s").platform().prepare(top, name="t").files
+    assert "EHXPLLL" in files["t.il"]
+    assert "100000000" in files["t.lpf"].replace(".0", "")  # the PLL output's frequency constraint
