@@ -78,7 +78,9 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     top = DemoTop(pipeline, [input_words(plan, f) for f in demo_frames], [int(v) for v in demo_labels],
                   input_width=payload_width(pipeline, "i"), hold_cycles=int(clock_hz), pll=pll)
     platform = board.platform()
-    build_plan = platform.prepare(top, name=NAME, nextpnr_opts=f"--report {NAME}_pnr.json")
+    # A missed timing target still gives a bitstream; the report says so loudly.
+    build_plan = platform.prepare(top, name=NAME,
+                                  nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail")
     build_plan.extract(str(out_dir))
     progress(f"building for {board.name} ({board.device}); logs in {out_dir / 'build.log'}")
     _run_script(out_dir, env, progress)

@@ -46,11 +46,13 @@ class DemoTop(Elaboratable):
 
         image = Signal(range(count), init=count - 1)  # the first timer tick moves to image 0
         word = Signal(range(words + 1), init=words)  # == words: nothing left to send
+        base = Signal(range(words * count), init=(count - 1) * words)  # image * words, kept running
+        addr = Signal(range(words * count + 1))
         timer = Signal(range(self.hold_cycles), init=self.hold_cycles - 1)
         advance = ~pipe.i.valid | pipe.i.ready
         m.d.comb += [
             rd.en.eq(advance),
-            rd.addr.eq(image * words + word),
+            rd.addr.eq(addr),
             pipe.i.payload.eq(rd.data),
             label.addr.eq(image),
             pipe.o.ready.eq(1),
@@ -58,10 +60,12 @@ class DemoTop(Elaboratable):
         with m.If(advance):
             m.d.sync += pipe.i.valid.eq(word < words)
             with m.If(word < words):
-                m.d.sync += word.eq(word + 1)
+                m.d.sync += [word.eq(word + 1), addr.eq(addr + 1)]
         m.d.sync += timer.eq(timer + 1)
         with m.If(timer == self.hold_cycles - 1):
-            m.d.sync += [timer.eq(0), word.eq(0), image.eq(Mux(image == count - 1, 0, image + 1))]
+            wrap = image == count - 1
+            m.d.sync += [timer.eq(0), word.eq(0), image.eq(Mux(wrap, 0, image + 1)),
+                         base.eq(Mux(wrap, 0, base + words)), addr.eq(Mux(wrap, 0, base + words))]
 
         shown = Signal(4)
         correct = Signal()

@@ -86,6 +86,5 @@ class ECP5PLL(Elaboratable):
             i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked,
         )
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain=cd.name)
-        if platform is not None:
-            platform.add_clock_constraint(cd.clk, c.f_out_mhz * 1e6)
+        # No explicit constraint: nextpnr-ecp5 derives the output's from the input's (25 MHz).
         return m

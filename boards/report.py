@@ -90,6 +90,7 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
             achieved = f["achieved"]
             totals["fmax_mhz"] = _figure({"achieved": round(achieved, 2), "constraint": f["constraint"],
                                           "clock": clk_name}, "measured", "nextpnr --report")
+            totals["timing_met"] = _figure(achieved >= f["constraint"], "measured", "nextpnr --report")
             totals["frames_per_second_at_fmax"] = _figure(round(achieved * 1e6 / cycles, 1), "derived",
                                                           "measured Fmax / estimated slowest-stage cycles")
             totals["latency_us_at_clock"] = _figure(round(latency / clock * 1e6, 2), "estimated",
@@ -122,6 +123,9 @@ def render_text(report: dict) -> str:
     if "fmax_mhz" in t:
         f = t["fmax_mhz"]["value"]
         lines.append(f"measured Fmax: {f['achieved']} MHz (constraint {f['constraint']} MHz, clock {f['clock']})")
+        if not t["timing_met"]["value"]:
+            lines.append(f"WARNING: timing NOT met: the design may fail at {f['constraint']} MHz; "
+                         f"rebuild with --clock {int(f['achieved'])} or fold the slowest path further")
     lines.append(f"cycles per frame: {_fmt(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
     lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles (estimated)")
     lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")

@@ -8,7 +8,10 @@ from amaranth.lib.wiring import In, Out
 
 from .popcount import popcount
 
-__all__ = ["MatrixVectorUnit"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK"]
+
+#: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
+POPCOUNT_CHUNK = 32
 
 
 def _ceil_div(a, b):
@@ -51,7 +54,7 @@ class MatrixVectorUnit(wiring.Component):
     Timing: in steady state one vector takes ``NF * SF`` cycles (one weight word per cycle, no
     bubble between output words or between vectors) provided the producer delivers the next vector
     (``SF`` words) in that time and the consumer takes the output. The first output word appears
-    ``SF + 5`` cycles after the last input word of a vector is accepted (when the unit was idle),
+    ``SF + 6`` cycles after the last input word of a vector is accepted (when the unit was idle),
     the following words of that vector every ``SF`` cycles.
     A single advance enable ``~o.valid | o.ready`` stalls the whole compute pipeline when the
     consumer stalls; ``i.ready`` depends only on registers.
@@ -306,19 +309,36 @@ class MatrixVectorUnit(wiring.Component):
                 nf1r.eq(nf1),
             ]
 
+        # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered
+        chunks = [(lo, min(lo + POPCOUNT_CHUNK, simd)) for lo in range(0, simd, POPCOUNT_CHUNK)]
+        partial = [[Signal((hi - lo).bit_length(), name=f"pp{l}_{c}") for c, (lo, hi) in enumerate(chunks)]
+                   for l in range(pe)]
+        v1p, first1p, last1p, nf1p = Signal(), Signal(), Signal(), Signal(range(NF))
+        with m.If(adv):
+            m.d.sync += [
+                v1p.eq(v1r),
+                first1p.eq(first1r),
+                last1p.eq(last1r),
+                nf1p.eq(nf1r),
+            ]
+            for l in range(pe):
+                for (lo, hi), pp in zip(chunks, partial[l]):
+                    w = w1r[l * simd + lo:l * simd + hi]
+                    m.d.sync += pp.eq(popcount(~(x1r[lo:hi] ^ w)))
+
+        # stage 2: the lane's popcount, the sum of its slices, registered
         pc_width = simd.bit_length()
         pc2 = [Signal(pc_width, name=f"pc{l}") for l in range(pe)]
         v2, first2, last2, nf2 = Signal(), Signal(), Signal(), Signal(range(NF))
         with m.If(adv):
             m.d.sync += [
-                v2.eq(v1r),
-                first2.eq(first1r),
-                last2.eq(last1r),
-                nf2.eq(nf1r),
+                v2.eq(v1p),
+                first2.eq(first1p),
+                last2.eq(last1p),
+                nf2.eq(nf1p),
             ]
             for l in range(pe):
-                w = w1r[l * simd:(l + 1) * simd]
-                m.d.sync += pc2[l].eq(popcount(~(x1r ^ w)))
+                m.d.sync += pc2[l].eq(sum(partial[l]))
 
         # stage 2: accumulate over SF words
         acc = [Signal(range(N + 1), name=f"acc{l}") for l in range(pe)]
