@@ -101,6 +101,7 @@ class ArgMaxHead(wiring.Component):
             return candidates[0]
 
         count = Signal(range(words))
+        first_index = Signal(iw)  # count * lanes, kept as a counter (no multiplier)
         last = Signal()
         m.d.comb += last.eq(count == words - 1)
 
@@ -114,7 +115,7 @@ class ArgMaxHead(wiring.Component):
             word_idx.eq(Mux(last, tail_idx, full_idx)),
         ]
         word_global = Signal(iw)
-        m.d.comb += word_global.eq(count * lanes + word_idx)
+        m.d.comb += word_global.eq(first_index + word_idx)
 
         best_val = Signal(signed(sw))
         best_idx = Signal(iw)
@@ -144,6 +145,7 @@ class ArgMaxHead(wiring.Component):
             m.d.sync += self.o.valid.eq(self.i.valid & last)
         with m.If(put):
             m.d.sync += count.eq(Mux(last, 0, count + 1))
+            m.d.sync += first_index.eq(Mux(last, 0, first_index + lanes))
             with m.If(last):
                 scores = [held[w][l] for w in range(words - 1) for l in range(lanes)]
                 scores += lane_values[:last_lanes]

@@ -267,17 +267,19 @@ class MatrixVectorUnit(wiring.Component):
             last0.eq(sf0 == SF - 1),
         ]
 
+        waddr0 = Signal(range(NF * SF))  # nf0 * SF + sf0, kept as a counter (no multiplier)
         m.submodules.wrom = wrom = Memory(shape=unsigned(pe * simd), depth=NF * SF,
                                           init=self.weight_words())
         wport = wrom.read_port()
         m.d.comb += [
             rd.addr.eq(Mux(rbank, SF, 0) + sf0),
             rd.en.eq(adv),
-            wport.addr.eq(nf0 * SF + sf0),
+            wport.addr.eq(waddr0),
             wport.en.eq(adv),
         ]
         with m.If(adv & active):
             m.d.sync += sf0.eq(Mux(last0, 0, sf0 + 1))
+            m.d.sync += waddr0.eq(Mux(last0 & (nf0 == NF - 1), 0, waddr0 + 1))
             with m.If(last0):
                 m.d.sync += nf0.eq(Mux(nf0 == NF - 1, 0, nf0 + 1))
                 with m.If(nf0 == NF - 1):
