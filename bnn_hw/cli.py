@@ -25,11 +25,21 @@ __all__ = ["main"]
 
 def _load_plan(args):
     from . import load
+    from .boards import get_board
     from .compiler.folding import parse_folding
     from .compiler.plan import compile_model
 
     folding = parse_folding(args.folding) if args.folding else None
-    return compile_model(load(args.model), folding)
+    board = get_board(args.board)
+    clock_mhz = getattr(args, "clock", None)
+    clock_hz = clock_mhz * 1e6 if clock_mhz else board.clock_hz
+    fit = (board.device, board.chip.capacity()) if args.fit else None
+    plan = compile_model(load(args.model), folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit)
+    if args.fit or args.target_fps:
+        how = f"fastest that fits {board.device}" if args.fit else f"cheapest for {args.target_fps:g} frames/s"
+        print(f"folding ({how} at {clock_hz / 1e6:g} MHz): "
+              + ", ".join(f"{name} {fold}" for name, fold in plan.folds.items()), flush=True)
+    return plan
 
 
 def _sample_inputs(plan, count: int):
@@ -125,22 +135,25 @@ def _parser() -> argparse.ArgumentParser:
     def model_command(name, help, fn):
         s = sub.add_parser(name, help=help)
         s.add_argument("model", help="model file written by bnn_hw.save (net.pt)")
+        s.add_argument("--board", default="ulx3s", help="target board (default ulx3s = ULX3S 85F)")
         s.add_argument("--folding", metavar="SPEC",
                        help="folding overrides: a JSON file or NAME=PExSIMD[,NAME=PExSIMD...]")
+        auto = s.add_mutually_exclusive_group()
+        auto.add_argument("--target-fps", type=float, metavar="N",
+                          help="cheapest folding whose slowest stage reaches N frames/s at the clock")
+        auto.add_argument("--fit", action="store_true",
+                          help="fastest folding that fits the board's chip (estimate within 80%%)")
         s.set_defaults(fn=fn)
         return s
 
     s = model_command("build", "synthesise, place and route a model into a bitstream", cmd_build)
-    s.add_argument("--board", default="ulx3s", help="target board (default ulx3s = ULX3S 85F)")
     s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
     s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
     s.add_argument("--clock", type=float, metavar="MHZ",
                    help="core clock from the PLL, at most MHZ (default: the board oscillator)")
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
-    s.add_argument("--board", default="ulx3s")
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)
-    s.add_argument("--board", default="ulx3s")
     s = model_command("sim", "simulate the generated RTL on test images against the reference", cmd_sim)
     s.add_argument("--images", type=int, default=100)
     s.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))

@@ -6,6 +6,8 @@ per cycle; the argmax head takes the score layer's ``pe`` scores per word.
 
 Defaults: the layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing.
+``folding_for_fps`` picks the cheapest folding meeting a frame rate at a clock; the plan module's
+``fastest_fitting_folding`` the fastest one that fits a device.
 Overrides come from a JSON file (``{"dense1": {"pe": 8, "simd": 32}}``) or ``NAME=PExSIMD`` options.
 """
 
@@ -21,7 +23,8 @@ from ..errors import BnnHwError
 from .ir import Graph
 from .ops import ArgMax, BinaryDense, Thermometer
 
-__all__ = ["Fold", "default_folding", "parse_folding", "apply_folding"]
+__all__ = ["Fold", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
+           "apply_folding"]
 
 _LANE_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
@@ -49,24 +52,39 @@ def _cheapest_dense(op: BinaryDense, budget: int) -> Fold:
     return best or Fold(op.out_features, op.in_features)
 
 
-def default_folding(graph: Graph) -> dict[str, Fold]:
-    """A balanced folding for every hardware node of a streamlined graph."""
+def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
+    """The cheapest folding of every stage that takes at most ``budget`` cycles per frame."""
+    if budget < 1:
+        raise BnnHwError(f"a cycle budget of {budget} per frame is impossible; every stage needs at least 1")
     types = graph.types()
-    dense = [n for n in graph.nodes if isinstance(n.op, BinaryDense)]
-    biggest = max(dense, key=lambda n: n.op.weights.size)
-    anchor = Fold(min(16, biggest.op.out_features), min(64, biggest.op.in_features))
-    budget = biggest.op.cycles(anchor.pe, anchor.simd)
     folds = {}
     for node in graph.nodes:
-        if node is biggest:
-            folds[node.name] = anchor
-        elif isinstance(node.op, BinaryDense):
+        if isinstance(node.op, BinaryDense):
             folds[node.name] = _cheapest_dense(node.op, budget)
         elif isinstance(node.op, Thermometer):
             features = types[node.inputs[0]].size
             folds[node.name] = Fold(1, min(features, next(
                 (s for s in _LANE_CHOICES if ceil(features / s) <= budget), features)))
     return folds
+
+
+def default_folding(graph: Graph) -> dict[str, Fold]:
+    """A balanced folding: ``16x64`` for the biggest layer, the cheapest no-slower folding elsewhere."""
+    dense = [n for n in graph.nodes if isinstance(n.op, BinaryDense)]
+    biggest = max(dense, key=lambda n: n.op.weights.size)
+    anchor = Fold(min(16, biggest.op.out_features), min(64, biggest.op.in_features))
+    folds = folding_for_cycles(graph, biggest.op.cycles(anchor.pe, anchor.simd))
+    folds[biggest.name] = anchor
+    return folds
+
+
+def folding_for_fps(graph: Graph, fps: float, clock_hz: float) -> dict[str, Fold]:
+    """The cheapest folding whose slowest stage still gives ``fps`` frames/s at ``clock_hz``."""
+    budget = int(clock_hz // fps)
+    if budget < 1:
+        raise BnnHwError(f"{fps:g} frames/s needs more than one frame per cycle at {clock_hz / 1e6:g} MHz; "
+                         f"ask for at most {clock_hz:.0f} frames/s or a faster --clock")
+    return folding_for_cycles(graph, budget)
 
 
 def _parse_option(text: str) -> tuple[str, Fold]:
@@ -89,9 +107,11 @@ def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
     return dict(_parse_option(part) for part in str(spec).split(",") if part.strip())
 
 
-def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None) -> dict[str, Fold]:
-    """The default folding with ``overrides`` applied; the argmax head follows its producer's pe."""
-    folds = default_folding(graph)
+def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None,
+                  base: dict[str, Fold] | None = None) -> dict[str, Fold]:
+    """``base`` (default: :func:`default_folding`) with ``overrides`` applied; the argmax head
+    follows its producer's pe."""
+    folds = dict(base) if base is not None else default_folding(graph)
     for name, fold in (overrides or {}).items():
         if name not in folds:
             raise BnnHwError(f"folding names {name!r}, which is not a foldable layer; "

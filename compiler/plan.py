@@ -14,15 +14,15 @@ from functools import cached_property
 
 import numpy as np
 
-from ..errors import FitError, UnsupportedModelError
+from ..errors import BnnHwError, FitError, UnsupportedModelError
 from .cost import Cost
-from .folding import Fold, apply_folding
+from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
 from .ir import Graph, TensorType, validate
 from .reference import predict
 from .streamline import streamline
 
-__all__ = ["Stage", "Plan", "compile_model", "check_fit"]
+__all__ = ["Stage", "Plan", "compile_model", "check_fit", "fastest_fitting_folding", "FIT_HEADROOM"]
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,50 @@ class Plan:
         return predict(self.graph, images)
 
 
-def compile_model(model, folding: dict[str, Fold] | None = None) -> Plan:
-    """Frontend, streamlining and folding: a loaded model to a validated hardware plan."""
+def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: float | None = None,
+                  clock_hz: float | None = None, fit: tuple[str, dict[str, int]] | None = None) -> Plan:
+    """Frontend, streamlining and folding: a loaded model to a validated hardware plan.
+
+    The base folding is the default, or the cheapest meeting ``target_fps`` at ``clock_hz``, or with
+    ``fit=(device, capacity)`` the fastest that fits the device with headroom; ``folding`` overrides
+    single layers on top.
+    """
     graph = validate(streamline(from_model(model)))
-    return Plan(graph, apply_folding(graph, folding))
+    if target_fps is not None and fit is not None:
+        raise BnnHwError("choose a target frame rate or --fit, not both")
+    base = None
+    if target_fps is not None:
+        base = folding_for_fps(graph, target_fps, clock_hz)
+    elif fit is not None:
+        base = fastest_fitting_folding(graph, *fit)
+    return Plan(graph, apply_folding(graph, folding, base))
+
+
+#: The fraction of a device that ``--fit`` lets the estimate use.
+FIT_HEADROOM = 0.8
+
+
+def _fits(plan: Plan, capacity: dict[str, int], headroom: float) -> bool:
+    return all(getattr(plan.total, k) <= v * headroom for k, v in capacity.items())
+
+
+def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
+                            headroom: float = FIT_HEADROOM) -> dict[str, Fold]:
+    """The folding with the fewest cycles per frame whose estimate fits ``capacity * headroom``."""
+    def plan_for(budget):
+        return Plan(graph, apply_folding(graph, None, folding_for_cycles(graph, budget)))
+
+    slowest = plan_for(1 << 40).bottleneck.cost.cycles  # everything folded to one lane
+    if not _fits(plan_for(slowest), capacity, headroom):
+        raise FitError(f"the network does not fit {device} even fully folded (1 lane per layer)")
+    lo, hi = 1, slowest  # invariant: budget hi fits
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _fits(plan_for(mid), capacity, headroom):
+            hi = mid
+        else:
+            lo = mid + 1
+    return folding_for_cycles(graph, hi)
 
 
 def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float = 1.0) -> None:

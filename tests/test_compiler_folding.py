@@ -41,3 +41,33 @@ def test_unknown_layer_is_named(capsys, tmp_path):
     assert main(["report", str(path), "--folding", "dense9=2x2"]) == 2
     err = capsys.readouterr().err
     assert "dense9" in err and "dense1" in err
+
+
+def test_target_fps_picks_the_cheapest_folding_that_meets_it():
+    model = random_mlp(100, [64, 30], 10, seed=0)
+    for fps in (1e5, 1e6, 4e6):
+        plan = compile_model(model, target_fps=fps, clock_hz=100e6)
+        assert plan.bottleneck.cost.cycles <= 100e6 / fps
+    cheap, fast = (compile_model(model, target_fps=f, clock_hz=100e6) for f in (1e5, 4e6))
+    assert cheap.total.lut4 < fast.total.lut4
+
+
+def test_fit_gives_the_fastest_folding_within_the_headroom():
+    from bnn_hw.boards import get_board
+    from bnn_hw.compiler.plan import FIT_HEADROOM
+
+    model = random_mlp(784, [256, 256], 10, seed=0, thresholds=(16,))
+    small, big = (get_board(b).chip for b in ("ulx3s-12f", "ulx3s-85f"))
+    on_small = compile_model(model, fit=(small.name, small.capacity()))
+    on_big = compile_model(model, fit=(big.name, big.capacity()))
+    for plan, chip in ((on_small, small), (on_big, big)):
+        assert all(getattr(plan.total, k) <= v * FIT_HEADROOM for k, v in chip.capacity().items())
+    assert on_big.bottleneck.cost.cycles < on_small.bottleneck.cost.cycles
+
+
+def test_impossible_targets_are_clear_errors():
+    model = random_mlp(100, [64], 10, seed=0)
+    with pytest.raises(BnnHwError, match="frames/s"):
+        compile_model(model, target_fps=1e9, clock_hz=25e6)
+    with pytest.raises(BnnHwError, match="does not fit"):
+        compile_model(random_mlp(784, [2048, 2048], 10, seed=0), fit=("tiny", {"ebr": 4}))
