@@ -11,7 +11,7 @@ from .popcount import popcount
 __all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
-POPCOUNT_CHUNK = 32
+POPCOUNT_CHUNK = 16
 
 
 def _ceil_div(a, b):
@@ -360,14 +360,19 @@ class MatrixVectorUnit(wiring.Component):
             words, tw = self.threshold_words()
             m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=NF, init=words)
             tport = trom.read_port()
+            # read one stage early and register the data, so the ROM's clock-to-output is not in
+            # the comparator path: thr3 holds the thresholds of nf3 when acc holds its popcounts
+            thr3 = Signal(pe * K * tw)
             m.d.comb += [
-                tport.addr.eq(nf2),
+                tport.addr.eq(nf1p),
                 tport.en.eq(adv),
             ]
+            with m.If(adv):
+                m.d.sync += thr3.eq(tport.data)
             bits = []
             for l in range(pe):
                 for j in range(K):
-                    t = tport.data[(l * K + j) * tw:(l * K + j + 1) * tw]
+                    t = thr3[(l * K + j) * tw:(l * K + j + 1) * tw]
                     bits.append(acc[l] >= t)
             result = Cat(bits)
         else:
