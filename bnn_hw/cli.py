@@ -32,7 +32,7 @@ def _load_plan(args):
     folding = parse_folding(args.folding) if args.folding else None
     board = get_board(args.board)
     clock_mhz = getattr(args, "clock", None)
-    clock_hz = clock_mhz * 1e6 if clock_mhz else board.clock_hz
+    clock_hz = clock_mhz * 1e6 if clock_mhz else (board.core_clock_hz or board.clock_hz)
     fit = (board.device, board.chip.capacity()) if args.fit else None
     plan = compile_model(load(args.model), folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit)
     if args.fit or args.target_fps:
@@ -150,7 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
     s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
     s.add_argument("--clock", type=float, metavar="MHZ",
-                   help="core clock from the PLL, at most MHZ (default: the board oscillator)")
+                   help="core clock from the PLL, at most MHZ (default: the board's, 100 MHz on the "
+                        "ULX3S; the oscillator's 25 means no PLL)")
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)

@@ -14,8 +14,9 @@ class Board:
     name: str
     platform: type           #: an amaranth platform class (build-only: needs no programmer)
     device: str              #: key of :data:`bnn_hw.boards.devices.DEVICES`
-    clock_hz: float          #: the board oscillator the design is clocked from
+    clock_hz: float          #: the board oscillator
     leds: int
+    core_clock_hz: float | None = None  #: default core clock from the PLL (None: the oscillator)
 
     @property
     def chip(self) -> Device:

@@ -64,12 +64,13 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     """Build ``plan`` for ``board`` into ``out_dir``; the board demo holds ``demo_frames``.
 
     ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to that value);
-    without it the pipeline runs from the board oscillator.
+    by default the board's core clock; the oscillator's own frequency means no PLL.
     """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     check_fit(plan, board.chip.capacity(), board.device)
-    pll = pll_config(board.clock_hz / 1e6, clock_mhz) if clock_mhz else None
+    clock_mhz = clock_mhz or (board.core_clock_hz or board.clock_hz) / 1e6
+    pll = pll_config(board.clock_hz / 1e6, clock_mhz) if clock_mhz != board.clock_hz / 1e6 else None
     clock_hz = pll.f_out_mhz * 1e6 if pll else board.clock_hz
     env = toolchain_env()
     progress(f"writing Verilog to {out_dir / 'bnn_pipeline.v'}")

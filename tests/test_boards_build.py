@@ -71,7 +71,10 @@ def test_full_ulx3s_build_of_the_shipped_model(tmp_path):
     report = json.loads((out / "report.json").read_text())
     totals = report["totals"]
     assert totals["fmax_mhz"]["provenance"] == "measured"
-    assert totals["fmax_mhz"]["value"]["achieved"] >= 25.0  # meets the 25 MHz board clock
+    # The default core clock is 100 MHz from the PLL, and the shipped model meets it.
+    assert totals["clock_mhz"]["value"] == 100.0
+    assert totals["fmax_mhz"]["value"]["constraint"] == 100
+    assert totals["timing_met"]["value"] is True, totals["fmax_mhz"]
     used = totals["post_pnr_utilization"]
     assert 0 < used["lut4"]["value"]["used"] < used["lut4"]["value"]["available"]
     assert (out / "report.txt").read_text().startswith("bnn-hw report: ulx3s-85f")
