@@ -96,7 +96,9 @@ def main():
         print(f"Fmax {f['achieved']} MHz (constraint {f['constraint']} MHz); utilization: " +
               ", ".join(f"{k.upper()} {v['used']}/{v['available']}" for k, v in used.items()))
         print(f"throughput at Fmax: {totals['frames_per_second_at_fmax']['value']:,.0f} frames/s; "
-              f"at the 25 MHz board clock: {totals['frames_per_second_at_clock']['value']:,.0f} frames/s")
+              f"at the {totals['clock_mhz']['value']:g} MHz core clock "
+              f"({totals['clock_mhz']['source']}): {totals['frames_per_second_at_clock']['value']:,.0f} frames/s; "
+              f"timing met: {totals['timing_met']['value']}")
 
 
 if __name__ == "__main__":
