@@ -119,12 +119,18 @@ class BinaryDense:
         acc = (self.in_features + 1).bit_length()
         k = self.slices
         weight_bits = self.weights.size + (self.thresholds.size * acc if k else 0)
+        from ...hdl.mvu import POPCOUNT_CHUNK
+        slices = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
+        out_bits = pe * (k if k else self.score_width)
         return Cost(
             cycles=sf * nf,
             # XNOR + adder-tree popcount (about 5 LUT4 per input bit with a naive tree), accumulator
             # and comparators per lane, address counters.
             lut4=pe * (5 * simd + 2 * acc + k * acc) + 40,
-            ff=pe * (acc * 2 + max(k, 1) * acc) + 64,
+            # registered memory outputs (input word, weight word, thresholds), popcount slices,
+            # lane popcount, accumulator, output word, counters and pipeline flags
+            ff=simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in slices)
+               + pe * simd.bit_length() + pe * acc + out_bits + 64,
             ebr=ebr_blocks(pe * simd, sf * nf) + ebr_blocks(simd, 2 * sf),
             weight_bits=weight_bits,
             buffer_bits=2 * sf * simd,
