@@ -288,57 +288,43 @@ class MatrixVectorUnit(wiring.Component):
 
         m.d.sync += full.eq((full & ~clr_full) | set_full)
 
-        # stage 1: memory data -> per-lane popcounts
-        v1, first1, last1, nf1 = Signal(), Signal(), Signal(), Signal(range(NF))
-        with m.If(adv):
-            m.d.sync += [
-                v1.eq(active),
-                first1.eq(first0),
-                last1.eq(last0),
-                nf1.eq(nf0),
-            ]
+        # Pipeline flags travel with the data: one struct-typed register per stage, all advancing
+        # together on ``adv``.
+        flags = data.StructLayout({"valid": 1, "first": 1, "last": 1, "nf": range(NF)})
+        f0 = Signal(flags)
+        m.d.comb += [f0.valid.eq(active), f0.first.eq(first0), f0.last.eq(last0), f0.nf.eq(nf0)]
+
+        def next_stage(previous, name):
+            stage = Signal(flags, name=name)
+            with m.If(adv):
+                m.d.sync += stage.eq(previous)
+            return stage
+
+        # stage 1: memory data available
+        f1 = next_stage(f0, "f1")
         # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
         # the popcount path (yosys can fold this register into the EBR's output register)
+        f1r = next_stage(f1, "f1r")
         x1r, w1r = Signal(simd), Signal(pe * simd)
-        v1r, first1r, last1r, nf1r = Signal(), Signal(), Signal(), Signal(range(NF))
         with m.If(adv):
-            m.d.sync += [
-                x1r.eq(rd.data),
-                w1r.eq(wport.data),
-                v1r.eq(v1),
-                first1r.eq(first1),
-                last1r.eq(last1),
-                nf1r.eq(nf1),
-            ]
+            m.d.sync += [x1r.eq(rd.data), w1r.eq(wport.data)]
 
         # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered
+        f1p = next_stage(f1r, "f1p")
         chunks = [(lo, min(lo + POPCOUNT_CHUNK, simd)) for lo in range(0, simd, POPCOUNT_CHUNK)]
         partial = [[Signal((hi - lo).bit_length(), name=f"pp{l}_{c}") for c, (lo, hi) in enumerate(chunks)]
                    for l in range(pe)]
-        v1p, first1p, last1p, nf1p = Signal(), Signal(), Signal(), Signal(range(NF))
         with m.If(adv):
-            m.d.sync += [
-                v1p.eq(v1r),
-                first1p.eq(first1r),
-                last1p.eq(last1r),
-                nf1p.eq(nf1r),
-            ]
             for l in range(pe):
                 for (lo, hi), pp in zip(chunks, partial[l]):
                     w = w1r[l * simd + lo:l * simd + hi]
                     m.d.sync += pp.eq(popcount(~(x1r[lo:hi] ^ w)))
 
         # stage 2: the lane's popcount, the sum of its slices, registered
-        pc_width = simd.bit_length()
-        pc2 = [Signal(pc_width, name=f"pc{l}") for l in range(pe)]
-        v2, first2, last2, nf2 = Signal(), Signal(), Signal(), Signal(range(NF))
+        f2 = next_stage(f1p, "f2")
+        v2, first2, last2, nf2 = f2.valid, f2.first, f2.last, f2.nf
+        pc2 = [Signal(simd.bit_length(), name=f"pc{l}") for l in range(pe)]
         with m.If(adv):
-            m.d.sync += [
-                v2.eq(v1p),
-                first2.eq(first1p),
-                last2.eq(last1p),
-                nf2.eq(nf1p),
-            ]
             for l in range(pe):
                 m.d.sync += pc2[l].eq(sum(partial[l]))
 
@@ -364,7 +350,7 @@ class MatrixVectorUnit(wiring.Component):
             # the comparator path: thr3 holds the thresholds of nf3 when acc holds its popcounts
             thr3 = Signal(pe * K * tw)
             m.d.comb += [
-                tport.addr.eq(nf1p),
+                tport.addr.eq(f1p.nf),
                 tport.en.eq(adv),
             ]
             with m.If(adv):
