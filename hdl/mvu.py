@@ -3,6 +3,7 @@
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -54,10 +55,11 @@ class MatrixVectorUnit(wiring.Component):
     Timing: in steady state one vector takes ``NF * SF`` cycles (one weight word per cycle, no
     bubble between output words or between vectors) provided the producer delivers the next vector
     (``SF`` words) in that time and the consumer takes the output. The first output word appears
-    ``SF + 6`` cycles after the last input word of a vector is accepted (when the unit was idle),
+    ``SF + 7`` cycles after the last input word of a vector is accepted (when the unit was idle),
     the following words of that vector every ``SF`` cycles.
-    A single advance enable ``~o.valid | o.ready`` stalls the whole compute pipeline when the
-    consumer stalls; ``i.ready`` depends only on registers.
+    A single advance enable stalls the whole compute pipeline when its result cannot be written
+    into the 2-word output FIFO; that FIFO's write-ready depends only on its fill level, and
+    ``i.ready`` only on registers, so no ready signal passes through the unit combinationally.
 
     Parameters
     ----------
@@ -252,8 +254,21 @@ class MatrixVectorUnit(wiring.Component):
                 m.d.comb += set_full.eq(1 << wbank)
 
         # ---- compute pipeline, all stages advance together ----
+        # The result register feeds a 2-word FIFO whose write-ready depends only on its fill level,
+        # so the pipeline's advance enable does not wait on the consumer's ready combinationally
+        # (a long path through neighbouring stages into this unit's many clock enables).
+        out_width = len(Value.cast(self.o.payload))
+        m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(width=out_width, depth=2)
+        res_valid, res_payload = Signal(), Signal(out_width)
         adv = Signal()
-        m.d.comb += adv.eq(~self.o.valid | self.o.ready)
+        m.d.comb += [
+            adv.eq(~res_valid | out_fifo.w_rdy),
+            out_fifo.w_en.eq(res_valid),
+            out_fifo.w_data.eq(res_payload),
+            self.o.valid.eq(out_fifo.r_rdy),
+            Value.cast(self.o.payload).eq(out_fifo.r_data),
+            out_fifo.r_en.eq(self.o.ready),
+        ]
 
         # stage 0: address generation
         sf0 = Signal(range(SF))
@@ -374,8 +389,8 @@ class MatrixVectorUnit(wiring.Component):
             result = Cat(lanes)
 
         with m.If(adv):
-            m.d.sync += self.o.valid.eq(v3)
+            m.d.sync += res_valid.eq(v3)
             with m.If(v3):
-                m.d.sync += Value.cast(self.o.payload).eq(result)
+                m.d.sync += res_payload.eq(result)
 
         return m
