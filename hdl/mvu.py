@@ -7,7 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .popcount import popcount
+from .popcount import xnor_popcount
 
 __all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK"]
 
@@ -333,7 +333,7 @@ class MatrixVectorUnit(wiring.Component):
             for l in range(pe):
                 for (lo, hi), pp in zip(chunks, partial[l]):
                     w = w1r[l * simd + lo:l * simd + hi]
-                    m.d.sync += pp.eq(popcount(~(x1r[lo:hi] ^ w)))
+                    m.d.sync += pp.eq(xnor_popcount(m, x1r[lo:hi], w))
 
         # stage 2: the lane's popcount, the sum of its slices, registered
         f2 = next_stage(f1p, "f2")
