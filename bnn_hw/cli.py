@@ -24,6 +24,7 @@ __all__ = ["main"]
 
 
 def _load_plan(args):
+    """The compiled plan of ``args.model`` and the board it is compiled for."""
     from . import load
     from .boards import get_board
     from .compiler.folding import parse_folding
@@ -31,15 +32,14 @@ def _load_plan(args):
 
     folding = parse_folding(args.folding) if args.folding else None
     board = get_board(args.board)
-    clock_mhz = getattr(args, "clock", None)
-    clock_hz = clock_mhz * 1e6 if clock_mhz else (board.core_clock_hz or board.clock_hz)
+    clock_hz = board.core_clock(getattr(args, "clock", None)).hz
     fit = (board.device, board.chip.capacity()) if args.fit else None
     plan = compile_model(load(args.model), folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit)
     if args.fit or args.target_fps:
         how = f"fastest that fits {board.device}" if args.fit else f"cheapest for {args.target_fps:g} frames/s"
         print(f"folding ({how} at {clock_hz / 1e6:g} MHz): "
               + ", ".join(f"{name} {fold}" for name, fold in plan.folds.items()), flush=True)
-    return plan
+    return plan, board
 
 
 def _sample_inputs(plan, count: int):
@@ -60,12 +60,10 @@ def _sample_inputs(plan, count: int):
 
 
 def cmd_build(args):
-    from .boards import get_board
     from .boards.build import build
     from .boards.report import render_text
 
-    board = get_board(args.board)
-    plan = _load_plan(args)
+    plan, board = _load_plan(args)
     frames, labels = _sample_inputs(plan, args.demo_images)
     if labels is None:
         labels = plan.predict(frames)[0]
@@ -77,39 +75,36 @@ def cmd_build(args):
 
 
 def cmd_verilog(args):
-    from .boards import get_board
     from .boards.report import make_report, render_text, write_report
     from .sim.verilog import write_verilog
 
-    plan = _load_plan(args)
+    plan, board = _load_plan(args)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     path = write_verilog(plan, out / "bnn_pipeline.v")
-    report = make_report(plan, get_board(args.board))
+    report = make_report(plan, board)
     write_report(report, out)
     print(render_text(report), end="")
     print(f"Verilog: {path}")
 
 
 def cmd_report(args):
-    from .boards import get_board
     from .boards.report import make_report, render_text
 
-    print(render_text(make_report(_load_plan(args), get_board(args.board))), end="")
+    print(render_text(make_report(*_load_plan(args))), end="")
 
 
 def cmd_sim(args):
     from .sim.runner import simulate
 
-    plan = _load_plan(args)
+    plan, _ = _load_plan(args)
     frames, labels = _sample_inputs(plan, args.images)
     print(f"simulating {len(frames)} frames with {args.simulator} ...", flush=True)
     start = time.monotonic()
     result = simulate(plan, frames, simulator=args.simulator, build_dir=args.build_dir,
                       in_stall=args.stall, out_stall=args.stall)
     elapsed = time.monotonic() - start
-    classes, scores = plan.predict(frames)
-    mismatches = int((result.classes != classes).sum() + (result.scores != scores).any(axis=1).sum())
+    mismatches = result.mismatches(*plan.predict(frames))
     print(f"hardware == NumPy reference: {'yes' if mismatches == 0 else f'NO ({mismatches} mismatches)'} "
           f"on {len(frames)} frames")
     if labels is not None:

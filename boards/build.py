@@ -22,7 +22,6 @@ from ..sim.encoding import input_words
 from ..sim.verilog import write_verilog
 from .board import Board
 from .demo_top import DemoTop
-from .ecp5_pll import pll_config
 from .report import make_report, write_report
 from .toolchain import toolchain_env
 
@@ -69,15 +68,13 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     check_fit(plan, board.chip.capacity(), board.device)
-    clock_mhz = clock_mhz or (board.core_clock_hz or board.clock_hz) / 1e6
-    pll = pll_config(board.clock_hz / 1e6, clock_mhz) if clock_mhz != board.clock_hz / 1e6 else None
-    clock_hz = pll.f_out_mhz * 1e6 if pll else board.clock_hz
+    core = board.core_clock(clock_mhz)
     env = toolchain_env()
     progress(f"writing Verilog to {out_dir / 'bnn_pipeline.v'}")
     write_verilog(plan, out_dir / "bnn_pipeline.v")
     pipeline = build_pipeline(plan)
     top = DemoTop(pipeline, [input_words(plan, f) for f in demo_frames], [int(v) for v in demo_labels],
-                  input_width=payload_width(pipeline, "i"), hold_cycles=int(clock_hz), pll=pll)
+                  input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), pll=core.pll)
     platform = board.platform()
     # A missed timing target still gives a bitstream; the report says so loudly.
     build_plan = platform.prepare(top, name=NAME,
@@ -89,6 +86,6 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     if not bitstream.exists():
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
     pnr = json.loads((out_dir / f"{NAME}_pnr.json").read_text())
-    report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), pll=pll)
+    report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
     write_report(report, out_dir)
     return BuildResult(out_dir, bitstream, report)

@@ -48,26 +48,16 @@ def parse_yosys_cells(log: str) -> dict[str, int]:
 
 
 def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: str | None = None,
-                pll=None, clock_hz: float | None = None) -> dict:
-    """The report of ``plan`` on ``board``; measurements are included when the build ran.
-
-    ``pll`` (a :class:`~bnn_hw.boards.ecp5_pll.PllConfig`) is the core clock's source, if any;
-    without a build, ``clock_hz`` (default: the board's core clock) is the clock to estimate at.
-    """
+                clock_mhz: float | None = None) -> dict:
+    """The report of ``plan`` on ``board`` at the core clock asked for with ``clock_mhz`` (default:
+    the board's); measurements are included when the build ran."""
     chip = board.chip
     total = plan.total
     slowest = plan.bottleneck
     cycles = slowest.cost.cycles
     latency = sum(s.cost.cycles for s in plan.stages) + plan.stages[0].cost.cycles
-    if pll:
-        clock = pll.f_out_mhz * 1e6
-        clock_source = (f"ECP5 PLL from the {board.clock_hz / 1e6:g} MHz oscillator (CLKI_DIV "
-                        f"{pll.clki_div}, CLKFB_DIV {pll.clkfb_div}, CLKOP_DIV {pll.clkop_div})")
-    elif pnr is not None:
-        clock, clock_source = board.clock_hz, "board oscillator, no PLL"
-    else:
-        clock = clock_hz or board.core_clock_hz or board.clock_hz
-        clock_source = "target core clock (no build yet)"
+    core = board.core_clock(clock_mhz)
+    clock = core.hz
     report = {
         "board": board.name, "device": board.device,
         "layers": layer_table(plan),
@@ -77,7 +67,7 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
             "capacity": chip.capacity() | {"mult18": chip.mult18},
             "cycles_per_frame": _figure(cycles, "estimated", f"slowest stage {slowest.name} ({slowest.fold})"),
             "latency_cycles": _figure(latency, "estimated", "sum of stage cycles plus input transfer"),
-            "clock_mhz": _figure(clock / 1e6, "constrained", clock_source),
+            "clock_mhz": _figure(clock / 1e6, "constrained", core.source),
             "frames_per_second_at_clock": _figure(clock / cycles, "estimated", "clock / slowest stage cycles"),
         },
     }
