@@ -103,8 +103,10 @@ def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: 
 FIT_HEADROOM = 0.8
 
 
-def _fits(plan: Plan, capacity: dict[str, int], headroom: float) -> bool:
-    return all(getattr(plan.total, k) <= v * headroom for k, v in capacity.items())
+def _overused(plan: Plan, capacity: dict[str, int], headroom: float) -> str | None:
+    """The first resource whose estimate exceeds ``capacity * headroom``, or None if all fit."""
+    return next((r for r, available in capacity.items() if getattr(plan.total, r) > available * headroom),
+                None)
 
 
 def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
@@ -114,12 +116,12 @@ def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
         return Plan(graph, apply_folding(graph, None, folding_for_cycles(graph, budget)))
 
     slowest = plan_for(1 << 40).bottleneck.cost.cycles  # everything folded to one lane
-    if not _fits(plan_for(slowest), capacity, headroom):
+    if _overused(plan_for(slowest), capacity, headroom):
         raise FitError(f"the network does not fit {device} even fully folded (1 lane per layer)")
     lo, hi = 1, slowest  # invariant: budget hi fits
     while lo < hi:
         mid = (lo + hi) // 2
-        if _fits(plan_for(mid), capacity, headroom):
+        if not _overused(plan_for(mid), capacity, headroom):
             hi = mid
         else:
             lo = mid + 1
@@ -131,11 +133,11 @@ def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float
 
     ``capacity`` maps ``lut4``/``ff``/``ebr`` to the device's counts; ``headroom`` scales them.
     """
-    for resource, available in capacity.items():
-        need = sum(getattr(s.cost, resource) for s in plan.stages)
-        if need > available * headroom:
-            worst = max(plan.stages, key=lambda s: getattr(s.cost, resource))
-            raise FitError(
-                f"the network needs about {need} {resource.upper()} but {device} has {available}; "
-                f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "
-                f"fold it more (smaller PE/SIMD with --folding {worst.name}=PExSIMD) or choose a larger device")
+    resource = _overused(plan, capacity, headroom)
+    if resource is not None:
+        need, available = getattr(plan.total, resource), capacity[resource]
+        worst = max(plan.stages, key=lambda s: getattr(s.cost, resource))
+        raise FitError(
+            f"the network needs about {need} {resource.upper()} but {device} has {available}; "
+            f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "
+            f"fold it more (smaller PE/SIMD with --folding {worst.name}=PExSIMD) or choose a larger device")
