@@ -41,6 +41,10 @@ class SimResult:
             return float("nan")
         return float(np.diff(self.out_cycles[1:]).mean())
 
+    def mismatches(self, classes: np.ndarray, scores: np.ndarray) -> int:
+        """Frames whose class or any score differs from the reference ``classes``, ``scores``."""
+        return int(((self.classes != classes) | (self.scores != scores).any(axis=1)).sum())
+
     @property
     def latency_cycles(self) -> int:
         """Cycles from the first frame's first input word to its result."""
