@@ -56,6 +56,24 @@ async def receive(ctx, port, count, rng=None, stall_prob=0.0, stamps=None):
     return words
 
 
+def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None):
+    """Send ``words`` into ``dut.i`` and return ``count`` words taken from ``dut.o``.
+
+    Producer and consumer both stall with probability ``stall`` (seeded ``seed`` and ``seed + 1``);
+    ``stamps`` is passed to :func:`receive`.
+    """
+    got = []
+
+    async def producer(ctx):
+        await send(ctx, dut.i, words, random.Random(seed), stall)
+
+    async def consumer(ctx):
+        got.extend(await receive(ctx, dut.o, count, random.Random(seed + 1), stall, stamps))
+
+    run(dut, producer, consumer)
+    return got
+
+
 def run(dut, *testbenches, max_cycles=100_000):
     """Simulate ``dut`` with a 1 MHz ``sync`` clock until all ``testbenches`` return.
 

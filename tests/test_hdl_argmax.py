@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import ArgMaxHead
-from stream_testing import assert_rejects, elaborated, pack_lanes, receive, run, send, unpack_lanes
+from stream_testing import assert_rejects, elaborated, pack_lanes, stream_through, unpack_lanes
 
 
 def simulate(dut, scores, stall, seed=0):
@@ -15,15 +15,7 @@ def simulate(dut, scores, stall, seed=0):
         padded = list(vec) + [garbage.randrange(-2**(sw - 1), 2**(sw - 1))
                               for _ in range(dut.words * lanes - classes)]
         inputs += [pack_lanes(padded[k:k + lanes], sw) for k in range(0, len(padded), lanes)]
-    got = []
-
-    async def producer(ctx):
-        await send(ctx, dut.i, inputs, random.Random(seed), stall)
-
-    async def consumer(ctx):
-        got.extend(await receive(ctx, dut.o, len(scores), random.Random(seed + 1), stall))
-
-    run(dut, producer, consumer)
+    got = stream_through(dut, inputs, len(scores), stall=stall, seed=seed)
     iw = dut.index_width
     return [(w & ((1 << iw) - 1), unpack_lanes(w >> iw, sw, classes, signed=True)) for w in got]
 

@@ -1,5 +1,3 @@
-import random
-
 import numpy as np
 import pytest
 from amaranth.hdl import unsigned
@@ -7,8 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from bnn_hw.hdl import ArgMaxHead, Chain, MatrixVectorUnit, Repack, ThermometerEncoder
-from stream_testing import (assert_rejects, elaborated, pack_lanes, receive, run, send,
-                            unpack_lanes)
+from stream_testing import assert_rejects, elaborated, pack_lanes, stream_through, unpack_lanes
 
 
 def ref_network(image, thresholds, W1, T1, W2):
@@ -56,15 +53,7 @@ def test_chain_network(stall):
     for image in images:
         padded = list(image) + [0] * (-features % lanes)
         inputs += [pack_lanes(padded[k:k + lanes], 8) for k in range(0, len(padded), lanes)]
-    got = []
-
-    async def producer(ctx):
-        await send(ctx, dut.i, inputs, random.Random(3), stall)
-
-    async def consumer(ctx):
-        got.extend(await receive(ctx, dut.o, len(images), random.Random(4), stall))
-
-    run(dut, producer, consumer)
+    got = stream_through(dut, inputs, len(images), stall=stall, seed=3)
     argmax = dut.stages["stage5"]
     for word, image in zip(got, images):
         index = word & ((1 << argmax.index_width) - 1)
@@ -99,15 +88,7 @@ def test_chain_named_single_and_errors():
 
     dut = Chain({"first": Repack(12, 4, 6), "second": Repack(12, 6, 12)})
     words = [0x5a3 & 0xf, (0x5a3 >> 4) & 0xf, 0x5a3 >> 8]
-    got = []
-
-    async def producer(ctx):
-        await send(ctx, dut.i, words * 3, random.Random(0), 0.3)
-
-    async def consumer(ctx):
-        got.extend(await receive(ctx, dut.o, 3, random.Random(1), 0.3))
-
-    run(dut, producer, consumer)
+    got = stream_through(dut, words * 3, 3, stall=0.3, seed=0)
     assert got == [0x5a3] * 3
 
     assert_rejects(Chain, [], match="at least one")

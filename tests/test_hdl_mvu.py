@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import MatrixVectorUnit
-from stream_testing import (assert_rejects, elaborated, pack_bits, pack_lanes, receive, run,
-                            send)
+from stream_testing import assert_rejects, elaborated, pack_bits, pack_lanes, stream_through
 
 
 def ref_popcounts(W, x):
@@ -70,15 +69,7 @@ def simulate(dut, X, stall, seed=0, stamps=None):
     simd = dut.simd
     inputs = input_words(X, simd)
     count = dut.nf * len(X)
-    got = []
-
-    async def producer(ctx):
-        await send(ctx, dut.i, inputs, random.Random(seed), stall)
-
-    async def consumer(ctx):
-        got.extend(await receive(ctx, dut.o, count, random.Random(seed + 1), stall, stamps))
-
-    run(dut, producer, consumer)
+    got = stream_through(dut, inputs, count, stall=stall, seed=seed, stamps=stamps)
     return got
 
 

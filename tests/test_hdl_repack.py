@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import Repack
-from stream_testing import assert_rejects, elaborated, pack_bits, receive, run, send, unpack_bits
+from stream_testing import assert_rejects, elaborated, pack_bits, stream_through, unpack_bits
 
 
 def _words(vectors, width, garbage_rng=None):
@@ -32,15 +32,7 @@ def test_repack(V, iw, ow, stall):
     dut = Repack(V, iw, ow)
     inputs = _words(vectors, iw, garbage_rng=random.Random(5))
     expected = _words(vectors, ow)
-    got = []
-
-    async def producer(ctx):
-        await send(ctx, dut.i, inputs, random.Random(2), stall)
-
-    async def consumer(ctx):
-        got.extend(await receive(ctx, dut.o, len(expected), random.Random(3), stall))
-
-    run(dut, producer, consumer)
+    got = stream_through(dut, inputs, len(expected), stall=stall, seed=2)
     assert got == expected
     OW = -(-V // ow)
     for k in range(nvec):
@@ -56,13 +48,7 @@ def test_repack_throughput(V, iw, ow):
     expected = _words(vectors, ow)
     stamps = []
 
-    async def producer(ctx):
-        await send(ctx, dut.i, inputs)
-
-    async def consumer(ctx):
-        assert await receive(ctx, dut.o, len(expected), stamps=stamps) == expected
-
-    run(dut, producer, consumer)
+    assert stream_through(dut, inputs, len(expected), stamps=stamps) == expected
     per_vector = max(-(-V // iw), -(-V // ow))
     # steady state: the last vectors take about max(in words, out words) cycles each
     OW = -(-V // ow)

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import ThermometerEncoder
-from stream_testing import assert_rejects, elaborated, pack_lanes, receive, run, send
+from stream_testing import assert_rejects, elaborated, pack_lanes, stream_through
 
 
 def ref_words(image, thresholds, lanes):
     """Expected output words: bit p*K + j of word w is pixel[w*lanes + p] >= thresholds[j]."""
-    K = len(thresholds)
     words = []
     for w in range(-(-len(image) // lanes)):
         bits = []
@@ -42,15 +41,7 @@ def test_thermometer(features, thresholds, lanes, stall):
     images += [rng.integers(0, 256, size=features) for _ in range(3)]
     dut = ThermometerEncoder(features, thresholds, lanes)
     expected = [w for image in images for w in ref_words(image, thresholds, lanes)]
-    got = []
-
-    async def producer(ctx):
-        await send(ctx, dut.i, input_words(images, lanes), random.Random(1), stall)
-
-    async def consumer(ctx):
-        got.extend(await receive(ctx, dut.o, len(expected), random.Random(2), stall))
-
-    run(dut, producer, consumer)
+    got = stream_through(dut, input_words(images, lanes), len(expected), stall=stall, seed=1)
     assert got == expected
 
 
