@@ -1,6 +1,5 @@
 """net.pt: round trip, and one clear line for every kind of bad file."""
 
-import pickle
 
 import pytest
 import torch

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bnn_hw.cli import main
-from bnn_hw.compiler.folding import Fold, apply_folding, parse_folding
+from bnn_hw.compiler.folding import Fold, parse_folding
 from bnn_hw.compiler.plan import compile_model
 from bnn_hw.errors import BnnHwError
 from conftest import random_mlp
