@@ -4,6 +4,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ._checks import require_positive_ints
+
 __all__ = ["ArgMaxHead"]
 
 
@@ -42,10 +44,7 @@ class ArgMaxHead(wiring.Component):
         self._classes = classes
         self._lanes = lanes
         self._score_width = score_width
-        for name, value in (("classes", classes), ("lanes", lanes),
-                            ("score_width", score_width)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        require_positive_ints(classes=classes, lanes=lanes, score_width=score_width)
         score = signed(score_width)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(score, lanes))),

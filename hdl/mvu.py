@@ -7,6 +7,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ._checks import require_positive_ints
 from .popcount import xnor_popcount
 
 __all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK"]
@@ -82,9 +83,7 @@ class MatrixVectorUnit(wiring.Component):
         self._wshape = _shape_of(weights)
         self._tshape = None if thresholds is None else _shape_of(thresholds)
         self._thresholds = thresholds
-        for name, value in (("pe", pe), ("simd", simd)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        require_positive_ints((int, np.integer), pe=pe, simd=simd)
         pe, simd = int(pe), int(simd)
         self._pe, self._simd = pe, simd
 

@@ -4,6 +4,8 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ._checks import require_positive_ints
+
 __all__ = ["Repack"]
 
 
@@ -43,10 +45,7 @@ class Repack(wiring.Component):
         self._vector_bits = vector_bits
         self._in_width = in_width
         self._out_width = out_width
-        for name, value in (("vector_bits", vector_bits), ("in_width", in_width),
-                            ("out_width", out_width)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        require_positive_ints(vector_bits=vector_bits, in_width=in_width, out_width=out_width)
         super().__init__({
             "i": In(stream.Signature(unsigned(in_width))),
             "o": Out(stream.Signature(unsigned(out_width))),

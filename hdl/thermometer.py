@@ -4,6 +4,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ._checks import require_positive_ints
+
 __all__ = ["ThermometerEncoder"]
 
 
@@ -38,9 +40,7 @@ class ThermometerEncoder(wiring.Component):
         self._features = features
         self._thresholds = thresholds
         self._lanes = lanes
-        for name, value in (("features", features), ("lanes", lanes)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        require_positive_ints(features=features, lanes=lanes)
         try:
             thresholds = tuple(thresholds)
             if any(int(t) != t for t in thresholds):
