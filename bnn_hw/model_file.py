@@ -26,18 +26,48 @@ FORMAT = "bnn-hw-model"
 VERSION = 1
 
 
-def _batchnorm_config(layer: nn.BatchNorm1d) -> dict:
+def _batchnorm_config(layer: nn.modules.batchnorm._BatchNorm) -> dict:
     if not (layer.affine and layer.track_running_stats):
-        raise ModelFileError("BatchNorm1d must have affine=True and track_running_stats=True to be saved")
+        raise ModelFileError(f"{type(layer).__name__} must have affine=True and track_running_stats=True "
+                             f"to be saved")
     return {"num_features": layer.num_features, "eps": layer.eps, "momentum": layer.momentum}
+
+
+def _single(value, what: str) -> int:
+    """An int from an int or a square pair (torch accepts both for pooling sizes)."""
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise ModelFileError(f"MaxPool2d {what} must be square, not {tuple(value)}")
+        value = value[0]
+    return int(value)
+
+
+def _maxpool_config(layer: nn.MaxPool2d) -> dict:
+    kernel, stride = _single(layer.kernel_size, "kernel_size"), _single(layer.stride, "stride")
+    if (kernel != stride or _single(layer.padding, "padding") != 0 or _single(layer.dilation, "dilation") != 1
+            or layer.ceil_mode or layer.return_indices):
+        raise ModelFileError("MaxPool2d must be non-overlapping (stride = kernel_size) without padding, "
+                             "dilation, ceil_mode or indices")
+    return {"kernel_size": kernel, "stride": stride}
+
+
+def _flatten_config(layer: nn.Flatten) -> dict:
+    if (layer.start_dim, layer.end_dim) != (1, -1):
+        raise ModelFileError("Flatten must flatten all dimensions after the batch (start_dim=1, end_dim=-1)")
+    return {}
 
 
 #: Layer type name -> (class, function giving its constructor arguments).
 LAYER_TYPES = {
+    "ImageInput": (bnn.ImageInput, bnn.ImageInput.config),
     "Thermometer": (bnn.Thermometer, bnn.Thermometer.config),
     "BinaryLinear": (bnn.BinaryLinear, bnn.BinaryLinear.config),
+    "BinaryConv2d": (bnn.BinaryConv2d, bnn.BinaryConv2d.config),
     "Sign": (bnn.Sign, bnn.Sign.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
+    "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),
+    "MaxPool2d": (nn.MaxPool2d, _maxpool_config),
+    "Flatten": (nn.Flatten, _flatten_config),
 }
 
 

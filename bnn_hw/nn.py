@@ -6,11 +6,15 @@ Bit encoding (``shared/DESIGN.md`` section 3): +1 is bit 1, -1 is bit 0, and ``s
 
 Layers:
 
+- :class:`ImageInput`: declares a convolutional model's input size (channels, height, width).
 - :class:`Thermometer`: 8-bit pixels -> k bits per pixel (``pixel >= t`` for each threshold ``t``).
 - :class:`BinaryLinear`: binary weights (sign of latent weights, straight-through gradient),
   optional learned per-output-channel scale.
+- :class:`BinaryConv2d`: binary 2-D convolution (kernel, stride, groups, optional scale) with a
+  declared padding value: -1, +1 or 0.
 - :class:`Sign`: binary activation with a straight-through (clamp) or Bi-Real ApproxSign gradient.
-- ``torch.nn.BatchNorm1d`` is used as it is.
+- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
+  ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of the bits.
 
 Each bnn-hw layer describes itself with :meth:`config` and is rebuilt with ``cls(**config)``; this is
 what :func:`bnn_hw.save` writes, so no code is ever pickled.
@@ -22,7 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Thermometer", "BinaryLinear", "Sign", "binarize", "sign_ste", "sign_approx"]
+__all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "Sign", "binarize", "sign_ste",
+           "sign_approx", "PAD_VALUES"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -63,12 +68,45 @@ def binarize(w: torch.Tensor) -> torch.Tensor:
     return sign_ste(w)
 
 
+class ImageInput(nn.Module):
+    """Declares the input of a convolutional model: ``(batch, channels, height, width)``.
+
+    A convolutional network works on any image size, but its hardware is built for one; this first
+    layer records that size (and checks it in ``forward``, passing the input through unchanged).
+    """
+
+    def __init__(self, channels: int, height: int, width: int):
+        super().__init__()
+        if min(channels, height, width) < 1:
+            raise ValueError(f"ImageInput sizes must be positive, not ({channels}, {height}, {width})")
+        self.channels, self.height, self.width = int(channels), int(height), int(width)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.channels, self.height, self.width
+
+    def config(self) -> dict:
+        return {"channels": self.channels, "height": self.height, "width": self.width}
+
+    def forward(self, x):
+        if tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"expected images of shape (batch, {self.channels}, {self.height}, "
+                             f"{self.width}), got {tuple(x.shape)}")
+        return x
+
+    def extra_repr(self):
+        return f"channels={self.channels}, height={self.height}, width={self.width}"
+
+
 class Thermometer(nn.Module):
     """Thermometer-encode 8-bit pixels into bits.
 
     Input: ``(batch, features)`` pixel values in ``0..255`` (any float or integer dtype).
     Output: ``(batch, features * k)`` values in ``{-1, +1}``; element ``i * k + j`` is
     ``+1`` iff ``pixel[i] >= thresholds[j]`` (channels-last: each pixel's k bits are adjacent).
+
+    Images ``(batch, channels, height, width)`` give ``(batch, channels * k, height, width)``:
+    channel ``c * k + j`` is ``+1`` iff ``pixel[c] >= thresholds[j]``.
     """
 
     def __init__(self, thresholds):
@@ -86,6 +124,9 @@ class Thermometer(nn.Module):
         return {"thresholds": list(self.thresholds)}
 
     def forward(self, x):
+        if x.dim() == 4:
+            bits = torch.where(x.to(torch.float32).unsqueeze(2) >= self._levels[:, None, None], 1.0, -1.0)
+            return bits.flatten(1, 2)
         x = x.to(torch.float32).unsqueeze(-1)
         bits = torch.where(x >= self._levels, 1.0, -1.0)
         return bits.flatten(-2)
@@ -122,6 +163,57 @@ class BinaryLinear(nn.Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, scale={self.scale is not None}"
+
+
+#: Padding values a :class:`BinaryConv2d` may declare: -1 and +1 are binary values (free in
+#: hardware); 0 is true zero padding (border outputs see fewer inputs, corrected exactly).
+PAD_VALUES = (-1, 0, 1)
+
+
+class BinaryConv2d(nn.Module):
+    """2-D convolution with binary weights on binary (+-1) inputs.
+
+    ``y = conv2d(pad(x, padding, pad_value), sign(W), stride, groups) * scale``, ``scale`` (per
+    output channel, learned) only if ``scale=True``. ``pad_value`` is what the border positions hold:
+    -1 or +1 (binary values, so every output is a plain binary dot product) or 0 (zero padding).
+    The product is computed before the scale, so it is an exact integer.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, pad_value: int = -1, groups: int = 1, scale: bool = False):
+        super().__init__()
+        if min(in_channels, out_channels, kernel_size, stride, groups) < 1 or padding < 0:
+            raise ValueError("BinaryConv2d sizes must be positive (padding non-negative)")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        if pad_value not in PAD_VALUES:
+            raise ValueError(f"pad_value must be one of {PAD_VALUES}, not {pad_value!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride, self.padding = int(kernel_size), int(stride), int(padding)
+        self.pad_value, self.groups = int(pad_value), int(groups)
+        k = self.kernel_size
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, k, k).uniform_(-1, 1) * 1e-2)
+        self.scale = nn.Parameter(torch.ones(out_channels)) if scale else None
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "pad_value": self.pad_value, "groups": self.groups, "scale": self.scale is not None}
+
+    def forward(self, x):
+        p = self.padding
+        if p and self.pad_value:
+            x = F.pad(x, (p, p, p, p), value=float(self.pad_value))
+            p = 0
+        y = F.conv2d(x, binarize(self.weight), stride=self.stride, padding=p, groups=self.groups)
+        if self.scale is not None:
+            y = y * self.scale[:, None, None]
+        return y
+
+    def extra_repr(self):
+        c = self.config()
+        return ", ".join(f"{k}={v}" for k, v in c.items())
 
 
 class Sign(nn.Module):

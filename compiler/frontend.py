@@ -1,7 +1,10 @@
 """Frontend: a loaded bnn-hw model (``torch.nn.Sequential``) to the compiler IR.
 
 Each layer becomes one node named after its kind and position in the Sequential (``dense1``,
-``batchnorm2``, ...), so error messages and folding files can name layers the way users see them.
+``conv2``, ``batchnorm3``, ...), so error messages and folding files can name layers the way users see
+them. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
+channels-last, so the BinaryLinear after a Flatten gets its weight columns reordered from PyTorch's
+(channels, height, width) to (height, width, channels).
 Structural problems (sizes that do not chain, a binary layer fed with real values, an unknown layer)
 raise :class:`UnsupportedModelError` with one line naming the layer.
 """
@@ -12,10 +15,10 @@ import numpy as np
 from torch import nn
 
 from .. import nn as bnn
-from ..errors import UnsupportedModelError
-from ..model_file import supported_layers
+from ..errors import ModelFileError, UnsupportedModelError
+from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import ArgMax, BatchNorm, BinaryDense, Scale, Sign, Thermometer
+from .ops import ArgMax, BatchNorm, BinaryConv2d, BinaryDense, MaxPool, Scale, Sign, Thermometer
 
 __all__ = ["from_model", "INPUT"]
 
@@ -27,11 +30,19 @@ def _numpy(t) -> np.ndarray:
 
 
 def _input_type(layers) -> TensorType:
+    first = layers[0]
+    if isinstance(first, bnn.ImageInput):
+        if len(layers) > 1 and isinstance(layers[1], bnn.Thermometer):
+            return TensorType((first.height, first.width, first.channels), Kind.UINT8, 8)
+        return TensorType((first.height, first.width, first.channels), Kind.BITS)
+    if any(isinstance(m, (bnn.BinaryConv2d, nn.MaxPool2d, nn.Flatten)) for m in layers):
+        raise UnsupportedModelError("a convolutional model must start with bnn_hw.nn.ImageInput(channels, "
+                                    "height, width), which declares the image size to build hardware for")
     first_dense = next((m for m in layers if isinstance(m, bnn.BinaryLinear)), None)
     if first_dense is None:
         raise UnsupportedModelError("the model has no BinaryLinear layer; there is nothing to compile")
-    if isinstance(layers[0], bnn.Thermometer):
-        k = len(layers[0].thresholds)
+    if isinstance(first, bnn.Thermometer):
+        k = len(first.thresholds)
         if first_dense.in_features % k:
             raise UnsupportedModelError(
                 f"layer 0 (Thermometer) makes {k} bits per pixel, but the first BinaryLinear takes "
@@ -40,22 +51,58 @@ def _input_type(layers) -> TensorType:
     return TensorType((first_dense.in_features,), Kind.BITS)
 
 
-def _layer_nodes(index: int, layer: nn.Module, value: str) -> list[Node]:
-    if isinstance(layer, bnn.Thermometer):
+def _scaled(node: Node, layer) -> list[Node]:
+    if layer.scale is None:
+        return [node]
+    return [node, Node(f"{node.name}_scale", Scale(_numpy(layer.scale)), (node.name,))]
+
+
+def _dense_weights(layer: bnn.BinaryLinear, in_type: TensorType, flattened: bool) -> np.ndarray:
+    """The layer's weight bits, columns in the channels-last order in which its input streams."""
+    weights = (_numpy(layer.weight) >= 0).astype(np.uint8)
+    if len(in_type.shape) == 1:
+        return weights
+    if not flattened:
+        raise UnsupportedModelError("a BinaryLinear after an image needs a Flatten before it")
+    h, w, c = in_type.shape
+    if weights.shape[1] != h * w * c:
+        return weights  # the size check names the problem
+    # torch flattens (channels, height, width); the hardware streams (height, width, channels)
+    return weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
+
+
+def _layer_nodes(index: int, layer: nn.Module, value: str, in_type: TensorType,
+                 flattened: bool) -> list[Node]:
+    if isinstance(layer, bnn.ImageInput):
         if index != 0:
-            raise UnsupportedModelError(f"layer {index} (Thermometer) must be the first layer")
+            raise UnsupportedModelError(f"layer {index} (ImageInput) must be the first layer")
+        return []
+    if isinstance(layer, bnn.Thermometer):
+        if value != INPUT:
+            raise UnsupportedModelError(f"layer {index} (Thermometer) must be the first layer "
+                                        f"(after ImageInput, if any)")
         return [Node(f"thermometer{index}", Thermometer(tuple(layer.thresholds)), (value,))]
     if isinstance(layer, bnn.BinaryLinear):
-        dense = Node(f"dense{index}", BinaryDense((_numpy(layer.weight) >= 0).astype(np.uint8)), (value,))
-        if layer.scale is None:
-            return [dense]
-        return [dense, Node(f"dense{index}_scale", Scale(_numpy(layer.scale)), (dense.name,))]
-    if isinstance(layer, nn.BatchNorm1d):
+        dense = Node(f"dense{index}", BinaryDense(_dense_weights(layer, in_type, flattened)), (value,))
+        return _scaled(dense, layer)
+    if isinstance(layer, bnn.BinaryConv2d):
+        weights = (_numpy(layer.weight) >= 0).astype(np.uint8).transpose(0, 2, 3, 1)  # (M, kh, kw, Cg)
+        op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups)
+        return _scaled(Node(f"conv{index}", op, (value,)), layer)
+    if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
         op = BatchNorm(_numpy(layer.running_mean), _numpy(layer.running_var), _numpy(layer.weight),
                        _numpy(layer.bias), float(layer.eps))
         return [Node(f"batchnorm{index}", op, (value,))]
     if isinstance(layer, bnn.Sign):
         return [Node(f"sign{index}", Sign(), (value,))]
+    if isinstance(layer, nn.MaxPool2d):
+        try:
+            config = LAYER_TYPES["MaxPool2d"][1](layer)
+        except ModelFileError as e:
+            raise UnsupportedModelError(f"layer {index} (MaxPool2d): {e}") from None
+        return [Node(f"maxpool{index}", MaxPool(config["kernel_size"]), (value,))]
+    if isinstance(layer, nn.Flatten):
+        return []
     raise UnsupportedModelError(f"layer {index} ({type(layer).__name__}) is not supported; "
                                 f"bnn-hw supports {supported_layers()}")
 
@@ -68,7 +115,11 @@ def from_model(model: nn.Sequential) -> Graph:
     inputs = ((INPUT, _input_type(layers)),)
     types, nodes, value = dict(inputs), [], INPUT
     for index, layer in enumerate(layers):
-        for node in _layer_nodes(index, layer, value):
+        flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
+        if flattened and not isinstance(layer, bnn.BinaryLinear):
+            raise UnsupportedModelError(f"layer {index} ({type(layer).__name__}): Flatten must be followed "
+                                        f"directly by a BinaryLinear")
+        for node in _layer_nodes(index, layer, value, types[value], flattened):
             try:
                 types[node.name] = node.op.infer(tuple(types[i] for i in node.inputs))
             except ValueError as e:

@@ -14,12 +14,18 @@ __all__ = ["execute", "predict"]
 
 
 def execute(graph: Graph, *inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Run ``graph`` on a batch (one array per graph input); returns every output by name."""
+    """Run ``graph`` on a batch (one array per graph input); returns every output by name.
+
+    Images are (batch, height, width, channels); flattened rows in that channels-last order are
+    accepted too (for one channel, the data sets' rows of pixels).
+    """
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
     values = {}
     for (name, ty), x in zip(graph.inputs, inputs):
         x = np.asarray(x)
+        if x.shape[1:] != ty.shape and x.ndim == 2 and x.shape[1] == ty.size:
+            x = x.reshape((len(x),) + ty.shape)  # flattened rows, channels-last
         if x.shape[1:] != ty.shape:
             raise ValueError(f"input {name!r} must have shape (batch, {', '.join(map(str, ty.shape))}), "
                              f"not {x.shape}")

@@ -1,50 +1,59 @@
-"""Streamlining: fold Scale / BatchNorm / Sign after a BinaryDense into integer thresholds.
+"""Streamlining: fold Scale / BatchNorm / Sign after a BinaryDense or BinaryConv2d into integer thresholds.
 
 For a BinaryDense with N inputs the popcount ``p`` takes only the values ``0..N``, so the real-valued
 chain ``dot = 2p - N -> [Scale] -> [BatchNorm] -> Sign`` is a function of ``p`` alone. The pass
 evaluates that chain with the model's own float32 PyTorch operations on every possible ``p`` and reads
 the threshold off the result. This is exact by construction: ties, a negative BN scale (the
 channel's weights are flipped, since ``popcount(xnor(x, ~w)) = N - p``) and a zero BN scale (a
-constant channel, threshold 0 or N + 1) all come out as the trained model computes them.
+constant channel, threshold 0 or N + 1) all come out as the trained model computes them. A
+convolution with zero padding gets one threshold table per border class, from its exact correction.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import UnsupportedModelError
 from .ir import Graph, Node, checked_pass
-from .ops import BatchNorm, BinaryDense, Scale, Sign
+from .ops import BatchNorm, BinaryConv2d, BinaryDense, Scale, Sign
 
 __all__ = ["streamline", "fold_thresholds"]
 
 _FOLDABLE = (Scale, BatchNorm)
 
 
-def fold_thresholds(n_inputs: int, channels: int, chain) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds for ``sign(chain(2p - N))`` over ``p = 0..N``, for each of ``channels`` channels.
+def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds for ``sign(chain(2p - N + offset))`` over ``p = 0..N``, for each of ``channels``.
 
+    ``offsets`` (classes, channels) are exact integer corrections of the dot product (a convolution's
+    zero padding, one row per border class); without them there is one class and no correction.
     Returns ``(thresholds, flip)``: ``flip[c]`` says channel c's weights must be inverted, after which
-    the output bit is ``p' >= thresholds[c]`` with ``p'`` the popcount against the (flipped) weights.
+    the output bit of class ``q`` is ``p' >= thresholds[q, c]`` with ``p'`` the popcount against the
+    (flipped) weights.
     """
     import torch
 
+    offsets = np.zeros((1, channels), np.int64) if offsets is None else np.asarray(offsets, np.int64)
     p = np.arange(n_inputs + 1)
-    t = torch.as_tensor(np.repeat((2 * p - n_inputs)[:, None], channels, axis=1).astype(np.float32))
+    dots = (2 * p - n_inputs)[None, :, None] + offsets[:, None, :]          # (classes, N + 1, M)
+    t = torch.as_tensor(dots.reshape(-1, channels).astype(np.float32))
     with torch.no_grad():
         for op in chain:
             t = op.torch_forward(t)
-    bits = (t.numpy() >= 0)  # (N + 1, M): output bit for each popcount value, per channel
-    rising = (np.diff(bits.astype(np.int8), axis=0) >= 0).all(axis=0)
-    falling = (np.diff(bits.astype(np.int8), axis=0) <= 0).all(axis=0)
+    bits = (t.numpy() >= 0).reshape(dots.shape)  # output bit for each class, popcount value, channel
+    steps = np.diff(bits.astype(np.int8), axis=1)
+    rising = (steps >= 0).all(axis=(0, 1))
+    falling = (steps <= 0).all(axis=(0, 1))
     if not (rising | falling).all():
         c = int(np.flatnonzero(~(rising | falling))[0])
         raise UnsupportedModelError(f"channel {c}: the activation is not monotonic in the popcount, "
                                     f"so it cannot be a threshold")
     flip = ~rising  # constant channels are rising too
     # After flipping, the popcount is p' = N - p, so the bit pattern over p' is reversed.
-    oriented = np.where(flip[None, :], bits[::-1], bits)
-    ones = oriented.sum(axis=0)  # bits are 0...0 1...1 over p' = 0..N
+    oriented = np.where(flip[None, None, :], bits[:, ::-1], bits)
+    ones = oriented.sum(axis=1)  # bits are 0...0 1...1 over p' = 0..N
     thresholds = (n_inputs + 1) - ones
     return thresholds.astype(np.int64), flip
 
@@ -64,6 +73,18 @@ def _chain_after(graph: Graph, node: Node) -> list[Node] | None:
         chain.append(current)
 
 
+def _thresholded(op, in_type, chain):
+    """``op`` (BinaryDense or BinaryConv2d) with the real-valued ``chain`` folded into thresholds."""
+    if isinstance(op, BinaryDense):
+        thresholds, flip = fold_thresholds(op.in_features, op.out_features, chain)
+        weights = np.where(flip[:, None], 1 - op.weights, op.weights)
+        return BinaryDense(weights, thresholds[0][:, None])
+    _, corrections = op.border_classes(*in_type.shape[:2])
+    thresholds, flip = fold_thresholds(op.window_bits, op.out_channels, chain, corrections)
+    weights = np.where(flip[:, None, None, None], 1 - op.weights, op.weights)
+    return replace(op, weights=weights, thresholds=thresholds[:, :, None])
+
+
 @checked_pass
 def streamline(graph: Graph) -> Graph:
     """Fold every BinaryDense -> [Scale] -> [BatchNorm] -> Sign chain into a thresholded BinaryDense.
@@ -71,6 +92,7 @@ def streamline(graph: Graph) -> Graph:
     Any real-valued op left afterwards cannot be built in hardware and raises
     :class:`UnsupportedModelError` naming it.
     """
+    types = graph.types()
     rename: dict[str, str] = {}
     dropped: set[str] = set()
     nodes: list[Node] = []
@@ -78,20 +100,17 @@ def streamline(graph: Graph) -> Graph:
         if node.name in dropped:
             continue
         node = Node(node.name, node.op, tuple(rename.get(i, i) for i in node.inputs))
-        if isinstance(node.op, BinaryDense) and node.op.thresholds is None:
+        if isinstance(node.op, (BinaryDense, BinaryConv2d)) and node.op.thresholds is None:
             chain = _chain_after(graph, node)
             if chain:
-                thresholds, flip = fold_thresholds(node.op.in_features, node.op.out_features,
-                                                    [n.op for n in chain])
-                weights = np.where(flip[:, None], 1 - node.op.weights, node.op.weights)
-                node = node.with_op(BinaryDense(weights, thresholds[:, None]))
+                node = node.with_op(_thresholded(node.op, types[node.inputs[0]], [n.op for n in chain]))
                 dropped.update(n.name for n in chain)
                 rename[chain[-1].name] = node.name
         elif isinstance(node.op, (Scale, BatchNorm, Sign)):
             what = {Scale: "a per-channel scale", BatchNorm: "BatchNorm", Sign: "Sign"}[type(node.op)]
             raise UnsupportedModelError(
-                f"{node.name}: {what} here cannot be folded; bnn-hw folds [scale] [BatchNorm1d] Sign only "
-                f"directly after a BinaryLinear, and the last BinaryLinear's scores must be the output")
+                f"{node.name}: {what} here cannot be folded; bnn-hw folds [scale] [BatchNorm] Sign only "
+                f"directly after a BinaryLinear or BinaryConv2d, and the last BinaryLinear's scores must be the output")
         nodes.append(node)
     outputs = tuple(rename.get(o, o) for o in graph.outputs)
     return Graph(graph.inputs, tuple(nodes), outputs)

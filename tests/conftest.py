@@ -26,11 +26,7 @@ def random_mlp(features: int, hidden: list[int], classes: int, *, thresholds=(64
             dense.weight.normal_(generator=g)
             if dense.scale is not None:
                 dense.scale.copy_(torch.randn(h, generator=g))
-            bn.running_mean.copy_(torch.randn(h, generator=g) * width ** 0.5)
-            bn.running_var.copy_(torch.rand(h, generator=g) * width + 0.5)
-            bn.weight.copy_(torch.randn(h, generator=g))
-            bn.bias.copy_(torch.randn(h, generator=g))
-            bn.weight[:zero_scale_channels] = 0
+        _adversarial_batchnorm(bn, width, g, zero_scale_channels)
         layers += [dense, bn, bnn.Sign()]
         width = h
     last = bnn.BinaryLinear(width, classes)
@@ -40,9 +36,70 @@ def random_mlp(features: int, hidden: list[int], classes: int, *, thresholds=(64
     return torch.nn.Sequential(*layers).eval()
 
 
-def torch_scores(model, x: np.ndarray) -> np.ndarray:
+def _adversarial_batchnorm(bn, fan_in: int, g: torch.Generator, zero_scale_channels: int):
+    """BN statistics that put thresholds everywhere, with negative and zero scales."""
+    c = bn.num_features
     with torch.no_grad():
-        return model(torch.as_tensor(x).float()).numpy()
+        bn.running_mean.copy_(torch.randn(c, generator=g) * fan_in ** 0.5)
+        bn.running_var.copy_(torch.rand(c, generator=g) * fan_in + 0.5)
+        bn.weight.copy_(torch.randn(c, generator=g))
+        bn.bias.copy_(torch.randn(c, generator=g))
+        bn.weight[:zero_scale_channels] = 0
+
+
+def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(6,), classes=3, *,
+               thresholds=(100,), seed: int = 0, scale: bool = False,
+               zero_scale_channels: int = 1) -> torch.nn.Sequential:
+    """An untrained CNN: ``ImageInput(*image)``, a Thermometer (if ``thresholds``), then for each
+    ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d, BatchNorm2d, Sign
+    and, where ``pools`` has the conv's index, a 2x2 MaxPool2d; then Flatten and binary FC layers.
+    Random weights and adversarial BN statistics. Eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    channels, height, width = image
+    layers: list[torch.nn.Module] = [bnn.ImageInput(*image)]
+    if thresholds:
+        layers.append(bnn.Thermometer(thresholds))
+        channels *= len(thresholds)
+    for index, (out, kernel, stride, padding, pad_value, groups) in enumerate(convs):
+        conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, pad_value, groups, scale=scale)
+        bn = torch.nn.BatchNorm2d(out)
+        with torch.no_grad():
+            conv.weight.normal_(generator=g)
+            if conv.scale is not None:
+                conv.scale.copy_(torch.randn(out, generator=g))
+        _adversarial_batchnorm(bn, kernel * kernel * channels // groups, g, zero_scale_channels)
+        layers += [conv, bn, bnn.Sign()]
+        channels = out
+        height = (height + 2 * padding - kernel) // stride + 1
+        width = (width + 2 * padding - kernel) // stride + 1
+        if index in pools:
+            layers.append(torch.nn.MaxPool2d(2))
+            height, width = height // 2, width // 2
+    layers.append(torch.nn.Flatten())
+    features = channels * height * width
+    for h in hidden:
+        dense, bn = bnn.BinaryLinear(features, h), torch.nn.BatchNorm1d(h)
+        with torch.no_grad():
+            dense.weight.normal_(generator=g)
+        _adversarial_batchnorm(bn, features, g, zero_scale_channels)
+        layers += [dense, bn, bnn.Sign()]
+        features = h
+    last = bnn.BinaryLinear(features, classes)
+    with torch.no_grad():
+        last.weight.normal_(generator=g)
+    layers.append(last)
+    return torch.nn.Sequential(*layers).eval()
+
+
+def torch_scores(model, x: np.ndarray) -> np.ndarray:
+    """The model's eval-mode scores; images are given channels-last (batch, height, width, channels)
+    or flattened in that order, as the compiler takes them."""
+    x = torch.as_tensor(np.asarray(x)).float()
+    if isinstance(model[0], bnn.ImageInput):
+        c, h, w = model[0].shape
+        x = x.reshape(len(x), h, w, c).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        return model(x).numpy()
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def _bn(mean, weight, bias, var=1.0 - 1e-5):
 
 def test_tie_counts_as_plus_one_for_both_signs_of_scale():
     # N = 8: dot = 2p - 8. mean 2 puts the BN output at exactly 0.0 (or -0.0) for p = 5.
-    thresholds, flip = fold_thresholds(8, 2, [_bn([2, 2], [1, -1], [0, 0]), Sign()])
+    (thresholds,), flip = fold_thresholds(8, 2, [_bn([2, 2], [1, -1], [0, 0]), Sign()])
     # Positive scale: bit = dot >= 2 = p >= 5.
     assert not flip[0] and thresholds[0] == 5
     # Negative scale: bit = -(dot - 2) >= 0 = p <= 5; flipped, p' = 8 - p >= 3.
@@ -49,7 +49,7 @@ def test_tie_counts_as_plus_one_for_both_signs_of_scale():
 
 
 def test_zero_scale_gives_constant_channels():
-    thresholds, flip = fold_thresholds(6, 3, [_bn([0, 0, 0], [0, 0, 0], [0.5, -0.5, 0.0]), Sign()])
+    (thresholds,), flip = fold_thresholds(6, 3, [_bn([0, 0, 0], [0, 0, 0], [0.5, -0.5, 0.0]), Sign()])
     n = 6
     assert thresholds[0] == 0          # always +1
     assert thresholds[1] == n + 1      # always -1

@@ -1,8 +1,10 @@
 """The IR's ops. Each module holds one op: its type rule, NumPy semantics, hardware and cost."""
 
 from .argmax import ArgMax
+from .binary_conv import BinaryConv2d
 from .binary_dense import BinaryDense
+from .max_pool import MaxPool
 from .real import BatchNorm, Scale, Sign
 from .thermometer import Thermometer
 
-__all__ = ["ArgMax", "BatchNorm", "BinaryDense", "Scale", "Sign", "Thermometer"]
+__all__ = ["ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "MaxPool", "Scale", "Sign", "Thermometer"]

@@ -21,7 +21,7 @@ from ..cost import Cost, ebr_blocks
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array, pack_bits
 
-__all__ = ["BinaryDense"]
+__all__ = ["BinaryDense", "dense_cost"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +98,7 @@ class BinaryDense:
         return self.in_features - out
 
     def reference(self, x: np.ndarray) -> np.ndarray:
-        p = self.popcounts(x)
+        p = self.popcounts(x.reshape(len(x), -1))  # images flatten channels-last
         if self.thresholds is None:
             return 2 * p - self.in_features
         bits = p[:, :, None] >= self.thresholds[None, :, :]
@@ -114,25 +114,35 @@ class BinaryDense:
         return MatrixVectorUnit(self.weights, self.thresholds, pe=fold.pe, simd=fold.simd)
 
     def cost(self, in_type, fold) -> Cost:
-        pe, simd = fold.pe, fold.simd
-        sf, nf = ceil(self.in_features / simd), ceil(self.out_features / pe)
-        acc = (self.in_features + 1).bit_length()
-        k = self.slices
-        weight_bits = self.weights.size + (self.thresholds.size * acc if k else 0)
-        from ...hdl.mvu import POPCOUNT_CHUNK
-        slices = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
-        out_bits = pe * (k if k else self.score_width)
-        return Cost(
-            cycles=sf * nf,
-            # XNOR + adder-tree popcount (about 5 LUT4 per input bit with a naive tree), accumulator
-            # and comparators per lane, address counters.
-            lut4=pe * (5 * simd + 2 * acc + k * acc) + 40,
-            # registered memory outputs (input word, weight word, thresholds), popcount slices,
-            # lane popcount, accumulator, output word, counters and pipeline flags
-            ff=simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in slices)
-               + pe * simd.bit_length() + pe * acc + out_bits + 64,
-            ebr=ebr_blocks(pe * simd, sf * nf) + ebr_blocks(simd, 2 * sf),
-            weight_bits=weight_bits,
-            buffer_bits=2 * sf * simd,
-            binary_ops=2 * self.weights.size,
-        )
+        return dense_cost(self.out_features, self.in_features, self.slices, fold)
+
+
+def dense_cost(out_features: int, in_features: int, slices: int, fold, *, weight_sets: int = 1,
+               threshold_sets: int = 1) -> Cost:
+    """Estimated cost of a :class:`~bnn_hw.hdl.MatrixVectorUnit` computing one vector (``slices``
+    thresholds per channel, 0 for scores) with ``weight_sets`` weight matrices and ``threshold_sets``
+    threshold tables in its ROMs."""
+    from ...hdl.mvu import POPCOUNT_CHUNK
+    pe, simd = fold.pe, fold.simd
+    sf, nf = ceil(in_features / simd), ceil(out_features / pe)
+    acc = (in_features + 1).bit_length()
+    k = slices
+    score_width = in_features.bit_length() + 1
+    weight_bits = weight_sets * out_features * in_features + threshold_sets * out_features * k * acc
+    chunks = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
+    out_bits = pe * (k if k else score_width)
+    return Cost(
+        cycles=sf * nf,
+        # XNOR + adder-tree popcount (about 5 LUT4 per input bit with a naive tree), accumulator
+        # and comparators per lane, address counters.
+        lut4=pe * (5 * simd + 2 * acc + k * acc) + 40,
+        # registered memory outputs (input word, weight word, thresholds), popcount slices,
+        # lane popcount, accumulator, output word, counters and pipeline flags
+        ff=simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
+           + pe * simd.bit_length() + pe * acc + out_bits + 64,
+        ebr=ebr_blocks(pe * simd, weight_sets * sf * nf) + ebr_blocks(simd, 2 * sf)
+            + (ebr_blocks(pe * k * acc, threshold_sets * nf) if threshold_sets > 1 else 0),
+        weight_bits=weight_bits,
+        buffer_bits=2 * sf * simd,
+        binary_ops=2 * out_features * in_features,
+    )

@@ -1,5 +1,7 @@
 """Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, and Sign.
 
+Channels are the last axis of a value (vectors and channels-last images alike).
+
 Their semantics are the exact PyTorch eval-mode computations of the training layers (same
 functional calls on float32), so the streamlining pass can fold them into integer thresholds by
 evaluating them, and tests can run an un-streamlined graph as a second reference.
@@ -17,18 +19,20 @@ from ._arrays import frozen_array
 __all__ = ["Scale", "BatchNorm", "Sign"]
 
 
-def _real_vector(x: TensorType, op: str, channels: int) -> TensorType:
-    if x.kind not in (Kind.INT, Kind.REAL) or len(x.shape) != 1:
-        raise ValueError(f"{op} takes a vector of numbers, got {x}")
-    if x.size != channels:
-        raise ValueError(f"{op} has {channels} channels but its input has {x.size}")
+def _real_channels(x: TensorType, op: str, channels: int) -> TensorType:
+    if x.kind not in (Kind.INT, Kind.REAL):
+        raise ValueError(f"{op} takes numbers, got {x}")
+    if x.shape[-1] != channels:
+        raise ValueError(f"{op} has {channels} channels but its input has {x.shape[-1]}")
     return TensorType(x.shape, Kind.REAL, 32)
 
 
 def _torch(fn, x):
+    """``fn`` on the channels (last axis) of ``x``, as a (rows, channels) float32 tensor."""
     import torch
+    x = np.asarray(x, np.float32)
     with torch.no_grad():
-        return fn(torch.tensor(np.asarray(x, np.float32))).numpy()
+        return fn(torch.tensor(x.reshape(-1, x.shape[-1]))).numpy().reshape(x.shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +48,7 @@ class Scale:
         return f"Scale({self.scale.size})"
 
     def infer(self, inputs):
-        return _real_vector(inputs[0], "Scale", self.scale.size)
+        return _real_channels(inputs[0], "Scale", self.scale.size)
 
     def torch_forward(self, t):
         import torch
@@ -56,7 +60,8 @@ class Scale:
 
 @dataclass(frozen=True, eq=False)
 class BatchNorm:
-    """Eval-mode ``torch.nn.BatchNorm1d`` with its running statistics."""
+    """Eval-mode ``torch.nn.BatchNorm1d`` / ``BatchNorm2d`` with its running statistics, per channel
+    (the last axis, channels-last)."""
 
     mean: np.ndarray
     var: np.ndarray
@@ -72,7 +77,7 @@ class BatchNorm:
         return f"BatchNorm({self.mean.size})"
 
     def infer(self, inputs):
-        return _real_vector(inputs[0], "BatchNorm", self.mean.size)
+        return _real_channels(inputs[0], "BatchNorm", self.mean.size)
 
     def torch_forward(self, t):
         import torch

@@ -1,6 +1,7 @@
 """Thermometer: 8-bit pixels to k bits each (``pixel >= t`` for each threshold ``t``).
 
-Output bit ``i * k + j`` is 1 iff ``pixel[i] >= thresholds[j]`` (channels-last).
+Output bit ``i * k + j`` is 1 iff ``pixel[i] >= thresholds[j]`` (channels-last: for an image, channel
+``c * k + j`` of a pixel is ``pixel[c] >= thresholds[j]``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Thermometer:
     def reference(self, x: np.ndarray) -> np.ndarray:
         # A 256-entry table of each pixel value's k bits: one gather instead of k comparisons.
         table = (np.arange(256)[:, None] >= np.array(self.thresholds)).astype(np.uint8)
-        return table[np.asarray(x, np.uint8)].reshape(len(x), -1)
+        x = np.asarray(x, np.uint8)
+        return table[x].reshape(x.shape[:-1] + (-1,))
 
     def hardware(self, in_type, fold):
         from ...hdl import ThermometerEncoder

@@ -1,0 +1,137 @@
+"""A small training loop shared by the example scripts: augmentation, training, measured accuracy.
+
+Images travel as the data sets give them, ``uint8`` rows of 28x28 pixels; :func:`model_inputs` shapes
+them for the model (``(n, 784)`` for an MLP, ``(n, 1, 28, 28)`` after an :class:`~bnn_hw.nn.ImageInput`).
+The integer scores of a bnn-hw model are multiplied by a learned positive temperature for the loss
+only; the temperature belongs to the loop, not to the saved model (it does not change the arg-max).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .model_file import load, save
+from .nn import BinaryConv2d, BinaryLinear, ImageInput
+
+__all__ = ["AUGMENTATIONS", "augment", "model_inputs", "accuracy", "train", "save_with_metrics"]
+
+AUGMENTATIONS = ("none", "flip", "flip-shift")
+
+
+def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Training-time augmentation of a batch of flattened 28x28 uint8 images.
+
+    ``"flip"``: mirror left-right with probability 1/2; ``"flip-shift"``: also translate each image by
+    up to 2 pixels in each direction (vacated pixels are 0); ``"none"``: unchanged.
+    """
+    if mode == "none":
+        return x
+    n = len(x)
+    img = x.view(n, 28, 28)
+    flip = torch.rand(n, generator=generator) < 0.5
+    img = torch.where(flip[:, None, None], img.flip(-1), img)
+    if mode == "flip-shift":
+        padded = F.pad(img, (2, 2, 2, 2))
+        dy = torch.randint(0, 5, (n,), generator=generator)
+        dx = torch.randint(0, 5, (n,), generator=generator)
+        rows = (dy[:, None] + torch.arange(28))[:, :, None]
+        cols = (dx[:, None] + torch.arange(28))[:, None, :]
+        img = padded[torch.arange(n)[:, None, None], rows, cols]
+    return img.reshape(n, 784)
+
+
+def model_inputs(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """Flattened images as the model's float input: images for an ImageInput model, rows otherwise."""
+    first = model[0]
+    if isinstance(first, ImageInput):
+        return x.float().view(len(x), *first.shape)
+    return x.float()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
+    """Eval-mode accuracy of ``model`` on flattened ``images``."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(images), batch):
+        scores = model(model_inputs(model, images[i:i + batch]))
+        correct += (scores.argmax(1) == labels[i:i + batch]).sum().item()
+    return correct / len(images)
+
+
+def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, epochs: int,
+          batch_size: int = 256, lr: float = 1e-3, augmentation: str = "none", seed: int = 0,
+          log=print) -> list[dict]:
+    """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows."""
+    # Scores are integers in [-N, N] for the N inputs of the last BinaryLinear.
+    last = next(m for m in reversed(model) if isinstance(m, BinaryLinear))
+    log_t = nn.Parameter(torch.tensor(-0.5 * math.log(last.in_features)))
+    optimizer = torch.optim.Adam(list(model.parameters()) + [log_t], lr=lr)
+    steps_per_epoch = math.ceil(len(images) / batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
+    binary = [m.weight for m in model if isinstance(m, (BinaryLinear, BinaryConv2d))]
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(images), generator=generator)
+        total_loss, correct = 0.0, 0
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            x, y = model_inputs(model, augment(images[idx], augmentation, generator)), labels[idx]
+            scores = model(x)
+            loss = F.cross_entropy(scores * log_t.exp(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            with torch.no_grad():
+                for w in binary:
+                    w.clamp_(-1, 1)
+            total_loss += loss.item() * len(idx)
+            correct += (scores.argmax(1) == y).sum().item()
+        row = {"epoch": epoch, "loss": total_loss / len(images), "train_acc": correct / len(images),
+               "seconds": time.perf_counter() - t0}
+        history.append(row)
+        log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  train acc {row['train_acc']:.4f}  "
+            f"temperature {log_t.exp().item():.4f}  {row['seconds']:.1f}s")
+    return history
+
+
+def save_with_metrics(model: nn.Sequential, out: str, test_images: torch.Tensor, test_labels: torch.Tensor,
+                      history: list[dict], config: dict, log=print, **extra) -> dict:
+    """Save ``model``, reload it, measure its test accuracy and write ``metrics.json`` beside it.
+
+    Raises ``SystemExit`` if the reloaded model disagrees with the trained one.
+    """
+    out = os.path.abspath(out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    save(model, out)
+    reloaded = load(out)
+    test_acc = accuracy(reloaded, test_images, test_labels)
+    if accuracy(model, test_images, test_labels) != test_acc:
+        raise SystemExit("error: the reloaded model disagrees with the trained model")
+    log(f"saved {out}; test accuracy of the reloaded model on {len(test_images)} images: {test_acc:.4f}")
+    metrics = {
+        "test_accuracy": test_acc,
+        "test_images": len(test_images),
+        "measured_on": "model reloaded with bnn_hw.load, eval mode",
+        "config": config,
+        **extra,
+        "train_seconds": round(sum(row["seconds"] for row in history), 1),
+        "final_train_loss": history[-1]["loss"],
+        "final_train_acc": history[-1]["train_acc"],
+        "torch": torch.__version__,
+    }
+    with open(os.path.join(os.path.dirname(out), "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+        f.write("\n")
+    return metrics

@@ -1,0 +1,54 @@
+"""MaxPool: non-overlapping max-pooling of a bit image, which on +-1 values is the OR of the bits.
+
+A ``kernel`` x ``kernel`` window at stride ``kernel``; rows and columns that do not fill a whole window
+are dropped (PyTorch's floor mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost import Cost, ebr_blocks
+from ..ir import Kind, TensorType
+
+__all__ = ["MaxPool"]
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    kernel: int
+
+    def __post_init__(self):
+        if not isinstance(self.kernel, int) or self.kernel < 2:
+            raise ValueError(f"max-pool kernel must be an integer of at least 2, not {self.kernel!r}")
+
+    def __repr__(self):
+        return f"MaxPool({self.kernel}x{self.kernel})"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.BITS or len(x.shape) != 3:
+            raise ValueError(f"max-pool is an OR of bits: it takes a binary image (after Sign), got {x}")
+        h, w, c = x.shape
+        if h < self.kernel or w < self.kernel:
+            raise ValueError(f"a {self.kernel}x{self.kernel} pool does not fit a {h}x{w} image")
+        return TensorType((h // self.kernel, w // self.kernel, c), Kind.BITS)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        b, h, w, c = x.shape
+        k = self.kernel
+        ho, wo = h // k, w // k
+        blocks = x[:, :ho * k, :wo * k].reshape(b, ho, k, wo, k, c)
+        return blocks.max(axis=(2, 4))
+
+    def hardware(self, in_type, fold):
+        from ...hdl import OrPool
+        return OrPool(*in_type.shape, kernel=self.kernel)
+
+    def cost(self, in_type, fold) -> Cost:
+        h, w, c = in_type.shape
+        wo = w // self.kernel
+        return Cost(cycles=h * w, lut4=2 * c + 40, ff=2 * c + 40, ebr=ebr_blocks(c, wo) if wo * c > 1024 else 0,
+                    buffer_bits=wo * c + c, binary_ops=h * w * c)

@@ -1,0 +1,98 @@
+"""Train a small binary CNN on Fashion-MNIST and save it as ``net.pt`` with :func:`bnn_hw.save`.
+
+The model (``C1, C2, C3`` channels, ``H`` hidden units, ``K`` thermometer thresholds)::
+
+    ImageInput(1, 28, 28), Thermometer(thresholds)        # 28x28 pixels -> 28x28xK bits
+    BinaryConv2d(K,  C1, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # -> 14x14xC1
+    BinaryConv2d(C1, C2, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # -> 7x7xC2
+    BinaryConv2d(C2, C3, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # -> 3x3xC3
+    Flatten, BinaryLinear(9*C3, H), BatchNorm1d, Sign
+    BinaryLinear(H, 10)                                    # integer scores
+
+Convolutions pad with ``--pad-value`` (-1 by default: a binary value, free in hardware; 0 is true
+zero padding). After training the script reloads the saved file, measures the test accuracy of the
+reloaded model on all 10,000 test images and writes it with the configuration to ``metrics.json``.
+
+Usage::
+
+    python examples/fmnist_cnv/train.py                   # the shipped configuration
+    python examples/fmnist_cnv/train.py --channels 16,32,32 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnn_hw.datasets import fashion_mnist
+from bnn_hw.nn import BinaryConv2d, BinaryLinear, ImageInput, Sign, Thermometer
+from bnn_hw.training import AUGMENTATIONS, save_with_metrics, train
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_model(thresholds, channels, hidden: int, pad_value: int) -> nn.Sequential:
+    layers: list[nn.Module] = [ImageInput(1, 28, 28), Thermometer(thresholds)]
+    width, size = len(thresholds), 28
+    for c in channels:
+        layers += [BinaryConv2d(width, c, 3, padding=1, pad_value=pad_value), nn.BatchNorm2d(c), Sign(),
+                   nn.MaxPool2d(2)]
+        width, size = c, size // 2
+    layers += [nn.Flatten(),
+               BinaryLinear(width * size * size, hidden), nn.BatchNorm1d(hidden), Sign(),
+               BinaryLinear(hidden, 10)]
+    return nn.Sequential(*layers)
+
+
+def weight_bits(model: nn.Sequential) -> int:
+    return sum(m.weight.numel() for m in model if isinstance(m, (BinaryConv2d, BinaryLinear)))
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--channels", default="32,64,64", help="channels of the three conv blocks (default 32,64,64)")
+    p.add_argument("--hidden", type=int, default=256, help="hidden units of the binary FC layer (default 256)")
+    p.add_argument("--thresholds", default="64,128,192",
+                   help="thermometer thresholds on 0..255 pixels, comma-separated (default 64,128,192)")
+    p.add_argument("--pad-value", type=int, choices=(-1, 0, 1), default=-1,
+                   help="what the convolutions' border positions hold (default -1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate, cosine-decayed to 0")
+    p.add_argument("--augment", choices=AUGMENTATIONS, default="flip",
+                   help="training augmentation (default flip: mirror left-right)")
+    p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--out", default=os.path.join(HERE, "net.pt"),
+                   help="model file to write (default: net.pt next to this script); "
+                        "metrics.json is written next to it")
+    args = p.parse_args(argv)
+
+    thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
+    channels = [int(c) for c in args.channels.split(",") if c.strip()]
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+
+    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
+    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+
+    model = build_model(thresholds, channels, args.hidden, args.pad_value)
+    print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
+    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
+    config = {"thresholds": thresholds, "channels": channels, "hidden": args.hidden,
+              "pad_value": args.pad_value, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
+              "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
+              "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
+              "threads": args.threads}
+    return save_with_metrics(model, args.out, x_test, y_test, history, config, weight_bits=weight_bits(model))
+
+
+if __name__ == "__main__":
+    main()
