@@ -1,10 +1,12 @@
 """Folding: how many parallel lanes each hardware stage gets.
 
 A dense layer with ``pe`` output lanes and ``simd`` input lanes takes
-``ceil(M / pe) * ceil(N / simd)`` cycles per frame; the thermometer input stage reads ``simd`` pixels
-per cycle; the argmax head takes the score layer's ``pe`` scores per word.
+``ceil(M / pe) * ceil(N / simd)`` cycles per frame; a convolution that many per output pixel, but at
+least its window generator's ``k * k`` pixel words; the thermometer input stage reads ``simd`` pixels
+per cycle; max-pools take one pixel per cycle; the argmax head takes the score layer's ``pe`` scores
+per word.
 
-Defaults: the layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
+Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing.
 ``folding_for_fps`` picks the cheapest folding meeting a frame rate at a clock; the plan module's
 ``fastest_fitting_folding`` the fastest one that fits a device.
@@ -21,11 +23,12 @@ from math import ceil
 
 from ..errors import BnnHwError
 from .ir import Graph
-from .ops import ArgMax, BinaryDense, Thermometer
+from .ops import ArgMax, BinaryConv2d, BinaryDense, MaxPool, Thermometer
 
 __all__ = ["Fold", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
            "apply_folding"]
 
+_MATRIX_OPS = (BinaryDense, BinaryConv2d)
 _LANE_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
@@ -42,14 +45,16 @@ class Fold:
         return f"{self.pe}x{self.simd}"
 
 
-def _cheapest_dense(op: BinaryDense, budget: int) -> Fold:
+def _cheapest(op, in_type, budget: int) -> Fold:
+    """The fewest lanes (pe * simd) of a dense or convolution layer within ``budget`` cycles per frame."""
+    max_pe, max_simd = op.lanes(in_type)
     best = None
     for pe in _LANE_CHOICES:
         for simd in _LANE_CHOICES:
-            pe_, simd_ = min(pe, op.out_features), min(simd, op.in_features)
-            if op.cycles(pe_, simd_) <= budget and (best is None or pe_ * simd_ < best.pe * best.simd):
+            pe_, simd_ = min(pe, max_pe), min(simd, max_simd)
+            if op.cycles(in_type, pe_, simd_) <= budget and (best is None or pe_ * simd_ < best.pe * best.simd):
                 best = Fold(pe_, simd_)
-    return best or Fold(op.out_features, op.in_features)
+    return best or Fold(max_pe, max_simd)
 
 
 def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
@@ -59,8 +64,10 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
     types = graph.types()
     folds = {}
     for node in graph.nodes:
-        if isinstance(node.op, BinaryDense):
-            folds[node.name] = _cheapest_dense(node.op, budget)
+        if isinstance(node.op, _MATRIX_OPS):
+            folds[node.name] = _cheapest(node.op, types[node.inputs[0]], budget)
+        elif isinstance(node.op, MaxPool):
+            folds[node.name] = Fold(1, 1)
         elif isinstance(node.op, Thermometer):
             features = types[node.inputs[0]].size
             folds[node.name] = Fold(1, min(features, next(
@@ -70,10 +77,13 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
 
 def default_folding(graph: Graph) -> dict[str, Fold]:
     """A balanced folding: ``16x64`` for the biggest layer, the cheapest no-slower folding elsewhere."""
-    dense = [n for n in graph.nodes if isinstance(n.op, BinaryDense)]
-    biggest = max(dense, key=lambda n: n.op.weights.size)
-    anchor = Fold(min(16, biggest.op.out_features), min(64, biggest.op.in_features))
-    folds = folding_for_cycles(graph, biggest.op.cycles(anchor.pe, anchor.simd))
+    types = graph.types()
+    matrices = [n for n in graph.nodes if isinstance(n.op, _MATRIX_OPS)]
+    biggest = max(matrices, key=lambda n: n.op.weights.size)
+    in_type = types[biggest.inputs[0]]
+    max_pe, max_simd = biggest.op.lanes(in_type)
+    anchor = Fold(min(16, max_pe), min(64, max_simd))
+    folds = folding_for_cycles(graph, biggest.op.cycles(in_type, anchor.pe, anchor.simd))
     folds[biggest.name] = anchor
     return folds
 

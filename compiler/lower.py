@@ -1,7 +1,8 @@
 """Lowering: a hardware plan to one Amaranth component (the inference pipeline).
 
 Each stage's op builds its component; where one stage's output words are not the next stage's input
-words, a :class:`~bnn_hw.hdl.Repack` gearbox regroups the bits. The resulting :class:`Pipeline` takes
+words, a :class:`~bnn_hw.hdl.Repack` gearbox regroups the bits. Image stages (convolutions, pools)
+stream one pixel per vector, padded to their words; the others one whole value. The resulting :class:`Pipeline` takes
 the input stream ``i`` (pixels, ``simd`` per word, or bit words) and gives one ``o`` word per frame
 holding the class ``index`` and all ``scores``.
 """
@@ -24,16 +25,23 @@ def payload_width(component, port: str) -> int:
     return Shape.cast(shape).width if not isinstance(shape, data.Layout) else shape.size
 
 
+def _vector_bits(stage, value_type) -> int:
+    """Bits of one vector of the stage's stream: a pixel for pixel-wise stages, else the whole value."""
+    return value_type.shape[-1] if getattr(stage.op, "pixelwise", False) else value_type.bits
+
+
 def build_pipeline(plan: Plan) -> Chain:
     """Instantiate the plan's stages (with gearboxes between mismatched bit streams) as one Chain."""
     stages = {}
-    previous = None
+    previous = previous_stage = None
     for stage in plan.stages:
         component = stage.hardware()
         if previous is not None and stage.in_type.kind is Kind.BITS:
             produced, wanted = payload_width(previous, "o"), payload_width(component, "i")
-            if produced != wanted:
-                stages[f"{stage.name}_repack"] = Repack(stage.in_type.bits, produced, wanted)
+            produced_vector = _vector_bits(previous_stage, stage.in_type)
+            wanted_vector = _vector_bits(stage, stage.in_type)
+            if (produced, produced_vector) != (wanted, wanted_vector):
+                stages[f"{stage.name}_repack"] = Repack(produced_vector, produced, wanted, wanted_vector)
         stages[stage.name] = component
-        previous = component
+        previous, previous_stage = component, stage
     return Chain(stages)

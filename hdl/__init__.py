@@ -9,7 +9,10 @@ from .popcount import popcount
 from .repack import Repack
 from .thermometer import ThermometerEncoder
 from .mvu import MatrixVectorUnit
+from .sliding_window import SlidingWindow
+from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
 
-__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "ArgMaxHead", "Chain"]
+__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
+           "ArgMaxHead", "Chain"]

@@ -1,13 +1,13 @@
 """XNOR-popcount matrix-vector unit of a binary fully connected layer."""
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
+from ._output import buffered_output
 from .popcount import xnor_popcount
 
 __all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK"]
@@ -59,15 +59,20 @@ class MatrixVectorUnit(wiring.Component):
     ``SF + 7`` cycles after the last input word of a vector is accepted (when the unit was idle),
     the following words of that vector every ``SF`` cycles.
     A single advance enable stalls the whole compute pipeline when its result cannot be written
-    into the 2-word output FIFO; that FIFO's write-ready depends only on its fill level, and
+    into the 3-word output FIFO; that FIFO's write-ready depends only on its fill level, and
     ``i.ready`` only on registers, so no ready signal passes through the unit combinationally.
 
     Parameters
     ----------
     weights : array-like of 0/1, shape (M, N)
     thresholds : array-like of int, shape (M, K), each row sorted ascending; or None
+        Or shape (classes, M, K): one table per class, chosen per vector by ``schedule``.
     pe, simd : int
         Output and input parallelism, at least 1 (need not divide ``M``, ``N``).
+    schedule : sequence of int, optional
+        The threshold class of each vector, repeating: vector ``v`` uses table
+        ``schedule[v % len(schedule)]`` (a convolution's border classes, one entry per output pixel
+        of a frame). Held in a ROM of ``len(schedule)`` words.
 
     Attributes
     ----------
@@ -76,7 +81,7 @@ class MatrixVectorUnit(wiring.Component):
         Out(stream.Signature(data.ArrayLayout(signed(w), pe))), ``w = N.bit_length() + 1``
     """
 
-    def __init__(self, weights, thresholds, pe, simd):
+    def __init__(self, weights, thresholds, pe, simd, schedule=None):
         # recorded first so that __repr__ works even when validation fails
         self._pe = pe
         self._simd = simd
@@ -96,6 +101,7 @@ class MatrixVectorUnit(wiring.Component):
         self._weights = weights = weights.astype(np.uint8)
         M, N = weights.shape
 
+        self._schedule = None
         if thresholds is not None:
             try:
                 tarr = np.asarray(thresholds)
@@ -105,18 +111,28 @@ class MatrixVectorUnit(wiring.Component):
                 tarr = tarr.astype(np.int64)
             except (TypeError, ValueError, OverflowError):
                 raise ValueError("thresholds must be an integer array of shape (M, K) or None")
-            if tarr.ndim != 2 or tarr.shape[0] != M or tarr.shape[1] < 1:
-                raise ValueError(f"thresholds must have shape ({M}, K) with K >= 1, "
+            if tarr.ndim == 2:
+                tarr = tarr[None]
+            if tarr.ndim != 3 or tarr.shape[0] < 1 or tarr.shape[1] != M or tarr.shape[2] < 1:
+                raise ValueError(f"thresholds must have shape ({M}, K) or (classes, {M}, K) with K >= 1, "
                                  f"not {tarr.shape}")
-            if np.any(np.diff(tarr, axis=1) < 0):
+            if np.any(np.diff(tarr, axis=2) < 0):
                 raise ValueError("each row of thresholds must be sorted ascending")
             self._thresholds = tarr
+            if schedule is not None or tarr.shape[0] > 1:
+                sched = np.asarray(schedule if schedule is not None else [], dtype=np.int64).reshape(-1)
+                if sched.size == 0 or sched.min() < 0 or sched.max() >= tarr.shape[0]:
+                    raise ValueError(f"with {tarr.shape[0]} threshold classes, schedule must be a non-empty "
+                                     f"sequence of class indices 0..{tarr.shape[0] - 1}")
+                self._schedule = tuple(int(c) for c in sched)
+        elif schedule is not None:
+            raise ValueError("a schedule needs thresholds")
         self._M, self._N = M, N
 
         if thresholds is None:
             out_shape = data.ArrayLayout(signed(N.bit_length() + 1), pe)
         else:
-            out_shape = unsigned(pe * self._thresholds.shape[1])
+            out_shape = unsigned(pe * self._thresholds.shape[2])
         super().__init__({
             "i": In(stream.Signature(unsigned(simd))),
             "o": Out(stream.Signature(out_shape)),
@@ -145,7 +161,12 @@ class MatrixVectorUnit(wiring.Component):
     @property
     def k(self):
         """Thresholds per channel (output bits per lane), or None for the score layer."""
-        return None if self._thresholds is None else self._thresholds.shape[1]
+        return None if self._thresholds is None else self._thresholds.shape[2]
+
+    @property
+    def threshold_classes(self):
+        """Threshold tables (1 unless a schedule picks one per vector)."""
+        return 1 if self._thresholds is None else self._thresholds.shape[0]
 
     @property
     def sf(self):
@@ -193,23 +214,25 @@ class MatrixVectorUnit(wiring.Component):
         return words
 
     def threshold_words(self):
-        """The threshold ROM image: ``NF`` ints of ``pe * K * tw`` bits, and ``tw``.
+        """The threshold ROM image: ``classes * NF`` ints of ``pe * K * tw`` bits, and ``tw``.
 
         Thresholds are clipped to ``0..N+1`` (``T <= 0``: always 1; ``T > N``: always 0) and
-        stored in ``tw = bit_length(N + 1)`` bits; field ``l * K + j`` of word ``nf`` holds channel
-        ``nf * pe + l``, threshold ``j``. Lanes beyond ``M`` hold ``N + 1`` (always 0).
+        stored in ``tw = bit_length(N + 1)`` bits; field ``l * K + j`` of word ``c * NF + nf`` holds
+        class ``c``, channel ``nf * pe + l``, threshold ``j``. Lanes beyond ``M`` hold ``N + 1``
+        (always 0).
         """
         M, N, pe, K, NF = self._M, self._N, self._pe, self.k, self.nf
         tw = (N + 1).bit_length()
-        clipped = np.full((NF * pe, K), N + 1, dtype=np.int64)
-        clipped[:M] = np.clip(self._thresholds, 0, N + 1)
         words = []
-        for nf in range(NF):
-            word = 0
-            for l in range(pe):
-                for j in range(K):
-                    word |= int(clipped[nf * pe + l, j]) << ((l * K + j) * tw)
-            words.append(word)
+        for table in self._thresholds:
+            clipped = np.full((NF * pe, K), N + 1, dtype=np.int64)
+            clipped[:M] = np.clip(table, 0, N + 1)
+            for nf in range(NF):
+                word = 0
+                for l in range(pe):
+                    for j in range(K):
+                        word |= int(clipped[nf * pe + l, j]) << ((l * K + j) * tw)
+                words.append(word)
         return words, tw
 
     # -- hardware ---------------------------------------------------------------------------------
@@ -253,21 +276,10 @@ class MatrixVectorUnit(wiring.Component):
                 m.d.comb += set_full.eq(1 << wbank)
 
         # ---- compute pipeline, all stages advance together ----
-        # The result register feeds a 2-word FIFO whose write-ready depends only on its fill level,
+        # The result register feeds a 3-word FIFO whose write-ready depends only on its fill level,
         # so the pipeline's advance enable does not wait on the consumer's ready combinationally
         # (a long path through neighbouring stages into this unit's many clock enables).
-        out_width = len(Value.cast(self.o.payload))
-        m.submodules.out_fifo = out_fifo = SyncFIFOBuffered(width=out_width, depth=2)
-        res_valid, res_payload = Signal(), Signal(out_width)
-        adv = Signal()
-        m.d.comb += [
-            adv.eq(~res_valid | out_fifo.w_rdy),
-            out_fifo.w_en.eq(res_valid),
-            out_fifo.w_data.eq(res_payload),
-            self.o.valid.eq(out_fifo.r_rdy),
-            Value.cast(self.o.payload).eq(out_fifo.r_data),
-            out_fifo.r_en.eq(self.o.ready),
-        ]
+        res_valid, res_payload, adv = buffered_output(m, self.o)
 
         # stage 0: address generation
         sf0 = Signal(range(SF))
@@ -302,11 +314,30 @@ class MatrixVectorUnit(wiring.Component):
 
         m.d.sync += full.eq((full & ~clr_full) | set_full)
 
+        # threshold ROM address of the word computed at stage 0: its class's table, then nf
+        taddr0 = Signal(range(self.threshold_classes * NF))
+        if self._schedule is None:
+            m.d.comb += taddr0.eq(nf0)
+        else:
+            # class of each vector, cyclically; read one cycle ahead so it is ready when v moves
+            V = len(self._schedule)
+            m.submodules.srom = srom = Memory(shape=range(self.threshold_classes * NF), depth=V,
+                                              init=[c * NF for c in self._schedule])
+            sport = srom.read_port()
+            v, v_next = Signal(range(V)), Signal(range(V))
+            m.d.comb += v_next.eq(v)
+            with m.If(adv & active & last0 & (nf0 == NF - 1)):
+                m.d.comb += v_next.eq(Mux(v == V - 1, 0, v + 1))
+            m.d.sync += v.eq(v_next)
+            m.d.comb += [sport.addr.eq(v_next), taddr0.eq(sport.data + nf0)]
+
         # Pipeline flags travel with the data: one struct-typed register per stage, all advancing
         # together on ``adv``.
-        flags = data.StructLayout({"valid": 1, "first": 1, "last": 1, "nf": range(NF)})
+        flags = data.StructLayout({"valid": 1, "first": 1, "last": 1, "nf": range(NF),
+                                   "taddr": range(self.threshold_classes * NF)})
         f0 = Signal(flags)
-        m.d.comb += [f0.valid.eq(active), f0.first.eq(first0), f0.last.eq(last0), f0.nf.eq(nf0)]
+        m.d.comb += [f0.valid.eq(active), f0.first.eq(first0), f0.last.eq(last0), f0.nf.eq(nf0),
+                     f0.taddr.eq(taddr0)]
 
         def next_stage(previous, name):
             stage = Signal(flags, name=name)
@@ -358,13 +389,13 @@ class MatrixVectorUnit(wiring.Component):
         if self._thresholds is not None:
             K = self.k
             words, tw = self.threshold_words()
-            m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=NF, init=words)
+            m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=len(words), init=words)
             tport = trom.read_port()
             # read one stage early and register the data, so the ROM's clock-to-output is not in
             # the comparator path: thr3 holds the thresholds of nf3 when acc holds its popcounts
             thr3 = Signal(pe * K * tw)
             m.d.comb += [
-                tport.addr.eq(f1p.nf),
+                tport.addr.eq(f1p.taddr),
                 tport.en.eq(adv),
             ]
             with m.If(adv):

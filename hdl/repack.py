@@ -22,6 +22,9 @@ class Repack(wiring.Component):
     each vector are ignored (masked), and the padding bits of the last output word are zero.
     Vectors follow each other back to back without limit.
 
+    With ``out_vector_bits`` the output is cut into vectors of that many bits instead (the bits of
+    consecutive input vectors, concatenated): pixels to a whole image, or an image to pixels.
+
     The converter keeps a shift buffer of ``in_width + out_width + max(in_width, out_width)`` bits
     in which vectors are packed contiguously, so it sustains one word per cycle on whichever side
     is the bottleneck. ``i.ready`` and ``o.valid`` depend only on internal registers (there are no
@@ -34,6 +37,8 @@ class Repack(wiring.Component):
         Bits per vector, at least 1.
     in_width, out_width : int
         Input and output word widths in bits, at least 1.
+    out_vector_bits : int, optional
+        Bits per output vector (default ``vector_bits``).
 
     Attributes
     ----------
@@ -41,11 +46,13 @@ class Repack(wiring.Component):
     o : Out(stream.Signature(unsigned(out_width)))
     """
 
-    def __init__(self, vector_bits, in_width, out_width):
+    def __init__(self, vector_bits, in_width, out_width, out_vector_bits=None):
         self._vector_bits = vector_bits
         self._in_width = in_width
         self._out_width = out_width
-        require_positive_ints(vector_bits=vector_bits, in_width=in_width, out_width=out_width)
+        self._out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+        require_positive_ints(vector_bits=vector_bits, in_width=in_width, out_width=out_width,
+                              out_vector_bits=self._out_vector_bits)
         super().__init__({
             "i": In(stream.Signature(unsigned(in_width))),
             "o": Out(stream.Signature(unsigned(out_width))),
@@ -70,20 +77,22 @@ class Repack(wiring.Component):
 
     @property
     def out_words(self):
-        """Output words per vector."""
-        return _ceil_div(self._vector_bits, self._out_width)
+        """Output words per output vector."""
+        return _ceil_div(self._out_vector_bits, self._out_width)
 
     def __repr__(self):
+        extra = (f", out_vector_bits={self._out_vector_bits}"
+                 if self._out_vector_bits != self._vector_bits else "")
         return (f"Repack(vector_bits={self._vector_bits}, in_width={self._in_width}, "
-                f"out_width={self._out_width})")
+                f"out_width={self._out_width}{extra})")
 
     def elaborate(self, platform):
         m = Module()
 
-        V, IW, OW = self._vector_bits, self._in_width, self._out_width
+        IV, OV, IW, OW = self._vector_bits, self._out_vector_bits, self._in_width, self._out_width
         in_words, out_words = self.in_words, self.out_words
-        last_in_bits = V - (in_words - 1) * IW     # real bits in the last input word
-        last_out_bits = V - (out_words - 1) * OW   # real bits in the last output word
+        last_in_bits = IV - (in_words - 1) * IW     # real bits in the last input word
+        last_out_bits = OV - (out_words - 1) * OW   # real bits in the last output word
         capacity = IW + OW + max(IW, OW)
 
         buf = Signal(capacity)                      # valid bits are buf[:level], the rest zero

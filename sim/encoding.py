@@ -20,10 +20,13 @@ def input_words(plan: Plan, frame: np.ndarray) -> list[int]:
     """One frame as the integers to put on the pipeline's input ``payload``, word by word.
 
     Pixels travel ``simd`` per word, pixel k of a word in bits ``8k..8k+7``; bit vectors travel
-    ``simd`` bits per word, LSB first. The last word is zero padded.
+    ``simd`` bits per word, LSB first, and bit images one pixel's channels per word. Images are
+    channels-last. The last word is zero padded.
     """
     first = plan.stages[0]
-    lanes, frame = first.fold.simd, np.asarray(frame).reshape(-1)
+    # a pixel-wise first stage (a convolution on a bit image) takes one pixel's channels per word
+    lanes = first.in_type.shape[-1] if getattr(first.op, "pixelwise", False) else first.fold.simd
+    frame = np.asarray(frame).reshape(-1)
     width = 8 if plan.input_type.kind is Kind.UINT8 else 1
     padded = np.zeros(ceil(frame.size / lanes) * lanes, np.int64)
     padded[:frame.size] = frame

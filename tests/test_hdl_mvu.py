@@ -98,6 +98,20 @@ def test_mvu(M, N, pe, simd, K, stall):
     assert got == expected
 
 
+@pytest.mark.parametrize("M,N,pe,simd", [(11, 37, 4, 8), (3, 9, 1, 1), (4, 16, 4, 16)])
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_mvu_threshold_classes_follow_the_schedule(M, N, pe, simd, stall):
+    """Each vector is thresholded with the table its schedule entry names, cyclically."""
+    classes, nvec = 3, 8
+    tables = [make_case(M, N, 2, nvec, seed=s)[1] for s in range(classes)]
+    W, _, X = make_case(M, N, 2, nvec, seed=0)
+    schedule = [2, 0, 1, 1, 0]
+    dut = MatrixVectorUnit(W, np.stack(tables), pe, simd, schedule=schedule)
+    got = simulate(dut, X, stall, seed=N)
+    expected = [w for v, x in enumerate(X) for w in ref_words(W, tables[schedule[v % 5]], x, pe)]
+    assert got == expected
+
+
 def test_mvu_threshold_edges():
     """Thresholds at negative, 0, exactly p, p + 1, N and N + 1 for every channel."""
     M, N, pe, simd = 5, 13, 2, 4

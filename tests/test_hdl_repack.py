@@ -63,3 +63,15 @@ def test_repack_args():
     dut = elaborated(Repack(37, 5, 8))
     assert repr(dut) == "Repack(vector_bits=37, in_width=5, out_width=8)"
     assert (dut.in_words, dut.out_words) == (8, 5)
+
+
+@pytest.mark.parametrize("iv, iw, ov, ow", [(5, 4, 15, 8), (15, 8, 5, 4), (6, 6, 36, 7), (36, 7, 6, 6)])
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_repack_between_vector_sizes(iv, iw, ov, ow, stall):
+    """Pixels to a whole image and back: the concatenated bits are cut into the other vectors."""
+    bits = np.random.default_rng(iv + ov).integers(0, 2, size=(4 * max(iv, ov) // min(iv, ov) * min(iv, ov)))
+    bits = bits[:len(bits) // max(iv, ov) * max(iv, ov)]
+    dut = Repack(iv, iw, ow, out_vector_bits=ov)
+    inputs = _words(bits.reshape(-1, iv), iw, garbage_rng=random.Random(3))
+    expected = _words(bits.reshape(-1, ov), ow)
+    assert stream_through(dut, inputs, len(expected), stall=stall, seed=4) == expected

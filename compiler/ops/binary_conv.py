@@ -185,6 +185,12 @@ class BinaryConv2d:
         ho, wo = self.output_shape(*in_type.shape[:2])
         return ho * wo * self.groups
 
+    pixelwise = True  #: streams one pixel (channels) per vector, not the whole image
+
+    def lanes(self, in_type) -> tuple[int, int]:
+        """The most useful ``(pe, simd)``: one lane per output channel of a group and per window bit."""
+        return self.out_channels // self.groups, self.window_bits
+
     def cycles(self, in_type, pe: int, simd: int) -> int:
         """Cycles per frame: each window takes the longer of the window generator's ``k * k`` pixel
         words and the matrix-vector unit's ``NF * SF`` cycles."""
@@ -193,12 +199,21 @@ class BinaryConv2d:
         return self.vectors_per_frame(in_type) * max(mvu, self.kernel * self.kernel)
 
     def hardware(self, in_type, fold):
-        from ...hdl import ConvolutionUnit
+        """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose
+        threshold table follows each output pixel's border class."""
+        from ...hdl import Chain, MatrixVectorUnit, Repack, SlidingWindow
+        if self.groups != 1:
+            from ...errors import UnsupportedModelError
+            raise UnsupportedModelError(f"{self!r}: grouped convolutions are not built in hardware yet")
         h, w, c = in_type.shape
         class_of, _ = self.border_classes(h, w)
-        return ConvolutionUnit(self.weights, self.thresholds, class_of, height=h, width=w, channels=c,
-                               stride=self.stride, padding=self.padding, pad_bit=self.pad_bit,
-                               pe=fold.pe, simd=fold.simd)
+        stages = {"window": SlidingWindow(h, w, c, self.kernel, self.stride, self.padding, self.pad_bit)}
+        if fold.simd != c:
+            stages["gearbox"] = Repack(self.window_bits, c, fold.simd)
+        schedule = class_of.reshape(-1) if self.thresholds is not None and len(self.thresholds) > 1 else None
+        stages["mvu"] = MatrixVectorUnit(self.weights.reshape(self.out_channels, -1), self.thresholds,
+                                         pe=fold.pe, simd=fold.simd, schedule=schedule)
+        return Chain(stages)
 
     def cost(self, in_type, fold) -> Cost:
         from ...hdl.sliding_window import line_buffer_rows

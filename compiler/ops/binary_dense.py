@@ -106,7 +106,11 @@ class BinaryDense:
 
     # -- hardware -------------------------------------------------------------------------------
 
-    def cycles(self, pe: int, simd: int) -> int:
+    def lanes(self, in_type) -> tuple[int, int]:
+        """The most useful ``(pe, simd)``: one lane per output channel and per input bit."""
+        return self.out_features, self.in_features
+
+    def cycles(self, in_type, pe: int, simd: int) -> int:
         return ceil(self.out_features / pe) * ceil(self.in_features / simd)
 
     def hardware(self, in_type, fold):

@@ -24,6 +24,8 @@ class MaxPool:
         if not isinstance(self.kernel, int) or self.kernel < 2:
             raise ValueError(f"max-pool kernel must be an integer of at least 2, not {self.kernel!r}")
 
+    pixelwise = True  #: streams one pixel (channels) per vector, not the whole image
+
     def __repr__(self):
         return f"MaxPool({self.kernel}x{self.kernel})"
 

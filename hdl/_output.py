@@ -1,0 +1,31 @@
+"""The registered output of a pipelined stream stage: a result register feeding a 3-word FIFO."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Signal, Value
+from amaranth.lib.fifo import SyncFIFOBuffered
+
+__all__ = ["buffered_output"]
+
+
+def buffered_output(m, port, name: str = "out_fifo"):
+    """Drive the stream ``port`` from a 3-word FIFO (the fewest that sustain one word per cycle); returns ``(valid, payload, advance)``.
+
+    The stage sets ``valid``/``payload`` (its last pipeline register) and moves its pipeline only when
+    ``advance`` is high. ``advance`` depends on the FIFO's fill level and ``valid`` alone, never on the
+    consumer's ``ready``, so no ready signal passes through the stage combinationally (a long path
+    through neighbouring stages into every clock enable otherwise).
+    """
+    width = len(Value.cast(port.payload))
+    fifo = SyncFIFOBuffered(width=width, depth=3)
+    m.submodules[name] = fifo
+    valid, payload, advance = Signal(name=f"{name}_valid"), Signal(width, name=f"{name}_payload"), Signal()
+    m.d.comb += [
+        advance.eq(~valid | fifo.w_rdy),
+        fifo.w_en.eq(valid),
+        fifo.w_data.eq(payload),
+        port.valid.eq(fifo.r_rdy),
+        Value.cast(port.payload).eq(fifo.r_data),
+        fifo.r_en.eq(port.ready),
+    ]
+    return valid, payload, advance

@@ -1,0 +1,184 @@
+"""Sliding-window generator: a channels-last bit image in, the convolution windows out."""
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import require_positive_ints
+from ._output import buffered_output
+
+__all__ = ["SlidingWindow", "line_buffer_rows"]
+
+
+def line_buffer_rows(kernel: int, stride: int, height: int) -> int:
+    """Image rows the generator keeps: the ``kernel`` rows of a window plus ``stride`` rows that the
+    producer fills while the windows of the current output row are read (at most the image)."""
+    return min(kernel + stride, height)
+
+
+def _out_size(size, kernel, stride, padding):
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class SlidingWindow(wiring.Component):
+    """Stream the ``kernel x kernel`` windows of a channels-last image, one pixel word at a time.
+
+    Input: the ``height x width`` image as one word of ``channels`` bits per pixel, row by row.
+    Output: for each output position ``(oy, ox)`` in row-major order (``Ho = (height + 2 * padding -
+    kernel) // stride + 1`` by ``Wo`` likewise), the window's ``kernel * kernel`` pixel words in
+    ``(ky, kx)`` order: pixel ``(oy * stride - padding + ky, ox * stride - padding + kx)``, or the pad
+    word (every bit ``pad_bit``) where that lies outside the image. Frames follow each other back to
+    back; the windows of one frame are read while the next frame's first rows are written.
+
+    Every input pixel is written once into a line buffer of :func:`line_buffer_rows` rows (block RAM,
+    ``rows * width`` words of ``channels`` bits) and read from there for each window that covers it;
+    input rows that no window covers are written and dropped. The producer waits only when the buffer
+    holds all the rows still needed; one window word leaves per cycle otherwise. ``i.ready`` depends
+    only on registers, and the consumer's ready reaches no register enable combinationally (the
+    output passes through a 3-word FIFO).
+
+    Parameters
+    ----------
+    height, width, channels, kernel, stride : int, positive
+    padding : int, non-negative
+    pad_bit : 0 or 1
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(channels)))
+    o : Out(stream.Signature(unsigned(channels)))
+    """
+
+    def __init__(self, height, width, channels, kernel, stride=1, padding=0, pad_bit=0):
+        require_positive_ints(height=height, width=width, channels=channels, kernel=kernel, stride=stride)
+        if not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"padding must be a non-negative integer, not {padding!r}")
+        if pad_bit not in (0, 1):
+            raise ValueError(f"pad_bit must be 0 or 1, not {pad_bit!r}")
+        if _out_size(height, kernel, stride, padding) < 1 or _out_size(width, kernel, stride, padding) < 1:
+            raise ValueError(f"a {kernel}x{kernel} window with padding {padding} does not fit a "
+                             f"{height}x{width} image")
+        self._h, self._w, self._c = height, width, channels
+        self._k, self._s, self._p, self._pad_bit = kernel, stride, padding, pad_bit
+        super().__init__({
+            "i": In(stream.Signature(unsigned(channels))),
+            "o": Out(stream.Signature(unsigned(channels))),
+        })
+
+    @property
+    def out_height(self):
+        return _out_size(self._h, self._k, self._s, self._p)
+
+    @property
+    def out_width(self):
+        return _out_size(self._w, self._k, self._s, self._p)
+
+    @property
+    def rows(self):
+        """Rows held in the line buffer."""
+        return line_buffer_rows(self._k, self._s, self._h)
+
+    @property
+    def buffer_bits(self):
+        return self.rows * self._w * self._c
+
+    def __repr__(self):
+        return (f"SlidingWindow(height={self._h}, width={self._w}, channels={self._c}, kernel={self._k}, "
+                f"stride={self._s}, padding={self._p}, pad_bit={self._pad_bit})")
+
+    def elaborate(self, platform):
+        m = Module()
+        H, W, C, K, S, P = self._h, self._w, self._c, self._k, self._s, self._p
+        Ho, Wo, R = self.out_height, self.out_width, self.rows
+
+        m.submodules.lines = lines = Memory(shape=unsigned(C), depth=R * W, init=[])
+        wr, rd = lines.write_port(), lines.read_port()
+        slot_base = Array(Const(slot * W, range(R * W)) for slot in range(R))
+
+        filled = Signal(range(R + 1))   # complete rows in the buffer that are still needed
+        row_done = Signal()
+        released = Signal(range(R + 1))
+
+        # ---- writer: rows go into the slots cyclically ----
+        wcol, wslot = Signal(range(W)), Signal(range(R))
+        put = Signal()
+        m.d.comb += [
+            self.i.ready.eq(filled < R),
+            put.eq(self.i.valid & self.i.ready),
+            wr.addr.eq(slot_base[wslot] + wcol),
+            wr.data.eq(self.i.payload),
+            wr.en.eq(put),
+            row_done.eq(put & (wcol == W - 1)),
+        ]
+        with m.If(put):
+            m.d.sync += wcol.eq(Mux(wcol == W - 1, 0, wcol + 1))
+            with m.If(wcol == W - 1):
+                m.d.sync += wslot.eq(Mux(wslot == R - 1, 0, wslot + 1))
+
+        # ---- reader: nested counters over (oy, ox, ky, kx) ----
+        coord = signed(max(H, W, K + S * max(Ho, Wo)).bit_length() + 2)
+        oy, ox = Signal(range(Ho)), Signal(range(Wo))
+        ky, kx = Signal(range(K)), Signal(range(K))
+        iy0, ix0 = Signal(coord, init=-P), Signal(coord, init=-P)   # window origin
+        iy, ix = Signal(coord, init=-P), Signal(coord, init=-P)     # current pixel
+        rslot = Signal(range(R))   # slot of the first row the current output row needs
+        kslot = Signal(range(R))   # slot of row iy (when it is inside the image)
+
+        # The output row needs rows lo..hi; when it is done, rows lo..next_lo - 1 are released (all
+        # the frame's remaining rows after its last output row), so those must be present too.
+        last_row = oy == Ho - 1
+        lo = Mux(iy0 > 0, iy0, 0)
+        next_lo = Mux(iy0 + S > 0, iy0 + S, 0)
+        window_top = Mux(iy0 + K - 1 > H - 1, H - 1, iy0 + K - 1)
+        hi = Mux(last_row, H - 1, Mux(window_top > next_lo - 1, window_top, next_lo - 1))
+        need = Signal(range(R + 1))
+        release = Signal(range(R + 1))
+        m.d.comb += [
+            need.eq(Mux(hi >= lo, hi - lo + 1, 0)),   # 0 when every row is padding
+            release.eq(Mux(last_row, H - lo, next_lo - lo)),
+        ]
+
+        valid, payload, adv = buffered_output(m, self.o)
+        emit = Signal()
+        row_end = Signal()
+        m.d.comb += [
+            emit.eq(adv & (filled >= need)),
+            row_end.eq((kx == K - 1) & (ky == K - 1) & (ox == Wo - 1)),
+            rd.addr.eq(slot_base[kslot] + ix),
+            rd.en.eq(adv),
+        ]
+        pad = Signal()
+        m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
+
+        rslot_next = Signal(range(R))
+        m.d.comb += rslot_next.eq(Mux(rslot + release >= R, rslot + release - R, rslot + release))
+        with m.If(emit):
+            with m.If(kx != K - 1):
+                m.d.sync += [kx.eq(kx + 1), ix.eq(ix + 1)]
+            with m.Else():
+                m.d.sync += [kx.eq(0), ix.eq(ix0)]
+                with m.If(ky != K - 1):
+                    m.d.sync += [ky.eq(ky + 1), iy.eq(iy + 1)]
+                    with m.If(iy >= 0):
+                        m.d.sync += kslot.eq(Mux(kslot == R - 1, 0, kslot + 1))
+                with m.Else():
+                    m.d.sync += [ky.eq(0), iy.eq(iy0), kslot.eq(rslot)]
+                    with m.If(ox != Wo - 1):
+                        m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S)]
+                    with m.Else():
+                        m.d.sync += [ox.eq(0), ix0.eq(-P), ix.eq(-P), rslot.eq(rslot_next),
+                                     kslot.eq(rslot_next)]
+                        with m.If(~last_row):
+                            m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + S), iy.eq(iy0 + S)]
+                        with m.Else():
+                            m.d.sync += [oy.eq(0), iy0.eq(-P), iy.eq(-P)]
+        m.d.comb += released.eq(Mux(emit & row_end, release, 0))
+        m.d.sync += filled.eq(filled + row_done - released)
+
+        # ---- output register: memory data (or the pad word) one cycle after the address ----
+        pad1 = Signal()
+        with m.If(adv):
+            m.d.sync += [valid.eq(emit), pad1.eq(pad)]
+        m.d.comb += payload.eq(Mux(pad1, Const((1 << C) - 1 if self._pad_bit else 0, C), rd.data))
+        return m
