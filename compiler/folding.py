@@ -76,14 +76,22 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
 
 
 def default_folding(graph: Graph) -> dict[str, Fold]:
-    """A balanced folding: ``16x64`` for the biggest layer, the cheapest no-slower folding elsewhere."""
+    """A balanced folding: ``16x64`` for the biggest layer, the cheapest no-slower folding elsewhere.
+
+    If some stage cannot be that fast at all (a convolution's window generator needs ``k * k``
+    cycles per output pixel), every stage gets the cheapest folding that keeps up with that one.
+    """
     types = graph.types()
     matrices = [n for n in graph.nodes if isinstance(n.op, _MATRIX_OPS)]
     biggest = max(matrices, key=lambda n: n.op.weights.size)
     in_type = types[biggest.inputs[0]]
     max_pe, max_simd = biggest.op.lanes(in_type)
     anchor = Fold(min(16, max_pe), min(64, max_simd))
-    folds = folding_for_cycles(graph, biggest.op.cycles(in_type, anchor.pe, anchor.simd))
+    budget = biggest.op.cycles(in_type, anchor.pe, anchor.simd)
+    floor = max(n.op.cycles(types[n.inputs[0]], *n.op.lanes(types[n.inputs[0]])) for n in matrices)
+    if floor > budget:
+        return folding_for_cycles(graph, floor)
+    folds = folding_for_cycles(graph, budget)
     folds[biggest.name] = anchor
     return folds
 

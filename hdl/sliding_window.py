@@ -83,6 +83,17 @@ class SlidingWindow(wiring.Component):
     def buffer_bits(self):
         return self.rows * self._w * self._c
 
+    def _row_schedule(self, oy):
+        """``(need, release)`` of output row ``oy``: it reads image rows ``lo..hi`` and, when done,
+        frees rows ``lo..next_lo - 1`` (after the frame's last output row, all the rest), so all of
+        those must be buffered before it starts."""
+        H, K, S, P = self._h, self._k, self._s, self._p
+        top = oy * S - P
+        lo, next_lo = max(top, 0), max(top + S, 0)
+        hi = H - 1 if oy == self.out_height - 1 else max(min(top + K - 1, H - 1), next_lo - 1)
+        release = H - lo if oy == self.out_height - 1 else next_lo - lo
+        return max(hi - lo + 1, 0), release
+
     def __repr__(self):
         return (f"SlidingWindow(height={self._h}, width={self._w}, channels={self._c}, kernel={self._k}, "
                 f"stride={self._s}, padding={self._p}, pad_bit={self._pad_bit})")
@@ -125,19 +136,15 @@ class SlidingWindow(wiring.Component):
         rslot = Signal(range(R))   # slot of the first row the current output row needs
         kslot = Signal(range(R))   # slot of row iy (when it is inside the image)
 
-        # The output row needs rows lo..hi; when it is done, rows lo..next_lo - 1 are released (all
-        # the frame's remaining rows after its last output row), so those must be present too.
+        # Per output row, how many buffered rows it needs (``need``) and how many it releases when it
+        # is done (``release``): tables indexed by oy, loaded into registers at each row change so
+        # the emit condition is one comparison of registers.
+        needs, releases = zip(*(self._row_schedule(oy) for oy in range(Ho)))
+        next_need = Array(Const(needs[(oy + 1) % Ho], range(R + 1)) for oy in range(Ho))
+        next_release = Array(Const(releases[(oy + 1) % Ho], range(R + 1)) for oy in range(Ho))
+        need = Signal(range(R + 1), init=needs[0])
+        release = Signal(range(R + 1), init=releases[0])
         last_row = oy == Ho - 1
-        lo = Mux(iy0 > 0, iy0, 0)
-        next_lo = Mux(iy0 + S > 0, iy0 + S, 0)
-        window_top = Mux(iy0 + K - 1 > H - 1, H - 1, iy0 + K - 1)
-        hi = Mux(last_row, H - 1, Mux(window_top > next_lo - 1, window_top, next_lo - 1))
-        need = Signal(range(R + 1))
-        release = Signal(range(R + 1))
-        m.d.comb += [
-            need.eq(Mux(hi >= lo, hi - lo + 1, 0)),   # 0 when every row is padding
-            release.eq(Mux(last_row, H - lo, next_lo - lo)),
-        ]
 
         valid, payload, adv = buffered_output(m, self.o)
         emit = Signal()
@@ -168,7 +175,8 @@ class SlidingWindow(wiring.Component):
                         m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S)]
                     with m.Else():
                         m.d.sync += [ox.eq(0), ix0.eq(-P), ix.eq(-P), rslot.eq(rslot_next),
-                                     kslot.eq(rslot_next)]
+                                     kslot.eq(rslot_next), need.eq(next_need[oy]),
+                                     release.eq(next_release[oy])]
                         with m.If(~last_row):
                             m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + S), iy.eq(iy0 + S)]
                         with m.Else():

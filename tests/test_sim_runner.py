@@ -10,9 +10,11 @@ from bnn_hw.compiler.folding import Fold
 from bnn_hw.compiler.plan import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
-from conftest import random_mlp, torch_scores
+from conftest import random_cnn, random_mlp, torch_scores
 
-SHIPPED = Path(__file__).parent.parent / "examples" / "fmnist_mlp" / "net.pt"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
+SHIPPED_CNV = EXAMPLES / "fmnist_cnv" / "net.pt"
 
 
 def _check(plan, frames, result):
@@ -59,4 +61,34 @@ def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
     result = simulate(plan, frames, build_dir=tmp_path)
     _check(plan, frames, result)
     # Steady state: one frame per slowest-stage interval (plus at most a few cycles of handover).
+    assert result.cycles_per_frame <= plan.bottleneck.cost.cycles + 4
+
+
+@pytest.mark.parametrize("config, folding, stall", [
+    # zero padding (border-class thresholds) and +1 padding, stride 2, a pool, 8-bit pixels
+    (dict(image=(1, 9, 7), convs=((4, 3, 1, 1, 0, 1), (5, 3, 2, 1, 1, 1)), pools=(0,), hidden=(6,),
+          thresholds=(100, 200), scale=True), {}, 0.3),
+    # a bit image, no padding, a 1x1 convolution, a pool after it, odd folding
+    (dict(image=(2, 8, 6), convs=((3, 3, 1, 0, -1, 1), (4, 1, 1, 0, -1, 1)), pools=(1,), hidden=(),
+          thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3),
+    # 5x5 kernel with padding 2 on a non-square image, stride 2 with odd sizes
+    (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, -1, 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
+])
+def test_random_convolutional_networks(tmp_path, config, folding, stall):
+    model = random_cnn(**config, seed=3)
+    plan = compile_model(model, folding)
+    c, h, w = config["image"]
+    binary = not config["thresholds"]
+    frames = np.random.default_rng(0).integers(0, 2 if binary else 256, (10, h, w, c)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=5)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, 2.0 * frames - 1 if binary else frames))
+
+
+def test_shipped_cnv_on_100_fashion_mnist_images(tmp_path):
+    plan = compile_model(bnn_hw.load(SHIPPED_CNV))
+    images, _ = fashion_mnist("test")
+    frames = images[:100]
+    result = simulate(plan, frames, build_dir=tmp_path)
+    _check(plan, frames, result)
     assert result.cycles_per_frame <= plan.bottleneck.cost.cycles + 4
