@@ -12,6 +12,7 @@ from amaranth import ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io
 from amaranth.lib.memory import Memory
 
+from ..hdl import buffered_output
 from .ecp5_pll import ECP5PLL, PllConfig
 
 __all__ = ["DemoTop"]
@@ -49,16 +50,18 @@ class DemoTop(Elaboratable):
         base = Signal(range(words * count), init=(count - 1) * words)  # image * words, kept running
         addr = Signal(range(words * count + 1))
         timer = Signal(range(self.hold_cycles), init=self.hold_cycles - 1)
-        advance = ~pipe.i.valid | pipe.i.ready
+        # The ROM (block RAMs and their output multiplexers) feeds the pipeline through a small FIFO,
+        # so no ROM read path ends inside the pipeline's first stage.
+        valid, payload, advance = buffered_output(m, pipe.i, "input_fifo")
         m.d.comb += [
             rd.en.eq(advance),
             rd.addr.eq(addr),
-            pipe.i.payload.eq(rd.data),
+            payload.eq(rd.data),
             label.addr.eq(image),
             pipe.o.ready.eq(1),
         ]
         with m.If(advance):
-            m.d.sync += pipe.i.valid.eq(word < words)
+            m.d.sync += valid.eq(word < words)
             with m.If(word < words):
                 m.d.sync += [word.eq(word + 1), addr.eq(addr + 1)]
         m.d.sync += timer.eq(timer + 1)
