@@ -50,18 +50,18 @@ class DemoTop(Elaboratable):
         base = Signal(range(words * count), init=(count - 1) * words)  # image * words, kept running
         addr = Signal(range(words * count + 1))
         timer = Signal(range(self.hold_cycles), init=self.hold_cycles - 1)
-        # The ROM (block RAMs and their output multiplexers) feeds the pipeline through a small FIFO,
-        # so no ROM read path ends inside the pipeline's first stage.
+        # The ROM (block RAMs and their output multiplexers) is read into a register, which feeds the
+        # pipeline through a small FIFO, so no ROM read path ends inside the pipeline's first stage.
         valid, payload, advance = buffered_output(m, pipe.i, "input_fifo")
+        read_valid = Signal()
         m.d.comb += [
             rd.en.eq(advance),
             rd.addr.eq(addr),
-            payload.eq(rd.data),
             label.addr.eq(image),
             pipe.o.ready.eq(1),
         ]
         with m.If(advance):
-            m.d.sync += valid.eq(word < words)
+            m.d.sync += [read_valid.eq(word < words), valid.eq(read_valid), payload.eq(rd.data)]
             with m.If(word < words):
                 m.d.sync += [word.eq(word + 1), addr.eq(addr + 1)]
         m.d.sync += timer.eq(timer + 1)
