@@ -20,9 +20,25 @@ from torch.nn import functional as F
 from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, ImageInput
 
-__all__ = ["AUGMENTATIONS", "augment", "model_inputs", "accuracy", "train", "save_with_metrics"]
+__all__ = ["AUGMENTATIONS", "add_training_arguments", "augment", "model_inputs", "accuracy", "train",
+           "save_with_metrics"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift")
+
+
+def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr: float,
+                           augmentation: str) -> None:
+    """The options every example's training script has, with that script's defaults."""
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr, help="Adam learning rate, cosine-decayed to 0")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default=augmentation,
+                        help=f"training augmentation: left-right flips, optionally 2-pixel shifts "
+                             f"(default {augmentation})")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--out", default=out, help="model file to write (default: net.pt next to the "
+                                                   "script); metrics.json is written next to it")
 
 
 def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:

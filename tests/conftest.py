@@ -19,21 +19,28 @@ def random_mlp(features: int, hidden: list[int], classes: int, *, thresholds=(64
     if thresholds:
         layers.append(bnn.Thermometer(thresholds))
         width = features * len(thresholds)
+    layers += _binary_classifier(width, hidden, classes, g, scale=scale, zero_scale_channels=zero_scale_channels)
+    return torch.nn.Sequential(*layers).eval()
+
+
+def _binary_classifier(features: int, hidden, classes: int, g: torch.Generator, *, scale: bool,
+                       zero_scale_channels: int) -> list[torch.nn.Module]:
+    """Binary FC layers with adversarial BN after each hidden one, ending in integer scores."""
+    layers: list[torch.nn.Module] = []
     for h in hidden:
-        dense = bnn.BinaryLinear(width, h, scale=scale)
+        dense = bnn.BinaryLinear(features, h, scale=scale)
         bn = torch.nn.BatchNorm1d(h)
         with torch.no_grad():
             dense.weight.normal_(generator=g)
             if dense.scale is not None:
                 dense.scale.copy_(torch.randn(h, generator=g))
-        _adversarial_batchnorm(bn, width, g, zero_scale_channels)
+        _adversarial_batchnorm(bn, features, g, zero_scale_channels)
         layers += [dense, bn, bnn.Sign()]
-        width = h
-    last = bnn.BinaryLinear(width, classes)
+        features = h
+    last = bnn.BinaryLinear(features, classes)
     with torch.no_grad():
         last.weight.normal_(generator=g)
-    layers.append(last)
-    return torch.nn.Sequential(*layers).eval()
+    return layers + [last]
 
 
 def _adversarial_batchnorm(bn, fan_in: int, g: torch.Generator, zero_scale_channels: int):
@@ -76,18 +83,8 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
             layers.append(torch.nn.MaxPool2d(2))
             height, width = height // 2, width // 2
     layers.append(torch.nn.Flatten())
-    features = channels * height * width
-    for h in hidden:
-        dense, bn = bnn.BinaryLinear(features, h), torch.nn.BatchNorm1d(h)
-        with torch.no_grad():
-            dense.weight.normal_(generator=g)
-        _adversarial_batchnorm(bn, features, g, zero_scale_channels)
-        layers += [dense, bn, bnn.Sign()]
-        features = h
-    last = bnn.BinaryLinear(features, classes)
-    with torch.no_grad():
-        last.weight.normal_(generator=g)
-    layers.append(last)
+    layers += _binary_classifier(channels * height * width, hidden, classes, g, scale=False,
+                                 zero_scale_channels=zero_scale_channels)
     return torch.nn.Sequential(*layers).eval()
 
 

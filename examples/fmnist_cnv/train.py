@@ -30,7 +30,7 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryConv2d, BinaryLinear, ImageInput, Sign, Thermometer
-from bnn_hw.training import AUGMENTATIONS, save_with_metrics, train
+from bnn_hw.training import add_training_arguments, save_with_metrics, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -54,23 +54,15 @@ def weight_bits(model: nn.Sequential) -> int:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--channels", default="32,64,64", help="channels of the three conv blocks (default 32,64,64)")
+    p.add_argument("--channels", default="64,128,128", help="channels of the three conv blocks (default 64,128,128)")
     p.add_argument("--hidden", type=int, default=256, help="hidden units of the binary FC layer (default 256)")
     p.add_argument("--thresholds", default="64,128,192",
                    help="thermometer thresholds on 0..255 pixels, comma-separated (default 64,128,192)")
     p.add_argument("--pad-value", type=int, choices=(-1, 0, 1), default=-1,
                    help="what the convolutions' border positions hold (default -1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate, cosine-decayed to 0")
-    p.add_argument("--augment", choices=AUGMENTATIONS, default="flip",
-                   help="training augmentation (default flip: mirror left-right)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--out", default=os.path.join(HERE, "net.pt"),
-                   help="model file to write (default: net.pt next to this script); "
-                        "metrics.json is written next to it")
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=12, batch_size=128, lr=2e-3,
+                           augmentation="none")
     args = p.parse_args(argv)
 
     thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]

@@ -32,7 +32,7 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryLinear, Sign, Thermometer
-from bnn_hw.training import AUGMENTATIONS, save_with_metrics, train
+from bnn_hw.training import add_training_arguments, save_with_metrics, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -53,20 +53,12 @@ def weight_bits(thresholds, hidden: int) -> int:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--hidden", type=int, default=256, help="hidden layer width H (default 256)")
     p.add_argument("--thresholds", default="16",
                    help="thermometer thresholds on 0..255 pixels, comma-separated (default 16: one bit, "
                         "pixel >= 16)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed to 0")
-    p.add_argument("--augment", choices=AUGMENTATIONS, default="none",
-                   help="training augmentation: left-right flips, optionally 2-pixel shifts (default none)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--out", default=os.path.join(HERE, "net.pt"),
-                   help="model file to write (default: net.pt next to this script); "
-                        "metrics.json is written next to it")
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=15, batch_size=256, lr=1e-3,
+                           augmentation="none")
     args = p.parse_args(argv)
 
     thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
