@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from amaranth import ClockDomain, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 
-from ..hdl import buffered_output
 from .ecp5_pll import ECP5PLL, PllConfig
 
 __all__ = ["DemoTop"]
@@ -50,20 +50,28 @@ class DemoTop(Elaboratable):
         base = Signal(range(words * count), init=(count - 1) * words)  # image * words, kept running
         addr = Signal(range(words * count + 1))
         timer = Signal(range(self.hold_cycles), init=self.hold_cycles - 1)
-        # The ROM (block RAMs and their output multiplexers) is read into a register, which feeds the
-        # pipeline through a small FIFO, so no ROM read path ends inside the pipeline's first stage.
-        valid, payload, advance = buffered_output(m, pipe.i, "input_fifo")
-        read_valid = Signal()
+        # The ROM (block RAMs and their output multiplexers) is read into a plain register and then
+        # written into a small FIFO that feeds the pipeline: no enable logic or pipeline stage sits
+        # on the slow block-RAM read path. Reads are issued only while the FIFO has room for every
+        # word in flight.
+        m.submodules.input_fifo = fifo = SyncFIFOBuffered(width=self.input_width, depth=4)
+        issued, arrived = Signal(), Signal()
+        data = Signal(self.input_width)
+        issue = Signal()
         m.d.comb += [
-            rd.en.eq(advance),
+            issue.eq((word < words) & (fifo.level + issued + arrived <= fifo.depth - 1)),
             rd.addr.eq(addr),
+            fifo.w_en.eq(arrived),
+            fifo.w_data.eq(data),
+            pipe.i.valid.eq(fifo.r_rdy),
+            pipe.i.payload.eq(fifo.r_data),
+            fifo.r_en.eq(pipe.i.ready),
             label.addr.eq(image),
             pipe.o.ready.eq(1),
         ]
-        with m.If(advance):
-            m.d.sync += [read_valid.eq(word < words), valid.eq(read_valid), payload.eq(rd.data)]
-            with m.If(word < words):
-                m.d.sync += [word.eq(word + 1), addr.eq(addr + 1)]
+        m.d.sync += [issued.eq(issue), arrived.eq(issued), data.eq(rd.data)]
+        with m.If(issue):
+            m.d.sync += [word.eq(word + 1), addr.eq(addr + 1)]
         m.d.sync += timer.eq(timer + 1)
         with m.If(timer == self.hold_cycles - 1):
             wrap = image == count - 1

@@ -81,7 +81,7 @@ class MatrixVectorUnit(wiring.Component):
         Out(stream.Signature(data.ArrayLayout(signed(w), pe))), ``w = N.bit_length() + 1``
     """
 
-    def __init__(self, weights, thresholds, pe, simd, schedule=None):
+    def __init__(self, weights, thresholds, pe, simd, schedule=None, element_width=1):
         # recorded first so that __repr__ works even when validation fails
         self._pe = pe
         self._simd = simd
@@ -91,6 +91,9 @@ class MatrixVectorUnit(wiring.Component):
         require_positive_ints((int, np.integer), pe=pe, simd=simd)
         pe, simd = int(pe), int(simd)
         self._pe, self._simd = pe, simd
+        if element_width not in (1, 8):
+            raise ValueError(f"element_width must be 1 (bits) or 8 (pixels), not {element_width!r}")
+        self._e = element_width
 
         weights = np.asarray(weights)
         if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] < 1:
@@ -130,11 +133,11 @@ class MatrixVectorUnit(wiring.Component):
         self._M, self._N = M, N
 
         if thresholds is None:
-            out_shape = data.ArrayLayout(signed(N.bit_length() + 1), pe)
+            out_shape = data.ArrayLayout(signed(self.score_width), pe)
         else:
             out_shape = unsigned(pe * self._thresholds.shape[2])
         super().__init__({
-            "i": In(stream.Signature(unsigned(simd))),
+            "i": In(stream.Signature(unsigned(simd * element_width))),
             "o": Out(stream.Signature(out_shape)),
         })
 
@@ -184,9 +187,20 @@ class MatrixVectorUnit(wiring.Component):
         return self.nf * self.sf
 
     @property
+    def element_width(self):
+        """Bits per input element: 1 (binary, XNOR-popcount) or 8 (pixels, integer sums)."""
+        return self._e
+
+    @property
+    def accumulator_range(self):
+        """``(lo, hi)``: what the per-channel accumulator can hold (the popcount ``0..N`` for bits,
+        the dot product ``-255 N..255 N`` for pixels); thresholds compare against it."""
+        return (0, self._N) if self._e == 1 else (-255 * self._N, 255 * self._N)
+
+    @property
     def score_width(self):
-        """Width of the signed scores (score layer only), holding ``-N..N``."""
-        return self._N.bit_length() + 1
+        """Width of the signed scores (score layer only), holding ``-N..N`` (``-255 N..255 N``)."""
+        return (self._N * (1 if self._e == 1 else 255)).bit_length() + 1
 
     def __repr__(self):
         def fmt(shape):
@@ -221,17 +235,19 @@ class MatrixVectorUnit(wiring.Component):
         class ``c``, channel ``nf * pe + l``, threshold ``j``. Lanes beyond ``M`` hold ``N + 1``
         (always 0).
         """
-        M, N, pe, K, NF = self._M, self._N, self._pe, self.k, self.nf
-        tw = (N + 1).bit_length()
+        M, pe, K, NF = self._M, self._pe, self.k, self.nf
+        lo, hi = self.accumulator_range
+        tw = (hi + 1).bit_length() + (lo < 0)  # signed for pixel units
+        mask = (1 << tw) - 1
         words = []
         for table in self._thresholds:
-            clipped = np.full((NF * pe, K), N + 1, dtype=np.int64)
-            clipped[:M] = np.clip(table, 0, N + 1)
+            clipped = np.full((NF * pe, K), hi + 1, dtype=np.int64)
+            clipped[:M] = np.clip(table, lo, hi + 1)
             for nf in range(NF):
                 word = 0
                 for l in range(pe):
                     for j in range(K):
-                        word |= int(clipped[nf * pe + l, j]) << ((l * K + j) * tw)
+                        word |= (int(clipped[nf * pe + l, j]) & mask) << ((l * K + j) * tw)
                 words.append(word)
         return words, tw
 
@@ -240,10 +256,10 @@ class MatrixVectorUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        M, N, pe, simd, SF, NF = self._M, self._N, self._pe, self._simd, self.sf, self.nf
+        M, N, pe, simd, SF, NF, E = self._M, self._N, self._pe, self._simd, self.sf, self.nf, self._e
 
         # ---- input side: double-buffered vector store ----
-        m.submodules.inbuf = inbuf = Memory(shape=unsigned(simd), depth=2 * SF, init=[])
+        m.submodules.inbuf = inbuf = Memory(shape=unsigned(simd * E), depth=2 * SF, init=[])
         wr = inbuf.write_port()
         rd = inbuf.read_port()
 
@@ -254,10 +270,10 @@ class MatrixVectorUnit(wiring.Component):
         wlast = Signal()
         m.d.comb += wlast.eq(wcnt == SF - 1)
 
-        last_bits = N - (SF - 1) * simd
-        in_mask = Signal(simd)
-        m.d.comb += in_mask.eq(Mux(wlast, Const((1 << last_bits) - 1, simd),
-                                   Const((1 << simd) - 1, simd)))
+        last_bits = (N - (SF - 1) * simd) * E
+        in_mask = Signal(simd * E)
+        m.d.comb += in_mask.eq(Mux(wlast, Const((1 << last_bits) - 1, simd * E),
+                                   Const((1 << simd * E) - 1, simd * E)))
 
         put = Signal()
         m.d.comb += [
@@ -350,31 +366,46 @@ class MatrixVectorUnit(wiring.Component):
         # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
         # the popcount path (yosys can fold this register into the EBR's output register)
         f1r = next_stage(f1, "f1r")
-        x1r, w1r = Signal(simd), Signal(pe * simd)
+        x1r, w1r = Signal(simd * E), Signal(pe * simd)
         with m.If(adv):
             m.d.sync += [x1r.eq(rd.data), w1r.eq(wport.data)]
 
-        # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered
+        # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered; for pixels, the sums of the
+        # pixels under +1 weights per slice, and (shared by the lanes) of all pixels
         f1p = next_stage(f1r, "f1p")
         chunks = [(lo, min(lo + POPCOUNT_CHUNK, simd)) for lo in range(0, simd, POPCOUNT_CHUNK)]
-        partial = [[Signal((hi - lo).bit_length(), name=f"pp{l}_{c}") for c, (lo, hi) in enumerate(chunks)]
+        top = 1 if E == 1 else 255
+        partial = [[Signal(range(top * (hi - lo) + 1), name=f"pp{l}_{c}") for c, (lo, hi) in enumerate(chunks)]
                    for l in range(pe)]
+        totals = [Signal(range(255 * (hi - lo) + 1), name=f"total{c}") for c, (lo, hi) in enumerate(chunks)]
+        pixels = [x1r[s * 8:(s + 1) * 8] for s in range(simd)] if E == 8 else []
         with m.If(adv):
             for l in range(pe):
                 for (lo, hi), pp in zip(chunks, partial[l]):
                     w = w1r[l * simd + lo:l * simd + hi]
-                    m.d.sync += pp.eq(xnor_popcount(m, x1r[lo:hi], w))
+                    if E == 1:
+                        m.d.sync += pp.eq(xnor_popcount(m, x1r[lo:hi], w))
+                    else:
+                        m.d.sync += pp.eq(sum(Mux(w[s - lo], pixels[s], 0) for s in range(lo, hi)))
+            if E == 8:
+                for (lo, hi), total in zip(chunks, totals):
+                    m.d.sync += total.eq(sum(pixels[lo:hi]))
 
-        # stage 2: the lane's popcount, the sum of its slices, registered
+        # stage 2: the lane's popcount (for pixels: dot product 2 * plus - total), registered
         f2 = next_stage(f1p, "f2")
         v2, first2, last2, nf2 = f2.valid, f2.first, f2.last, f2.nf
-        pc2 = [Signal(simd.bit_length(), name=f"pc{l}") for l in range(pe)]
+        word_range = range(simd + 1) if E == 1 else range(-255 * simd, 255 * simd + 1)
+        pc2 = [Signal(word_range, name=f"pc{l}") for l in range(pe)]
         with m.If(adv):
             for l in range(pe):
-                m.d.sync += pc2[l].eq(sum(partial[l]))
+                if E == 1:
+                    m.d.sync += pc2[l].eq(sum(partial[l]))
+                else:
+                    m.d.sync += pc2[l].eq(2 * sum(partial[l]) - sum(totals))
 
         # stage 2: accumulate over SF words
-        acc = [Signal(range(N + 1), name=f"acc{l}") for l in range(pe)]
+        acc_lo, acc_hi = self.accumulator_range
+        acc = [Signal(range(acc_lo, acc_hi + 1), name=f"acc{l}") for l in range(pe)]
         v3, nf3 = Signal(), Signal(range(NF))
         with m.If(adv):
             m.d.sync += [
@@ -404,7 +435,7 @@ class MatrixVectorUnit(wiring.Component):
             for l in range(pe):
                 for j in range(K):
                     t = thr3[(l * K + j) * tw:(l * K + j + 1) * tw]
-                    bits.append(acc[l] >= t)
+                    bits.append(acc[l] >= (t if E == 1 else t.as_signed()))
             result = Cat(bits)
         else:
             sw = self.score_width
@@ -412,7 +443,7 @@ class MatrixVectorUnit(wiring.Component):
             lanes = []
             for l in range(pe):
                 dot = Signal(signed(sw), name=f"dot{l}")
-                m.d.comb += dot.eq(acc[l] * 2 - N)
+                m.d.comb += dot.eq(acc[l] * 2 - N if E == 1 else acc[l])
                 if l >= last_lanes:
                     dot = Mux(nf3 == NF - 1, 0, dot)
                 lanes.append(dot[:sw])

@@ -174,3 +174,36 @@ def test_mvu_args():
     assert_rejects(MatrixVectorUnit, W, np.zeros((3, 2)), 2, 4, match="shape")
     assert_rejects(MatrixVectorUnit, W, np.array([[2, 1]] * 4), 2, 4, match="sorted")
     assert_rejects(MatrixVectorUnit, W, np.full((4, 1), 0.5), 2, 4, match="integer")
+
+
+@pytest.mark.parametrize("M,N,pe,simd", [(5, 19, 2, 4), (3, 9, 3, 9), (4, 40, 1, 16)])
+@pytest.mark.parametrize("K", [None, 2])
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_mvu_on_pixels(M, N, pe, simd, K, stall):
+    """8-bit elements: the integer dot product of pixels with +-1 weights, thresholded or as scores."""
+    rng = np.random.default_rng(M * 10 + N)
+    W = rng.integers(0, 2, size=(M, N)).astype(np.uint8)
+    X = rng.integers(0, 256, size=(6, N))
+    X[0] = 255  # the accumulator's extremes
+    dots = X @ (2 * W.astype(np.int64) - 1).T  # (vectors, M)
+    T = None
+    if K:
+        T = np.sort(rng.integers(-255 * N - 3, 255 * N + 3, size=(M, K)), axis=1)
+        T[0, 0] = dots[1, 0]  # a tie
+        T.sort(axis=1)
+    dut = MatrixVectorUnit(W, T, pe, simd, element_width=8)
+    garbage = random.Random(3)
+    inputs = []
+    for x in X:
+        padded = list(x) + [garbage.randrange(256) for _ in range(-N % simd)]
+        inputs += [pack_lanes(padded[i:i + simd], 8) for i in range(0, len(padded), simd)]
+    got = stream_through(dut, inputs, dut.nf * len(X), stall=stall, seed=N)
+    expected = []
+    for d in dots:
+        for nf in range(dut.nf):
+            channels = range(nf * pe, (nf + 1) * pe)
+            if T is None:
+                expected.append(pack_lanes([d[m] if m < M else 0 for m in channels], dut.score_width))
+            else:
+                expected.append(pack_lanes([int(m < M and d[m] >= T[m, j]) for m in channels for j in range(K)], 1))
+    assert got == expected
