@@ -63,6 +63,7 @@ LAYER_TYPES = {
     "Thermometer": (bnn.Thermometer, bnn.Thermometer.config),
     "BinaryLinear": (bnn.BinaryLinear, bnn.BinaryLinear.config),
     "BinaryConv2d": (bnn.BinaryConv2d, bnn.BinaryConv2d.config),
+    "PixelConv2d": (bnn.PixelConv2d, bnn.PixelConv2d.config),
     "Sign": (bnn.Sign, bnn.Sign.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),

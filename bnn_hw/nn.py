@@ -12,6 +12,8 @@ Layers:
   optional learned per-output-channel scale.
 - :class:`BinaryConv2d`: binary 2-D convolution (kernel, stride, groups, optional scale) with a
   declared padding value: -1, +1 or 0.
+- :class:`PixelConv2d`: a first convolution on 8-bit pixels with binary weights (integer sums, as
+  FINN's CNV does), the alternative to a Thermometer.
 - :class:`Sign`: binary activation with a straight-through (clamp) or Bi-Real ApproxSign gradient.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
   ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of the bits.
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "Sign", "binarize", "sign_ste",
+__all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "binarize", "sign_ste",
            "sign_approx", "PAD_VALUES"]
 
 
@@ -214,6 +216,25 @@ class BinaryConv2d(nn.Module):
     def extra_repr(self):
         c = self.config()
         return ", ".join(f"{k}={v}" for k, v in c.items())
+
+
+class PixelConv2d(BinaryConv2d):
+    """The first convolution of a network on 8-bit pixels: binary weights, exact integer sums.
+
+    Input: pixel values ``0..255`` (any float dtype) right after :class:`ImageInput`. The border is
+    zero padded (a pixel of value 0). ``y = conv2d(x, sign(W)) * scale``; every sum of at most
+    ``255 * 2**16`` terms is exact in float32.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, scale: bool = False):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, pad_value=0, groups=1,
+                         scale=scale)
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "scale": self.scale is not None}
 
 
 class Sign(nn.Module):

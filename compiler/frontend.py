@@ -18,7 +18,7 @@ from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
 from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import ArgMax, BatchNorm, BinaryConv2d, BinaryDense, MaxPool, Scale, Sign, Thermometer
+from .ops import ArgMax, BatchNorm, BinaryConv2d, BinaryDense, MaxPool, PixelConv2d, Scale, Sign, Thermometer
 
 __all__ = ["from_model", "INPUT"]
 
@@ -32,7 +32,7 @@ def _numpy(t) -> np.ndarray:
 def _input_type(layers) -> TensorType:
     first = layers[0]
     if isinstance(first, bnn.ImageInput):
-        if len(layers) > 1 and isinstance(layers[1], bnn.Thermometer):
+        if len(layers) > 1 and isinstance(layers[1], (bnn.Thermometer, bnn.PixelConv2d)):
             return TensorType((first.height, first.width, first.channels), Kind.UINT8, 8)
         return TensorType((first.height, first.width, first.channels), Kind.BITS)
     if any(isinstance(m, (bnn.BinaryConv2d, nn.MaxPool2d, nn.Flatten)) for m in layers):
@@ -87,7 +87,12 @@ def _layer_nodes(index: int, layer: nn.Module, value: str, in_type: TensorType,
         return _scaled(dense, layer)
     if isinstance(layer, bnn.BinaryConv2d):
         weights = (_numpy(layer.weight) >= 0).astype(np.uint8).transpose(0, 2, 3, 1)  # (M, kh, kw, Cg)
-        op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups)
+        if isinstance(layer, bnn.PixelConv2d):
+            if value != INPUT:
+                raise UnsupportedModelError(f"layer {index} (PixelConv2d) must come right after ImageInput")
+            op = PixelConv2d(weights, layer.stride, layer.padding)
+        else:
+            op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups)
         return _scaled(Node(f"conv{index}", op, (value,)), layer)
     if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
         op = BatchNorm(_numpy(layer.running_mean), _numpy(layer.running_var), _numpy(layer.weight),

@@ -17,32 +17,40 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from .ir import Graph, Node, checked_pass
-from .ops import BatchNorm, BinaryConv2d, BinaryDense, Scale, Sign
+from .ops import BatchNorm, BinaryConv2d, BinaryDense, PixelConv2d, Scale, Sign
 
 __all__ = ["streamline", "fold_thresholds"]
 
 _FOLDABLE = (Scale, BatchNorm)
 
 
-def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None) -> tuple[np.ndarray, np.ndarray]:
-    """Thresholds for ``sign(chain(2p - N + offset))`` over ``p = 0..N``, for each of ``channels``.
+def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None, *,
+                    pixels: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds for ``sign(chain(dot + offset))`` over every possible dot product, per channel.
 
-    ``offsets`` (classes, channels) are exact integer corrections of the dot product (a convolution's
-    zero padding, one row per border class); without them there is one class and no correction.
-    Returns ``(thresholds, flip)``: ``flip[c]`` says channel c's weights must be inverted, after which
-    the output bit of class ``q`` is ``p' >= thresholds[q, c]`` with ``p'`` the popcount against the
-    (flipped) weights.
+    For binary inputs the hardware counts ``p = 0..N`` matches and ``dot = 2p - N``; with ``pixels``
+    it sums ``dot = -255 N..255 N`` directly. ``offsets`` (classes, channels) are exact integer
+    corrections of the dot product (a convolution's zero padding, one row per border class); without
+    them there is one class and no correction. Returns ``(thresholds, flip)``: ``flip[c]`` says
+    channel c's weights must be inverted (which maps ``p`` to ``N - p``, ``dot`` to ``-dot``), after
+    which the output bit of class ``q`` is ``count >= thresholds[q, c]`` with ``count`` what the
+    hardware computes against the (flipped) weights.
     """
     import torch
 
     offsets = np.zeros((1, channels), np.int64) if offsets is None else np.asarray(offsets, np.int64)
-    p = np.arange(n_inputs + 1)
-    dots = (2 * p - n_inputs)[None, :, None] + offsets[:, None, :]          # (classes, N + 1, M)
+    if pixels:
+        domain = np.arange(-255 * n_inputs, 255 * n_inputs + 1)
+        base = domain
+    else:
+        domain = np.arange(n_inputs + 1)
+        base = 2 * domain - n_inputs
+    dots = base[None, :, None] + offsets[:, None, :]          # (classes, values, M)
     t = torch.as_tensor(dots.reshape(-1, channels).astype(np.float32))
     with torch.no_grad():
         for op in chain:
             t = op.torch_forward(t)
-    bits = (t.numpy() >= 0).reshape(dots.shape)  # output bit for each class, popcount value, channel
+    bits = (t.numpy() >= 0).reshape(dots.shape)  # output bit for each class, value, channel
     steps = np.diff(bits.astype(np.int8), axis=1)
     rising = (steps >= 0).all(axis=(0, 1))
     falling = (steps <= 0).all(axis=(0, 1))
@@ -51,10 +59,11 @@ def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None) -> tuple[
         raise UnsupportedModelError(f"channel {c}: the activation is not monotonic in the popcount, "
                                     f"so it cannot be a threshold")
     flip = ~rising  # constant channels are rising too
-    # After flipping, the popcount is p' = N - p, so the bit pattern over p' is reversed.
+    # Flipping maps the domain onto itself in reverse order, so the bit pattern is reversed.
     oriented = np.where(flip[None, None, :], bits[:, ::-1], bits)
-    ones = oriented.sum(axis=1)  # bits are 0...0 1...1 over p' = 0..N
-    thresholds = (n_inputs + 1) - ones
+    ones = oriented.sum(axis=1)  # bits are 0...0 1...1 over the domain
+    first_one = np.minimum(len(domain) - ones, len(domain) - 1)
+    thresholds = np.where(ones > 0, domain[first_one], domain[-1] + 1)
     return thresholds.astype(np.int64), flip
 
 
@@ -80,7 +89,8 @@ def _thresholded(op, in_type, chain):
         weights = np.where(flip[:, None], 1 - op.weights, op.weights)
         return BinaryDense(weights, thresholds[0][:, None])
     _, corrections = op.border_classes(*in_type.shape[:2])
-    thresholds, flip = fold_thresholds(op.window_bits, op.out_channels, chain, corrections)
+    thresholds, flip = fold_thresholds(op.window_bits, op.out_channels, chain, corrections,
+                                       pixels=isinstance(op, PixelConv2d))
     weights = np.where(flip[:, None, None, None], 1 - op.weights, op.weights)
     return replace(op, weights=weights, thresholds=thresholds[:, :, None])
 

@@ -55,10 +55,11 @@ def _adversarial_batchnorm(bn, fan_in: int, g: torch.Generator, zero_scale_chann
 
 
 def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(6,), classes=3, *,
-               thresholds=(100,), seed: int = 0, scale: bool = False,
+               thresholds=(100,), pixels: bool = False, seed: int = 0, scale: bool = False,
                zero_scale_channels: int = 1) -> torch.nn.Sequential:
     """An untrained CNN: ``ImageInput(*image)``, a Thermometer (if ``thresholds``), then for each
-    ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d, BatchNorm2d, Sign
+    ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d (the first a
+    PixelConv2d on 8-bit pixels if ``pixels``, zero padded, no groups), BatchNorm2d, Sign
     and, where ``pools`` has the conv's index, a 2x2 MaxPool2d; then Flatten and binary FC layers.
     Random weights and adversarial BN statistics. Eval mode."""
     g = torch.Generator().manual_seed(seed)
@@ -68,13 +69,17 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
         layers.append(bnn.Thermometer(thresholds))
         channels *= len(thresholds)
     for index, (out, kernel, stride, padding, pad_value, groups) in enumerate(convs):
-        conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, pad_value, groups, scale=scale)
+        if pixels and index == 0:
+            conv, groups = bnn.PixelConv2d(channels, out, kernel, stride, padding, scale=scale), 1
+        else:
+            conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, pad_value, groups, scale=scale)
         bn = torch.nn.BatchNorm2d(out)
         with torch.no_grad():
             conv.weight.normal_(generator=g)
             if conv.scale is not None:
                 conv.scale.copy_(torch.randn(out, generator=g))
-        _adversarial_batchnorm(bn, kernel * kernel * channels // groups, g, zero_scale_channels)
+        fan_in = kernel * kernel * channels // groups * (128 ** 2 if pixels and index == 0 else 1)
+        _adversarial_batchnorm(bn, fan_in, g, zero_scale_channels)
         layers += [conv, bn, bnn.Sign()]
         channels = out
         height = (height + 2 * padding - kernel) // stride + 1

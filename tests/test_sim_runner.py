@@ -73,12 +73,15 @@ def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
           thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3),
     # 5x5 kernel with padding 2 on a non-square image, stride 2 with odd sizes
     (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, -1, 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
+    # a first layer on 8-bit pixels (two channels, integer sums), then a binary convolution
+    (dict(image=(2, 6, 7), convs=((4, 3, 1, 1, 0, 1), (3, 3, 2, 0, -1, 1)), hidden=(4,), thresholds=(),
+          pixels=True, scale=True), {"conv1": Fold(3, 5)}, 0.3),
 ])
 def test_random_convolutional_networks(tmp_path, config, folding, stall):
     model = random_cnn(**config, seed=3)
     plan = compile_model(model, folding)
     c, h, w = config["image"]
-    binary = not config["thresholds"]
+    binary = not config["thresholds"] and not config.get("pixels")
     frames = np.random.default_rng(0).integers(0, 2 if binary else 256, (10, h, w, c)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=5)
     _check(plan, frames, result)

@@ -4,7 +4,8 @@ from .argmax import ArgMax
 from .binary_conv import BinaryConv2d
 from .binary_dense import BinaryDense
 from .max_pool import MaxPool
+from .pixel_conv import PixelConv2d
 from .real import BatchNorm, Scale, Sign
 from .thermometer import Thermometer
 
-__all__ = ["ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "MaxPool", "Scale", "Sign", "Thermometer"]
+__all__ = ["ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "MaxPool", "PixelConv2d", "Scale", "Sign", "Thermometer"]

@@ -1,0 +1,95 @@
+"""PixelConv2d: a first-layer convolution of 8-bit pixels with binary weights (integer accumulation).
+
+Semantics, for an image ``x`` of shape (H, W, C) pixels ``0..255`` and weight bits ``w``
+(M, k, k, C): each output is the exact integer ``dot = sum(x * (2 w - 1))`` over the window of the
+zero-padded image (a padding pixel is 0 and adds nothing, so no correction is needed). The output is
+either ``dot`` (before streamlining) or, with ``thresholds`` (1, M, K), bit ``m * K + j`` =
+``dot >= thresholds[0, m, j]``. Windows, geometry and folding are those of :class:`BinaryConv2d`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost import Cost, ebr_blocks
+from ..ir import Kind, TensorType
+from .binary_conv import BinaryConv2d
+
+__all__ = ["PixelConv2d"]
+
+#: The largest pixel value.
+PIXEL_MAX = 255
+
+
+@dataclass(frozen=True, eq=False)
+class PixelConv2d(BinaryConv2d):
+    pad_value: int = 0
+
+    def __post_init__(self):
+        if self.pad_value != 0 or self.groups != 1:
+            raise ValueError("PixelConv2d zero-pads and has no groups")
+        super().__post_init__()
+
+    def __repr__(self):
+        return "Pixel" + super().__repr__()
+
+    @property
+    def dot_range(self) -> tuple[int, int]:
+        """The values a channel's integer dot product can take."""
+        return -PIXEL_MAX * self.window_bits, PIXEL_MAX * self.window_bits
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.UINT8 or len(x.shape) != 3:
+            raise ValueError(f"takes an image of 8-bit pixels (height, width, channels), got {x}")
+        bits = TensorType(x.shape, Kind.BITS)
+        out = super().infer((bits,))
+        if self.thresholds is None:
+            return TensorType(out.shape, Kind.INT, (PIXEL_MAX * self.window_bits).bit_length() + 1)
+        return out
+
+    def border_classes(self, height: int, width: int):
+        """One class: zero padding adds nothing to an integer sum of pixels."""
+        ho, wo = self.output_shape(height, width)
+        return np.zeros((ho, wo), np.int64), np.zeros((1, self.out_channels), np.int64)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        signed = 2 * self.weights.reshape(self.out_channels, -1).astype(np.int64) - 1
+        win = self.windows(np.asarray(x, np.uint8))
+        dots = win.reshape(win.shape[:3] + (-1,)).astype(np.int64) @ signed.T  # (B, Ho, Wo, M)
+        if self.thresholds is None:
+            return dots
+        bits = dots[..., None] >= self.thresholds[0][None, None, None]
+        return bits.reshape(dots.shape[:3] + (-1,)).astype(np.uint8)
+
+    def hardware(self, in_type, fold):
+        """Sliding windows of whole pixels, a gearbox to ``simd`` pixels, an 8-bit matrix-vector unit."""
+        from ...hdl import Chain, MatrixVectorUnit, Repack, SlidingWindow
+        h, w, c = in_type.shape
+        stages = {"window": SlidingWindow(h, w, 8 * c, self.kernel, self.stride, self.padding, 0)}
+        if fold.simd != c:
+            stages["gearbox"] = Repack(8 * self.window_bits, 8 * c, 8 * fold.simd)
+        stages["mvu"] = MatrixVectorUnit(self.weights.reshape(self.out_channels, -1), self.thresholds,
+                                         pe=fold.pe, simd=fold.simd, element_width=8)
+        return Chain(stages)
+
+    def cost(self, in_type, fold) -> Cost:
+        from ...hdl.sliding_window import line_buffer_rows
+        h, w, c = in_type.shape
+        pe, simd = fold.pe, fold.simd
+        sf, nf = -(-self.window_bits // simd), -(-self.out_channels // pe)
+        rows = line_buffer_rows(self.kernel, self.stride, h)
+        acc = (PIXEL_MAX * self.window_bits).bit_length() + 1
+        k = self.slices
+        return Cost(
+            cycles=self.cycles(in_type, pe, simd),
+            # per lane: an 8-bit adder tree over the pixels under +1 weights (about 9 LUT4 per
+            # pixel), accumulator and comparators; the shared pixel total; window counters
+            lut4=pe * (9 * simd + 2 * acc + k * acc) + 9 * simd + 120 + 16 * c,
+            ff=8 * simd * 2 + pe * simd + pe * (2 * acc + k * acc) + 100 + 16 * c,
+            ebr=ebr_blocks(pe * simd, sf * nf) + ebr_blocks(8 * simd, 2 * sf) + ebr_blocks(8 * c, rows * w),
+            weight_bits=self.weights.size + (self.thresholds.size * acc if k else 0),
+            buffer_bits=2 * sf * 8 * simd + rows * w * 8 * c,
+        )
