@@ -2,7 +2,8 @@
 
 Each stage's op builds its component; where one stage's output words are not the next stage's input
 words, a :class:`~bnn_hw.hdl.Repack` gearbox regroups the bits. Image stages (convolutions, pools)
-stream one pixel per vector, padded to their words; the others one whole value. The resulting :class:`Pipeline` takes
+stream one pixel (or one group of a pixel) per vector, padded to their words; the others one whole
+value. The resulting :class:`Pipeline` takes
 the input stream ``i`` (pixels, ``simd`` per word, or bit words) and gives one ``o`` word per frame
 holding the class ``index`` and all ``scores``.
 """
@@ -25,9 +26,11 @@ def payload_width(component, port: str) -> int:
     return Shape.cast(shape).width if not isinstance(shape, data.Layout) else shape.size
 
 
-def _vector_bits(stage, value_type) -> int:
-    """Bits of one vector of the stage's stream: a pixel for pixel-wise stages, else the whole value."""
-    return value_type.shape[-1] if getattr(stage.op, "pixelwise", False) else value_type.bits
+def _vector_bits(stage, value_type, side: str) -> int:
+    """Bits of one vector of the stage's ``in`` or ``out`` stream: what the op says (image stages:
+    a pixel), else the whole value."""
+    vector_bits = getattr(stage.op, f"{side}_vector_bits", None)
+    return vector_bits(value_type) if vector_bits else value_type.bits
 
 
 def build_pipeline(plan: Plan) -> Chain:
@@ -38,8 +41,8 @@ def build_pipeline(plan: Plan) -> Chain:
         component = stage.hardware()
         if previous is not None and stage.in_type.kind is Kind.BITS:
             produced, wanted = payload_width(previous, "o"), payload_width(component, "i")
-            produced_vector = _vector_bits(previous_stage, stage.in_type)
-            wanted_vector = _vector_bits(stage, stage.in_type)
+            produced_vector = _vector_bits(previous_stage, stage.in_type, "out")
+            wanted_vector = _vector_bits(stage, stage.in_type, "in")
             if (produced, produced_vector) != (wanted, wanted_vector):
                 stages[f"{stage.name}_repack"] = Repack(produced_vector, produced, wanted, wanted_vector)
         stages[stage.name] = component

@@ -65,6 +65,7 @@ class MatrixVectorUnit(wiring.Component):
     Parameters
     ----------
     weights : array-like of 0/1, shape (M, N)
+        Or shape (sets, M, N): vector ``v`` uses matrix ``v % sets``.
     thresholds : array-like of int, shape (M, K), each row sorted ascending; or None
         Or shape (classes, M, K): one table per class, chosen per vector by ``schedule``.
     pe, simd : int
@@ -96,13 +97,15 @@ class MatrixVectorUnit(wiring.Component):
         self._e = element_width
 
         weights = np.asarray(weights)
-        if weights.ndim != 2 or weights.shape[0] < 1 or weights.shape[1] < 1:
-            raise ValueError(f"weights must be a non-empty 2-D array (M, N), "
+        if weights.ndim == 2:
+            weights = weights[None]
+        if weights.ndim != 3 or min(weights.shape) < 1:
+            raise ValueError(f"weights must be a non-empty 2-D array (M, N) or 3-D (sets, M, N), "
                              f"not of shape {weights.shape}")
         if not np.all((weights == 0) | (weights == 1)):
             raise ValueError("weights must contain only 0 and 1 (bit 1 is +1)")
         self._weights = weights = weights.astype(np.uint8)
-        M, N = weights.shape
+        M, N = weights.shape[1:]
 
         self._schedule = None
         if thresholds is not None:
@@ -210,21 +213,28 @@ class MatrixVectorUnit(wiring.Component):
 
     # -- memory images ----------------------------------------------------------------------------
 
-    def weight_words(self):
-        """The weight ROM image: ``NF * SF`` ints of ``pe * simd`` bits.
+    @property
+    def weight_sets(self):
+        """Weight matrices used in turn, one per vector (a grouped convolution's groups)."""
+        return self._weights.shape[0]
 
-        Bit ``l * simd + s`` of word ``nf * SF + sf`` is ``weights[nf * pe + l, sf * simd + s]``.
-        All padding bits (columns ``n >= N`` and rows ``m >= M``) are 1, so with the zero-masked
-        input padding ``xnor(0, 1) = 0`` never counts and every accumulator stays in ``0..N``.
+    def weight_words(self):
+        """The weight ROM image: ``sets * NF * SF`` ints of ``pe * simd`` bits.
+
+        Bit ``l * simd + s`` of word ``(set * NF + nf) * SF + sf`` is
+        ``weights[set, nf * pe + l, sf * simd + s]``. All padding bits (columns ``n >= N`` and rows
+        ``m >= M``) are 1, so with the zero-masked input padding ``xnor(0, 1) = 0`` never counts and
+        every accumulator stays in ``0..N``.
         """
         M, N, pe, simd, SF, NF = self._M, self._N, self._pe, self._simd, self.sf, self.nf
-        padded = np.ones((NF * pe, SF * simd), dtype=np.uint8)
-        padded[:M, :N] = self._weights
         words = []
-        for nf in range(NF):
-            for sf in range(SF):
-                block = padded[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)
-                words.append(int("".join(str(b) for b in block[::-1]), 2))
+        for matrix in self._weights:
+            padded = np.ones((NF * pe, SF * simd), dtype=np.uint8)
+            padded[:M, :N] = matrix
+            for nf in range(NF):
+                for sf in range(SF):
+                    block = padded[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)
+                    words.append(int("".join(str(b) for b in block[::-1]), 2))
         return words
 
     def threshold_words(self):
@@ -309,8 +319,10 @@ class MatrixVectorUnit(wiring.Component):
             last0.eq(sf0 == SF - 1),
         ]
 
-        waddr0 = Signal(range(NF * SF))  # nf0 * SF + sf0, kept as a counter (no multiplier)
-        m.submodules.wrom = wrom = Memory(shape=unsigned(pe * simd), depth=NF * SF,
+        # (set * NF + nf0) * SF + sf0, kept as a counter (no multiplier)
+        rom_words = self.weight_sets * NF * SF
+        waddr0 = Signal(range(rom_words))
+        m.submodules.wrom = wrom = Memory(shape=unsigned(pe * simd), depth=rom_words,
                                           init=self.weight_words())
         wport = wrom.read_port()
         m.d.comb += [
@@ -321,7 +333,7 @@ class MatrixVectorUnit(wiring.Component):
         ]
         with m.If(adv & active):
             m.d.sync += sf0.eq(Mux(last0, 0, sf0 + 1))
-            m.d.sync += waddr0.eq(Mux(last0 & (nf0 == NF - 1), 0, waddr0 + 1))
+            m.d.sync += waddr0.eq(Mux(waddr0 == rom_words - 1, 0, waddr0 + 1))
             with m.If(last0):
                 m.d.sync += nf0.eq(Mux(nf0 == NF - 1, 0, nf0 + 1))
                 with m.If(nf0 == NF - 1):

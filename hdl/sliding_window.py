@@ -31,6 +31,9 @@ class SlidingWindow(wiring.Component):
     word (every bit ``pad_bit``) where that lies outside the image. Frames follow each other back to
     back; the windows of one frame are read while the next frame's first rows are written.
 
+    With ``groups`` > 1 each window is sent once per group ``j`` (in order), as words of the group's
+    ``channels / groups`` channels (bits ``j * channels / groups`` upwards of each pixel).
+
     Every input pixel is written once into a line buffer of :func:`line_buffer_rows` rows (block RAM,
     ``rows * width`` words of ``channels`` bits) and read from there for each window that covers it;
     input rows that no window covers are written and dropped. The producer waits only when the buffer
@@ -43,15 +46,19 @@ class SlidingWindow(wiring.Component):
     height, width, channels, kernel, stride : int, positive
     padding : int, non-negative
     pad_bit : 0 or 1
+    groups : int, positive, dividing ``channels``
 
     Attributes
     ----------
     i : In(stream.Signature(unsigned(channels)))
-    o : Out(stream.Signature(unsigned(channels)))
+    o : Out(stream.Signature(unsigned(channels // groups)))
     """
 
-    def __init__(self, height, width, channels, kernel, stride=1, padding=0, pad_bit=0):
-        require_positive_ints(height=height, width=width, channels=channels, kernel=kernel, stride=stride)
+    def __init__(self, height, width, channels, kernel, stride=1, padding=0, pad_bit=0, groups=1):
+        require_positive_ints(height=height, width=width, channels=channels, kernel=kernel, stride=stride,
+                              groups=groups)
+        if channels % groups:
+            raise ValueError(f"groups={groups} must divide channels={channels}")
         if not isinstance(padding, int) or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, not {padding!r}")
         if pad_bit not in (0, 1):
@@ -60,10 +67,10 @@ class SlidingWindow(wiring.Component):
             raise ValueError(f"a {kernel}x{kernel} window with padding {padding} does not fit a "
                              f"{height}x{width} image")
         self._h, self._w, self._c = height, width, channels
-        self._k, self._s, self._p, self._pad_bit = kernel, stride, padding, pad_bit
+        self._k, self._s, self._p, self._pad_bit, self._g = kernel, stride, padding, pad_bit, groups
         super().__init__({
             "i": In(stream.Signature(unsigned(channels))),
-            "o": Out(stream.Signature(unsigned(channels))),
+            "o": Out(stream.Signature(unsigned(channels // groups))),
         })
 
     @property
@@ -96,11 +103,11 @@ class SlidingWindow(wiring.Component):
 
     def __repr__(self):
         return (f"SlidingWindow(height={self._h}, width={self._w}, channels={self._c}, kernel={self._k}, "
-                f"stride={self._s}, padding={self._p}, pad_bit={self._pad_bit})")
+                f"stride={self._s}, padding={self._p}, pad_bit={self._pad_bit}, groups={self._g})")
 
     def elaborate(self, platform):
         m = Module()
-        H, W, C, K, S, P = self._h, self._w, self._c, self._k, self._s, self._p
+        H, W, C, K, S, P, G = self._h, self._w, self._c, self._k, self._s, self._p, self._g
         Ho, Wo, R = self.out_height, self.out_width, self.rows
 
         m.submodules.lines = lines = Memory(shape=unsigned(C), depth=R * W, init=[])
@@ -131,6 +138,7 @@ class SlidingWindow(wiring.Component):
         coord = signed(max(H, W, K + S * max(Ho, Wo)).bit_length() + 2)
         oy, ox = Signal(range(Ho)), Signal(range(Wo))
         ky, kx = Signal(range(K)), Signal(range(K))
+        group = Signal(range(G))
         iy0, ix0 = Signal(coord, init=-P), Signal(coord, init=-P)   # window origin
         iy, ix = Signal(coord, init=-P), Signal(coord, init=-P)     # current pixel
         rslot = Signal(range(R))   # slot of the first row the current output row needs
@@ -151,7 +159,7 @@ class SlidingWindow(wiring.Component):
         row_end = Signal()
         m.d.comb += [
             emit.eq(adv & (filled >= need)),
-            row_end.eq((kx == K - 1) & (ky == K - 1) & (ox == Wo - 1)),
+            row_end.eq((kx == K - 1) & (ky == K - 1) & (group == G - 1) & (ox == Wo - 1)),
             rd.addr.eq(slot_base[kslot] + ix),
             rd.en.eq(adv),
         ]
@@ -171,10 +179,12 @@ class SlidingWindow(wiring.Component):
                         m.d.sync += kslot.eq(Mux(kslot == R - 1, 0, kslot + 1))
                 with m.Else():
                     m.d.sync += [ky.eq(0), iy.eq(iy0), kslot.eq(rslot)]
-                    with m.If(ox != Wo - 1):
-                        m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S)]
+                    with m.If(group != G - 1):
+                        m.d.sync += group.eq(group + 1)
+                    with m.Elif(ox != Wo - 1):
+                        m.d.sync += [group.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S)]
                     with m.Else():
-                        m.d.sync += [ox.eq(0), ix0.eq(-P), ix.eq(-P), rslot.eq(rslot_next),
+                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), ix.eq(-P), rslot.eq(rslot_next),
                                      kslot.eq(rslot_next), need.eq(next_need[oy]),
                                      release.eq(next_release[oy])]
                         with m.If(~last_row):
@@ -185,8 +195,10 @@ class SlidingWindow(wiring.Component):
         m.d.sync += filled.eq(filled + row_done - released)
 
         # ---- output register: memory data (or the pad word) one cycle after the address ----
-        pad1 = Signal()
+        pad1, group1 = Signal(), Signal(range(G))
         with m.If(adv):
-            m.d.sync += [valid.eq(emit), pad1.eq(pad)]
-        m.d.comb += payload.eq(Mux(pad1, Const((1 << C) - 1 if self._pad_bit else 0, C), rd.data))
+            m.d.sync += [valid.eq(emit), pad1.eq(pad), group1.eq(group)]
+        width = C // G
+        m.d.comb += payload.eq(Mux(pad1, Const((1 << width) - 1 if self._pad_bit else 0, width),
+                                   rd.data.word_select(group1, width)))
         return m

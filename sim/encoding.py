@@ -24,10 +24,11 @@ def input_words(plan: Plan, frame: np.ndarray) -> list[int]:
     channels-last. The last word is zero padded.
     """
     first = plan.stages[0]
-    # a pixel-wise first stage (a convolution on a bit image) takes one pixel's channels per word
-    lanes = first.in_type.shape[-1] if getattr(first.op, "pixelwise", False) else first.fold.simd
-    frame = np.asarray(frame).reshape(-1)
     width = 8 if plan.input_type.kind is Kind.UINT8 else 1
+    # an image stage first (a convolution) takes one pixel's channels per word
+    in_vector_bits = getattr(first.op, "in_vector_bits", None)
+    lanes = in_vector_bits(first.in_type) // width if in_vector_bits else first.fold.simd
+    frame = np.asarray(frame).reshape(-1)
     padded = np.zeros(ceil(frame.size / lanes) * lanes, np.int64)
     padded[:frame.size] = frame
     return [sum(int(v) << (k * width) for k, v in enumerate(row)) for row in padded.reshape(-1, lanes)]

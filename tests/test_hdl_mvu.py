@@ -112,6 +112,19 @@ def test_mvu_threshold_classes_follow_the_schedule(M, N, pe, simd, stall):
     assert got == expected
 
 
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_mvu_weight_sets_take_turns(stall):
+    """Vector v uses weight matrix v % sets (and here threshold table v % sets): a grouped convolution."""
+    M, N, pe, simd, sets, nvec = 5, 13, 2, 4, 3, 7
+    cases = [make_case(M, N, 1, nvec, seed=10 + s) for s in range(sets)]
+    X = cases[0][2]
+    dut = MatrixVectorUnit(np.stack([c[0] for c in cases]), np.stack([c[1] for c in cases]), pe, simd,
+                           schedule=range(sets))
+    got = simulate(dut, X, stall, seed=1)
+    expected = [w for v, x in enumerate(X) for w in ref_words(cases[v % sets][0], cases[v % sets][1], x, pe)]
+    assert got == expected
+
+
 def test_mvu_threshold_edges():
     """Thresholds at negative, 0, exactly p, p + 1, N and N + 1 for every channel."""
     M, N, pe, simd = 5, 13, 2, 4

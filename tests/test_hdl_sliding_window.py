@@ -33,6 +33,18 @@ def test_windows_match_reference(h, w, c, k, s, p, pad_bit, stall):
     assert stream_through(dut, inputs, len(expected), stall=stall, seed=k + s) == expected
 
 
+@pytest.mark.parametrize("c, groups", [(4, 2), (6, 3), (3, 3)])
+def test_groups_send_each_window_once_per_group(c, groups):
+    h, w, k = 5, 6, 3
+    images = np.random.default_rng(c).integers(0, 2, (2, h, w, c)).astype(np.uint8)
+    dut = SlidingWindow(h, w, c, k, 1, 1, 0, groups)
+    inputs = [pack_bits(px, c)[0] for px in images.reshape(-1, c)]
+    op = BinaryConv2d(np.ones((1, k, k, c), np.uint8), 1, 1, -1)
+    windows = op.windows(images).reshape(-1, k * k, groups, c // groups)  # (window, tap, group, channel)
+    expected = [pack_bits(tap, c // groups)[0] for win in windows for j in range(groups) for tap in win[:, j]]
+    assert stream_through(dut, inputs, len(expected), stall=0.3, seed=groups) == expected
+
+
 def test_one_window_word_per_cycle_when_unstalled():
     h, w, c, k = 8, 8, 2, 3
     images = np.random.default_rng(0).integers(0, 2, (3, h, w, c)).astype(np.uint8)
@@ -57,4 +69,5 @@ def test_arguments():
     assert_rejects(SlidingWindow, 4, 4, 1, 3, 1, -1, match="padding")
     assert_rejects(SlidingWindow, 4, 4, 1, 3, 1, 0, 2, match="pad_bit")
     assert_rejects(SlidingWindow, 2, 4, 1, 3, 1, 0, match="does not fit")
+    assert_rejects(SlidingWindow, 4, 4, 3, 3, 1, 0, 0, 2, match="groups")
     assert "kernel=3" in repr(elaborated(SlidingWindow(4, 4, 1, 3)))

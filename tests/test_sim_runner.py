@@ -73,6 +73,9 @@ def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
           thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3),
     # 5x5 kernel with padding 2 on a non-square image, stride 2 with odd sizes
     (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, -1, 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
+    # grouped convolutions, one with zero padding (a threshold table per border class and group)
+    (dict(image=(1, 7, 6), convs=((6, 3, 1, 1, 0, 2), (4, 3, 2, 1, -1, 2)), hidden=(5,),
+          thresholds=(90, 170)), {"conv2": Fold(2, 4)}, 0.3),
     # a first layer on 8-bit pixels (two channels, integer sums), then a binary convolution
     (dict(image=(2, 6, 7), convs=((4, 3, 1, 1, 0, 1), (3, 3, 2, 0, -1, 1)), hidden=(4,), thresholds=(),
           pixels=True, scale=True), {"conv1": Fold(3, 5)}, 0.3),

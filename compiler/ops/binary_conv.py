@@ -185,7 +185,13 @@ class BinaryConv2d:
         ho, wo = self.output_shape(*in_type.shape[:2])
         return ho * wo * self.groups
 
-    pixelwise = True  #: streams one pixel (channels) per vector, not the whole image
+    # Image stages stream one pixel per vector (not the whole image), padded to their words; a
+    # grouped convolution gives each pixel's groups as separate vectors.
+    def in_vector_bits(self, in_type) -> int:
+        return in_type.shape[-1] * in_type.width
+
+    def out_vector_bits(self, out_type) -> int:
+        return out_type.shape[-1] // self.groups
 
     def lanes(self, in_type) -> tuple[int, int]:
         """The most useful ``(pe, simd)``: one lane per output channel of a group and per window bit."""
@@ -202,17 +208,22 @@ class BinaryConv2d:
         """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose
         threshold table follows each output pixel's border class."""
         from ...hdl import Chain, MatrixVectorUnit, Repack, SlidingWindow
-        if self.groups != 1:
-            from ...errors import UnsupportedModelError
-            raise UnsupportedModelError(f"{self!r}: grouped convolutions are not built in hardware yet")
         h, w, c = in_type.shape
-        class_of, _ = self.border_classes(h, w)
-        stages = {"window": SlidingWindow(h, w, c, self.kernel, self.stride, self.padding, self.pad_bit)}
-        if fold.simd != c:
-            stages["gearbox"] = Repack(self.window_bits, c, fold.simd)
-        schedule = class_of.reshape(-1) if self.thresholds is not None and len(self.thresholds) > 1 else None
-        stages["mvu"] = MatrixVectorUnit(self.weights.reshape(self.out_channels, -1), self.thresholds,
-                                         pe=fold.pe, simd=fold.simd, schedule=schedule)
+        g, per, cg = self.groups, self.out_channels // self.groups, self.group_channels
+        stages = {"window": SlidingWindow(h, w, c, self.kernel, self.stride, self.padding, self.pad_bit, g)}
+        if fold.simd != cg:
+            stages["gearbox"] = Repack(self.window_bits, cg, fold.simd)
+        # Vector v is group v % g of an output pixel: weight set v % g, and threshold table
+        # (border class of the pixel) * g + group, from a schedule when there is more than one.
+        weights = self.weights.reshape(g, per, -1)
+        thresholds = schedule = None
+        if self.thresholds is not None:
+            classes, _, k = self.thresholds.shape
+            thresholds = self.thresholds.reshape(classes * g, per, k)
+            if classes * g > 1:
+                class_of, _ = self.border_classes(h, w)
+                schedule = (class_of.reshape(-1, 1) * g + np.arange(g)).reshape(-1)
+        stages["mvu"] = MatrixVectorUnit(weights, thresholds, pe=fold.pe, simd=fold.simd, schedule=schedule)
         return Chain(stages)
 
     def cost(self, in_type, fold) -> Cost:

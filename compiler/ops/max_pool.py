@@ -24,7 +24,12 @@ class MaxPool:
         if not isinstance(self.kernel, int) or self.kernel < 2:
             raise ValueError(f"max-pool kernel must be an integer of at least 2, not {self.kernel!r}")
 
-    pixelwise = True  #: streams one pixel (channels) per vector, not the whole image
+    # Image stages stream one pixel per vector (not the whole image), padded to their words.
+    def in_vector_bits(self, in_type) -> int:
+        return in_type.shape[-1] * in_type.width
+
+    def out_vector_bits(self, out_type) -> int:
+        return out_type.shape[-1]
 
     def __repr__(self):
         return f"MaxPool({self.kernel}x{self.kernel})"
