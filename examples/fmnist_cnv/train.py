@@ -2,14 +2,15 @@
 
 The model (``C1, C2, C3`` channels, ``H`` hidden units, ``K`` thermometer thresholds)::
 
-    ImageInput(1, 28, 28), Thermometer(thresholds)        # 28x28 pixels -> 28x28xK bits
-    BinaryConv2d(K,  C1, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # -> 14x14xC1
+    ImageInput(1, 28, 28)
+    PixelConv2d(1,   C1, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # 8-bit pixels -> 14x14xC1
     BinaryConv2d(C1, C2, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # -> 7x7xC2
     BinaryConv2d(C2, C3, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)   # -> 3x3xC3
     Flatten, BinaryLinear(9*C3, H), BatchNorm1d, Sign
     BinaryLinear(H, 10)                                    # integer scores
 
-Convolutions pad with ``--pad-value`` (-1 by default: a binary value, free in hardware; 0 is true
+With ``--first thermometer`` the first block is ``Thermometer(thresholds)`` (K bits per pixel) and a
+``BinaryConv2d(K, C1, ...)`` instead. Binary convolutions pad with ``--pad-value`` (-1 by default: a binary value, free in hardware; 0 is true
 zero padding). After training the script reloads the saved file, measures the test accuracy of the
 reloaded model on all 10,000 test images and writes it with the configuration to ``metrics.json``.
 
@@ -29,18 +30,23 @@ import torch
 from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
-from bnn_hw.nn import BinaryConv2d, BinaryLinear, ImageInput, Sign, Thermometer
+from bnn_hw.nn import BinaryConv2d, BinaryLinear, ImageInput, PixelConv2d, Sign, Thermometer
 from bnn_hw.training import add_training_arguments, save_with_metrics, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build_model(thresholds, channels, hidden: int, pad_value: int) -> nn.Sequential:
-    layers: list[nn.Module] = [ImageInput(1, 28, 28), Thermometer(thresholds)]
-    width, size = len(thresholds), 28
-    for c in channels:
-        layers += [BinaryConv2d(width, c, 3, padding=1, pad_value=pad_value), nn.BatchNorm2d(c), Sign(),
-                   nn.MaxPool2d(2)]
+def build_model(first: str, thresholds, channels, hidden: int, pad_value: int) -> nn.Sequential:
+    layers: list[nn.Module] = [ImageInput(1, 28, 28)]
+    if first == "thermometer":
+        layers.append(Thermometer(thresholds))
+    width, size = len(thresholds) if first == "thermometer" else 1, 28
+    for index, c in enumerate(channels):
+        if index == 0 and first == "pixels":
+            conv = PixelConv2d(width, c, 3, padding=1)
+        else:
+            conv = BinaryConv2d(width, c, 3, padding=1, pad_value=pad_value)
+        layers += [conv, nn.BatchNorm2d(c), Sign(), nn.MaxPool2d(2)]
         width, size = c, size // 2
     layers += [nn.Flatten(),
                BinaryLinear(width * size * size, hidden), nn.BatchNorm1d(hidden), Sign(),
@@ -56,8 +62,12 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--channels", default="64,128,128", help="channels of the three conv blocks (default 64,128,128)")
     p.add_argument("--hidden", type=int, default=256, help="hidden units of the binary FC layer (default 256)")
+    p.add_argument("--first", choices=("pixels", "thermometer"), default="pixels",
+                   help="first layer: a PixelConv2d on the 8-bit pixels (default), or a Thermometer "
+                        "then a BinaryConv2d")
     p.add_argument("--thresholds", default="64,128,192",
-                   help="thermometer thresholds on 0..255 pixels, comma-separated (default 64,128,192)")
+                   help="with --first thermometer: thresholds on 0..255 pixels, comma-separated "
+                        "(default 64,128,192)")
     p.add_argument("--pad-value", type=int, choices=(-1, 0, 1), default=-1,
                    help="what the convolutions' border positions hold (default -1)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
@@ -74,11 +84,12 @@ def main(argv=None) -> dict:
     x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
     x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
 
-    model = build_model(thresholds, channels, args.hidden, args.pad_value)
+    model = build_model(args.first, thresholds, channels, args.hidden, args.pad_value)
     print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
-    config = {"thresholds": thresholds, "channels": channels, "hidden": args.hidden,
+    config = {"first": args.first, "thresholds": thresholds if args.first == "thermometer" else None,
+              "channels": channels, "hidden": args.hidden,
               "pad_value": args.pad_value, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
               "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
               "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
