@@ -1,4 +1,5 @@
-"""Benchmark the spine on a model (default: the shipped Fashion-MNIST MLP) and print the figures.
+"""Benchmark the spine on a model (default: the shipped Fashion-MNIST MLP; the CNV works too) and print
+the figures.
 
     python benchmarks/spine.py [--model net.pt] [--images 200] [--build-dir DIR | --build]
 
@@ -26,6 +27,7 @@ from bnn_hw.compiler.plan import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
 from bnn_hw.sim.verilog import write_verilog
+from bnn_hw.training import model_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +61,7 @@ def main():
         t_verilog = best_of(lambda: write_verilog(plan, Path(tmp) / "p.v"), 1)
     print(f"compile net.pt -> plan: {t_compile:.2f} s; plan -> Verilog: {t_verilog:.2f} s")
 
-    x_torch = torch.as_tensor(images).float()
+    x_torch = model_inputs(model, torch.as_tensor(images))
     with torch.no_grad():
         t_torch = best_of(lambda: model(x_torch))
         t_torch_1 = best_of(lambda: [model(x_torch[i:i + 1]) for i in range(500)])

@@ -134,7 +134,7 @@ class SlidingWindow(wiring.Component):
             with m.If(wcol == W - 1):
                 m.d.sync += wslot.eq(Mux(wslot == R - 1, 0, wslot + 1))
 
-        # ---- reader: nested counters over (oy, ox, ky, kx) ----
+        # ---- reader: nested counters over (oy, ox, group, ky, kx) ----
         coord = signed(max(H, W, K + S * max(Ho, Wo)).bit_length() + 2)
         oy, ox = Signal(range(Ho)), Signal(range(Wo))
         ky, kx = Signal(range(K)), Signal(range(K))
