@@ -33,7 +33,7 @@ class PixelConv2d(BinaryConv2d):
         super().__post_init__()
 
     def __repr__(self):
-        return "Pixel" + super().__repr__()
+        return "PixelConv2d" + super().__repr__().removeprefix("BinaryConv2d")
 
     @property
     def dot_range(self) -> tuple[int, int]:
