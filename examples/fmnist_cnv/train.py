@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
     p.add_argument("--pad-value", type=int, choices=(-1, 0, 1), default=-1,
                    help="what the convolutions' border positions hold (default -1)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=12, batch_size=128, lr=2e-3,
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=20, batch_size=128, lr=2e-3,
                            augmentation="none")
     args = p.parse_args(argv)
 
