@@ -7,7 +7,8 @@ per cycle; max-pools take one pixel per cycle; the argmax head takes the score l
 per word.
 
 Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
-other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing.
+other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing;
+no layer gets more than those 1,024 lanes by default.
 ``folding_for_fps`` picks the cheapest folding meeting a frame rate at a clock; the plan module's
 ``fastest_fitting_folding`` the fastest one that fits a device.
 Overrides come from a JSON file (``{"dense1": {"pe": 8, "simd": 32}}``) or ``NAME=PExSIMD`` options.
@@ -75,20 +76,34 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
     return folds
 
 
+#: The default folding gives no layer more lanes (pe * simd) than this, the biggest layer's 16x64.
+DEFAULT_ANCHOR = Fold(16, 64)
+
+
+def _fastest_within(op, in_type, lanes: int) -> int:
+    """The fewest cycles per frame of a dense or convolution layer with at most ``lanes`` lanes."""
+    max_pe, max_simd = op.lanes(in_type)
+    return min(op.cycles(in_type, min(pe, max_pe), min(simd, max_simd))
+               for pe in _LANE_CHOICES for simd in _LANE_CHOICES if pe * simd <= lanes)
+
+
 def default_folding(graph: Graph) -> dict[str, Fold]:
     """A balanced folding: ``16x64`` for the biggest layer, the cheapest no-slower folding elsewhere.
 
-    If some stage cannot be that fast at all (a convolution's window generator needs ``k * k``
-    cycles per output pixel), every stage gets the cheapest folding that keeps up with that one.
+    If some stage cannot be that fast within as many lanes (a convolution's window generator needs
+    ``k * k`` cycles per output pixel, and an image's pixels multiply a layer's cycles), every stage
+    gets the cheapest folding that keeps up with the slowest such stage, so no layer gets more lanes
+    than ``16 * 64``: wider layers congest the routing.
     """
     types = graph.types()
     matrices = [n for n in graph.nodes if isinstance(n.op, _MATRIX_OPS)]
     biggest = max(matrices, key=lambda n: n.op.weights.size)
     in_type = types[biggest.inputs[0]]
     max_pe, max_simd = biggest.op.lanes(in_type)
-    anchor = Fold(min(16, max_pe), min(64, max_simd))
+    anchor = Fold(min(DEFAULT_ANCHOR.pe, max_pe), min(DEFAULT_ANCHOR.simd, max_simd))
     budget = biggest.op.cycles(in_type, anchor.pe, anchor.simd)
-    floor = max(n.op.cycles(types[n.inputs[0]], *n.op.lanes(types[n.inputs[0]])) for n in matrices)
+    lanes = DEFAULT_ANCHOR.pe * DEFAULT_ANCHOR.simd
+    floor = max(_fastest_within(n.op, types[n.inputs[0]], lanes) for n in matrices)
     if floor > budget:
         return folding_for_cycles(graph, floor)
     folds = folding_for_cycles(graph, budget)
