@@ -29,10 +29,10 @@ def rows(plan):
     for stage in plan.stages:
         if isinstance(stage.op, BinaryConv2d):
             h, w, c = stage.in_type.shape
-            op = stage.op
-            window = SlidingWindow(h, w, c, op.kernel, op.stride, op.padding, op.pad_bit)
-            yield (stage.name, f"{h}x{w}x{c}", op.kernel, op.stride, window.buffer_bits,
-                   (op.kernel - 1) * w * c)
+            op, bits = stage.op, c * stage.in_type.width  # bits per pixel (8 per channel of pixels)
+            window = SlidingWindow(h, w, bits, op.kernel, op.stride, op.padding, op.pad_bit)
+            yield (stage.name, f"{h}x{w}x{bits}b", op.kernel, op.stride, window.buffer_bits,
+                   (op.kernel - 1) * w * bits)
 
 
 def main(argv=None):
