@@ -5,7 +5,6 @@ stream ``o`` (:mod:`amaranth.lib.stream`). Bit vectors travel LSB first, +1 as b
 with zero padding in the last word of each vector.
 """
 
-from ._output import buffered_output
 from .popcount import popcount
 from .repack import Repack
 from .thermometer import ThermometerEncoder
@@ -15,5 +14,5 @@ from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
 
-__all__ = ["buffered_output", "popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
+__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
            "ArgMaxHead", "Chain"]

@@ -408,12 +408,15 @@ class MatrixVectorUnit(wiring.Component):
         v2, first2, last2, nf2 = f2.valid, f2.first, f2.last, f2.nf
         word_range = range(simd + 1) if E == 1 else range(-255 * simd, 255 * simd + 1)
         pc2 = [Signal(word_range, name=f"pc{l}") for l in range(pe)]
+        if E == 8:
+            word_total = Signal(range(255 * simd + 1))   # the word's pixel sum, shared by the lanes
+            m.d.comb += word_total.eq(sum(totals))
         with m.If(adv):
             for l in range(pe):
                 if E == 1:
                     m.d.sync += pc2[l].eq(sum(partial[l]))
                 else:
-                    m.d.sync += pc2[l].eq(2 * sum(partial[l]) - sum(totals))
+                    m.d.sync += pc2[l].eq(2 * sum(partial[l]) - word_total)
 
         # stage 2: accumulate over SF words
         acc_lo, acc_hi = self.accumulator_range
