@@ -1,6 +1,8 @@
 """Width converter (gearbox) for bit-vector streams."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+import math
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -30,6 +32,11 @@ class Repack(wiring.Component):
     is the bottleneck. ``i.ready`` and ``o.valid`` depend only on internal registers (there are no
     combinational paths between the two sides). Latency: an input word can leave one cycle after
     it is accepted.
+
+    Timing: an accepted word is inserted at the buffer's fill level, a register, so the variable
+    shift never depends on ``o.ready``; ``o.ready`` only picks between the buffer and the buffer
+    shifted by a constant. The fill level counts units of the greatest common divisor of all word
+    sizes, so the insertion shifter has only as many positions as the buffer has units.
 
     Parameters
     ----------
@@ -93,10 +100,11 @@ class Repack(wiring.Component):
         in_words, out_words = self.in_words, self.out_words
         last_in_bits = IV - (in_words - 1) * IW     # real bits in the last input word
         last_out_bits = OV - (out_words - 1) * OW   # real bits in the last output word
+        unit = math.gcd(IW, OW, last_in_bits, last_out_bits)   # every fill level is a multiple
         capacity = IW + OW + max(IW, OW)
 
         buf = Signal(capacity)                      # valid bits are buf[:level], the rest zero
-        level = Signal(range(capacity + 1))
+        units = Signal(range(capacity // unit + 1))  # the fill level, in units
         in_cnt = Signal(range(in_words))
         out_cnt = Signal(range(out_words))
 
@@ -108,18 +116,14 @@ class Repack(wiring.Component):
         ]
 
         # Output side: a word is ready once all of its real bits are buffered.
-        need = Signal(range(OW + 1))
-        m.d.comb += [
-            need.eq(Mux(out_last, last_out_bits, OW)),
-            self.o.valid.eq(level >= need),
-        ]
+        m.d.comb += self.o.valid.eq(units >= Mux(out_last, last_out_bits // unit, OW // unit))
         out_mask = Signal(OW)
         m.d.comb += out_mask.eq(Mux(out_last, Const((1 << last_out_bits) - 1, OW),
                                     Const((1 << OW) - 1, OW)))
         m.d.comb += self.o.payload.eq(buf[:OW] & out_mask)
 
         # Input side: accept a word when a full word fits, whatever is emitted this cycle.
-        m.d.comb += self.i.ready.eq(level <= capacity - IW)
+        m.d.comb += self.i.ready.eq(units <= (capacity - IW) // unit)
 
         take = Signal()
         put = Signal()
@@ -128,30 +132,31 @@ class Repack(wiring.Component):
             put.eq(self.i.valid & self.i.ready),
         ]
 
-        shift_out = Signal(range(OW + 1))
-        m.d.comb += shift_out.eq(Mux(take, need, 0))
-        shifted = Signal(capacity)
-        m.d.comb += shifted.eq(buf >> shift_out)
-
-        in_bits = Signal(range(IW + 1))
+        # Insert the accepted word at the fill level (a register), then drop an emitted word by a
+        # constant shift: o.ready only drives the last multiplexer.
         in_mask = Signal(IW)
-        m.d.comb += [
-            in_bits.eq(Mux(put, Mux(in_last, last_in_bits, IW), 0)),
-            in_mask.eq(Mux(in_last, Const((1 << last_in_bits) - 1, IW),
-                           Const((1 << IW) - 1, IW))),
-        ]
-        base = Signal(range(capacity + 1))
-        m.d.comb += base.eq(level - shift_out)
-        incoming = Signal(capacity)
-        m.d.comb += incoming.eq(Mux(put, (self.i.payload & in_mask) << base, 0))
+        m.d.comb += in_mask.eq(Mux(in_last, Const((1 << last_in_bits) - 1, IW),
+                                   Const((1 << IW) - 1, IW)))
+        offset = _times_constant(units, unit)
+        merged = Signal(capacity)
+        m.d.comb += merged.eq(buf | Mux(put, (self.i.payload & in_mask) << offset, 0))
+        m.d.sync += buf.eq(Mux(take, Mux(out_last, merged >> last_out_bits, merged >> OW), merged))
 
-        m.d.sync += [
-            buf.eq(shifted | incoming),
-            level.eq(base + in_bits),
-        ]
+        in_units = Mux(put, Mux(in_last, last_in_bits // unit, IW // unit), 0)
+        out_units = Mux(take, Mux(out_last, last_out_bits // unit, OW // unit), 0)
+        m.d.sync += units.eq(units + in_units - out_units)
         with m.If(take):
             m.d.sync += out_cnt.eq(Mux(out_last, 0, out_cnt + 1))
         with m.If(put):
             m.d.sync += in_cnt.eq(Mux(in_last, 0, in_cnt + 1))
 
         return m
+
+
+def _times_constant(value, factor):
+    """``value * factor`` with the factor's power-of-two part as constant zero bits, so that a shift by
+    the result has no stages for them."""
+    zeros = (factor & -factor).bit_length() - 1
+    odd = factor >> zeros
+    scaled = value if odd == 1 else value * odd
+    return Cat(Const(0, zeros), scaled) if zeros else scaled
