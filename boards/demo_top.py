@@ -2,8 +2,9 @@
 
 After reset, and then every ``hold_cycles`` cycles, the next stored image is streamed into the
 pipeline. LEDs 0-3 show the predicted class, LED 4 lights when it equals the stored label, and LEDs
-5-7 show which image is shown. (The UART interface of a later issue replaces the ROM.) The core
-clock is the board oscillator, or the ECP5 PLL's output when a :class:`PllConfig` is given.
+5-7 show which image is shown; a board with fewer LEDs shows the low bits of that pattern. (The
+UART interface of a later issue replaces the ROM.) The core clock is the board oscillator, or the
+ECP5 PLL's output when a :class:`PllConfig` is given.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ __all__ = ["DemoTop"]
 
 
 class DemoTop(Elaboratable):
+    """Stream ``frames`` (input words, one list per image) through ``pipeline`` in turn, one every
+    ``hold_cycles``, and drive the board's ``led`` 0 .. ``leds``-1 with the result (see above)."""
+
     def __init__(self, pipeline, frames: list[list[int]], labels: list[int], input_width: int,
                  hold_cycles: int = 1 << 24, leds: int = 8, pll: PllConfig | None = None):
         if not frames or any(len(f) != len(frames[0]) for f in frames):

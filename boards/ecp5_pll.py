@@ -37,6 +37,9 @@ class PllConfig:
     def vco_mhz(self) -> float:
         return self.f_out_mhz * self.clkop_div
 
+    def __str__(self):
+        return f"CLKI_DIV {self.clki_div}, CLKFB_DIV {self.clkfb_div}, CLKOP_DIV {self.clkop_div}"
+
 
 def pll_config(f_in_mhz: float, f_out_mhz: float) -> PllConfig:
     """The divider settings giving the highest output frequency ``<= f_out_mhz``."""

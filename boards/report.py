@@ -2,6 +2,8 @@
 
 Every figure carries its provenance (``shared/DESIGN.md`` section 5): ``estimated`` numbers come from
 the per-op cost models, ``measured`` ones from yosys' ``stat`` and nextpnr's ``--report`` JSON.
+Which nextpnr resources are read depends on the chip's family (``TRELLIS_COMB``, ``DP16KD`` ... on
+ECP5; ``ICESTORM_LC``, ``ICESTORM_RAM`` ... on iCE40); estimated block RAM counts the family's blocks.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from ..compiler.plan import Plan
 from .board import Board
 
 __all__ = ["make_report", "write_report", "layer_table", "parse_yosys_cells"]
-
-_PNR_RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "ebr": "DP16KD", "mult18": "MULT18X18D"}
 
 
 def _figure(value, provenance: str, source: str) -> dict:
@@ -50,8 +50,10 @@ def parse_yosys_cells(log: str) -> dict[str, int]:
 def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: str | None = None,
                 clock_mhz: float | None = None) -> dict:
     """The report of ``plan`` on ``board`` at the core clock asked for with ``clock_mhz`` (default:
-    the board's); measurements are included when the build ran."""
+    the board's); measurements are included when the build ran. Block RAM is estimated in the
+    board's blocks (the plan is costed for them if it is not already)."""
     chip = board.chip
+    plan = plan.costed_for(chip.block_ram)
     total = plan.total
     slowest = plan.bottleneck
     cycles = slowest.cost.cycles
@@ -59,12 +61,13 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
     core = board.core_clock(clock_mhz)
     clock = core.hz
     report = {
-        "board": board.name, "device": board.device,
+        "board": board.name, "device": board.device, "family": board.family.name,
+        "block_ram": str(chip.block_ram),
         "layers": layer_table(plan),
         "totals": {
             "estimated": {k: _figure(getattr(total, k), "estimated", "bnn-hw cost model")
                           for k in ("lut4", "ff", "ebr", "weight_bits", "buffer_bits", "binary_ops")},
-            "capacity": chip.capacity() | {"mult18": chip.mult18},
+            "capacity": chip.capacity() | {"dsp": chip.dsp},
             "cycles_per_frame": _figure(cycles, "estimated", f"slowest stage {slowest.name} ({slowest.fold})"),
             "latency_cycles": _figure(latency, "estimated", "sum of stage cycles plus input transfer"),
             "clock_mhz": _figure(clock / 1e6, "constrained", core.source),
@@ -79,12 +82,13 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
         totals["post_pnr_utilization"] = {
             key: _figure({"used": util[bel]["used"], "available": util[bel]["available"]}, "measured",
                          f"nextpnr --report ({bel})")
-            for key, bel in _PNR_RESOURCES.items() if bel in util}
+            for key, bel in board.family.pnr_resources.items() if bel in util}
         fmax = pnr.get("fmax", {})
         if fmax:
             clk_name, f = min(fmax.items(), key=lambda kv: kv[1]["achieved"])
             achieved = f["achieved"]
-            totals["fmax_mhz"] = _figure({"achieved": round(achieved, 2), "constraint": f["constraint"],
+            constraint = round(f["constraint"], 2)   # nextpnr-ice40 gives 12.00004768371582 for 12 MHz
+            totals["fmax_mhz"] = _figure({"achieved": round(achieved, 2), "constraint": constraint,
                                           "clock": clk_name}, "measured", "nextpnr --report")
             totals["timing_met"] = _figure(achieved >= f["constraint"], "measured", "nextpnr --report")
             totals["frames_per_second_at_fmax"] = _figure(round(achieved * 1e6 / cycles, 1), "derived",
@@ -100,7 +104,7 @@ def _fmt(fig):
 
 def render_text(report: dict) -> str:
     """The human-readable report."""
-    lines = [f"bnn-hw report: {report['board']} ({report['device']})", "",
+    lines = [f"bnn-hw report: {report['board']} ({report['device']}, EBR = {report['block_ram']})", "",
              f"{'layer':<16}{'op':<36}{'PExSIMD':>9}{'cycles':>8}{'LUT4~':>8}{'FF~':>7}{'EBR~':>6}"
              f"{'weights':>9}{'fm bits':>9}"]
     for r in report["layers"]:
@@ -113,7 +117,7 @@ def render_text(report: dict) -> str:
     lines.append(f"estimated: LUT4 {_fmt(est['lut4'])}, FF {_fmt(est['ff'])}, EBR {_fmt(est['ebr'])} "
                  f"(device: LUT4 {t['capacity']['lut4']}, FF {t['capacity']['ff']}, EBR {t['capacity']['ebr']})")
     if "post_pnr_utilization" in t:
-        parts = [f"{k.upper()} {v['value']['used']}/{v['value']['available']}"
+        parts = [f"{k.upper().replace('_', ' ')} {v['value']['used']}/{v['value']['available']}"
                  for k, v in t["post_pnr_utilization"].items()]
         lines.append("measured after place and route: " + ", ".join(parts))
     if "fmax_mhz" in t:

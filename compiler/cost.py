@@ -1,7 +1,12 @@
 """Per-op resource and timing estimates (provenance: ``estimated``).
 
-These are first-order models of the generated hardware on a Lattice ECP5; the build report shows
+These are first-order models of the generated hardware on a Lattice FPGA; the build report shows
 them beside the post-synthesis and post-place-and-route measurements.
+
+Block RAM is counted in blocks of the target's primitive: every op's ``cost(in_type, fold,
+block_ram)`` is given the :class:`BlockRam` of the device the plan is costed for (ECP5's 18-kbit
+DP16KD unless a plan says otherwise) and asks it for the blocks each memory needs, so a plan for an
+iCE40 counts its 4-kbit SB_RAM40_4K blocks, not ECP5 blocks converted.
 """
 
 from __future__ import annotations
@@ -9,16 +14,33 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from math import ceil
 
-__all__ = ["Cost", "ebr_blocks"]
-
-#: ECP5 DP16KD block RAM aspect ratios (depth, width) usable as a ROM or simple dual-port RAM.
-_EBR_CONFIGS = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+__all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost"]
 
 
-def ebr_blocks(width: int, depth: int) -> int:
-    """Fewest 18-kbit EBR blocks that hold a ``width`` x ``depth`` memory."""
-    return min(ceil(depth / d) * ceil(width / w) for d, w in _EBR_CONFIGS)
+@dataclass(frozen=True)
+class BlockRam:
+    """A block-RAM primitive: its name, size and the aspect ratios it can be used in."""
 
+    name: str
+    kbits: int                                #: bits per block / 1024, parity bits included
+    configs: tuple[tuple[int, int], ...]      #: (depth, width) usable as a ROM or simple dual-port RAM
+
+    def __post_init__(self):
+        if not self.configs or any(d < 1 or w < 1 for d, w in self.configs):
+            raise ValueError(f"{self.name}: configs must be non-empty (depth, width) pairs, not {self.configs!r}")
+
+    def blocks(self, width: int, depth: int) -> int:
+        """Fewest blocks that hold a ``width`` x ``depth`` memory."""
+        return min(ceil(depth / d) * ceil(width / w) for d, w in self.configs)
+
+    def __str__(self):
+        return f"{self.kbits}-kbit {self.name}"
+
+
+#: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to.
+DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)))
+#: iCE40 block RAM: 4 kbit, 256x16 to 2048x2.
+SB_RAM40_4K = BlockRam("SB_RAM40_4K", 4, ((2048, 2), (1024, 4), (512, 8), (256, 16)))
 
 @dataclass(frozen=True)
 class Cost:
@@ -27,7 +49,7 @@ class Cost:
     cycles: int = 0          #: clock cycles per frame in steady state (initiation interval)
     lut4: int = 0
     ff: int = 0
-    ebr: int = 0
+    ebr: int = 0             #: block RAMs of the geometry the plan is costed for
     weight_bits: int = 0     #: parameter bits stored on chip (weights and thresholds)
     buffer_bits: int = 0     #: feature-map bits buffered on chip
     binary_ops: int = 0      #: XNOR + popcount operations per frame (2 per weight bit)

@@ -5,17 +5,20 @@ This is what both the NumPy reference and the HDL generator consume::
     plan = compile_model(bnn_hw.load("net.pt"))
     classes, scores = plan.predict(images)      # bit-exact reference
     top = build_pipeline(plan)                  # Amaranth component (bnn_hw.compiler.lower)
+
+A plan's block-RAM estimates count blocks of one primitive (``plan.block_ram``, ECP5's DP16KD by
+default); :meth:`Plan.costed_for` gives the same plan costed for another device's block RAM.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
 from ..errors import BnnHwError, FitError, UnsupportedModelError
-from .cost import Cost
+from .cost import DP16KD, BlockRam, Cost
 from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
 from .ir import Graph, TensorType, validate
@@ -34,10 +37,11 @@ class Stage:
     in_type: TensorType
     out_type: TensorType
     fold: Fold
+    block_ram: BlockRam = DP16KD  #: the block RAM its ``cost.ebr`` counts
 
     @cached_property
     def cost(self) -> Cost:
-        return self.op.cost(self.in_type, self.fold)
+        return self.op.cost(self.in_type, self.fold, self.block_ram)
 
     def hardware(self):
         return self.op.hardware(self.in_type, self.fold)
@@ -45,8 +49,11 @@ class Stage:
 
 @dataclass(frozen=True)
 class Plan:
+    """A streamlined graph with a folding per stage, costed for one block-RAM primitive."""
+
     graph: Graph
     folds: dict
+    block_ram: BlockRam = DP16KD  #: the block RAM the estimates count (the target device's)
 
     @cached_property
     def stages(self) -> tuple[Stage, ...]:
@@ -56,7 +63,8 @@ class Plan:
         for node in self.graph.nodes:
             if node.inputs != (previous,):
                 raise UnsupportedModelError(f"{node.name}: only chains of layers are supported so far")
-            stages.append(Stage(node.name, node.op, types[previous], types[node.name], self.folds[node.name]))
+            stages.append(Stage(node.name, node.op, types[previous], types[node.name], self.folds[node.name],
+                                self.block_ram))
             previous = node.name
         return tuple(stages)
 
@@ -75,18 +83,24 @@ class Plan:
     def bottleneck(self) -> Stage:
         return max(self.stages, key=lambda s: s.cost.cycles)
 
+    def costed_for(self, block_ram: BlockRam) -> "Plan":
+        """This plan with its estimates counting ``block_ram`` blocks (itself if it already does)."""
+        return self if block_ram == self.block_ram else replace(self, block_ram=block_ram)
+
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reference class indices and integer scores for a batch of inputs."""
         return predict(self.graph, images)
 
 
 def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: float | None = None,
-                  clock_hz: float | None = None, fit: tuple[str, dict[str, int]] | None = None) -> Plan:
+                  clock_hz: float | None = None, fit: tuple[str, dict[str, int]] | None = None,
+                  block_ram: BlockRam = DP16KD) -> Plan:
     """Frontend, streamlining and folding: a loaded model to a validated hardware plan.
 
     The base folding is the default, or the cheapest meeting ``target_fps`` at ``clock_hz``, or with
     ``fit=(device, capacity)`` the fastest that fits the device with headroom; ``folding`` overrides
-    single layers on top.
+    single layers on top. Block RAM is estimated in blocks of ``block_ram`` (the device's primitive;
+    ``capacity["ebr"]`` counts the same blocks).
     """
     graph = validate(streamline(from_model(model)))
     if target_fps is not None and fit is not None:
@@ -95,8 +109,8 @@ def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: 
     if target_fps is not None:
         base = folding_for_fps(graph, target_fps, clock_hz)
     elif fit is not None:
-        base = fastest_fitting_folding(graph, *fit)
-    return Plan(graph, apply_folding(graph, folding, base))
+        base = fastest_fitting_folding(graph, *fit, block_ram=block_ram)
+    return Plan(graph, apply_folding(graph, folding, base), block_ram)
 
 
 #: The fraction of a device that ``--fit`` lets the estimate use.
@@ -110,10 +124,11 @@ def _overused(plan: Plan, capacity: dict[str, int], headroom: float) -> str | No
 
 
 def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
-                            headroom: float = FIT_HEADROOM) -> dict[str, Fold]:
-    """The folding with the fewest cycles per frame whose estimate fits ``capacity * headroom``."""
+                            headroom: float = FIT_HEADROOM, *, block_ram: BlockRam = DP16KD) -> dict[str, Fold]:
+    """The folding with the fewest cycles per frame whose estimate fits ``capacity * headroom``
+    (``capacity["ebr"]`` in blocks of ``block_ram``)."""
     def plan_for(budget):
-        return Plan(graph, apply_folding(graph, None, folding_for_cycles(graph, budget)))
+        return Plan(graph, apply_folding(graph, None, folding_for_cycles(graph, budget)), block_ram)
 
     slowest = plan_for(1 << 40).bottleneck.cost.cycles  # everything folded to one lane
     if _overused(plan_for(slowest), capacity, headroom):
@@ -131,13 +146,17 @@ def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
 def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float = 1.0) -> None:
     """Raise :class:`FitError` naming the layer and resource if the estimate exceeds ``capacity``.
 
-    ``capacity`` maps ``lut4``/``ff``/``ebr`` to the device's counts; ``headroom`` scales them.
+    ``capacity`` maps ``lut4``/``ff``/``ebr`` to the device's counts (``ebr`` in blocks of the
+    plan's ``block_ram``: cost the plan for the device first with :meth:`Plan.costed_for`);
+    ``headroom`` scales them.
     """
     resource = _overused(plan, capacity, headroom)
     if resource is not None:
         need, available = getattr(plan.total, resource), capacity[resource]
         worst = max(plan.stages, key=lambda s: getattr(s.cost, resource))
+        unit = f"EBR ({plan.block_ram})" if resource == "ebr" else resource.upper()
         raise FitError(
-            f"the network needs about {need} {resource.upper()} but {device} has {available}; "
+            f"the network needs about {need} {unit} but {device} has {available}; "
             f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "
-            f"fold it more (smaller PE/SIMD with --folding {worst.name}=PExSIMD) or choose a larger device")
+            f"fold it more (--folding {worst.name}=PExSIMD with a smaller PE or SIMD, or --fit) "
+            f"or choose a larger device")

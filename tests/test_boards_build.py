@@ -1,4 +1,5 @@
-"""Board builds: the fit check fails early, the LED demo works in simulation, and a full ULX3S build."""
+"""Board builds: the fit check fails early, the LED demo works in simulation, and full ULX3S and
+iCEBreaker builds."""
 
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ from bnn_hw.boards.demo_top import DemoTop
 from bnn_hw.cli import main
 from bnn_hw.compiler.lower import build_pipeline, payload_width
 from bnn_hw.compiler.plan import compile_model
+from bnn_hw.errors import ToolchainError
 from bnn_hw.sim.encoding import input_words
 from conftest import random_mlp
 
@@ -27,6 +29,49 @@ def test_too_big_for_the_device_fails_before_synthesis(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "EBR" in err and "LFE5U-12F" in err and "layer dense" in err
     assert not (out / "bnn_hw.il").exists()  # nothing was handed to the toolchain
+
+
+def test_too_big_for_the_up5k_fails_before_synthesis_in_its_own_blocks(tmp_path, capsys):
+    from bnn_hw.boards import get_board
+    from bnn_hw.compiler.folding import parse_folding
+    from bnn_hw.compiler.plan import check_fit
+
+    path, folding = tmp_path / "wide.pt", "dense1=2x64"   # 150 kbit of weights, few LUTs
+    model = random_mlp(64, [768], 10, seed=0)
+    bnn_hw.save(model, path)
+    out = tmp_path / "out"
+    assert main(["build", "--board", "icebreaker", "--folding", folding, str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "EBR (4-kbit SB_RAM40_4K) but iCE40UP5K has 30" in err and "layer dense1" in err and "--fit" in err
+    assert not (out / "bnn_hw.il").exists()  # nothing was handed to the toolchain
+    # In 18-kbit blocks the same plan fits the ULX3S 12F's 32 EBR: the check counts each chip's own.
+    small = get_board("ulx3s-12f")
+    check_fit(compile_model(model, parse_folding(folding)), small.chip.capacity(), small.device)
+
+
+@pytest.mark.parametrize("family", ["ecp5", "ice40"])
+def test_build_progress_names_the_familys_tools(tmp_path, family):
+    from bnn_hw.boards.build import _run_script
+    from bnn_hw.boards.family import ECP5, ICE40
+
+    tools = {"ecp5": ECP5, "ice40": ICE40}[family].tools
+    env = {"PATH": "/usr/bin:/bin"}
+    for tool in tools:   # stand-ins that just succeed, named as the yowasp wheels name them
+        fake = tmp_path / tool.command
+        fake.write_text("#!/bin/sh\nexit 0\n")
+        fake.chmod(0o755)
+        env[tool.env_var] = str(fake)
+    script = "\n".join(f'"${tool.env_var}" --option' for tool in tools) + "\n"
+    (tmp_path / "build_bnn_hw.sh").write_text("set -e\n" + script + "exit 7\n")
+    messages = []
+    with pytest.raises(ToolchainError, match=r"the FPGA build failed \(exit 7\)"):
+        _run_script(tmp_path, env, tools, messages.append)
+    labels = [m.split(" ... ")[0].strip() for m in messages]
+    assert labels == {
+        "ecp5": ["synthesis (yosys)", "place and route (nextpnr-ecp5)", "bitstream (ecppack)"],
+        "ice40": ["synthesis (yosys)", "place and route (nextpnr-ice40)", "bitstream (icepack)"],
+    }[family]
 
 
 def test_unknown_board(tmp_path, capsys):
@@ -78,6 +123,24 @@ def test_full_ulx3s_build_of_the_shipped_model(tmp_path):
     used = totals["post_pnr_utilization"]
     assert 0 < used["lut4"]["value"]["used"] < used["lut4"]["value"]["available"]
     assert (out / "report.txt").read_text().startswith("bnn-hw report: ulx3s-85f")
+
+
+@pytest.mark.slow
+def test_full_icebreaker_build_of_a_small_network(tmp_path):
+    path, out = tmp_path / "digits.pt", tmp_path / "build"
+    bnn_hw.save(random_mlp(64, [32], 10, seed=0), path)   # the 8x8 digits' 64 pixels
+    assert main(["build", "--board", "icebreaker", "--fit", str(path), "-o", str(out)]) == 0
+    assert (out / "bnn_hw.bin").stat().st_size > 100_000
+    report = json.loads((out / "report.json").read_text())
+    totals = report["totals"]
+    used = totals["post_pnr_utilization"]
+    for resource in ("logic_cells", "ebr"):
+        assert used[resource]["provenance"] == "measured"
+        assert 0 < used[resource]["value"]["used"] <= used[resource]["value"]["available"]
+    assert used["logic_cells"]["value"]["available"] == 5280 and used["ebr"]["value"]["available"] == 30
+    assert totals["fmax_mhz"]["provenance"] == "measured" and totals["fmax_mhz"]["value"]["constraint"] == 12
+    assert totals["fmax_mhz"]["value"]["achieved"] > 0
+    assert (out / "report.txt").read_text().startswith("bnn-hw report: icebreaker (iCE40UP5K")
 
 
 def test_pll_clocked_board_top_elaborates_with_its_constraint(rng):

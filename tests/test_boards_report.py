@@ -30,3 +30,29 @@ def test_report_from_a_real_nextpnr_report():
     assert [row["name"] for row in report["layers"]] == ["thermometer0", "dense1", "dense4", "argmax"]
     text = render_text(report)
     assert "measured Fmax: 51.5 MHz" in text and "EBR 35/208" in text
+
+
+def test_report_from_a_real_nextpnr_ice40_report():
+    board = get_board("icebreaker")
+    plan = compile_model(random_mlp(64, [32], 10, seed=0))   # costed for ECP5 blocks: the report re-costs it
+    pnr = json.loads((DATA / "nextpnr_report_ice40.json").read_text())
+    yosys = (DATA / "yosys_stat_ice40.txt").read_text()
+    report = make_report(plan, board, pnr, yosys)
+    assert (report["family"], report["block_ram"]) == ("ice40", "4-kbit SB_RAM40_4K")
+    totals = report["totals"]
+    used = totals["post_pnr_utilization"]
+    assert used["logic_cells"]["value"] == {"used": 3111, "available": 5280}
+    assert used["ebr"]["value"] == {"used": 6, "available": 30}
+    assert used["spram"]["value"]["available"] == 4 and used["dsp"]["value"]["available"] == 8
+    assert used["ebr"]["source"] == "nextpnr --report (ICESTORM_RAM)"
+    assert "lut4" not in used   # nextpnr-ice40 counts logic cells (LUT4 + FF), not LUTs
+    assert totals["estimated"]["ebr"]["value"] == plan.costed_for(board.chip.block_ram).total.ebr
+    assert totals["capacity"] == {"lut4": 5280, "ff": 5280, "ebr": 30, "dsp": 8}
+    assert totals["fmax_mhz"]["value"] == {"achieved": 20.4, "constraint": 12.0, "clock": "cd_sync.clk"}
+    assert totals["timing_met"]["value"] is True
+    assert totals["clock_mhz"]["value"] == 12.0 and "no PLL" in totals["clock_mhz"]["source"]
+    cells = totals["post_synthesis_cells"]["value"]
+    assert cells["SB_LUT4"] == 2229 and cells["SB_RAM40_4K"] == 6
+    text = render_text(report)
+    assert text.startswith("bnn-hw report: icebreaker (iCE40UP5K, EBR = 4-kbit SB_RAM40_4K)")
+    assert "LOGIC CELLS 3111/5280, EBR 6/30" in text and "measured Fmax: 20.4 MHz (constraint 12.0 MHz" in text

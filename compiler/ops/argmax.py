@@ -30,7 +30,7 @@ class ArgMax:
         from ...hdl import ArgMaxHead
         return ArgMaxHead(in_type.size, fold.simd, in_type.width)
 
-    def cost(self, in_type, fold) -> Cost:
+    def cost(self, in_type, fold, block_ram=None) -> Cost:
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
         return Cost(cycles=-(-classes // lanes), lut4=lanes * score_width * 2 + classes * 2,
                     ff=classes * score_width + 32, buffer_bits=classes * score_width)

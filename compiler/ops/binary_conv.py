@@ -24,7 +24,7 @@ from math import ceil
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..cost import Cost, ebr_blocks
+from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .binary_dense import BinaryDense, dense_cost
@@ -226,12 +226,12 @@ class BinaryConv2d:
         stages["mvu"] = MatrixVectorUnit(weights, thresholds, pe=fold.pe, simd=fold.simd, schedule=schedule)
         return Chain(stages)
 
-    def cost(self, in_type, fold) -> Cost:
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         from ...hdl.sliding_window import line_buffer_rows
         h, w, c = in_type.shape
         per = self.out_channels // self.groups
         classes = 1 if self.thresholds is None else self.thresholds.shape[0]
-        mvu = dense_cost(per, self.window_bits, self.slices, fold, weight_sets=self.groups,
+        mvu = dense_cost(per, self.window_bits, self.slices, fold, block_ram, weight_sets=self.groups,
                          threshold_sets=self.groups * classes)
         line_bits = line_buffer_rows(self.kernel, self.stride, h) * w * c
         return Cost(
@@ -240,7 +240,7 @@ class BinaryConv2d:
             # repack of pixel words into the unit's simd-bit words
             lut4=mvu.lut4 + 80 + 2 * c + 2 * fold.simd,
             ff=mvu.ff + 80 + 2 * c + 2 * fold.simd,
-            ebr=mvu.ebr + ebr_blocks(c, line_bits // c),
+            ebr=mvu.ebr + block_ram.blocks(c, line_bits // c),
             weight_bits=mvu.weight_bits,
             buffer_bits=mvu.buffer_bits + line_bits,
             binary_ops=self.vectors_per_frame(in_type) * 2 * per * self.window_bits,

@@ -17,7 +17,7 @@ from math import ceil
 
 import numpy as np
 
-from ..cost import Cost, ebr_blocks
+from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array, pack_bits
 
@@ -117,15 +117,15 @@ class BinaryDense:
         from ...hdl import MatrixVectorUnit
         return MatrixVectorUnit(self.weights, self.thresholds, pe=fold.pe, simd=fold.simd)
 
-    def cost(self, in_type, fold) -> Cost:
-        return dense_cost(self.out_features, self.in_features, self.slices, fold)
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        return dense_cost(self.out_features, self.in_features, self.slices, fold, block_ram)
 
 
-def dense_cost(out_features: int, in_features: int, slices: int, fold, *, weight_sets: int = 1,
-               threshold_sets: int = 1) -> Cost:
+def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram: BlockRam, *,
+               weight_sets: int = 1, threshold_sets: int = 1) -> Cost:
     """Estimated cost of a :class:`~bnn_hw.hdl.MatrixVectorUnit` computing one vector (``slices``
     thresholds per channel, 0 for scores) with ``weight_sets`` weight matrices and ``threshold_sets``
-    threshold tables in its ROMs."""
+    threshold tables in its ROMs, its memories counted in ``block_ram`` blocks."""
     from ...hdl.mvu import POPCOUNT_CHUNK
     pe, simd = fold.pe, fold.simd
     sf, nf = ceil(in_features / simd), ceil(out_features / pe)
@@ -144,8 +144,8 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, *, weight
         # lane popcount, accumulator, output word, counters and pipeline flags
         ff=simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
            + pe * simd.bit_length() + pe * acc + out_bits + 64,
-        ebr=ebr_blocks(pe * simd, weight_sets * sf * nf) + ebr_blocks(simd, 2 * sf)
-            + (ebr_blocks(pe * k * acc, threshold_sets * nf) if threshold_sets > 1 else 0),
+        ebr=block_ram.blocks(pe * simd, weight_sets * sf * nf) + block_ram.blocks(simd, 2 * sf)
+            + (block_ram.blocks(pe * k * acc, threshold_sets * nf) if threshold_sets > 1 else 0),
         weight_bits=weight_bits,
         buffer_bits=2 * sf * simd,
         binary_ops=2 * out_features * in_features,

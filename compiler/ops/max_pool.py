@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost import Cost, ebr_blocks
+from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 
 __all__ = ["MaxPool"]
@@ -54,8 +54,8 @@ class MaxPool:
         from ...hdl import OrPool
         return OrPool(*in_type.shape, kernel=self.kernel)
 
-    def cost(self, in_type, fold) -> Cost:
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         h, w, c = in_type.shape
         wo = w // self.kernel
-        return Cost(cycles=h * w, lut4=2 * c + 40, ff=2 * c + 40, ebr=ebr_blocks(c, wo) if wo * c > 1024 else 0,
+        return Cost(cycles=h * w, lut4=2 * c + 40, ff=2 * c + 40, ebr=block_ram.blocks(c, wo) if wo * c > 1024 else 0,
                     buffer_bits=wo * c + c, binary_ops=h * w * c)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost import Cost, ebr_blocks
+from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from .binary_conv import BinaryConv2d
 
@@ -75,7 +75,7 @@ class PixelConv2d(BinaryConv2d):
                                          pe=fold.pe, simd=fold.simd, element_width=8)
         return Chain(stages)
 
-    def cost(self, in_type, fold) -> Cost:
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         from ...hdl.sliding_window import line_buffer_rows
         h, w, c = in_type.shape
         pe, simd = fold.pe, fold.simd
@@ -89,7 +89,7 @@ class PixelConv2d(BinaryConv2d):
             # pixel), accumulator and comparators; the shared pixel total; window counters
             lut4=pe * (9 * simd + 2 * acc + k * acc) + 9 * simd + 120 + 16 * c,
             ff=8 * simd * 2 + pe * simd + pe * (2 * acc + k * acc) + 100 + 16 * c,
-            ebr=ebr_blocks(pe * simd, sf * nf) + ebr_blocks(8 * simd, 2 * sf) + ebr_blocks(8 * c, rows * w),
+            ebr=block_ram.blocks(pe * simd, sf * nf) + block_ram.blocks(8 * simd, 2 * sf) + block_ram.blocks(8 * c, rows * w),
             weight_bits=self.weights.size + (self.thresholds.size * acc if k else 0),
             buffer_bits=2 * sf * 8 * simd + rows * w * 8 * c,
         )

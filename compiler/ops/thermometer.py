@@ -46,7 +46,7 @@ class Thermometer:
         from ...hdl import ThermometerEncoder
         return ThermometerEncoder(in_type.size, self.thresholds, lanes=fold.simd)
 
-    def cost(self, in_type, fold) -> Cost:
+    def cost(self, in_type, fold, block_ram=None) -> Cost:
         k = len(self.thresholds)
         return Cost(cycles=ceil(in_type.size / fold.simd), lut4=fold.simd * k * 3 + 16,
                     ff=fold.simd * k + 16)

