@@ -2,7 +2,8 @@
 
 All stages are :class:`amaranth.lib.wiring.Component`\\ s with an input stream ``i`` and an output
 stream ``o`` (:mod:`amaranth.lib.stream`). Bit vectors travel LSB first, +1 as bit 1, -1 as bit 0,
-with zero padding in the last word of each vector.
+with zero padding in the last word of each vector. :class:`UartRx` and :class:`UartTx` carry
+bytes between a stream and a serial pin.
 """
 
 from .popcount import popcount
@@ -13,6 +14,7 @@ from .sliding_window import SlidingWindow
 from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
+from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
-           "ArgMaxHead", "Chain"]
+           "ArgMaxHead", "Chain", "UartRx", "UartTx"]

@@ -63,7 +63,12 @@ def _environment(env: dict[str, str]):
         os.environ.update(saved)
 
 
-def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool):
+def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool, *,
+                toplevel: str = TOPLEVEL, test_module: str = "bnn_hw.sim.testbench"):
+    """Build ``verilog`` (top module ``toplevel``) with ``simulator`` in ``build_dir`` and run the cocotb
+    ``test_module`` on it; the test module finds its ``job`` and writes its ``result`` at the paths in
+    ``BNN_HW_SIM_JOB`` and ``BNN_HW_SIM_RESULT``. Raises :class:`ToolchainError` when the build or the
+    simulation fails, or no result was written."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -72,12 +77,12 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
     build_args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
     with _environment(simulator_env(simulator)):
         try:
-            runner.build(sources=[verilog], hdl_toplevel=TOPLEVEL, build_dir=build_dir, always=True,
+            runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
                          build_args=build_args, timescale=("1ns", "1ps"), log_file=build_log)
         except (SystemExit, Exception) as e:  # the runner exits on a failed compile
             raise ToolchainError(f"{simulator} failed to build the design ({e}); see {build_log}") from None
         try:
-            xml = runner.test(hdl_toplevel=TOPLEVEL, test_module="bnn_hw.sim.testbench", build_dir=build_dir,
+            xml = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
                               extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
                                          "PYTHONPATH": os.pathsep.join(sys.path)},
                               results_xml=str(build_dir / "results.xml"), timescale=("1ns", "1ps"),
