@@ -4,6 +4,7 @@
     bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
     bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
     bnn-hw report net.pt                           per-layer folding and estimates, no synthesis
+    bnn-hw run net.pt --port /dev/ttyUSB0          classify test images on a board (--interface uart build)
     bnn-hw program --board ulx3s build/            load the built bitstream with openFPGALoader
     bnn-hw boards                                  supported boards, their chips and clocks
 
@@ -22,6 +23,8 @@ import numpy as np
 from .errors import BnnHwError
 
 __all__ = ["main"]
+
+DEFAULT_BAUD = 1_000_000  #: the UART server's default serial rate (the FTDI chips take up to 3 Mbaud)
 
 
 def _load_plan(args):
@@ -66,11 +69,14 @@ def cmd_build(args):
     from .boards.report import render_text
 
     plan, board = _load_plan(args)
-    frames, labels = _sample_inputs(plan, args.demo_images)
-    if labels is None:
-        labels = plan.predict(frames)[0]
+    frames = labels = None
+    if args.interface == "demo":
+        frames, labels = _sample_inputs(plan, args.demo_images)
+        if labels is None:
+            labels = plan.predict(frames)[0]
     start = time.monotonic()
-    result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels, clock_mhz=args.clock,
+    result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
+                   baud=args.baud if args.interface == "uart" else None, clock_mhz=args.clock,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
     print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
@@ -114,6 +120,29 @@ def cmd_sim(args):
     print(f"cycles per frame: {result.cycles_per_frame:.1f} (measured), latency: {result.latency_cycles} cycles")
     print(f"simulation: {elapsed:.1f} s including the build")
     return 0 if mismatches == 0 else 1
+
+
+def cmd_run(args):
+    from .host import open_board
+
+    plan, _ = _load_plan(args)
+    if args.npy:
+        frames, labels = np.load(args.npy, allow_pickle=False), None
+    else:
+        frames, labels = _sample_inputs(plan, args.images)
+    print(f"classifying {len(frames)} frames on {args.port} at {args.baud} baud ...", flush=True)
+    start = time.monotonic()
+    with open_board(args.port, args.baud) as client:
+        classes, _ = client.classify(plan, frames)
+    elapsed = time.monotonic() - start
+    for k, c in enumerate(classes[:args.show]):
+        print(f"frame {k}: class {c}" + ("" if labels is None else f" (label {labels[k]})"))
+    agree = (classes == plan.predict(frames)[0]).mean()
+    print(f"board == NumPy reference: {agree:.2%} of frames")
+    if labels is not None:
+        print(f"accuracy: {(classes == labels).mean():.4f}")
+    print(f"{len(frames) / elapsed:.1f} frames/s over the serial link ({elapsed:.1f} s)")
+    return 0 if agree == 1 else 1
 
 
 def cmd_program(args):
@@ -166,6 +195,11 @@ def _parser() -> argparse.ArgumentParser:
 
     s = model_command("build", "synthesise, place and route a model into a bitstream", cmd_build)
     s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
+    s.add_argument("--interface", choices=("demo", "uart"), default="demo",
+                   help="top level: 'demo' shows stored test images' classes on the LEDs (default); "
+                        "'uart' serves 'bnn-hw run' over the board's USB-serial port")
+    s.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                   help=f"with --interface uart: the serial rate (default {DEFAULT_BAUD}; up to 3000000)")
     s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
     s.add_argument("--clock", type=float, metavar="MHZ",
                    help="core clock from the PLL, at most MHZ (default: the board's, see 'bnn-hw boards'; "
@@ -178,6 +212,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
     s.add_argument("--stall", type=float, default=0.0, help="random stall probability on both ports")
     s.add_argument("--build-dir", default=None)
+    s = model_command("run", "classify frames on a board running a --interface uart build", cmd_run)
+    s.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyUSB0")
+    s.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"serial rate of the build (default {DEFAULT_BAUD})")
+    s.add_argument("--images", type=int, default=100, help="test images to send (default 100)")
+    s.add_argument("--npy", help="send the frames in this .npy array instead (one frame per row)")
+    s.add_argument("--show", type=int, default=10, help="print the first N predictions (default 10)")
     s = sub.add_parser("program", help="load a built bitstream onto a board with openFPGALoader")
     s.add_argument("build_dir", help="the output folder of 'bnn-hw build'")
     s.add_argument("--board", help="the board (default: the one the folder was built for)")

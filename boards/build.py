@@ -26,7 +26,9 @@ from ..sim.verilog import write_verilog
 from .board import BUILD_NAME, Board
 from .demo_top import DemoTop
 from .report import make_report, write_report
+from .server_top import ServerTop
 from .toolchain import toolchain_env
+from .uart_top import InferenceServer, uart_divisor
 
 __all__ = ["BuildResult", "build"]
 
@@ -62,12 +64,15 @@ def _run_script(out_dir: Path, env: dict, tools, progress) -> None:
         raise ToolchainError(f"the FPGA build failed (exit {code}): {' | '.join(tail)[-300:]}; see {log_path}")
 
 
-def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray,
-          demo_labels: np.ndarray, clock_mhz: float | None = None, progress=print) -> BuildResult:
-    """Build ``plan`` for ``board`` into ``out_dir``; the board demo holds ``demo_frames``.
+def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray | None = None,
+          demo_labels: np.ndarray | None = None, baud: int | None = None, clock_mhz: float | None = None,
+          progress=print) -> BuildResult:
+    """Build ``plan`` for ``board`` into ``out_dir``.
 
-    ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to that value);
-    by default the board's core clock; the oscillator's own frequency means no PLL.
+    With ``baud`` the top level is the UART inference server (:mod:`bnn_hw.protocol` on the board's
+    ``uart`` 0 at that rate); otherwise the LED demo, which holds ``demo_frames`` and their
+    ``demo_labels``. ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to
+    that value); by default the board's core clock; the oscillator's own frequency means no PLL.
     """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,10 +82,20 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     env = toolchain_env(board.family)
     progress(f"writing Verilog to {out_dir / 'bnn_pipeline.v'}")
     write_verilog(plan, out_dir / "bnn_pipeline.v")
-    pipeline = build_pipeline(plan)
-    top = DemoTop(pipeline, [input_words(plan, f) for f in demo_frames], [int(v) for v in demo_labels],
-                  input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), leds=board.leds,
-                  pll=core.pll)
+    if baud is not None:
+        divisor = uart_divisor(core.hz, baud)   # fails early on a baud rate the clock cannot make
+        server = InferenceServer.for_plan(plan, divisor=divisor)
+        top = ServerTop(server, leds=board.leds, pll=core.pll)
+        interface = {"kind": "uart", "baud": baud, "cycles_per_bit": divisor,
+                     "design_id": f"{server.info.design_id:08x}"}
+    else:
+        if demo_frames is None or demo_labels is None:
+            raise ValueError("the LED demo needs demo_frames and demo_labels (or give baud for the UART server)")
+        pipeline = build_pipeline(plan)
+        top = DemoTop(pipeline, [input_words(plan, f) for f in demo_frames], [int(v) for v in demo_labels],
+                      input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), leds=board.leds,
+                      pll=core.pll)
+        interface = {"kind": "led demo", "images": len(demo_frames)}
     platform = board.platform()
     # A missed timing target still gives a bitstream; the report says so loudly.
     build_plan = platform.prepare(top, name=NAME,
@@ -95,5 +110,6 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
     pnr = json.loads(pnr_path.read_text())
     report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
+    report["interface"] = interface
     write_report(report, out_dir)
     return BuildResult(out_dir, bitstream, report)

@@ -16,7 +16,7 @@ from amaranth.lib.memory import Memory
 
 from .ecp5_pll import ECP5PLL, PllConfig
 
-__all__ = ["DemoTop"]
+__all__ = ["DemoTop", "core_clock", "drive_leds"]
 
 
 class DemoTop(Elaboratable):
@@ -37,10 +37,7 @@ class DemoTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        if platform is not None and self.pll is not None:
-            m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
-            m.domains.sync = sync = ClockDomain("sync")
-            m.submodules.pll = ECP5PLL(clk_in.i, self.pll, sync)
+        core_clock(m, platform, self.pll)
         m.submodules.pipeline = pipe = self.pipeline
         words, count = len(self.frames[0]), len(self.frames)
         m.submodules.rom = rom = Memory(shape=self.input_width, depth=words * count,
@@ -87,8 +84,22 @@ class DemoTop(Elaboratable):
         with m.If(pipe.o.valid):
             m.d.sync += [shown.eq(pipe.o.payload.index), correct.eq(pipe.o.payload.index == label.data)]
         m.d.comb += self.led.eq(shown | (correct << 4) | (image[:3] << 5))
-        if platform is not None:
-            for i in range(self.leds):
-                m.submodules[f"led{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
-                m.d.comb += led.o.eq(self.led[i])
+        drive_leds(m, platform, self.led)
         return m
+
+
+def core_clock(m: Module, platform, pll: PllConfig | None) -> None:
+    """Clock the ``sync`` domain from the ECP5 PLL when building with ``pll`` (else the platform's
+    default clock drives it)."""
+    if platform is not None and pll is not None:
+        m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
+        m.domains.sync = sync = ClockDomain("sync")
+        m.submodules.pll = ECP5PLL(clk_in.i, pll, sync)
+
+
+def drive_leds(m: Module, platform, pattern: Signal) -> None:
+    """Show ``pattern`` on the board's LEDs 0 .. len(pattern)-1 (nothing in simulation)."""
+    if platform is not None:
+        for i in range(len(pattern)):
+            m.submodules[f"led{i}"] = led = io.Buffer("o", platform.request("led", i, dir="-"))
+            m.d.comb += led.o.eq(pattern[i])

@@ -131,6 +131,12 @@ def render_text(report: dict) -> str:
     lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")
     if "frames_per_second_at_fmax" in t:
         lines.append(f"throughput at Fmax: {_fmt(t['frames_per_second_at_fmax']):.0f} frames/s")
+    interface = report.get("interface")
+    if interface and interface["kind"] == "uart":
+        lines.append(f"interface: UART inference server at {interface['baud']} baud "
+                     f"({interface['cycles_per_bit']} cycles per bit), design id {interface['design_id']}")
+    elif interface:
+        lines.append(f"interface: LED demo of {interface['images']} stored test images")
     return "\n".join(lines) + "\n"
 
 
