@@ -1,0 +1,112 @@
+"""Check the cost model against yosys, stage by stage, on the shipped examples.
+
+    python benchmarks/cost_model.py [--model net.pt ...] [--tolerance 0.15] [--jobs 2]
+
+Each hardware stage of the plan (with the gearbox the lowering puts in front of it, which belongs to
+that stage) is synthesised on its own by yosys ``synth_ecp5`` (flattened, its stream ports as the
+module's ports, so nothing is optimised away) and its cells are counted with ``stat``. The script
+prints, per stage and in total, the cost model's LUT4 / FF / EBR estimates beside these
+measurements and the relative error, and says whether every stage's LUT4 and FF, and the totals,
+are within the tolerance (default 15%). Stages estimated below 200 LUT4 are shown but not judged:
+a 10% error there is a handful of cells.
+
+Measured LUT4 = LUT4 + 2 x CCU2C (a carry cell is two LUT4 halves) + 4 x TRELLIS_DPR16X4 (a 16x4
+distributed RAM occupies four LUT4 sites); FF = TRELLIS_FF; EBR = DP16KD. nextpnr's packed counts of
+a whole build are a little higher (it adds two carry cells per chain); ``bnn-hw build`` reports those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+import bnn_hw
+from bnn_hw.boards.toolchain import toolchain_env
+from bnn_hw.compiler.lower import build_pipeline
+from bnn_hw.compiler.plan import compile_model
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = [ROOT / "examples" / "fmnist_mlp" / "net.pt", ROOT / "examples" / "fmnist_cnv" / "net.pt"]
+JUDGED_ABOVE = 200   # LUT4 estimates below this are not judged
+RESOURCES = ("lut4", "ff", "ebr")
+
+
+def synthesise(component, yosys: str) -> dict[str, int]:
+    """Cell counts of one component synthesised alone by ``synth_ecp5``."""
+    with tempfile.TemporaryDirectory(prefix="bnn_hw_cost_") as tmp:
+        Path(tmp, "top.il").write_text(rtlil.convert(component, name="top"))
+        script = "read_rtlil top.il; synth_ecp5 -top top; tee -q -o stat.json stat -json"
+        run = subprocess.run([yosys, "-q", "-p", script], cwd=tmp, capture_output=True, text=True)
+        if run.returncode:
+            raise SystemExit(f"yosys failed on {component!r}:\n{run.stderr[-2000:]}")
+        cells = json.loads(Path(tmp, "stat.json").read_text())["design"]["num_cells_by_type"]
+    return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 4 * cells.get("TRELLIS_DPR16X4", 0),
+            "ff": cells.get("TRELLIS_FF", 0), "ebr": cells.get("DP16KD", 0)}
+
+
+def stage_components(plan) -> dict[str, list]:
+    """Each plan stage's hardware, with the gearbox in front of it."""
+    components = build_pipeline(plan).stages
+    return {s.name: [c for name, c in components.items() if name in (s.name, f"{s.name}_repack")]
+            for s in plan.stages}
+
+
+def error(estimate: int, measured: int) -> float:
+    return (estimate - measured) / measured if measured else (0.0 if estimate == 0 else float("inf"))
+
+
+def check_model(path: Path, yosys: str, tolerance: float, jobs: int) -> bool:
+    plan = compile_model(bnn_hw.load(path))
+    print(f"\n{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+          + ", ".join(f"{n} {f}" for n, f in plan.folds.items()))
+    parts = stage_components(plan)
+    with ThreadPoolExecutor(jobs) as pool:
+        measured = {name: list(pool.map(lambda c: synthesise(c, yosys), comps)) for name, comps in parts.items()}
+    header = f"{'stage':<16}{'fold':>8}" + "".join(f"{r.upper() + ' est':>10}{'meas':>8}{'err':>8}" for r in RESOURCES)
+    print(header)
+    print("-" * len(header))
+    ok = True
+    totals = {r: [0, 0] for r in RESOURCES}
+    for stage in plan.stages:
+        est = stage.cost.as_dict()
+        got = {r: sum(m[r] for m in measured[stage.name]) for r in RESOURCES}
+        line = f"{stage.name:<16}{str(stage.fold):>8}"
+        judged = est["lut4"] >= JUDGED_ABOVE
+        for r in RESOURCES:
+            totals[r][0] += est[r]
+            totals[r][1] += got[r]
+            e = error(est[r], got[r])
+            flag = " " if not judged or r == "ebr" or abs(e) <= tolerance else "!"
+            ok &= flag == " "
+            line += f"{est[r]:>10}{got[r]:>8}{e:>+7.0%}{flag}"
+        print(line + ("" if judged else "  (small: not judged)"))
+    line = f"{'total':<16}{'':>8}"
+    for r in RESOURCES:
+        e = error(*totals[r])
+        ok &= abs(e) <= tolerance
+        line += f"{totals[r][0]:>10}{totals[r][1]:>8}{e:>+7.0%}{' ' if abs(e) <= tolerance else '!'}"
+    print(line)
+    return ok
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", action="append", type=Path, help="model file (repeatable; default: both examples)")
+    p.add_argument("--tolerance", type=float, default=0.15)
+    p.add_argument("--jobs", type=int, default=2, help="yosys runs at a time")
+    args = p.parse_args(argv)
+    yosys = toolchain_env()["YOSYS"]
+    ok = all([check_model(path.resolve(), yosys, args.tolerance, args.jobs) for path in args.model or EXAMPLES])
+    print(f"\nevery judged stage and every total within {args.tolerance:.0%}: {'yes' if ok else 'NO (marked !)'}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
