@@ -22,10 +22,12 @@ import json
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from amaranth.back import rtlil
+from amaranth.hdl import UnusedElaboratable
 
 import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
@@ -36,6 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [ROOT / "examples" / "fmnist_mlp" / "net.pt", ROOT / "examples" / "fmnist_cnv" / "net.pt"]
 JUDGED_ABOVE = 200   # LUT4 estimates below this are not judged
 RESOURCES = ("lut4", "ff", "ebr")
+
+# The pipeline Chain is only taken apart into its stages, never elaborated itself.
+warnings.filterwarnings("ignore", category=UnusedElaboratable)
 
 
 def synthesise(component, yosys: str) -> dict[str, int]:
