@@ -19,13 +19,25 @@ __all__ = ["UartRx", "UartTx", "MIN_DIVISOR"]
 MIN_DIVISOR = 4
 
 
-def _check_divisor(divisor):
-    require_positive_ints(divisor=divisor)
-    if divisor < MIN_DIVISOR:
-        raise ValueError(f"divisor must be at least {MIN_DIVISOR} clock cycles per bit, not {divisor}")
+class _SerialComponent(wiring.Component):
+    """A UART half: checks and keeps ``divisor``, the clock cycles per bit."""
+
+    def __init__(self, divisor, members):
+        require_positive_ints(divisor=divisor)
+        if divisor < MIN_DIVISOR:
+            raise ValueError(f"divisor must be at least {MIN_DIVISOR} clock cycles per bit, not {divisor}")
+        self._divisor = divisor
+        super().__init__(members)
+
+    @property
+    def divisor(self):
+        return self._divisor
+
+    def __repr__(self):
+        return f"{type(self).__name__}(divisor={self._divisor})"
 
 
-class UartRx(wiring.Component):
+class UartRx(_SerialComponent):
     """UART receiver: bytes from the ``rx`` pin as a stream.
 
     The pin passes a 2-flip-flop synchroniser. A falling edge starts a byte; the start bit is checked
@@ -51,20 +63,11 @@ class UartRx(wiring.Component):
     """
 
     def __init__(self, divisor):
-        self._divisor = divisor
-        _check_divisor(divisor)
-        super().__init__({
+        super().__init__(divisor, {
             "rx": In(1, init=1),
             "o": Out(stream.Signature(8, always_ready=True)),
             "error": Out(1),
         })
-
-    @property
-    def divisor(self):
-        return self._divisor
-
-    def __repr__(self):
-        return f"UartRx(divisor={self._divisor})"
 
     def elaborate(self, platform):
         m = Module()
@@ -114,7 +117,7 @@ class UartRx(wiring.Component):
         return m
 
 
-class UartTx(wiring.Component):
+class UartTx(_SerialComponent):
     """UART transmitter: bytes from a stream onto the ``tx`` pin.
 
     Each bit lasts exactly ``divisor`` cycles. ``i.ready`` is high while the line is idle and in the
@@ -133,19 +136,10 @@ class UartTx(wiring.Component):
     """
 
     def __init__(self, divisor):
-        self._divisor = divisor
-        _check_divisor(divisor)
-        super().__init__({
+        super().__init__(divisor, {
             "i": In(stream.Signature(8)),
             "tx": Out(1, init=1),
         })
-
-    @property
-    def divisor(self):
-        return self._divisor
-
-    def __repr__(self):
-        return f"UartTx(divisor={self._divisor})"
 
     def elaborate(self, platform):
         m = Module()
