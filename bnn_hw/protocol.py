@@ -299,20 +299,9 @@ class Info:
 
 
 def input_word_bits(plan) -> int:
-    """Bits of one pipeline input word, as :func:`~bnn_hw.sim.encoding.input_words` lays them out.
-
-    Measured with an all-ones probe through ``input_words`` itself (long enough that the first word
-    is full), so the layout is defined in one place.
-    """
-    from .compiler.ir import Kind
-    from .sim.encoding import input_words
-    element = 0xFF if plan.input_type.kind is Kind.UINT8 else 1
-    length = plan.input_type.size
-    while True:
-        words = input_words(plan, np.full(length, element, np.int64))
-        if len(words) > 1:
-            return words[0].bit_length()
-        length *= 2
+    """Bits of one pipeline input word (see :func:`bnn_hw.sim.encoding.input_word_bits`)."""
+    from .sim.encoding import input_word_bits as bits
+    return bits(plan)
 
 
 def result_bits(plan) -> int:

@@ -9,11 +9,26 @@ import numpy as np
 from ..compiler.ir import Kind
 from ..compiler.plan import Plan
 
-__all__ = ["input_words", "decode_result", "index_width"]
+__all__ = ["input_words", "input_word_bits", "decode_result", "index_width"]
 
 
 def index_width(classes: int) -> int:
     return max(1, (classes - 1).bit_length())
+
+
+def _input_lanes(plan: Plan) -> tuple[int, int]:
+    """(elements per input word, bits per element)."""
+    first = plan.stages[0]
+    width = 8 if plan.input_type.kind is Kind.UINT8 else 1
+    # an image stage first (a convolution) takes one pixel's channels per word
+    in_vector_bits = getattr(first.op, "in_vector_bits", None)
+    return (in_vector_bits(first.in_type) // width if in_vector_bits else first.fold.simd), width
+
+
+def input_word_bits(plan: Plan) -> int:
+    """Bits of one pipeline input word."""
+    lanes, width = _input_lanes(plan)
+    return lanes * width
 
 
 def input_words(plan: Plan, frame: np.ndarray) -> list[int]:
@@ -23,11 +38,7 @@ def input_words(plan: Plan, frame: np.ndarray) -> list[int]:
     ``simd`` bits per word, LSB first, and bit images one pixel's channels per word. Images are
     channels-last. The last word is zero padded.
     """
-    first = plan.stages[0]
-    width = 8 if plan.input_type.kind is Kind.UINT8 else 1
-    # an image stage first (a convolution) takes one pixel's channels per word
-    in_vector_bits = getattr(first.op, "in_vector_bits", None)
-    lanes = in_vector_bits(first.in_type) // width if in_vector_bits else first.fold.simd
+    lanes, width = _input_lanes(plan)
     frame = np.asarray(frame).reshape(-1)
     padded = np.zeros(ceil(frame.size / lanes) * lanes, np.int64)
     padded[:frame.size] = frame
