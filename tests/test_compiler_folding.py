@@ -71,3 +71,23 @@ def test_impossible_targets_are_clear_errors():
         compile_model(model, target_fps=1e9, clock_hz=25e6)
     with pytest.raises(BnnHwError, match="does not fit"):
         compile_model(random_mlp(784, [2048, 2048], 10, seed=0), fit=("tiny", {"ebr": 4}))
+
+
+@pytest.mark.parametrize("budget", [1024, 2048, 3000])
+def test_cheapest_folding_is_the_fewest_lanes_then_the_fewest_cycles(budget):
+    from bnn_hw.compiler.folding import _LANE_CHOICES, folding_for_cycles
+    from bnn_hw.compiler.frontend import from_model
+
+    graph = from_model(random_mlp(784, [1024], 10, seed=0, thresholds=(16,)))
+    dense = next(n for n in graph.nodes if n.name.startswith("dense"))
+    in_type = graph.types()[dense.inputs[0]]
+    fold = folding_for_cycles(graph, budget)[dense.name]
+    cycles = dense.op.cycles(in_type, fold.pe, fold.simd)
+    assert cycles <= budget
+    max_pe, max_simd = dense.op.lanes(in_type)
+    for pe in _LANE_CHOICES:
+        for simd in _LANE_CHOICES:
+            pe, simd = min(pe, max_pe), min(simd, max_simd)
+            other = dense.op.cycles(in_type, pe, simd)
+            if other <= budget:
+                assert pe * simd > fold.pe * fold.simd or (pe * simd == fold.pe * fold.simd and other >= cycles)
