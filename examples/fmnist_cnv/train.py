@@ -36,7 +36,8 @@ from bnn_hw.training import add_training_arguments, save_with_metrics, train
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build_model(first: str, thresholds, channels, hidden: int, pad_value: int) -> nn.Sequential:
+def build_model(first: str, thresholds, channels, hidden: int, pad_value: int,
+                sign_grad: str = "ste") -> nn.Sequential:
     layers: list[nn.Module] = [ImageInput(1, 28, 28)]
     if first == "thermometer":
         layers.append(Thermometer(thresholds))
@@ -46,10 +47,10 @@ def build_model(first: str, thresholds, channels, hidden: int, pad_value: int) -
             conv = PixelConv2d(width, c, 3, padding=1)
         else:
             conv = BinaryConv2d(width, c, 3, padding=1, pad_value=pad_value)
-        layers += [conv, nn.BatchNorm2d(c), Sign(), nn.MaxPool2d(2)]
+        layers += [conv, nn.BatchNorm2d(c), Sign(sign_grad), nn.MaxPool2d(2)]
         width, size = c, size // 2
     layers += [nn.Flatten(),
-               BinaryLinear(width * size * size, hidden), nn.BatchNorm1d(hidden), Sign(),
+               BinaryLinear(width * size * size, hidden), nn.BatchNorm1d(hidden), Sign(sign_grad),
                BinaryLinear(hidden, 10)]
     return nn.Sequential(*layers)
 
@@ -70,6 +71,9 @@ def main(argv=None) -> dict:
                         "(default 64,128,192)")
     p.add_argument("--pad-value", type=int, choices=(-1, 0, 1), default=-1,
                    help="what the convolutions' border positions hold (default -1)")
+    p.add_argument("--sign-grad", choices=sorted(Sign.GRADIENTS), default="ste",
+                   help="backward of the Sign activations: straight-through (ste, default) or Bi-Real's "
+                        "ApproxSign (approx); the forward is the same")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
     add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=20, batch_size=128, lr=2e-3,
                            augmentation="none")
@@ -84,13 +88,13 @@ def main(argv=None) -> dict:
     x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
     x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
 
-    model = build_model(args.first, thresholds, channels, args.hidden, args.pad_value)
+    model = build_model(args.first, thresholds, channels, args.hidden, args.pad_value, args.sign_grad)
     print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
     config = {"first": args.first, "thresholds": thresholds if args.first == "thermometer" else None,
               "channels": channels, "hidden": args.hidden,
-              "pad_value": args.pad_value, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
+              "pad_value": args.pad_value, "sign_grad": args.sign_grad, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
               "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
               "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
               "threads": args.threads}
