@@ -23,6 +23,8 @@ def _words(vectors, width, garbage_rng=None):
 @pytest.mark.parametrize("V,iw,ow", [
     (37, 8, 8), (37, 5, 8), (37, 8, 5), (100, 7, 3), (100, 3, 7), (16, 4, 16), (16, 16, 4),
     (1, 1, 1), (5, 1, 8), (5, 8, 1), (9, 9, 2), (13, 32, 6),
+    # whole words: serialised (104 -> 8, 37 -> 16 -> 4) and assembled (37 -> 4 -> 16, 100 -> 4 -> 64)
+    (104, 104, 8), (37, 16, 4), (37, 4, 16), (100, 4, 64), (32, 8, 32), (6, 2, 4),
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_repack(V, iw, ow, stall):
@@ -39,7 +41,8 @@ def test_repack(V, iw, ow, stall):
         assert unpack_bits(got[k * OW:(k + 1) * OW], ow, V) == list(vectors[k])
 
 
-@pytest.mark.parametrize("V,iw,ow", [(37, 5, 8), (37, 8, 5), (64, 8, 8), (100, 7, 3)])
+@pytest.mark.parametrize("V,iw,ow", [(37, 5, 8), (37, 8, 5), (64, 8, 8), (100, 7, 3),
+                                     (104, 104, 8), (37, 16, 4), (37, 4, 16), (64, 8, 32), (6, 2, 4)])
 def test_repack_throughput(V, iw, ow):
     nvec = 8
     vectors = np.random.default_rng(0).integers(0, 2, size=(nvec, V))
