@@ -69,14 +69,15 @@ def cmd_build(args):
     from .boards.report import render_text
 
     plan, board = _load_plan(args)
+    interface = args.interface or board.default_interface
     frames = labels = None
-    if args.interface == "demo":
+    if interface == "demo":
         frames, labels = _sample_inputs(plan, args.demo_images)
         if labels is None:
             labels = plan.predict(frames)[0]
     start = time.monotonic()
     result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
-                   baud=args.baud if args.interface == "uart" else None, clock_mhz=args.clock,
+                   baud=args.baud if interface == "uart" else None, clock_mhz=args.clock,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
     print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
@@ -158,7 +159,8 @@ def cmd_program(args):
 def cmd_boards(args):
     from .boards import BOARDS
 
-    print(f"{'board':<16}{'family':<7}{'device':<11}{'LUT4':>7}{'FF':>7}{'EBR':>14}{'DSP':>5}  clock")
+    print(f"{'board':<16}{'family':<7}{'device':<11}{'LUT4':>7}{'FF':>7}{'EBR':>14}{'DSP':>5}  "
+          f"{'top':<6}clock")
     aliases = []
     for name, board in sorted(BOARDS.items()):
         if board.name != name:
@@ -170,7 +172,7 @@ def cmd_boards(args):
             (" (PLL)" if core.pll else "")
         ebr = f"{chip.ebr} x {chip.block_ram.kbits} kbit"
         print(f"{name:<16}{chip.family.name:<7}{chip.name:<11}{chip.lut4:>7}{chip.ff:>7}{ebr:>14}{chip.dsp:>5}"
-              f"  {clock}")
+              f"  {board.default_interface:<6}{clock}")
     if aliases:
         print("aliases: " + ", ".join(aliases))
 
@@ -195,9 +197,10 @@ def _parser() -> argparse.ArgumentParser:
 
     s = model_command("build", "synthesise, place and route a model into a bitstream", cmd_build)
     s.add_argument("-o", "--output", default="build", help="output folder (default ./build)")
-    s.add_argument("--interface", choices=("demo", "uart"), default="demo",
-                   help="top level: 'demo' shows stored test images' classes on the LEDs (default); "
-                        "'uart' serves 'bnn-hw run' over the board's USB-serial port")
+    s.add_argument("--interface", choices=("uart", "demo"),
+                   help="top level: 'uart' serves 'bnn-hw run' over the board's USB-serial port (default "
+                        "where the board has one); 'demo' shows stored test images' classes on the LEDs "
+                        "(default on boards without a serial port)")
     s.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                    help=f"with --interface uart: the serial rate (default {DEFAULT_BAUD}; up to 3000000)")
     s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")

@@ -79,6 +79,17 @@ class Board:
         return DEVICES[self.device]
 
     @property
+    def has_uart(self) -> bool:
+        """Whether the board has a USB-serial port (``uart`` 0) for the UART inference server."""
+        return any(r.name == "uart" and r.number == 0 for r in self.platform.resources)
+
+    @property
+    def default_interface(self) -> str:
+        """The top level ``bnn-hw build`` makes by default: ``"uart"`` where the board has the port,
+        else the LED ``"demo"``."""
+        return "uart" if self.has_uart else "demo"
+
+    @property
     def family(self) -> Family:
         """The chip's family (tools, bitstream, report names, block RAM, PLL)."""
         return self.chip.family

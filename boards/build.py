@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compiler.lower import build_pipeline, payload_width
 from ..compiler.plan import Plan, check_fit
-from ..errors import ToolchainError
+from ..errors import BnnHwError, ToolchainError
 from ..sim.encoding import input_words
 from ..sim.verilog import write_verilog
 from .board import BUILD_NAME, Board
@@ -74,6 +74,9 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     ``demo_labels``. ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to
     that value); by default the board's core clock; the oscillator's own frequency means no PLL.
     """
+    if baud is not None and not board.has_uart:
+        raise BnnHwError(f"the {board.name} has no USB-serial port (uart 0) for the UART inference server; "
+                         f"build the LED demo instead (--interface demo)")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan.costed_for(board.chip.block_ram)

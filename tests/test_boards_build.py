@@ -74,6 +74,19 @@ def test_build_progress_names_the_familys_tools(tmp_path, family):
     }[family]
 
 
+def test_uart_top_on_a_board_without_a_serial_port_fails_early(tmp_path, capsys):
+    from bnn_hw.boards import get_board
+
+    assert get_board("ulx3s").default_interface == "uart"
+    assert get_board("orangecrab").default_interface == "demo"   # its USB port is the FPGA's own
+    path, out = tmp_path / "m.pt", tmp_path / "out"
+    bnn_hw.save(random_mlp(4, [3], 2), path)
+    assert main(["build", "--board", "orangecrab", "--interface", "uart", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "--interface demo" in err
+    assert not (out / "bnn_hw.il").exists()
+
+
 def test_unknown_board(tmp_path, capsys):
     path = tmp_path / "m.pt"
     bnn_hw.save(random_mlp(4, [3], 2), path)
@@ -123,6 +136,7 @@ def test_full_ulx3s_build_of_the_shipped_model(tmp_path):
     used = totals["post_pnr_utilization"]
     assert 0 < used["lut4"]["value"]["used"] < used["lut4"]["value"]["available"]
     assert (out / "report.txt").read_text().startswith("bnn-hw report: ulx3s-85f")
+    assert report["interface"]["kind"] == "uart"   # the default top where the board has a serial port
 
 
 @pytest.mark.slow
