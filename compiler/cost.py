@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from math import ceil
 
-__all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost"]
+__all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,25 @@ class Cost:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bits: int) -> Cost:
+    """Estimated cost of a :class:`~bnn_hw.hdl.Repack` with these arguments.
+
+    Fitted to yosys ``synth_ecp5`` of 13 gearboxes of the shipped examples, LFC and the UART server
+    (``benchmarks/cost_model.py`` checks the stages they belong to): a serialiser holds two input
+    words and multiplexes the output slices; an assembler writes input slices into a word and moves
+    it out; a shift buffer of ``C`` bits inserting ``n`` possible word positions per bit costs about
+    ``C * (1 + 0.45 n)`` LUT4 plus its counters.
+    """
+    from ..hdl.repack import repack_mode, shift_buffer_geometry
+    mode = repack_mode(vector_bits, in_width, out_width, out_vector_bits)
+    if mode == "serialize":
+        slices = in_width // out_width
+        return Cost(lut4=2 * in_width + out_width * slices // 2 + 20, ff=2 * in_width + 10)
+    if mode == "deserialize":
+        slices = out_width // in_width
+        return Cost(lut4=3 * out_width // 2 + 2 * slices + 20, ff=2 * out_width + 10)
+    capacity, unit = shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits)
+    positions = min(in_width // unit, capacity // unit)
+    return Cost(lut4=200 + int(capacity * (1 + 0.45 * positions)), ff=capacity + 12)

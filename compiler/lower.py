@@ -10,41 +10,19 @@ holding the class ``index`` and all ``scores``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Shape
-from amaranth.lib import data
-
 from ..hdl import Chain, Repack
-from .ir import Kind
+from ..hdl.chain import payload_width
 from .plan import Plan
 
 __all__ = ["build_pipeline", "payload_width"]
 
 
-def payload_width(component, port: str) -> int:
-    """Width in bits of a stream port's payload."""
-    shape = component.signature.members[port].signature.members["payload"].shape
-    return Shape.cast(shape).width if not isinstance(shape, data.Layout) else shape.size
-
-
-def _vector_bits(stage, value_type, side: str) -> int:
-    """Bits of one vector of the stage's ``in`` or ``out`` stream: what the op says (image stages:
-    a pixel), else the whole value."""
-    vector_bits = getattr(stage.op, f"{side}_vector_bits", None)
-    return vector_bits(value_type) if vector_bits else value_type.bits
-
-
 def build_pipeline(plan: Plan) -> Chain:
-    """Instantiate the plan's stages (with gearboxes between mismatched bit streams) as one Chain."""
+    """Instantiate the plan's stages, each behind its gearbox (:attr:`~bnn_hw.compiler.plan.Stage.gearbox`)
+    where it has one, as one Chain."""
     stages = {}
-    previous = previous_stage = None
     for stage in plan.stages:
-        component = stage.hardware()
-        if previous is not None and stage.in_type.kind is Kind.BITS:
-            produced, wanted = payload_width(previous, "o"), payload_width(component, "i")
-            produced_vector = _vector_bits(previous_stage, stage.in_type, "out")
-            wanted_vector = _vector_bits(stage, stage.in_type, "in")
-            if (produced, produced_vector) != (wanted, wanted_vector):
-                stages[f"{stage.name}_repack"] = Repack(produced_vector, produced, wanted, wanted_vector)
-        stages[stage.name] = component
-        previous, previous_stage = component, stage
+        if stage.gearbox is not None:
+            stages[f"{stage.name}_repack"] = Repack(*stage.gearbox)
+        stages[stage.name] = stage.hardware()
     return Chain(stages)

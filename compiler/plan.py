@@ -18,10 +18,10 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import BnnHwError, FitError, UnsupportedModelError
-from .cost import DP16KD, BlockRam, Cost
+from .cost import DP16KD, BlockRam, Cost, gearbox_cost
 from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
-from .ir import Graph, TensorType, validate
+from .ir import Graph, Kind, TensorType, validate
 from .reference import predict
 from .streamline import streamline
 
@@ -38,10 +38,14 @@ class Stage:
     out_type: TensorType
     fold: Fold
     block_ram: BlockRam = DP16KD  #: the block RAM its ``cost.ebr`` counts
+    #: the :class:`~bnn_hw.hdl.Repack` arguments of the gearbox in front of the stage, or None
+    gearbox: tuple[int, int, int, int] | None = None
 
     @cached_property
     def cost(self) -> Cost:
-        return self.op.cost(self.in_type, self.fold, self.block_ram)
+        """The op's cost, plus its gearbox's."""
+        cost = self.op.cost(self.in_type, self.fold, self.block_ram)
+        return cost if self.gearbox is None else cost + gearbox_cost(*self.gearbox)
 
     def hardware(self):
         return self.op.hardware(self.in_type, self.fold)
@@ -66,7 +70,7 @@ class Plan:
             stages.append(Stage(node.name, node.op, types[previous], types[node.name], self.folds[node.name],
                                 self.block_ram))
             previous = node.name
-        return tuple(stages)
+        return tuple(_with_gearboxes(stages))
 
     @property
     def input_type(self) -> TensorType:
@@ -90,6 +94,29 @@ class Plan:
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reference class indices and integer scores for a batch of inputs."""
         return predict(self.graph, images)
+
+
+def _vector_bits(stage: Stage, side: str) -> int:
+    """Bits of one vector of the stage's ``in`` or ``out`` stream: what the op says (image stages:
+    a pixel, or one group of a pixel), else the whole value."""
+    value_type = stage.in_type if side == "in" else stage.out_type
+    vector_bits = getattr(stage.op, f"{side}_vector_bits", None)
+    return vector_bits(value_type) if vector_bits else value_type.bits
+
+
+def _with_gearboxes(stages: list[Stage]) -> list[Stage]:
+    """The stages with a gearbox wherever a bit stream's words or vectors differ from the next
+    stage's."""
+    widths = [s.op.word_bits(s.in_type, s.fold) for s in stages]
+    result = stages[:1]
+    for k in range(1, len(stages)):
+        previous, stage = stages[k - 1], stages[k]
+        produced, wanted = widths[k - 1][1], widths[k][0]
+        produced_vector, wanted_vector = _vector_bits(previous, "out"), _vector_bits(stage, "in")
+        if stage.in_type.kind is Kind.BITS and (produced, produced_vector) != (wanted, wanted_vector):
+            stage = replace(stage, gearbox=(produced_vector, produced, wanted, wanted_vector))
+        result.append(stage)
+    return result
 
 
 def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: float | None = None,

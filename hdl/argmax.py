@@ -6,7 +6,12 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
 
-__all__ = ["ArgMaxHead"]
+__all__ = ["ArgMaxHead", "index_width"]
+
+
+def index_width(classes: int) -> int:
+    """Bits of a class index among ``classes``."""
+    return max(1, (classes - 1).bit_length())
 
 
 class ArgMaxHead(wiring.Component):
@@ -68,7 +73,7 @@ class ArgMaxHead(wiring.Component):
 
     @property
     def index_width(self):
-        return max(1, (self._classes - 1).bit_length())
+        return index_width(self._classes)
 
     @property
     def words(self):

@@ -1,9 +1,15 @@
 """Series connection of stream components."""
 
-from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Shape
+from amaranth.lib import data, wiring
 
-__all__ = ["Chain"]
+__all__ = ["Chain", "payload_width"]
+
+
+def payload_width(component, port: str) -> int:
+    """Width in bits of a stream port's payload."""
+    shape = component.signature.members[port].signature.members["payload"].shape
+    return Shape.cast(shape).width if not isinstance(shape, data.Layout) else shape.size
 
 
 class Chain(wiring.Component):

@@ -8,11 +8,33 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
 
-__all__ = ["Repack"]
+__all__ = ["Repack", "repack_mode", "shift_buffer_geometry"]
 
 
 def _ceil_div(a, b):
     return -(-a // b)
+
+
+def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
+    """How :class:`Repack` converts these widths: ``"serialize"`` (input words hold whole output
+    words), ``"deserialize"`` (output words hold whole input words) or ``"shift"`` (a shift buffer)."""
+    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+    if vector_bits == out_vector_bits and in_width > out_width and in_width % out_width == 0:
+        return "serialize"
+    if (vector_bits == out_vector_bits and out_width > in_width and out_width % in_width == 0
+            and _ceil_div(vector_bits, in_width) >= 2):
+        return "deserialize"
+    return "shift"
+
+
+def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None) -> tuple[int, int]:
+    """``(capacity, unit)`` of the shift buffer: its bits, and the gcd of all word sizes that every
+    fill level is a multiple of."""
+    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+    last_in_bits = vector_bits - (_ceil_div(vector_bits, in_width) - 1) * in_width
+    last_out_bits = out_vector_bits - (_ceil_div(out_vector_bits, out_width) - 1) * out_width
+    capacity = in_width + out_width + max(in_width, out_width)
+    return capacity, math.gcd(in_width, out_width, last_in_bits, last_out_bits)
 
 
 class Repack(wiring.Component):
@@ -101,12 +123,9 @@ class Repack(wiring.Component):
         m = Module()
         IV, OV, IW, OW = self._vector_bits, self._out_vector_bits, self._in_width, self._out_width
         in_last, in_mask = self._input_position(m)
-        if IV == OV and IW > OW and IW % OW == 0:
-            self._serialize(m, in_last, in_mask)
-        elif IV == OV and OW > IW and OW % IW == 0 and self.in_words >= 2:
-            self._deserialize(m, in_last, in_mask)
-        else:
-            self._shift_buffer(m, in_last, in_mask)
+        mode = repack_mode(IV, IW, OW, OV)
+        {"serialize": self._serialize, "deserialize": self._deserialize,
+         "shift": self._shift_buffer}[mode](m, in_last, in_mask)
         return m
 
     def _input_position(self, m):
@@ -186,8 +205,7 @@ class Repack(wiring.Component):
         in_words, out_words = self.in_words, self.out_words
         last_in_bits = IV - (in_words - 1) * IW     # real bits in the last input word
         last_out_bits = OV - (out_words - 1) * OW   # real bits in the last output word
-        unit = math.gcd(IW, OW, last_in_bits, last_out_bits)   # every fill level is a multiple
-        capacity = IW + OW + max(IW, OW)
+        capacity, unit = shift_buffer_geometry(IV, IW, OW, OV)   # every fill level is a multiple of unit
 
         buf = Signal(capacity)                      # valid bits are buf[:level], the rest zero
         units = Signal(range(capacity // unit + 1))  # the fill level, in units

@@ -8,12 +8,9 @@ import numpy as np
 
 from ..compiler.ir import Kind
 from ..compiler.plan import Plan
+from ..hdl.argmax import index_width
 
 __all__ = ["input_words", "input_word_bits", "decode_result", "index_width"]
-
-
-def index_width(classes: int) -> int:
-    return max(1, (classes - 1).bit_length())
 
 
 def _input_lanes(plan: Plan) -> tuple[int, int]:

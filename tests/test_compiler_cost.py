@@ -2,9 +2,11 @@
 
 import pytest
 
-from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam
+from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam, gearbox_cost
+from bnn_hw.compiler.folding import parse_folding
+from bnn_hw.compiler.lower import build_pipeline, payload_width
 from bnn_hw.compiler.plan import compile_model
-from conftest import random_mlp
+from conftest import random_cnn, random_mlp
 
 
 def test_block_counts_follow_the_primitives_aspect_ratios():
@@ -26,7 +28,8 @@ def test_ops_count_the_block_ram_they_are_given():
     dense = plan.stages[1]
     ecp5 = dense.op.cost(dense.in_type, dense.fold, DP16KD)
     ice40 = dense.op.cost(dense.in_type, dense.fold, SB_RAM40_4K)
-    assert ecp5 == dense.cost and ice40.ebr > ecp5.ebr and ice40.lut4 == ecp5.lut4
+    assert ice40.ebr > ecp5.ebr and ice40.lut4 == ecp5.lut4
+    assert dense.cost == (ecp5 if dense.gearbox is None else ecp5 + gearbox_cost(*dense.gearbox))
 
 
 def test_a_plan_costed_for_ice40_counts_its_blocks_and_keeps_everything_else():
@@ -51,3 +54,24 @@ def test_fit_with_ice40_blocks_stays_within_the_ice40_capacity():
 def test_bad_geometry_is_rejected():
     with pytest.raises(ValueError, match="configs"):
         BlockRam("X", 4, ())
+
+
+@pytest.mark.parametrize("model, folding", [
+    (random_mlp(100, [64, 30], 10, seed=0), None),
+    (random_mlp(64, [48], 10, seed=1, thresholds=(16,)), "dense1=4x16,dense4=2x12"),
+    (random_cnn(seed=0), None),
+    (random_cnn(image=(1, 12, 10), convs=((8, 3, 1, 1, -1, 1), (6, 3, 2, 1, 0, 2)), pools=(0,), seed=2), None),
+    (random_cnn(image=(2, 8, 8), convs=((8, 3, 1, 1, 0, 1),), pixels=True, thresholds=(), seed=3), None),
+])
+def test_stage_word_bits_are_the_hardwares_ports(model, folding):
+    plan = compile_model(model, parse_folding(folding) if folding else None)
+    pipeline = build_pipeline(plan)
+    for stage in plan.stages:
+        hardware = pipeline.stages[stage.name]
+        assert stage.op.word_bits(stage.in_type, stage.fold) == (payload_width(hardware, "i"),
+                                                                  payload_width(hardware, "o")), stage.name
+        if stage.gearbox is not None:
+            gearbox = pipeline.stages[f"{stage.name}_repack"]
+            assert stage.gearbox[1:3] == (gearbox.in_width, gearbox.out_width)
+            assert stage.cost.lut4 == stage.op.cost(stage.in_type, stage.fold, DP16KD).lut4 + gearbox_cost(
+                *stage.gearbox).lut4

@@ -26,6 +26,12 @@ class ArgMax:
     def reference(self, scores: np.ndarray) -> np.ndarray:
         return np.argmax(scores, axis=1)[:, None]  # numpy, like torch, returns the first maximum
 
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """Bits of the hardware's input and output words: ``simd`` scores in, the index and every
+        score out."""
+        from ...hdl.argmax import index_width
+        return fold.simd * in_type.width, index_width(in_type.size) + in_type.bits
+
     def hardware(self, in_type, fold):
         from ...hdl import ArgMaxHead
         return ArgMaxHead(in_type.size, fold.simd, in_type.width)

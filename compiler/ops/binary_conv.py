@@ -204,6 +204,10 @@ class BinaryConv2d:
         mvu = ceil(per / pe) * ceil(self.window_bits / simd)
         return self.vectors_per_frame(in_type) * max(mvu, self.kernel * self.kernel)
 
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """Bits of the hardware's input and output words: one pixel in, ``pe`` channels out."""
+        return self.in_vector_bits(in_type), fold.pe * self.slices
+
     def hardware(self, in_type, fold):
         """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose
         threshold table follows each output pixel's border class."""

@@ -113,6 +113,11 @@ class BinaryDense:
     def cycles(self, in_type, pe: int, simd: int) -> int:
         return ceil(self.out_features / pe) * ceil(self.in_features / simd)
 
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""
+        per_channel = self.slices if self.thresholds is not None else self.score_width
+        return fold.simd, fold.pe * per_channel
+
     def hardware(self, in_type, fold):
         from ...hdl import MatrixVectorUnit
         return MatrixVectorUnit(self.weights, self.thresholds, pe=fold.pe, simd=fold.simd)

@@ -50,6 +50,10 @@ class MaxPool:
         blocks = x[:, :ho * k, :wo * k].reshape(b, ho, k, wo, k, c)
         return blocks.max(axis=(2, 4))
 
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """Bits of the hardware's input and output words: one pixel each."""
+        return self.in_vector_bits(in_type), self.in_vector_bits(in_type)
+
     def hardware(self, in_type, fold):
         from ...hdl import OrPool
         return OrPool(*in_type.shape, kernel=self.kernel)

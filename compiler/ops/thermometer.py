@@ -42,6 +42,10 @@ class Thermometer:
         x = np.asarray(x, np.uint8)
         return table[x].reshape(x.shape[:-1] + (-1,))
 
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """Bits of the hardware's input and output words: ``simd`` pixels in, their bits out."""
+        return 8 * fold.simd, fold.simd * len(self.thresholds)
+
     def hardware(self, in_type, fold):
         from ...hdl import ThermometerEncoder
         return ThermometerEncoder(in_type.size, self.thresholds, lanes=fold.simd)
