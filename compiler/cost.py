@@ -12,9 +12,20 @@ iCE40 counts its 4-kbit SB_RAM40_4K blocks, not ECP5 blocks converted.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from math import ceil
 
 __all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost"]
+
+
+@lru_cache(maxsize=4096)
+def _fewest_blocks(configs: tuple[tuple[int, int], ...], width: int, depth: int) -> int:
+    """Fewest blocks for ``width`` bits x ``depth``, each slice of the width in one (depth, width)
+    configuration (an unbounded knapsack over the width)."""
+    best = [0] + [None] * width
+    for w in range(1, width + 1):
+        best[w] = min(ceil(depth / d) + best[max(0, w - cw)] for d, cw in configs)
+    return best[width]
 
 
 @dataclass(frozen=True)
@@ -24,21 +35,37 @@ class BlockRam:
     name: str
     kbits: int                                #: bits per block / 1024, parity bits included
     configs: tuple[tuple[int, int], ...]      #: (depth, width) usable as a ROM or simple dual-port RAM
+    #: yosys keeps a memory in 16x4 LUT-RAM cells (4 LUT4 sites each) when it needs at most this many
+    #: cells per block it would take (0: the family has no LUT RAM)
+    lutram_cells_per_block: int = 0
 
     def __post_init__(self):
         if not self.configs or any(d < 1 or w < 1 for d, w in self.configs):
             raise ValueError(f"{self.name}: configs must be non-empty (depth, width) pairs, not {self.configs!r}")
 
     def blocks(self, width: int, depth: int) -> int:
-        """Fewest blocks that hold a ``width`` x ``depth`` memory."""
-        return min(ceil(depth / d) * ceil(width / w) for d, w in self.configs)
+        """Fewest blocks that hold a ``width`` x ``depth`` memory, its width split across aspect
+        ratios where that saves blocks (yosys does: 24 bits x 12,288 as 9 + 9 + 4 + 2 bits wide)."""
+        return _fewest_blocks(self.configs, width, depth)
+
+    def place(self, width: int, depth: int) -> "Cost":
+        """The cost of a ``width`` x ``depth`` memory where yosys puts it: in blocks, or (small and
+        shallow) in LUT RAM."""
+        blocks = self.blocks(width, depth)
+        cells = ceil(depth / 16) * ceil(width / 4)
+        if cells <= self.lutram_cells_per_block * blocks:
+            return Cost(lut4=4 * cells)
+        return Cost(ebr=blocks)
 
     def __str__(self):
         return f"{self.kbits}-kbit {self.name}"
 
 
-#: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to.
-DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)))
+#: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to. The LUT-RAM threshold is
+#: measured: yosys put a 64x26 buffer (32 cells for 2 blocks) in TRELLIS_DPR16X4 cells and a 64x56 one
+#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples).
+DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+                  lutram_cells_per_block=16)
 #: iCE40 block RAM: 4 kbit, 256x16 to 2048x2.
 SB_RAM40_4K = BlockRam("SB_RAM40_4K", 4, ((2048, 2), (1024, 4), (512, 8), (256, 16)))
 

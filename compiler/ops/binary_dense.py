@@ -140,17 +140,22 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     weight_bits = weight_sets * out_features * in_features + threshold_sets * out_features * k * acc
     chunks = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
     out_bits = pe * (k if k else score_width)
+    # weight ROM, double-buffered input word, threshold ROM: in block RAM or LUT RAM
+    memories = block_ram.place(pe * simd, weight_sets * sf * nf) + block_ram.place(simd, 2 * sf)
+    if k:
+        memories = memories + block_ram.place(pe * k * acc, threshold_sets * nf)
     return Cost(
         cycles=sf * nf,
-        # XNOR + adder-tree popcount (about 5 LUT4 per input bit with a naive tree), accumulator
-        # and comparators per lane, address counters.
-        lut4=pe * (5 * simd + 2 * acc + k * acc) + 40,
-        # registered memory outputs (input word, weight word, thresholds), popcount slices,
+        # Fitted to yosys synth_ecp5 of the shipped examples' units (benchmarks/cost_model.py):
+        # the XNOR-popcount compressor tree (2.34 LUT4 per bit, benchmarks/popcount_luts.py), per
+        # lane the slice sums, accumulator and comparators (5.7 per accumulator bit), the input
+        # word's multiplexing (1.8 per bit), counters and the output FIFO (75), LUT-RAM memories.
+        lut4=round(2.34 * pe * simd + 5.7 * pe * acc + 1.8 * simd + 75) + memories.lut4,
+        # registered memory outputs (input word twice, weight word, thresholds), popcount slices,
         # lane popcount, accumulator, output word, counters and pipeline flags
-        ff=simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
+        ff=2 * simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
            + pe * simd.bit_length() + pe * acc + out_bits + 64,
-        ebr=block_ram.blocks(pe * simd, weight_sets * sf * nf) + block_ram.blocks(simd, 2 * sf)
-            + (block_ram.blocks(pe * k * acc, threshold_sets * nf) if threshold_sets > 1 else 0),
+        ebr=memories.ebr,
         weight_bits=weight_bits,
         buffer_bits=2 * sf * simd,
         binary_ops=2 * out_features * in_features,
