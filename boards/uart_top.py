@@ -66,7 +66,7 @@ def _ceil_div(a, b):
 
 
 def _connect(m, source, sink):
-    """Connect two streams whose payloads have the same width (layouts may differ)."""
+    """Connect two streams; the sink's payload is at least as wide (zero-extended; layouts may differ)."""
     m.d.comb += [
         sink.valid.eq(source.valid),
         Value.cast(sink.payload).eq(Value.cast(source.payload)),
@@ -319,7 +319,8 @@ class InferenceServer(wiring.Component):
             _connect(m, pipeline.o, result_fifo.w_stream)
             result = result_fifo.r_stream
         _connect(m, frame_fifo.r_stream, pipeline.i)
-        m.submodules.result_bytes = result_bytes = Repack(self._result_width, self._result_width, 8)
+        # the result zero-extended to whole bytes, so the gearbox only sends slices of a held word
+        m.submodules.result_bytes = result_bytes = Repack(self._result_width, 8 * self._info.result_bytes, 8)
         _connect(m, result, result_bytes.i)
         with m.If(result_bytes.i.valid & result_bytes.i.ready):
             m.d.sync += self.last_class.eq(Value.cast(result_bytes.i.payload)[:len(self.last_class)])
@@ -332,7 +333,8 @@ class InferenceServer(wiring.Component):
         m.submodules.frame = frame = Memory(shape=width, depth=self._words, init=[])
         write = frame.write_port()
         clear = Signal()
-        to_words = Repack(width, 8, width)
+        # bytes assembled into whole-byte words, of which the RAM keeps the low ``width`` bits
+        to_words = Repack(width, 8, 8 * self._info.bytes_per_word)
         m.submodules.to_words = ResetInserter(clear)(to_words)
         addr = Signal(range(self._words))
         m.d.comb += [
