@@ -27,18 +27,28 @@ __all__ = ["main"]
 DEFAULT_BAUD = 1_000_000  #: the UART server's default serial rate (the FTDI chips take up to 3 Mbaud)
 
 
-def _load_plan(args):
-    """The compiled plan of ``args.model`` and the board it is compiled for."""
+def _load_plan(args, interface: str | None = None):
+    """The compiled plan of ``args.model`` and the board it is compiled for; ``--fit`` leaves room
+    for the ``"uart"`` server where that is the top level."""
     from . import load
     from .boards import get_board
+    from .boards.uart_top import server_reserve
     from .compiler.folding import parse_folding
     from .compiler.plan import compile_model
 
     folding = parse_folding(args.folding) if args.folding else None
     board = get_board(args.board)
     clock_hz = board.core_clock(getattr(args, "clock", None)).hz
-    fit = (board.device, board.chip.capacity()) if args.fit else None
-    plan = compile_model(load(args.model), folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit,
+    model = load(args.model)
+    fit = None
+    if args.fit:
+        capacity = board.chip.capacity()
+        if interface == "uart":
+            from .compiler.frontend import from_model
+            reserve = server_reserve(from_model(model).inputs[0][1], board.chip.block_ram)
+            capacity = {k: v - reserve.get(k, 0) for k, v in capacity.items()}
+        fit = (board.device, capacity)
+    plan = compile_model(model, folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit,
                          block_ram=board.chip.block_ram)
     if args.fit or args.target_fps:
         how = f"fastest that fits {board.device}" if args.fit else f"cheapest for {args.target_fps:g} frames/s"
@@ -68,8 +78,10 @@ def cmd_build(args):
     from .boards.build import build
     from .boards.report import render_text
 
-    plan, board = _load_plan(args)
-    interface = args.interface or board.default_interface
+    from .boards import get_board
+
+    interface = args.interface or get_board(args.board).default_interface
+    plan, board = _load_plan(args, interface)
     frames = labels = None
     if interface == "demo":
         frames, labels = _sample_inputs(plan, args.demo_images)

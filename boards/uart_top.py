@@ -35,7 +35,7 @@ from ..hdl.uart import MIN_DIVISOR
 from ..protocol import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status, input_word_bits, result_bits
 from ..sim.encoding import index_width
 
-__all__ = ["InferenceServer", "uart_divisor", "write_server_verilog", "SERVER_TOPLEVEL"]
+__all__ = ["InferenceServer", "uart_divisor", "server_reserve", "write_server_verilog", "SERVER_TOPLEVEL"]
 
 #: The Verilog module name :func:`write_server_verilog` gives the server.
 SERVER_TOPLEVEL = "bnn_uart_top"
@@ -63,6 +63,18 @@ def uart_divisor(clock_hz: float, baud: int, tolerance: float = 0.02) -> int:
 
 def _ceil_div(a, b):
     return -(-a // b)
+
+
+def server_reserve(input_type, block_ram) -> dict[str, int]:
+    """The resources to keep free for the :class:`InferenceServer` around a pipeline whose frames
+    are ``input_type`` (known before the folding is chosen, so ``--fit`` can leave room for it).
+
+    Its logic measured 686 LUT4 and 372 FF (yosys ``synth_ecp5`` of the server around a 4-input
+    network, less that network), rounded up to 800 and 450; its frame RAM holds one frame, and
+    where the family has no LUT RAM (iCE40) its three FIFOs take a block each.
+    """
+    fifos = 0 if block_ram.lutram_cells_per_block else 3
+    return {"lut4": 800, "ff": 450, "ebr": block_ram.blocks(8, _ceil_div(input_type.bits, 8)) + fifos}
 
 
 def _connect(m, source, sink):

@@ -43,7 +43,8 @@ def test_too_big_for_the_up5k_fails_before_synthesis_in_its_own_blocks(tmp_path,
     assert main(["build", "--board", "icebreaker", "--folding", folding, str(path), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
-    assert "EBR (4-kbit SB_RAM40_4K) but iCE40UP5K has 30" in err and "layer dense1" in err and "--fit" in err
+    assert "EBR (4-kbit SB_RAM40_4K) but iCE40UP5K beside the UART server" in err and "has 26" in err
+    assert "layer dense1" in err and "--fit" in err
     assert not (out / "bnn_hw.il").exists()  # nothing was handed to the toolchain
     # In 18-kbit blocks the same plan fits the ULX3S 12F's 32 EBR: the check counts each chip's own.
     small = get_board("ulx3s-12f")
@@ -170,3 +171,22 @@ def test_pll_clocked_board_top_elaborates_with_its_constraint(rng):
     assert "EHXPLLL" in files["t.il"] and "FREQUENCY_PIN_CLKOP" in files["t.il"]
     # nextpnr derives the PLL output's constraint from the oscillator's
     assert 'FREQUENCY PORT "clk25_0__io" 25000000' in files["t.lpf"]
+
+
+def test_fit_leaves_room_for_the_uart_server(tmp_path):
+    from argparse import Namespace
+
+    from bnn_hw.boards.uart_top import server_reserve
+    from bnn_hw.cli import _load_plan
+    from bnn_hw.compiler.plan import FIT_HEADROOM
+
+    path = tmp_path / "m.pt"
+    bnn_hw.save(random_mlp(64, [32], 10, seed=0), path)
+    args = Namespace(model=str(path), folding=None, board="icebreaker", fit=True, target_fps=None, clock=None)
+    with_server, board = _load_plan(args, "uart")
+    alone, _ = _load_plan(args, "demo")
+    reserve = server_reserve(with_server.input_type, board.chip.block_ram)
+    assert reserve["lut4"] > 0 and reserve["ebr"] >= 3   # no LUT RAM for the FIFOs on the iCE40
+    for resource, available in board.chip.capacity().items():
+        assert getattr(with_server.total, resource) <= (available - reserve[resource]) * FIT_HEADROOM
+    assert with_server.bottleneck.cost.cycles >= alone.bottleneck.cost.cycles
