@@ -46,14 +46,22 @@ class Fold:
         return f"{self.pe}x{self.simd}"
 
 
+#: The deepest weight ROM a folding gets where it can: deeper, a ROM spans several block RAMs in depth
+#: and the multiplexer after them sits between the block RAM's slow clock-to-output and the first
+#: register (the shipped CNN's 12,288-word dense14 ROM held its clock at 97.9 MHz on the ULX3S). An
+#: ECP5 DP16KD is 2,048 words deep at 9 bits wide.
+MAX_ROM_DEPTH = 2048
+
+
 def _cheapest(op, in_type, budget: int) -> Fold:
-    """The fewest lanes (pe * simd) of a dense or convolution layer within ``budget`` cycles per frame;
-    of equally many lanes, the fastest."""
+    """The fewest lanes (pe * simd) of a dense or convolution layer within ``budget`` cycles per frame
+    and :data:`MAX_ROM_DEPTH` weight words (where some folding is); of equally many lanes, the fastest."""
     max_pe, max_simd = op.lanes(in_type)
     candidates = {Fold(min(pe, max_pe), min(simd, max_simd)) for pe in _LANE_CHOICES for simd in _LANE_CHOICES}
     costs = {(f.pe * f.simd, op.cycles(in_type, f.pe, f.simd), f.pe): f for f in candidates}
     within = [key for key in costs if key[1] <= budget]
-    return costs[min(within)] if within else Fold(max_pe, max_simd)
+    shallow = [key for key in within if op.rom_depth(in_type, costs[key].pe, costs[key].simd) <= MAX_ROM_DEPTH]
+    return costs[min(shallow or within)] if within else Fold(max_pe, max_simd)
 
 
 def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:

@@ -73,9 +73,9 @@ def test_impossible_targets_are_clear_errors():
         compile_model(random_mlp(784, [2048, 2048], 10, seed=0), fit=("tiny", {"ebr": 4}))
 
 
-@pytest.mark.parametrize("budget", [1024, 2048, 3000])
+@pytest.mark.parametrize("budget", [1024, 2048, 3000, 20000])
 def test_cheapest_folding_is_the_fewest_lanes_then_the_fewest_cycles(budget):
-    from bnn_hw.compiler.folding import _LANE_CHOICES, folding_for_cycles
+    from bnn_hw.compiler.folding import _LANE_CHOICES, MAX_ROM_DEPTH, folding_for_cycles
     from bnn_hw.compiler.frontend import from_model
 
     graph = from_model(random_mlp(784, [1024], 10, seed=0, thresholds=(16,)))
@@ -83,7 +83,9 @@ def test_cheapest_folding_is_the_fewest_lanes_then_the_fewest_cycles(budget):
     in_type = graph.types()[dense.inputs[0]]
     fold = folding_for_cycles(graph, budget)[dense.name]
     cycles = dense.op.cycles(in_type, fold.pe, fold.simd)
-    assert cycles <= budget
+    # a dense unit's weight ROM is as deep as its cycles per frame: no deeper than MAX_ROM_DEPTH
+    budget = min(budget, MAX_ROM_DEPTH)
+    assert cycles <= budget and dense.op.rom_depth(in_type, fold.pe, fold.simd) <= MAX_ROM_DEPTH
     max_pe, max_simd = dense.op.lanes(in_type)
     for pe in _LANE_CHOICES:
         for simd in _LANE_CHOICES:

@@ -197,6 +197,10 @@ class BinaryConv2d:
         """The most useful ``(pe, simd)``: one lane per output channel of a group and per window bit."""
         return self.out_channels // self.groups, self.window_bits
 
+    def rom_depth(self, in_type, pe: int, simd: int) -> int:
+        """Words of the unit's weight ROM: ``NF * SF`` per group."""
+        return self.groups * ceil(self.out_channels // self.groups / pe) * ceil(self.window_bits / simd)
+
     def cycles(self, in_type, pe: int, simd: int) -> int:
         """Cycles per frame: each window takes the longer of the window generator's ``k * k`` pixel
         words and the matrix-vector unit's ``NF * SF`` cycles."""

@@ -113,6 +113,10 @@ class BinaryDense:
     def cycles(self, in_type, pe: int, simd: int) -> int:
         return ceil(self.out_features / pe) * ceil(self.in_features / simd)
 
+    def rom_depth(self, in_type, pe: int, simd: int) -> int:
+        """Words of the unit's weight ROM: ``NF * SF``."""
+        return self.cycles(in_type, pe, simd)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""
         per_channel = self.slices if self.thresholds is not None else self.score_width
