@@ -1,17 +1,31 @@
 """Classification head: the index of the highest score."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
+from .repack import Repack
 
-__all__ = ["ArgMaxHead", "index_width"]
+__all__ = ["ArgMaxHead", "index_width", "scan_lanes"]
+
+#: The most scores the head compares per cycle: a tree over more lanes is a long chain of signed
+#: comparisons and multiplexers (10 lanes of 12-bit scores held LFC's clock at 39 MHz).
+MAX_SCAN_LANES = 2
 
 
 def index_width(classes: int) -> int:
     """Bits of a class index among ``classes``."""
     return max(1, (classes - 1).bit_length())
+
+
+def scan_lanes(lanes: int) -> int:
+    """Scores compared per cycle for input words of ``lanes`` scores: all of them up to
+    :data:`MAX_SCAN_LANES`, else the most up to that which divides ``lanes`` (so a gearbox only
+    sends slices of each word)."""
+    if lanes <= MAX_SCAN_LANES:
+        return lanes
+    return max(n for n in range(1, MAX_SCAN_LANES + 1) if lanes % n == 0)
 
 
 class ArgMaxHead(wiring.Component):
@@ -23,10 +37,10 @@ class ArgMaxHead(wiring.Component):
     the maximum score with ties going to the lowest index (``torch.argmax`` semantics), and
     ``scores``, all the scores in class order.
 
-    The running maximum is updated as words arrive (a comparator tree across the lanes of a word,
-    then one comparison with the maximum of the previous words), so the result is registered
-    one cycle after the last word. Accepts one word per cycle; ``i.ready`` is
-    ``~o.valid | o.ready``.
+    The running maximum is updated as scores arrive, :func:`scan_lanes` of them per cycle (a
+    comparator tree across those lanes, then one comparison with the maximum so far); wider input
+    words are first cut into such slices by a :class:`~bnn_hw.hdl.Repack`. The result is registered
+    one cycle after the last slice. Takes ``ceil(classes / scan_lanes(lanes))`` cycles per vector.
 
     Parameters
     ----------
@@ -87,8 +101,19 @@ class ArgMaxHead(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        lanes, sw, words, iw = self._lanes, self._score_width, self.words, self.index_width
+        sw, iw = self._score_width, self.index_width
+        lanes = scan_lanes(self._lanes)
+        words = -(-self._classes // lanes)
         last_lanes = self._classes - (words - 1) * lanes
+        source = self.i
+        if lanes < self._lanes:
+            m.submodules.slices = slices = Repack(self._classes * sw, self._lanes * sw, lanes * sw)
+            m.d.comb += [
+                slices.i.valid.eq(self.i.valid),
+                slices.i.payload.eq(Value.cast(self.i.payload)),
+                self.i.ready.eq(slices.i.ready),
+            ]
+            source = _Slices(slices.o, data.ArrayLayout(signed(sw), lanes))
 
         def best_of(candidates):
             # candidates: list of (value, index) in increasing index order; on a tie the
@@ -109,7 +134,7 @@ class ArgMaxHead(wiring.Component):
         last = Signal()
         m.d.comb += last.eq(count == words - 1)
 
-        lane_values = [self.i.payload[l] for l in range(lanes)]
+        lane_values = [source.payload[l] for l in range(lanes)]
         full_val, full_idx = best_of([(lane_values[l], l) for l in range(lanes)])
         tail_val, tail_idx = best_of([(lane_values[l], l) for l in range(last_lanes)])
         word_val = Signal(signed(sw))
@@ -140,13 +165,13 @@ class ArgMaxHead(wiring.Component):
         adv = Signal()
         m.d.comb += [
             adv.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(adv),
+            source.ready.eq(adv),
         ]
         put = Signal()
-        m.d.comb += put.eq(self.i.valid & adv)
+        m.d.comb += put.eq(source.valid & adv)
 
         with m.If(adv):
-            m.d.sync += self.o.valid.eq(self.i.valid & last)
+            m.d.sync += self.o.valid.eq(source.valid & last)
         with m.If(put):
             m.d.sync += count.eq(Mux(last, 0, count + 1))
             m.d.sync += first_index.eq(Mux(last, 0, first_index + lanes))
@@ -160,6 +185,14 @@ class ArgMaxHead(wiring.Component):
             with m.Else():
                 m.d.sync += [best_val.eq(new_val), best_idx.eq(new_idx)]
                 for w in range(words - 1):
-                    nxt = held[w + 1] if w + 1 < words - 1 else self.i.payload
+                    nxt = held[w + 1] if w + 1 < words - 1 else source.payload
                     m.d.sync += held[w].eq(nxt)
         return m
+
+
+class _Slices:
+    """A Repack's output stream with its payload viewed as lanes of scores."""
+
+    def __init__(self, stream_, layout):
+        self.valid, self.ready = stream_.valid, stream_.ready
+        self.payload = data.View(layout, stream_.payload)

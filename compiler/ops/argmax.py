@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cost import Cost
+from ..cost import Cost, gearbox_cost
 from ..ir import Kind, TensorType
 
 __all__ = ["ArgMax"]
@@ -37,6 +37,10 @@ class ArgMax:
         return ArgMaxHead(in_type.size, fold.simd, in_type.width)
 
     def cost(self, in_type, fold, block_ram=None) -> Cost:
+        from ...hdl.argmax import scan_lanes
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
-        return Cost(cycles=-(-classes // lanes), lut4=lanes * score_width * 2 + classes * 2,
-                    ff=classes * score_width + 32, buffer_bits=classes * score_width)
+        scan = scan_lanes(lanes)
+        slices = Cost() if scan == lanes else gearbox_cost(classes * score_width, lanes * score_width,
+                                                           scan * score_width, classes * score_width)
+        return Cost(cycles=-(-classes // scan), lut4=scan * score_width * 2 + classes * 2,
+                    ff=classes * score_width + 32, buffer_bits=classes * score_width) + slices
