@@ -10,10 +10,13 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .popcount import xnor_popcount
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
 POPCOUNT_CHUNK = 16
+#: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
+#: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
+SUM_GROUP = 4
 
 
 def _ceil_div(a, b):
@@ -403,8 +406,21 @@ class MatrixVectorUnit(wiring.Component):
                 for (lo, hi), total in zip(chunks, totals):
                     m.d.sync += total.eq(sum(pixels[lo:hi]))
 
+        # stage 1q (binary units of more than SUM_GROUP slices): sums of SUM_GROUP slices, registered,
+        # so no lane adds more than SUM_GROUP numbers in one cycle
+        sums, before_f2 = partial, f1p
+        if E == 1 and len(chunks) > SUM_GROUP:
+            before_f2 = next_stage(f1p, "f1q")
+            groups = [chunks[g:g + SUM_GROUP] for g in range(0, len(chunks), SUM_GROUP)]
+            sums = [[Signal(range(group[-1][1] - group[0][0] + 1), name=f"pg{l}_{g}")
+                     for g, group in enumerate(groups)] for l in range(pe)]
+            with m.If(adv):
+                for l in range(pe):
+                    for g, total in enumerate(sums[l]):
+                        m.d.sync += total.eq(sum(partial[l][g * SUM_GROUP:(g + 1) * SUM_GROUP]))
+
         # stage 2: the lane's popcount (for pixels: dot product 2 * plus - total), registered
-        f2 = next_stage(f1p, "f2")
+        f2 = next_stage(before_f2, "f2")
         v2, first2, last2, nf2 = f2.valid, f2.first, f2.last, f2.nf
         word_range = range(simd + 1) if E == 1 else range(-255 * simd, 255 * simd + 1)
         pc2 = [Signal(word_range, name=f"pc{l}") for l in range(pe)]
@@ -414,7 +430,7 @@ class MatrixVectorUnit(wiring.Component):
         with m.If(adv):
             for l in range(pe):
                 if E == 1:
-                    m.d.sync += pc2[l].eq(sum(partial[l]))
+                    m.d.sync += pc2[l].eq(sum(sums[l]))
                 else:
                     m.d.sync += pc2[l].eq(2 * sum(partial[l]) - word_total)
 
@@ -441,7 +457,7 @@ class MatrixVectorUnit(wiring.Component):
             # the comparator path: thr3 holds the thresholds of nf3 when acc holds its popcounts
             thr3 = Signal(pe * K * tw)
             m.d.comb += [
-                tport.addr.eq(f1p.taddr),
+                tport.addr.eq(before_f2.taddr),
                 tport.en.eq(adv),
             ]
             with m.If(adv):

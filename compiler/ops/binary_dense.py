@@ -135,7 +135,7 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     """Estimated cost of a :class:`~bnn_hw.hdl.MatrixVectorUnit` computing one vector (``slices``
     thresholds per channel, 0 for scores) with ``weight_sets`` weight matrices and ``threshold_sets``
     threshold tables in its ROMs, its memories counted in ``block_ram`` blocks."""
-    from ...hdl.mvu import POPCOUNT_CHUNK
+    from ...hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP
     pe, simd = fold.pe, fold.simd
     sf, nf = ceil(in_features / simd), ceil(out_features / pe)
     acc = (in_features + 1).bit_length()
@@ -143,6 +143,7 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     score_width = in_features.bit_length() + 1
     weight_bits = weight_sets * out_features * in_features + threshold_sets * out_features * k * acc
     chunks = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
+    group_sums = ceil(len(chunks) / SUM_GROUP) if len(chunks) > SUM_GROUP else 0
     out_bits = pe * (k if k else score_width)
     # weight ROM, double-buffered input word, threshold ROM: in block RAM or LUT RAM
     memories = block_ram.place(pe * simd, weight_sets * sf * nf) + block_ram.place(simd, 2 * sf)
@@ -158,6 +159,7 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
         # registered memory outputs (input word twice, weight word, thresholds), popcount slices,
         # lane popcount, accumulator, output word, counters and pipeline flags
         ff=2 * simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
+           + pe * group_sums * (SUM_GROUP * POPCOUNT_CHUNK).bit_length()
            + pe * simd.bit_length() + pe * acc + out_bits + 64,
         ebr=memories.ebr,
         weight_bits=weight_bits,
