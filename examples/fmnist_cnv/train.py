@@ -71,11 +71,11 @@ def main(argv=None) -> dict:
                         "(default 64,128,192)")
     p.add_argument("--pad-value", type=int, choices=(-1, 0, 1), default=-1,
                    help="what the convolutions' border positions hold (default -1)")
-    p.add_argument("--sign-grad", choices=sorted(Sign.GRADIENTS), default="ste",
-                   help="backward of the Sign activations: straight-through (ste, default) or Bi-Real's "
-                        "ApproxSign (approx); the forward is the same")
+    p.add_argument("--sign-grad", choices=sorted(Sign.GRADIENTS), default="approx",
+                   help="backward of the Sign activations: Bi-Real's ApproxSign (approx, default) or "
+                        "straight-through (ste); the forward is the same")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=20, batch_size=128, lr=2e-3,
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=30, batch_size=128, lr=2e-3,
                            augmentation="none")
     args = p.parse_args(argv)
 
