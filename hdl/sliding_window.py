@@ -194,11 +194,15 @@ class SlidingWindow(wiring.Component):
         m.d.comb += released.eq(Mux(emit & row_end, release, 0))
         m.d.sync += filled.eq(filled + row_done - released)
 
-        # ---- output register: memory data (or the pad word) one cycle after the address ----
-        pad1, group1 = Signal(), Signal(range(G))
-        with m.If(adv):
-            m.d.sync += [valid.eq(emit), pad1.eq(pad), group1.eq(group)]
+        # ---- memory data (or the pad word) one cycle after the address, then registered: the block
+        # RAM's slow clock-to-output does not reach the output FIFO's write port ----
+        pad1, group1, valid1 = Signal(), Signal(range(G)), Signal()
         width = C // G
-        m.d.comb += payload.eq(Mux(pad1, Const((1 << width) - 1 if self._pad_bit else 0, width),
-                                   rd.data.word_select(group1, width)))
+        with m.If(adv):
+            m.d.sync += [
+                valid1.eq(emit), pad1.eq(pad), group1.eq(group),
+                valid.eq(valid1),
+                payload.eq(Mux(pad1, Const((1 << width) - 1 if self._pad_bit else 0, width),
+                               rd.data.word_select(group1, width))),
+            ]
         return m
