@@ -1,7 +1,7 @@
 """XNOR-popcount matrix-vector unit of a binary fully connected layer."""
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -10,10 +10,13 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .popcount import xnor_popcount
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "ROM_BANK_DEPTH", "SUM_GROUP"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
 POPCOUNT_CHUNK = 16
+#: Weight ROMs deeper than this are split into banks of this many words, each registered at its
+#: block RAM (512 words is one 36-bit-wide ECP5 DP16KD deep: yosys fills wide ROMs with those).
+ROM_BANK_DEPTH = 512
 #: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
 #: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
 SUM_GROUP = 4
@@ -322,21 +325,32 @@ class MatrixVectorUnit(wiring.Component):
             last0.eq(sf0 == SF - 1),
         ]
 
-        # (set * NF + nf0) * SF + sf0, kept as a counter (no multiplier)
-        rom_words = self.weight_sets * NF * SF
-        waddr0 = Signal(range(rom_words))
-        m.submodules.wrom = wrom = Memory(shape=unsigned(pe * simd), depth=rom_words,
-                                          init=self.weight_words())
-        wport = wrom.read_port()
+        # (set * NF + nf0) * SF + sf0, kept as a counter (no multiplier), split into the bank of
+        # ROM_BANK_DEPTH words and the word in it
+        rom_words, weight_words = self.weight_sets * NF * SF, self.weight_words()
+        bank_depth = min(rom_words, ROM_BANK_DEPTH)
+        banks = -(-rom_words // bank_depth)
+        waddr0, wbank0 = Signal(range(bank_depth)), Signal(range(banks))
+        wports = []
+        for b in range(banks):
+            init = weight_words[b * bank_depth:(b + 1) * bank_depth]
+            wrom = Memory(shape=unsigned(pe * simd), depth=len(init), init=init)
+            m.submodules["wrom" if banks == 1 else f"wrom{b}"] = wrom
+            wports.append(wrom.read_port())
+            m.d.comb += [wports[-1].addr.eq(waddr0), wports[-1].en.eq(adv)]
         m.d.comb += [
             rd.addr.eq(Mux(rbank, SF, 0) + sf0),
             rd.en.eq(adv),
-            wport.addr.eq(waddr0),
-            wport.en.eq(adv),
         ]
+        last_bank_words = rom_words - (banks - 1) * bank_depth
         with m.If(adv & active):
             m.d.sync += sf0.eq(Mux(last0, 0, sf0 + 1))
-            m.d.sync += waddr0.eq(Mux(waddr0 == rom_words - 1, 0, waddr0 + 1))
+            with m.If((wbank0 == banks - 1) & (waddr0 == last_bank_words - 1)):
+                m.d.sync += [waddr0.eq(0), wbank0.eq(0)]
+            with m.Elif(waddr0 == bank_depth - 1):
+                m.d.sync += [waddr0.eq(0), wbank0.eq(wbank0 + 1)]
+            with m.Else():
+                m.d.sync += waddr0.eq(waddr0 + 1)
             with m.If(last0):
                 m.d.sync += nf0.eq(Mux(nf0 == NF - 1, 0, nf0 + 1))
                 with m.If(nf0 == NF - 1):
@@ -378,12 +392,25 @@ class MatrixVectorUnit(wiring.Component):
 
         # stage 1: memory data available
         f1 = next_stage(f0, "f1")
+        x1, w1, before_r = rd.data, wports[0].data, f1
+        if banks > 1:
+            # stage 1b: every bank's word registered right at its block RAM, then the bank picked
+            # from registers (a multiplexer straight after the block RAMs' slow clock-to-output
+            # held the CNN's clock under 100 MHz)
+            before_r = next_stage(f1, "f1b")
+            bank1, bank1b = Signal.like(wbank0), Signal.like(wbank0)
+            held = [Signal(pe * simd, name=f"wbank{b}") for b in range(banks)]
+            x1b = Signal(simd * E)
+            with m.If(adv):
+                m.d.sync += [bank1.eq(wbank0), bank1b.eq(bank1), x1b.eq(rd.data)]
+                m.d.sync += [h.eq(port.data) for h, port in zip(held, wports)]
+            x1, w1 = x1b, Array(held)[bank1b]
         # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
         # the popcount path (yosys can fold this register into the EBR's output register)
-        f1r = next_stage(f1, "f1r")
+        f1r = next_stage(before_r, "f1r")
         x1r, w1r = Signal(simd * E), Signal(pe * simd)
         with m.If(adv):
-            m.d.sync += [x1r.eq(rd.data), w1r.eq(wport.data)]
+            m.d.sync += [x1r.eq(x1), w1r.eq(w1)]
 
         # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered; for pixels, the sums of the
         # pixels under +1 weights per slice, and (shared by the lanes) of all pixels

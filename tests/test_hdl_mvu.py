@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import MatrixVectorUnit
-from bnn_hw.hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP
+from bnn_hw.hdl.mvu import POPCOUNT_CHUNK, ROM_BANK_DEPTH, SUM_GROUP
 from stream_testing import assert_rejects, elaborated, pack_bits, pack_lanes, stream_through
 
 
@@ -86,6 +86,7 @@ GEOMETRIES = [
     (2, 2, 6, 4),      # pe > M and simd > N: padding rows must not overflow the accumulator
     (5, 300, 2, 96),   # 6 popcount slices: summed in groups of SUM_GROUP first
     (3, 200, 1, 200),  # 13 slices, the last group a single one
+    (3, 600, 2, 1),    # a 1,200-word weight ROM: banks of ROM_BANK_DEPTH, the last one short
 ]
 
 
@@ -148,7 +149,8 @@ def test_mvu_threshold_edges():
 
 
 @pytest.mark.parametrize("M,N,pe,simd,K", [(11, 37, 4, 8, 2), (10, 100, 3, 7, None),
-                                           (2, 8, 2, 8, 1), (3, 9, 1, 1, 1), (4, 300, 2, 96, 1)])
+                                           (2, 8, 2, 8, 1), (3, 9, 1, 1, 1), (4, 300, 2, 96, 1),
+                                           (2, 700, 1, 1, 1)])
 def test_mvu_throughput(M, N, pe, simd, K):
     """Without stalls, a vector takes NF * SF cycles in steady state."""
     nvec = 6
@@ -166,7 +168,8 @@ def test_mvu_throughput(M, N, pe, simd, K):
     # latency of the first output word after the input ends: fill + SF + pipeline (one stage more
     # where the slice popcounts are summed in groups)
     grouped = -(-simd // POPCOUNT_CHUNK) > SUM_GROUP
-    assert firsts[0] <= 2 * SF + 7 + grouped
+    banked = NF * SF > ROM_BANK_DEPTH   # and where the weight ROM is banked
+    assert firsts[0] <= 2 * SF + 7 + grouped + banked
 
 
 def test_mvu_ports_and_repr():

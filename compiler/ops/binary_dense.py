@@ -135,7 +135,7 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     """Estimated cost of a :class:`~bnn_hw.hdl.MatrixVectorUnit` computing one vector (``slices``
     thresholds per channel, 0 for scores) with ``weight_sets`` weight matrices and ``threshold_sets``
     threshold tables in its ROMs, its memories counted in ``block_ram`` blocks."""
-    from ...hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP
+    from ...hdl.mvu import POPCOUNT_CHUNK, ROM_BANK_DEPTH, SUM_GROUP
     pe, simd = fold.pe, fold.simd
     sf, nf = ceil(in_features / simd), ceil(out_features / pe)
     acc = (in_features + 1).bit_length()
@@ -145,8 +145,14 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     chunks = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
     group_sums = ceil(len(chunks) / SUM_GROUP) if len(chunks) > SUM_GROUP else 0
     out_bits = pe * (k if k else score_width)
-    # weight ROM, double-buffered input word, threshold ROM: in block RAM or LUT RAM
-    memories = block_ram.place(pe * simd, weight_sets * sf * nf) + block_ram.place(simd, 2 * sf)
+    # weight ROM (in banks of ROM_BANK_DEPTH words, each registered, when deeper), double-buffered
+    # input word, threshold ROM: in block RAM or LUT RAM
+    rom_words = weight_sets * sf * nf
+    banks = ceil(rom_words / ROM_BANK_DEPTH)
+    memories = block_ram.place(simd, 2 * sf)
+    for b in range(banks):
+        memories = memories + block_ram.place(pe * simd, min(ROM_BANK_DEPTH, rom_words - b * ROM_BANK_DEPTH))
+    bank_registers = (banks * pe * simd + simd) if banks > 1 else 0
     if k:
         memories = memories + block_ram.place(pe * k * acc, threshold_sets * nf)
     return Cost(
@@ -155,12 +161,13 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
         # the XNOR-popcount compressor tree (2.34 LUT4 per bit, benchmarks/popcount_luts.py), per
         # lane the slice sums, accumulator and comparators (5.7 per accumulator bit), the input
         # word's multiplexing (1.8 per bit), counters and the output FIFO (75), LUT-RAM memories.
-        lut4=round(2.34 * pe * simd + 5.7 * pe * acc + 1.8 * simd + 75) + memories.lut4,
+        lut4=round(2.34 * pe * simd + 5.7 * pe * acc + 1.8 * simd + 75) + memories.lut4
+             + (banks - 1) * pe * simd // 2,   # the bank multiplexer
         # registered memory outputs (input word twice, weight word, thresholds), popcount slices,
         # lane popcount, accumulator, output word, counters and pipeline flags
         ff=2 * simd + pe * simd + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
            + pe * group_sums * (SUM_GROUP * POPCOUNT_CHUNK).bit_length()
-           + pe * simd.bit_length() + pe * acc + out_bits + 64,
+           + pe * simd.bit_length() + pe * acc + out_bits + bank_registers + 64,
         ebr=memories.ebr,
         weight_bits=weight_bits,
         buffer_bits=2 * sf * simd,
