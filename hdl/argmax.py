@@ -2,6 +2,7 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
@@ -108,12 +109,15 @@ class ArgMaxHead(wiring.Component):
         source = self.i
         if lanes < self._lanes:
             m.submodules.slices = slices = Repack(self._classes * sw, self._lanes * sw, lanes * sw)
+            # a registered 2-word buffer: the slice multiplexer does not feed the comparators directly
+            m.submodules.slice_buffer = buffer = SyncFIFOBuffered(width=lanes * sw, depth=2)
             m.d.comb += [
                 slices.i.valid.eq(self.i.valid),
                 slices.i.payload.eq(Value.cast(self.i.payload)),
                 self.i.ready.eq(slices.i.ready),
             ]
-            source = _Slices(slices.o, data.ArrayLayout(signed(sw), lanes))
+            wiring.connect(m, slices.o, buffer.w_stream)
+            source = _Slices(buffer.r_stream, data.ArrayLayout(signed(sw), lanes))
 
         def best_of(candidates):
             # candidates: list of (value, index) in increasing index order; on a tie the
