@@ -97,7 +97,7 @@ def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bit
     (``benchmarks/cost_model.py`` checks the stages they belong to): a serialiser holds two input
     words and multiplexes the output slices; an assembler writes input slices into a word and moves
     it out; a shift buffer of ``C`` bits inserting ``n`` possible word positions per bit costs about
-    ``C * (1 + 0.45 n)`` LUT4 plus its counters.
+    ``C * (3.9 + 0.2 n)`` LUT4 plus its counters.
     """
     from ..hdl.repack import repack_mode, shift_buffer_geometry
     mode = repack_mode(vector_bits, in_width, out_width, out_vector_bits)
@@ -109,4 +109,4 @@ def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bit
         return Cost(lut4=3 * out_width // 2 + 2 * slices + 20, ff=2 * out_width + 10)
     capacity, unit = shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits)
     positions = min(in_width // unit, capacity // unit)
-    return Cost(lut4=200 + int(capacity * (1 + 0.45 * positions)), ff=capacity + 12)
+    return Cost(lut4=200 + int(capacity * (3.9 + 0.2 * positions)), ff=capacity + 12)
