@@ -32,7 +32,7 @@ def _load_plan(args, interface: str | None = None):
     for the ``"uart"`` server where that is the top level."""
     from . import load
     from .boards import get_board
-    from .boards.uart_top import server_reserve
+    from .boards.uart_top import capacity_beside_server
     from .compiler.folding import parse_folding
     from .compiler.plan import compile_model
 
@@ -41,13 +41,12 @@ def _load_plan(args, interface: str | None = None):
     clock_hz = board.core_clock(getattr(args, "clock", None)).hz
     model = load(args.model)
     fit = None
-    if args.fit:
-        capacity = board.chip.capacity()
-        if interface == "uart":
-            from .compiler.frontend import from_model
-            reserve = server_reserve(from_model(model).inputs[0][1], board.chip.block_ram)
-            capacity = {k: v - reserve.get(k, 0) for k, v in capacity.items()}
-        fit = (board.device, capacity)
+    if args.fit and interface == "uart":
+        from .compiler.frontend import from_model
+        capacity, device = capacity_beside_server(board, from_model(model).inputs[0][1])
+        fit = (device, capacity)
+    elif args.fit:
+        fit = (board.device, board.chip.capacity())
     plan = compile_model(model, folding, target_fps=args.target_fps, clock_hz=clock_hz, fit=fit,
                          block_ram=board.chip.block_ram)
     if args.fit or args.target_fps:

@@ -28,7 +28,7 @@ from .demo_top import DemoTop
 from .report import make_report, write_report
 from .server_top import ServerTop
 from .toolchain import toolchain_env
-from .uart_top import InferenceServer, server_reserve, uart_divisor
+from .uart_top import InferenceServer, capacity_beside_server, uart_divisor
 
 __all__ = ["BuildResult", "build"]
 
@@ -80,11 +80,10 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = plan.costed_for(board.chip.block_ram)
-    capacity, device = board.chip.capacity(), board.device
     if baud is not None:
-        reserve = server_reserve(plan.input_type, board.chip.block_ram)
-        capacity = {k: v - reserve.get(k, 0) for k, v in capacity.items()}
-        device = f"{board.device} beside the UART server ({', '.join(f'{v} {k.upper()}' for k, v in reserve.items())})"
+        capacity, device = capacity_beside_server(board, plan.input_type)
+    else:
+        capacity, device = board.chip.capacity(), board.device
     check_fit(plan, capacity, device)
     core = board.core_clock(clock_mhz)
     env = toolchain_env(board.family)

@@ -35,7 +35,8 @@ from ..hdl.uart import MIN_DIVISOR
 from ..protocol import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status, input_word_bits, result_bits
 from ..sim.encoding import index_width
 
-__all__ = ["InferenceServer", "uart_divisor", "server_reserve", "write_server_verilog", "SERVER_TOPLEVEL"]
+__all__ = ["InferenceServer", "uart_divisor", "server_reserve", "capacity_beside_server", "write_server_verilog",
+           "SERVER_TOPLEVEL"]
 
 #: The Verilog module name :func:`write_server_verilog` gives the server.
 SERVER_TOPLEVEL = "bnn_uart_top"
@@ -75,6 +76,15 @@ def server_reserve(input_type, block_ram) -> dict[str, int]:
     """
     fifos = 0 if block_ram.lutram_cells_per_block else 3
     return {"lut4": 800, "ff": 450, "ebr": block_ram.blocks(8, _ceil_div(input_type.bits, 8)) + fifos}
+
+
+def capacity_beside_server(board, input_type) -> tuple[dict[str, int], str]:
+    """``board``'s chip capacity less :func:`server_reserve`, and the device named with what is kept
+    back (for fit checks and their messages)."""
+    reserve = server_reserve(input_type, board.chip.block_ram)
+    capacity = {k: v - reserve.get(k, 0) for k, v in board.chip.capacity().items()}
+    kept = ", ".join(f"{v} {k.upper()}" for k, v in reserve.items())
+    return capacity, f"{board.device} beside the UART server ({kept})"
 
 
 def _connect(m, source, sink):

@@ -204,8 +204,7 @@ class BinaryConv2d:
     def cycles(self, in_type, pe: int, simd: int) -> int:
         """Cycles per frame: each window takes the longer of the window generator's ``k * k`` pixel
         words and the matrix-vector unit's ``NF * SF`` cycles."""
-        per = self.out_channels // self.groups
-        mvu = ceil(per / pe) * ceil(self.window_bits / simd)
+        mvu = self.rom_depth(in_type, pe, simd) // self.groups
         return self.vectors_per_frame(in_type) * max(mvu, self.kernel * self.kernel)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
