@@ -15,6 +15,11 @@ def _ceil_div(a, b):
     return -(-a // b)
 
 
+def _last_word_bits(vector_bits, width):
+    """Real bits in the last ``width``-bit word of a ``vector_bits``-bit vector."""
+    return vector_bits - (_ceil_div(vector_bits, width) - 1) * width
+
+
 def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
     """How :class:`Repack` converts these widths: ``"serialize"`` (input words hold whole output
     words), ``"deserialize"`` (output words hold whole input words) or ``"shift"`` (a shift buffer)."""
@@ -31,10 +36,9 @@ def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None
     """``(capacity, unit)`` of the shift buffer: its bits, and the gcd of all word sizes that every
     fill level is a multiple of."""
     out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
-    last_in_bits = vector_bits - (_ceil_div(vector_bits, in_width) - 1) * in_width
-    last_out_bits = out_vector_bits - (_ceil_div(out_vector_bits, out_width) - 1) * out_width
     capacity = in_width + out_width + max(in_width, out_width)
-    return capacity, math.gcd(in_width, out_width, last_in_bits, last_out_bits)
+    return capacity, math.gcd(in_width, out_width, _last_word_bits(vector_bits, in_width),
+                              _last_word_bits(out_vector_bits, out_width))
 
 
 class Repack(wiring.Component):
@@ -132,7 +136,7 @@ class Repack(wiring.Component):
         """Count input words within a vector; returns ``(in_last, in_mask)``: whether the current input
         word is its vector's last, and the mask of its real bits."""
         in_words, IW = self.in_words, self._in_width
-        last_in_bits = self._vector_bits - (in_words - 1) * IW
+        last_in_bits = _last_word_bits(self._vector_bits, IW)
         in_cnt = Signal(range(in_words))
         in_last, in_mask = Signal(), Signal(IW)
         m.d.comb += [
@@ -148,7 +152,7 @@ class Repack(wiring.Component):
         slices are sent in turn, while a second register takes the next input word."""
         IW, OW = self._in_width, self._out_width
         pieces = IW // OW
-        last_pieces = _ceil_div(self._vector_bits - (self.in_words - 1) * IW, OW)
+        last_pieces = _ceil_div(_last_word_bits(self._vector_bits, IW), OW)
         cur, cur_valid, cur_last = Signal(IW), Signal(), Signal()
         nxt, nxt_valid, nxt_last = Signal(IW), Signal(), Signal()
         piece = Signal(range(pieces))
@@ -202,9 +206,9 @@ class Repack(wiring.Component):
     def _shift_buffer(self, m, in_last, in_mask):
         """Any widths: a shift buffer in which vectors are packed contiguously."""
         IV, OV, IW, OW = self._vector_bits, self._out_vector_bits, self._in_width, self._out_width
-        in_words, out_words = self.in_words, self.out_words
-        last_in_bits = IV - (in_words - 1) * IW     # real bits in the last input word
-        last_out_bits = OV - (out_words - 1) * OW   # real bits in the last output word
+        out_words = self.out_words
+        last_in_bits = _last_word_bits(IV, IW)     # real bits in the last input word
+        last_out_bits = _last_word_bits(OV, OW)    # real bits in the last output word
         capacity, unit = shift_buffer_geometry(IV, IW, OW, OV)   # every fill level is a multiple of unit
 
         buf = Signal(capacity)                      # valid bits are buf[:level], the rest zero
