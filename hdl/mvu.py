@@ -10,16 +10,23 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .popcount import xnor_popcount
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "ROM_BANK_DEPTH", "SUM_GROUP"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "rom_bank_depth"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
 POPCOUNT_CHUNK = 16
-#: Weight ROMs deeper than this are split into banks of this many words, each registered at its
-#: block RAM (512 words is one 36-bit-wide ECP5 DP16KD deep: yosys fills wide ROMs with those).
-ROM_BANK_DEPTH = 512
+#: ECP5 DP16KD depth at each narrow port width; 512 words at 36 bits and wider.
+_BLOCK_DEPTH_BY_WIDTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
 #: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
 #: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
 SUM_GROUP = 4
+
+
+def rom_bank_depth(width: int) -> int:
+    """Words per bank of a ``width``-bit weight ROM: one ECP5 DP16KD deep at the narrowest aspect
+    ratio that holds the word (512 words at 36 bits and wider, 8,192 at 2 bits). Deeper ROMs are
+    split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
+    made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
+    return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
 
 
 def _ceil_div(a, b):
@@ -326,9 +333,9 @@ class MatrixVectorUnit(wiring.Component):
         ]
 
         # (set * NF + nf0) * SF + sf0, kept as a counter (no multiplier), split into the bank of
-        # ROM_BANK_DEPTH words and the word in it
+        # rom_bank_depth words and the word in it
         rom_words, weight_words = self.weight_sets * NF * SF, self.weight_words()
-        bank_depth = min(rom_words, ROM_BANK_DEPTH)
+        bank_depth = min(rom_words, rom_bank_depth(pe * simd))
         banks = -(-rom_words // bank_depth)
         waddr0, wbank0 = Signal(range(bank_depth)), Signal(range(banks))
         wports = []

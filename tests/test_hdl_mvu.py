@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import MatrixVectorUnit
-from bnn_hw.hdl.mvu import POPCOUNT_CHUNK, ROM_BANK_DEPTH, SUM_GROUP
+from bnn_hw.hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
 from stream_testing import assert_rejects, elaborated, pack_bits, pack_lanes, stream_through
 
 
@@ -86,7 +86,8 @@ GEOMETRIES = [
     (2, 2, 6, 4),      # pe > M and simd > N: padding rows must not overflow the accumulator
     (5, 300, 2, 96),   # 6 popcount slices: summed in groups of SUM_GROUP first
     (3, 200, 1, 200),  # 13 slices, the last group a single one
-    (3, 600, 2, 1),    # a 1,200-word weight ROM: banks of ROM_BANK_DEPTH, the last one short
+    (3, 600, 2, 1),    # a 1,200-word 2-bit weight ROM: one bank (8,192 words at 2 bits)
+    (26, 720, 1, 36),  # a 520-word 36-bit weight ROM: banks of 512 words, the last one short
 ]
 
 
@@ -150,7 +151,7 @@ def test_mvu_threshold_edges():
 
 @pytest.mark.parametrize("M,N,pe,simd,K", [(11, 37, 4, 8, 2), (10, 100, 3, 7, None),
                                            (2, 8, 2, 8, 1), (3, 9, 1, 1, 1), (4, 300, 2, 96, 1),
-                                           (2, 700, 1, 1, 1)])
+                                           (2, 700, 1, 1, 1), (26, 720, 1, 36, 1)])
 def test_mvu_throughput(M, N, pe, simd, K):
     """Without stalls, a vector takes NF * SF cycles in steady state."""
     nvec = 6
@@ -168,7 +169,7 @@ def test_mvu_throughput(M, N, pe, simd, K):
     # latency of the first output word after the input ends: fill + SF + pipeline (one stage more
     # where the slice popcounts are summed in groups)
     grouped = -(-simd // POPCOUNT_CHUNK) > SUM_GROUP
-    banked = NF * SF > ROM_BANK_DEPTH   # and where the weight ROM is banked
+    banked = NF * SF > rom_bank_depth(pe * simd)   # and where the weight ROM is banked
     assert firsts[0] <= 2 * SF + 7 + grouped + banked
 
 
@@ -228,3 +229,9 @@ def test_mvu_on_pixels(M, N, pe, simd, K, stall):
             else:
                 expected.append(pack_lanes([int(m < M and d[m] >= T[m, j]) for m in channels for j in range(K)], 1))
     assert got == expected
+
+
+@pytest.mark.parametrize("width,depth", [(1, 16384), (2, 8192), (3, 4096), (9, 2048), (10, 1024),
+                                         (36, 512), (1024, 512)])
+def test_rom_bank_depth_is_one_block_deep(width, depth):
+    assert rom_bank_depth(width) == depth

@@ -135,7 +135,7 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     """Estimated cost of a :class:`~bnn_hw.hdl.MatrixVectorUnit` computing one vector (``slices``
     thresholds per channel, 0 for scores) with ``weight_sets`` weight matrices and ``threshold_sets``
     threshold tables in its ROMs, its memories counted in ``block_ram`` blocks."""
-    from ...hdl.mvu import POPCOUNT_CHUNK, ROM_BANK_DEPTH, SUM_GROUP
+    from ...hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
     pe, simd = fold.pe, fold.simd
     sf, nf = ceil(in_features / simd), ceil(out_features / pe)
     acc = (in_features + 1).bit_length()
@@ -145,13 +145,13 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     chunks = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
     group_sums = ceil(len(chunks) / SUM_GROUP) if len(chunks) > SUM_GROUP else 0
     out_bits = pe * (k if k else score_width)
-    # weight ROM (in banks of ROM_BANK_DEPTH words, each registered, when deeper), double-buffered
+    # weight ROM (in banks of rom_bank_depth words, each registered, when deeper), double-buffered
     # input word, threshold ROM: in block RAM or LUT RAM
-    rom_words = weight_sets * sf * nf
-    banks = ceil(rom_words / ROM_BANK_DEPTH)
+    rom_words, bank_depth = weight_sets * sf * nf, rom_bank_depth(pe * simd)
+    banks = ceil(rom_words / bank_depth)
     memories = block_ram.place(simd, 2 * sf)
     for b in range(banks):
-        memories = memories + block_ram.place(pe * simd, min(ROM_BANK_DEPTH, rom_words - b * ROM_BANK_DEPTH))
+        memories = memories + block_ram.place(pe * simd, min(bank_depth, rom_words - b * bank_depth))
     bank_registers = (banks * pe * simd + simd) if banks > 1 else 0
     if k:
         memories = memories + block_ram.place(pe * k * acc, threshold_sets * nf)
