@@ -6,6 +6,10 @@ A model is a ``torch.nn.Sequential`` of bnn-hw layers. The file is a ``torch.sav
      "layers": [{"type": "BinaryLinear", "config": {...}}, ...],
      "state_dict": {"1.weight": tensor, ...}}
 
+A container layer (:class:`bnn_hw.nn.LogicShortcut`) also lists its body,
+``{"type": "LogicShortcut", "config": {"op": "xnor"}, "layers": [...]}``, and its tensors are named
+``"3.0.weight"`` (layer 0 of the body of layer 3).
+
 :func:`load` reads it with ``torch.load(weights_only=True)``, so no code from the file ever runs; it
 checks the schema, layer types and tensor shapes and raises :class:`ModelFileError` with one line
 naming the problem.
@@ -65,6 +69,8 @@ LAYER_TYPES = {
     "BinaryConv2d": (bnn.BinaryConv2d, bnn.BinaryConv2d.config),
     "PixelConv2d": (bnn.PixelConv2d, bnn.PixelConv2d.config),
     "Sign": (bnn.Sign, bnn.Sign.config),
+    "MultiSliceSign": (bnn.MultiSliceSign, bnn.MultiSliceSign.config),
+    "LogicShortcut": (bnn.LogicShortcut, bnn.LogicShortcut.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),
     "MaxPool2d": (nn.MaxPool2d, _maxpool_config),
@@ -83,14 +89,23 @@ def _type_name(layer: nn.Module) -> str:
     raise ModelFileError(f"cannot save layer {type(layer).__name__}: bnn-hw supports {supported_layers()}")
 
 
+#: Layer types that hold a body of layers.
+CONTAINERS = ("LogicShortcut",)
+
+
+def _describe(layer: nn.Module) -> dict:
+    name = _type_name(layer)
+    entry = {"type": name, "config": LAYER_TYPES[name][1](layer)}
+    if name in CONTAINERS:
+        entry["layers"] = [_describe(child) for child in layer]
+    return entry
+
+
 def save(model: nn.Sequential, path: str | os.PathLike) -> None:
     """Write ``model`` (a ``torch.nn.Sequential`` of bnn-hw layers) to ``path``."""
     if not isinstance(model, nn.Sequential):
         raise ModelFileError(f"bnn_hw.save expects a torch.nn.Sequential, not {type(model).__name__}")
-    layers = []
-    for layer in model:
-        name = _type_name(layer)
-        layers.append({"type": name, "config": LAYER_TYPES[name][1](layer)})
+    layers = [_describe(layer) for layer in model]
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     torch.save({"format": FORMAT, "version": VERSION, "layers": layers, "state_dict": state}, os.fspath(path))
 
@@ -119,19 +134,24 @@ def _read(path) -> dict:
     return data
 
 
-def _build_layer(path, index: int, entry) -> nn.Module:
+def _build_layer(path, label: str, entry) -> nn.Module:
     if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) \
             or not isinstance(entry.get("config"), dict):
-        raise ModelFileError(f"{path}: layer {index} is malformed (needs 'type' and 'config')")
+        raise ModelFileError(f"{path}: layer {label} is malformed (needs 'type' and 'config')")
     name = entry["type"]
     if name not in LAYER_TYPES:
-        raise ModelFileError(f"{path}: layer {index} has unsupported type {name!r}; "
+        raise ModelFileError(f"{path}: layer {label} has unsupported type {name!r}; "
                              f"bnn-hw supports {supported_layers()}")
+    children = []
+    if name in CONTAINERS:
+        if not isinstance(entry.get("layers"), list):
+            raise ModelFileError(f"{path}: layer {label} ({name}) is malformed (needs its 'layers')")
+        children = [_build_layer(path, f"{label}.{i}", e) for i, e in enumerate(entry["layers"])]
     cls = LAYER_TYPES[name][0]
     try:
-        return cls(**entry["config"])
+        return cls(*children, **entry["config"])
     except (TypeError, ValueError) as e:
-        raise ModelFileError(f"{path}: layer {index} ({name}) has a bad config: {e}") from None
+        raise ModelFileError(f"{path}: layer {label} ({name}) has a bad config: {e}") from None
 
 
 def load(path: str | os.PathLike) -> nn.Sequential:
@@ -141,7 +161,7 @@ def load(path: str | os.PathLike) -> nn.Sequential:
     names an unsupported layer, or holds tensors of the wrong shape.
     """
     data = _read(path)
-    model = nn.Sequential(*(_build_layer(path, i, e) for i, e in enumerate(data["layers"])))
+    model = nn.Sequential(*(_build_layer(path, str(i), e) for i, e in enumerate(data["layers"])))
     expected = model.state_dict()
     given = data["state_dict"]
     missing = [k for k in expected if k not in given]
@@ -155,9 +175,9 @@ def load(path: str | os.PathLike) -> nn.Sequential:
         if not isinstance(got, torch.Tensor):
             raise ModelFileError(f"{path}: {key!r} is not a tensor")
         if tuple(got.shape) != tuple(want.shape):
-            layer = int(key.split(".")[0])
-            raise ModelFileError(f"{path}: layer {layer} ({data['layers'][layer]['type']}): {key!r} has "
-                                 f"shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+            label = key.rsplit(".", 1)[0]
+            raise ModelFileError(f"{path}: layer {label} ({type(model.get_submodule(label)).__name__}): "
+                                 f"{key!r} has shape {tuple(got.shape)}, expected {tuple(want.shape)}")
         if not torch.isfinite(got.float()).all():
             raise ModelFileError(f"{path}: {key!r} holds NaN or infinite values")
     model.load_state_dict(given, strict=True)

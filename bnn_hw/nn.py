@@ -15,6 +15,10 @@ Layers:
 - :class:`PixelConv2d`: a first convolution on 8-bit pixels with binary weights (integer sums, as
   FINN's CNV does), the alternative to a Thermometer.
 - :class:`Sign`: binary activation with a straight-through (clamp) or Bi-Real ApproxSign gradient.
+- :class:`MultiSliceSign`: BoolNet's multi-slice binarization, K signs per channel at sorted offsets
+  (a K-bit thermometer code of the channel).
+- :class:`LogicShortcut`: BoolNet's logic shortcut, ``XNOR`` or ``OR`` of a body of layers' bits
+  with the bits the body started from.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
   ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of the bits.
 
@@ -28,8 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "binarize", "sign_ste",
-           "sign_approx", "PAD_VALUES"]
+__all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
+           "LogicShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -260,3 +264,71 @@ class Sign(nn.Module):
 
     def extra_repr(self):
         return f"grad={self.grad!r}"
+
+
+#: BoolNet's four slice offsets (uniform in the BatchNorm's unit range).
+BOOLNET_OFFSETS = (-2 / 3, -1 / 3, 1 / 3, 2 / 3)
+
+
+class MultiSliceSign(nn.Module):
+    """BoolNet's multi-slice binarization: ``K`` signs of each channel at sorted ``offsets``.
+
+    Input ``(batch, C, ...)``; output ``(batch, C * K, ...)`` where channel ``c * K + j`` is
+    ``sign(x[c] - offsets[j])`` (``+1`` where ``x[c] - offsets[j] >= 0``, computed in float32): a
+    K-bit thermometer code of the channel that keeps more of it than one sign. Each slice's gradient
+    is the straight-through or ApproxSign gradient of :class:`Sign`, around its offset.
+    """
+
+    def __init__(self, offsets=BOOLNET_OFFSETS, grad: str = "ste"):
+        super().__init__()
+        offsets = [float(torch.tensor(float(o), dtype=torch.float32)) for o in offsets]
+        if not offsets or offsets != sorted(set(offsets)):
+            raise ValueError(f"MultiSliceSign offsets must be strictly increasing, not {offsets}")
+        if grad not in Sign.GRADIENTS:
+            raise ValueError(f"MultiSliceSign grad must be one of {sorted(Sign.GRADIENTS)}, not {grad!r}")
+        self.offsets, self.grad = offsets, grad
+        self.register_buffer("_offsets", torch.tensor(offsets, dtype=torch.float32), persistent=False)
+
+    def config(self) -> dict:
+        return {"offsets": list(self.offsets), "grad": self.grad}
+
+    def forward(self, x):
+        shape = (1, 1, -1) + (1,) * (x.dim() - 2)
+        bits = Sign.GRADIENTS[self.grad](x.unsqueeze(2) - self._offsets.view(shape))
+        return bits.flatten(1, 2)
+
+    def extra_repr(self):
+        return f"offsets={self.offsets}, grad={self.grad!r}"
+
+
+class LogicShortcut(nn.Sequential):
+    """BoolNet's logic shortcut around a body of layers: ``op(body(x), x)`` on +-1 values.
+
+    ``op="xnor"`` is the product ``body(x) * x``; ``op="or"`` is
+    ``2 * clamp((body(x) + 1) / 2 + (x + 1) / 2, 0, 1) - 1`` (the maximum). Both are exact on +-1 values
+    and differentiable for training. The body is a sequence of layers (a binary convolution,
+    BatchNorm, Sign, ...) whose output has the input's shape; its layers are ``self[0]``, ``self[1]``...
+    In hardware the input is forked into the body and a FIFO, and the two meet in a bitwise join.
+    """
+
+    OPS = ("xnor", "or")
+
+    def __init__(self, *layers, op: str = "xnor"):
+        super().__init__(*layers)
+        if op not in self.OPS:
+            raise ValueError(f"LogicShortcut op must be one of {self.OPS}, not {op!r}")
+        if not layers:
+            raise ValueError("LogicShortcut needs at least one layer in its body")
+        self.op = op
+
+    def config(self) -> dict:
+        return {"op": self.op}
+
+    def forward(self, x):
+        y = super().forward(x)
+        if self.op == "xnor":
+            return y * x
+        return 2 * torch.clamp((y + 1) / 2 + (x + 1) / 2, 0, 1) - 1
+
+    def extra_repr(self):
+        return f"op={self.op!r}"

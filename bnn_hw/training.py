@@ -92,7 +92,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     optimizer = torch.optim.Adam(list(model.parameters()) + [log_t], lr=lr)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    binary = [m.weight for m in model if isinstance(m, (BinaryLinear, BinaryConv2d))]
+    binary = [m.weight for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
     generator = torch.Generator().manual_seed(seed)
     history = []
     for epoch in range(1, epochs + 1):

@@ -12,10 +12,11 @@ import json
 import re
 from pathlib import Path
 
+from ..compiler.energy import CITATION, HOROWITZ_45NM, PROVENANCE, energy_pj, plan_traffic, real_valued_baseline
 from ..compiler.plan import Plan
 from .board import Board
 
-__all__ = ["make_report", "write_report", "layer_table", "parse_yosys_cells"]
+__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "parse_yosys_cells"]
 
 
 def _figure(value, provenance: str, source: str) -> dict:
@@ -23,19 +24,44 @@ def _figure(value, provenance: str, source: str) -> dict:
 
 
 def layer_table(plan: Plan) -> list[dict]:
-    """Per-stage folding and estimates."""
+    """Per-stage folding, estimates, on-chip buffers, memory traffic and operations per inference."""
     rows = []
-    for s in plan.stages:
+    for s, (_, traffic, fmap_buffer, shortcut_buffer) in zip(plan.stages, plan_traffic(plan).rows):
         c = s.cost
         rows.append({
             "name": s.name, "op": repr(s.op), "in": str(s.in_type), "out": str(s.out_type),
             "pe": s.fold.pe, "simd": s.fold.simd, "cycles_per_frame": c.cycles,
             "lut4_est": c.lut4, "ff_est": c.ff, "ebr_est": c.ebr, "weight_bits": c.weight_bits,
-            "feature_map_bits_buffered": c.buffer_bits,
-            "memory_traffic_bits": c.weight_bits + s.in_type.bits + s.out_type.bits,
-            "binary_ops": c.binary_ops,
+            "feature_map_bits_buffered": fmap_buffer,
+            "shortcut_bits_buffered": shortcut_buffer,
+            "weight_traffic_bits": traffic.weight_bits,
+            "feature_map_traffic_bits": traffic.fmap_bits + traffic.pixel_bits,
+            "shortcut_traffic_bits": traffic.shortcut_bits,
+            "binary_ops": traffic.binary_ops,
+            "integer_ops": traffic.int_ops,
+            "energy_pj": round(energy_pj(traffic)["total"], 3),
+            "energy_32bit_baseline_pj": round(energy_pj(real_valued_baseline(traffic))["total"], 3),
         })
     return rows
+
+
+def energy_totals(plan: Plan) -> dict:
+    """Energy per inference (pJ, by part) of the plan and of its 32-bit feature-map / shortcut
+    baseline, with their ratio: the 45 nm ASIC-equivalent estimate and its constants."""
+    total = plan_traffic(plan).total
+    ours, baseline = energy_pj(total), energy_pj(real_valued_baseline(total))
+    return {
+        "energy_per_inference_pj": _figure({k: round(v, 1) for k, v in ours.items()}, PROVENANCE, CITATION),
+        "energy_32bit_baseline_pj": _figure({k: round(v, 1) for k, v in baseline.items()}, PROVENANCE,
+                                            "the same network with 32-bit feature maps and shortcuts, "
+                                            "float32 BatchNorm and shortcut adds; " + CITATION),
+        "energy_ratio_32bit_to_binary": _figure(round(baseline["total"] / ours["total"], 2), PROVENANCE,
+                                                "baseline / bnn-hw"),
+        "energy_constants_pj": HOROWITZ_45NM,
+        "traffic_bits": _figure({"weights": total.weight_bits, "feature_maps": total.fmap_bits + total.pixel_bits,
+                                 "shortcuts": total.shortcut_bits}, "estimated",
+                                "bnn-hw traffic model (bits written and read per inference)"),
+    }
 
 
 def parse_yosys_cells(log: str) -> dict[str, int]:
@@ -72,7 +98,7 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
             "latency_cycles": _figure(latency, "estimated", "sum of stage cycles plus input transfer"),
             "clock_mhz": _figure(clock / 1e6, "constrained", core.source),
             "frames_per_second_at_clock": _figure(clock / cycles, "estimated", "clock / slowest stage cycles"),
-        },
+        } | energy_totals(plan),
     }
     totals = report["totals"]
     if yosys_log is not None:
@@ -104,6 +130,11 @@ def _fmt(fig):
 
 def render_text(report: dict) -> str:
     """The human-readable report."""
+    return render_resources(report) + "\n" + render_energy(report)
+
+
+def render_resources(report: dict) -> str:
+    """The folding and resource part of the report."""
     lines = [f"bnn-hw report: {report['board']} ({report['device']}, EBR = {report['block_ram']})", "",
              f"{'layer':<16}{'op':<36}{'PExSIMD':>9}{'cycles':>8}{'LUT4~':>8}{'FF~':>7}{'EBR~':>6}"
              f"{'weights':>9}{'fm bits':>9}"]
@@ -137,6 +168,31 @@ def render_text(report: dict) -> str:
                      f"({interface['cycles_per_bit']} cycles per bit), design id {interface['design_id']}")
     elif interface:
         lines.append(f"interface: LED demo of {interface['images']} stored test images")
+    return "\n".join(lines) + "\n"
+
+
+def render_energy(report: dict) -> str:
+    """The memory and energy part of the report: on-chip bits, traffic and operations per layer, and
+    the energy estimate beside the 32-bit baseline's."""
+    lines = ["memory and operations per inference (estimated; bits)",
+             f"{'layer':<16}{'fm buffered':>12}{'sc buffered':>12}{'weights rd':>12}{'fm traffic':>12}"
+             f"{'sc traffic':>11}{'binary ops':>12}{'int ops':>10}{'nJ':>10}{'nJ 32-bit':>11}"]
+    keys = ("feature_map_bits_buffered", "shortcut_bits_buffered", "weight_traffic_bits",
+            "feature_map_traffic_bits", "shortcut_traffic_bits", "binary_ops", "integer_ops")
+    widths = (12, 12, 12, 12, 11, 12, 10)
+    for r in report["layers"]:
+        lines.append(f"{r['name']:<16}" + "".join(f"{r[k]:>{w}}" for k, w in zip(keys, widths))
+                     + f"{r['energy_pj'] / 1000:>10.2f}{r['energy_32bit_baseline_pj'] / 1000:>11.2f}")
+    lines.append(f"{'total':<16}" + "".join(f"{sum(r[k] for r in report['layers']):>{w}}" for k, w in zip(keys, widths)))
+    t = report["totals"]
+    ours, base = t["energy_per_inference_pj"]["value"], t["energy_32bit_baseline_pj"]["value"]
+    lines += ["", f"energy per inference in nJ ({PROVENANCE}, not FPGA power):",
+              f"{'':<24}{'memory':>10}{'binary':>10}{'integer':>10}{'float32':>10}{'total':>10}"]
+    for name, e in (("bnn-hw (1-bit maps)", ours), ("32-bit maps/shortcuts", base)):
+        lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in ("memory", "binary", "integer", "real", "total")))
+    lines.append(f"ratio 32-bit / bnn-hw: {_fmt(t['energy_ratio_32bit_to_binary']):.2f}x")
+    lines.append(f"constants (pJ): {', '.join(f'{k} {v:g}' for k, v in t['energy_constants_pj'].items())}")
+    lines.append(f"source: {CITATION}")
     return "\n".join(lines) + "\n"
 
 

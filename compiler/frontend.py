@@ -2,7 +2,9 @@
 
 Each layer becomes one node named after its kind and position in the Sequential (``dense1``,
 ``conv2``, ``batchnorm3``, ...), so error messages and folding files can name layers the way users see
-them. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
+them; layer 0 of the body of a :class:`~bnn_hw.nn.LogicShortcut` at position 3 is ``conv3_0``, and the
+shortcut's join is ``xnor3`` (or ``or3``), whose inputs are the body's last value and the value the
+body started from. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
 channels-last, so the BinaryLinear after a Flatten gets its weight columns reordered from PyTorch's
 (channels, height, width) to (height, width, channels).
 Structural problems (sizes that do not chain, a binary layer fed with real values, an unknown layer)
@@ -18,7 +20,8 @@ from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
 from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import ArgMax, BatchNorm, BinaryConv2d, BinaryDense, MaxPool, PixelConv2d, Scale, Sign, Thermometer
+from .ops import (ArgMax, BatchNorm, BinaryConv2d, BinaryDense, LogicJoin, MaxPool, PixelConv2d, Scale, Sign,
+                  Thermometer)
 
 __all__ = ["from_model", "INPUT"]
 
@@ -71,45 +74,72 @@ def _dense_weights(layer: bnn.BinaryLinear, in_type: TensorType, flattened: bool
     return weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
 
 
-def _layer_nodes(index: int, layer: nn.Module, value: str, in_type: TensorType,
+def _layer_nodes(label: str, layer: nn.Module, value: str, in_type: TensorType,
                  flattened: bool) -> list[Node]:
+    suffix = label.replace(".", "_")
     if isinstance(layer, bnn.ImageInput):
-        if index != 0:
-            raise UnsupportedModelError(f"layer {index} (ImageInput) must be the first layer")
+        if label != "0":
+            raise UnsupportedModelError(f"layer {label} (ImageInput) must be the first layer")
         return []
     if isinstance(layer, bnn.Thermometer):
         if value != INPUT:
-            raise UnsupportedModelError(f"layer {index} (Thermometer) must be the first layer "
+            raise UnsupportedModelError(f"layer {label} (Thermometer) must be the first layer "
                                         f"(after ImageInput, if any)")
-        return [Node(f"thermometer{index}", Thermometer(tuple(layer.thresholds)), (value,))]
+        return [Node(f"thermometer{suffix}", Thermometer(tuple(layer.thresholds)), (value,))]
     if isinstance(layer, bnn.BinaryLinear):
-        dense = Node(f"dense{index}", BinaryDense(_dense_weights(layer, in_type, flattened)), (value,))
+        dense = Node(f"dense{suffix}", BinaryDense(_dense_weights(layer, in_type, flattened)), (value,))
         return _scaled(dense, layer)
     if isinstance(layer, bnn.BinaryConv2d):
         weights = (_numpy(layer.weight) >= 0).astype(np.uint8).transpose(0, 2, 3, 1)  # (M, kh, kw, Cg)
         if isinstance(layer, bnn.PixelConv2d):
             if value != INPUT:
-                raise UnsupportedModelError(f"layer {index} (PixelConv2d) must come right after ImageInput")
+                raise UnsupportedModelError(f"layer {label} (PixelConv2d) must come right after ImageInput")
             op = PixelConv2d(weights, layer.stride, layer.padding)
         else:
             op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups)
-        return _scaled(Node(f"conv{index}", op, (value,)), layer)
+        return _scaled(Node(f"conv{suffix}", op, (value,)), layer)
     if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
         op = BatchNorm(_numpy(layer.running_mean), _numpy(layer.running_var), _numpy(layer.weight),
                        _numpy(layer.bias), float(layer.eps))
-        return [Node(f"batchnorm{index}", op, (value,))]
+        return [Node(f"batchnorm{suffix}", op, (value,))]
     if isinstance(layer, bnn.Sign):
-        return [Node(f"sign{index}", Sign(), (value,))]
+        return [Node(f"sign{suffix}", Sign(), (value,))]
+    if isinstance(layer, bnn.MultiSliceSign):
+        return [Node(f"sign{suffix}", Sign(tuple(layer.offsets)), (value,))]
     if isinstance(layer, nn.MaxPool2d):
         try:
             config = LAYER_TYPES["MaxPool2d"][1](layer)
         except ModelFileError as e:
-            raise UnsupportedModelError(f"layer {index} (MaxPool2d): {e}") from None
-        return [Node(f"maxpool{index}", MaxPool(config["kernel_size"]), (value,))]
+            raise UnsupportedModelError(f"layer {label} (MaxPool2d): {e}") from None
+        return [Node(f"maxpool{suffix}", MaxPool(config["kernel_size"]), (value,))]
     if isinstance(layer, nn.Flatten):
         return []
-    raise UnsupportedModelError(f"layer {index} ({type(layer).__name__}) is not supported; "
+    raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "
                                 f"bnn-hw supports {supported_layers()}")
+
+
+def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list) -> str:
+    """Append the nodes of ``layers`` (labelled ``prefix`` + position) applied to ``value``, typing
+    them into ``types``; returns the last value."""
+    for index, layer in enumerate(layers):
+        label = f"{prefix}{index}"
+        flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
+        if flattened and not isinstance(layer, bnn.BinaryLinear):
+            raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
+                                        f"directly by a BinaryLinear")
+        if isinstance(layer, bnn.LogicShortcut):
+            body = _sequence_nodes(list(layer), f"{label}.", value, types, nodes)
+            new = [Node(f"{layer.op}{label.replace('.', '_')}", LogicJoin(layer.op), (body, value))]
+        else:
+            new = _layer_nodes(label, layer, value, types[value], flattened)
+        for node in new:
+            try:
+                types[node.name] = node.op.infer(tuple(types[i] for i in node.inputs))
+            except ValueError as e:
+                raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): {e}") from None
+            nodes.append(node)
+            value = node.name
+    return value
 
 
 def from_model(model: nn.Sequential) -> Graph:
@@ -118,19 +148,8 @@ def from_model(model: nn.Sequential) -> Graph:
     if not layers:
         raise UnsupportedModelError("the model is empty")
     inputs = ((INPUT, _input_type(layers)),)
-    types, nodes, value = dict(inputs), [], INPUT
-    for index, layer in enumerate(layers):
-        flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
-        if flattened and not isinstance(layer, bnn.BinaryLinear):
-            raise UnsupportedModelError(f"layer {index} ({type(layer).__name__}): Flatten must be followed "
-                                        f"directly by a BinaryLinear")
-        for node in _layer_nodes(index, layer, value, types[value], flattened):
-            try:
-                types[node.name] = node.op.infer(tuple(types[i] for i in node.inputs))
-            except ValueError as e:
-                raise UnsupportedModelError(f"layer {index} ({type(layer).__name__}): {e}") from None
-            nodes.append(node)
-            value = node.name
+    types, nodes = dict(inputs), []
+    value = _sequence_nodes(layers, "", INPUT, types, nodes)
     last = types[value]
     if last.kind is not Kind.INT:
         raise UnsupportedModelError(

@@ -3,26 +3,40 @@
 Each stage's op builds its component; where one stage's output words are not the next stage's input
 words, a :class:`~bnn_hw.hdl.Repack` gearbox regroups the bits. Image stages (convolutions, pools)
 stream one pixel (or one group of a pixel) per vector, padded to their words; the others one whole
-value. The resulting :class:`Pipeline` takes
+value. A shortcut block becomes a :class:`~bnn_hw.hdl.ForkJoin`. The resulting :class:`Pipeline` takes
 the input stream ``i`` (pixels, ``simd`` per word, or bit words) and gives one ``o`` word per frame
 holding the class ``index`` and all ``scores``.
 """
 
 from __future__ import annotations
 
-from ..hdl import Chain, Repack
+from ..hdl import Chain, ForkJoin, Repack
 from ..hdl.chain import payload_width
-from .plan import Plan
+from .plan import Block, Plan
 
 __all__ = ["build_pipeline", "payload_width"]
 
 
 def build_pipeline(plan: Plan) -> Chain:
     """Instantiate the plan's stages, each behind its gearbox (:attr:`~bnn_hw.compiler.plan.Stage.gearbox`)
-    where it has one, as one Chain."""
-    stages = {}
-    for stage in plan.stages:
-        if stage.gearbox is not None:
-            stages[f"{stage.name}_repack"] = Repack(*stage.gearbox)
-        stages[stage.name] = stage.hardware()
-    return Chain(stages)
+    where it has one, as one Chain; each :class:`~bnn_hw.compiler.plan.Block` becomes a
+    :class:`~bnn_hw.hdl.ForkJoin` named after its join."""
+    return Chain(_components(plan.layout))
+
+
+def _components(layout) -> dict:
+    components = {}
+    for item in layout:
+        if isinstance(item, Block):
+            join, bypass = item.join, item.join.bypass
+            if bypass.gearbox is not None:
+                components[f"{join.name}_fork_repack"] = Repack(*bypass.gearbox)
+            body = _components(item.body)
+            if join.gearbox is not None:
+                body[f"{join.name}_repack"] = Repack(*join.gearbox)
+            components[join.name] = ForkJoin(Chain(body), join.hardware(), bypass.depth)
+            continue
+        if item.gearbox is not None:
+            components[f"{item.name}_repack"] = Repack(*item.gearbox)
+        components[item.name] = item.hardware()
+    return components

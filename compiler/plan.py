@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import BnnHwError, FitError, UnsupportedModelError
+from .blocks import Shortcut, series_parallel, shortcut_depth
 from .cost import DP16KD, BlockRam, Cost, gearbox_cost
 from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
@@ -25,7 +26,25 @@ from .ir import Graph, Kind, TensorType, validate
 from .reference import predict
 from .streamline import streamline
 
-__all__ = ["Stage", "Plan", "compile_model", "check_fit", "fastest_fitting_folding", "FIT_HEADROOM"]
+__all__ = ["Stage", "Bypass", "Block", "Plan", "compile_model", "check_fit", "fastest_fitting_folding", "FIT_HEADROOM"]
+
+
+@dataclass(frozen=True)
+class Bypass:
+    """The shortcut of a fork-join block: a FIFO of ``depth`` words of ``width`` bits beside the body,
+    and the gearbox (:class:`~bnn_hw.hdl.Repack` arguments) in front of the fork, or None."""
+
+    width: int
+    depth: int
+    gearbox: tuple[int, int, int, int] | None = None
+
+    def cost(self, block_ram: BlockRam) -> Cost:
+        """The FIFO (its memory, output register and counters), the fork and the gearbox."""
+        fifo = block_ram.place(self.width, self.depth)
+        count = self.depth.bit_length()
+        cost = Cost(lut4=fifo.lut4 + 4 * count + 12, ff=self.width + 2 * count + 4, ebr=fifo.ebr,
+                    buffer_bits=self.width * self.depth)
+        return cost if self.gearbox is None else cost + gearbox_cost(*self.gearbox)
 
 
 @dataclass(frozen=True)
@@ -40,15 +59,35 @@ class Stage:
     block_ram: BlockRam = DP16KD  #: the block RAM its ``cost.ebr`` counts
     #: the :class:`~bnn_hw.hdl.Repack` arguments of the gearbox in front of the stage, or None
     gearbox: tuple[int, int, int, int] | None = None
+    #: a join's shortcut (the block's fork, FIFO and fork gearbox), whose cost is counted here
+    bypass: Bypass | None = None
 
     @cached_property
     def cost(self) -> Cost:
-        """The op's cost, plus its gearbox's."""
+        """The op's cost, plus its gearbox's and shortcut's."""
         cost = self.op.cost(self.in_type, self.fold, self.block_ram)
-        return cost if self.gearbox is None else cost + gearbox_cost(*self.gearbox)
+        if self.gearbox is not None:
+            cost = cost + gearbox_cost(*self.gearbox)
+        return cost if self.bypass is None else cost + self.bypass.cost(self.block_ram)
 
     def hardware(self):
         return self.op.hardware(self.in_type, self.fold)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A fork-join block of the hardware: ``body`` (stages and blocks) beside the shortcut FIFO of
+    ``join.bypass``, joined by the ``join`` stage (its ``gearbox`` sits at the end of the body)."""
+
+    body: tuple
+    join: Stage
+
+    def stages(self) -> list[Stage]:
+        return _flatten(self.body) + [self.join]
+
+
+def _flatten(items) -> list[Stage]:
+    return [s for item in items for s in (item.stages() if isinstance(item, Block) else [item])]
 
 
 @dataclass(frozen=True)
@@ -60,17 +99,45 @@ class Plan:
     block_ram: BlockRam = DP16KD  #: the block RAM the estimates count (the target device's)
 
     @cached_property
+    def layout(self) -> tuple:
+        """The hardware in order: stages, and :class:`Block` s for the graph's shortcut blocks, each
+        stage with the gearbox in front of it."""
+        items = series_parallel(self.graph)
+        if items and isinstance(items[0], Shortcut):
+            raise UnsupportedModelError(f"{items[0].join}: a logic shortcut needs a layer before it")
+        layout, _ = self._arrange(items, self.graph.types(), None)
+        return tuple(layout)
+
+    @cached_property
     def stages(self) -> tuple[Stage, ...]:
-        types = self.graph.types()
-        previous = self.graph.inputs[0][0]
-        stages = []
-        for node in self.graph.nodes:
-            if node.inputs != (previous,):
-                raise UnsupportedModelError(f"{node.name}: only chains of layers are supported so far")
-            stages.append(Stage(node.name, node.op, types[previous], types[node.name], self.folds[node.name],
-                                self.block_ram))
-            previous = node.name
-        return tuple(_with_gearboxes(stages))
+        """Every stage in order (those of a block's body, then its join)."""
+        return tuple(_flatten(self.layout))
+
+    def _stage(self, name: str, types) -> Stage:
+        node = self.graph.node(name)
+        return Stage(name, node.op, types[node.inputs[0]], types[name], self.folds[name], self.block_ram)
+
+    def _arrange(self, items, types, produced):
+        """``items`` as stages and blocks with their gearboxes, given the ``(word, vector)`` bits of
+        the stream that feeds them (None at the input); returns them and what they produce."""
+        layout = []
+        for item in items:
+            if isinstance(item, Shortcut):
+                join = self._stage(item.join, types)
+                pixel = (join.op.in_vector_bits(join.in_type),) * 2
+                body, result = self._arrange(item.body, types, pixel)
+                depth = shortcut_depth(_flatten(body), join.op.vectors_per_frame(join.in_type))
+                bypass = Bypass(pixel[0], depth, _gearbox(produced, pixel))
+                layout.append(Block(tuple(body), replace(join, gearbox=_gearbox(result, pixel), bypass=bypass)))
+                produced = pixel
+                continue
+            stage = self._stage(item, types)
+            if stage.in_type.kind is Kind.BITS:
+                wanted = (stage.op.word_bits(stage.in_type, stage.fold)[0], _vector_bits(stage, "in"))
+                stage = replace(stage, gearbox=_gearbox(produced, wanted))
+            layout.append(stage)
+            produced = (stage.op.word_bits(stage.in_type, stage.fold)[1], _vector_bits(stage, "out"))
+        return layout, produced
 
     @property
     def input_type(self) -> TensorType:
@@ -104,19 +171,12 @@ def _vector_bits(stage: Stage, side: str) -> int:
     return vector_bits(value_type) if vector_bits else value_type.bits
 
 
-def _with_gearboxes(stages: list[Stage]) -> list[Stage]:
-    """The stages with a gearbox wherever a bit stream's words or vectors differ from the next
-    stage's."""
-    widths = [s.op.word_bits(s.in_type, s.fold) for s in stages]
-    result = stages[:1]
-    for k in range(1, len(stages)):
-        previous, stage = stages[k - 1], stages[k]
-        produced, wanted = widths[k - 1][1], widths[k][0]
-        produced_vector, wanted_vector = _vector_bits(previous, "out"), _vector_bits(stage, "in")
-        if stage.in_type.kind is Kind.BITS and (produced, produced_vector) != (wanted, wanted_vector):
-            stage = replace(stage, gearbox=(produced_vector, produced, wanted, wanted_vector))
-        result.append(stage)
-    return result
+def _gearbox(produced: tuple[int, int] | None, wanted: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The :class:`~bnn_hw.hdl.Repack` arguments from ``produced`` to ``wanted`` ``(word, vector)``
+    bits, or None where they agree (or at the pipeline's input)."""
+    if produced is None or produced == wanted:
+        return None
+    return produced[1], produced[0], wanted[0], wanted[1]
 
 
 def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: float | None = None,
@@ -137,7 +197,9 @@ def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: 
         base = folding_for_fps(graph, target_fps, clock_hz)
     elif fit is not None:
         base = fastest_fitting_folding(graph, *fit, block_ram=block_ram)
-    return Plan(graph, apply_folding(graph, folding, base), block_ram)
+    plan = Plan(graph, apply_folding(graph, folding, base), block_ram)
+    plan.layout  # the structure is checked now, not when the hardware is built
+    return plan
 
 
 #: The fraction of a device that ``--fit`` lets the estimate use.

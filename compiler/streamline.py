@@ -28,16 +28,19 @@ def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None, *,
                     pixels: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds for ``sign(chain(dot + offset))`` over every possible dot product, per channel.
 
-    For binary inputs the hardware counts ``p = 0..N`` matches and ``dot = 2p - N``; with ``pixels``
-    it sums ``dot = -255 N..255 N`` directly. ``offsets`` (classes, channels) are exact integer
-    corrections of the dot product (a convolution's zero padding, one row per border class); without
-    them there is one class and no correction. Returns ``(thresholds, flip)``: ``flip[c]`` says
-    channel c's weights must be inverted (which maps ``p`` to ``N - p``, ``dot`` to ``-dot``), after
-    which the output bit of class ``q`` is ``count >= thresholds[q, c]`` with ``count`` what the
-    hardware computes against the (flipped) weights.
+    ``chain`` is the real-valued ops (Scale, BatchNorm) and last the :class:`Sign`, whose K offsets
+    give K thresholds per channel (a multi-slice sign; one for the plain sign). For binary inputs the
+    hardware counts ``p = 0..N`` matches and ``dot = 2p - N``; with ``pixels`` it sums ``dot =
+    -255 N..255 N`` directly. ``offsets`` (classes, channels) are exact integer corrections of the
+    dot product (a convolution's zero padding, one row per border class); without them there is one
+    class and no correction. Returns ``(thresholds, flip)``: ``flip[c]`` says channel c's weights
+    must be inverted (which maps ``p`` to ``N - p``, ``dot`` to ``-dot``), after which output bit
+    ``j`` of class ``q`` is ``count >= thresholds[q, c, j]`` with ``count`` what the hardware computes
+    against the (flipped) weights.
     """
     import torch
 
+    *real, sign = chain
     offsets = np.zeros((1, channels), np.int64) if offsets is None else np.asarray(offsets, np.int64)
     if pixels:
         domain = np.arange(-255 * n_inputs, 255 * n_inputs + 1)
@@ -48,20 +51,20 @@ def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None, *,
     dots = base[None, :, None] + offsets[:, None, :]          # (classes, values, M)
     t = torch.as_tensor(dots.reshape(-1, channels).astype(np.float32))
     with torch.no_grad():
-        for op in chain:
+        for op in real:
             t = op.torch_forward(t)
-    bits = (t.numpy() >= 0).reshape(dots.shape)  # output bit for each class, value, channel
+        bits = sign.slice_bits(t).numpy().reshape(dots.shape + (-1,))  # (classes, values, M, K)
     steps = np.diff(bits.astype(np.int8), axis=1)
-    rising = (steps >= 0).all(axis=(0, 1))
-    falling = (steps <= 0).all(axis=(0, 1))
+    rising = (steps >= 0).all(axis=(0, 1, 3))
+    falling = (steps <= 0).all(axis=(0, 1, 3))
     if not (rising | falling).all():
         c = int(np.flatnonzero(~(rising | falling))[0])
         raise UnsupportedModelError(f"channel {c}: the activation is not monotonic in the popcount, "
                                     f"so it cannot be a threshold")
     flip = ~rising  # constant channels are rising too
     # Flipping maps the domain onto itself in reverse order, so the bit pattern is reversed.
-    oriented = np.where(flip[None, None, :], bits[:, ::-1], bits)
-    ones = oriented.sum(axis=1)  # bits are 0...0 1...1 over the domain
+    oriented = np.where(flip[None, None, :, None], bits[:, ::-1], bits)
+    ones = oriented.sum(axis=1)  # bits are 0...0 1...1 over the domain: (classes, M, K)
     first_one = np.minimum(len(domain) - ones, len(domain) - 1)
     thresholds = np.where(ones > 0, domain[first_one], domain[-1] + 1)
     return thresholds.astype(np.int64), flip
@@ -87,12 +90,12 @@ def _thresholded(op, in_type, chain):
     if isinstance(op, BinaryDense):
         thresholds, flip = fold_thresholds(op.in_features, op.out_features, chain)
         weights = np.where(flip[:, None], 1 - op.weights, op.weights)
-        return BinaryDense(weights, thresholds[0][:, None])
+        return BinaryDense(weights, thresholds[0])
     _, corrections = op.border_classes(*in_type.shape[:2])
     thresholds, flip = fold_thresholds(op.window_bits, op.out_channels, chain, corrections,
                                        pixels=isinstance(op, PixelConv2d))
     weights = np.where(flip[:, None, None, None], 1 - op.weights, op.weights)
-    return replace(op, weights=weights, thresholds=thresholds[:, :, None])
+    return replace(op, weights=weights, thresholds=thresholds)
 
 
 @checked_pass

@@ -2,7 +2,8 @@
 
 All stages are :class:`amaranth.lib.wiring.Component`\\ s with an input stream ``i`` and an output
 stream ``o`` (:mod:`amaranth.lib.stream`). Bit vectors travel LSB first, +1 as bit 1, -1 as bit 0,
-with zero padding in the last word of each vector. :class:`UartRx` and :class:`UartTx` carry
+with zero padding in the last word of each vector. :class:`ForkJoin` runs a body of stages beside a
+shortcut FIFO and joins the two bitwise (:class:`LogicJoin`). :class:`UartRx` and :class:`UartTx` carry
 bytes between a stream and a serial pin.
 """
 
@@ -14,7 +15,8 @@ from .sliding_window import SlidingWindow
 from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
+from .fork_join import Fork, ForkJoin, LogicJoin
 from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
-           "ArgMaxHead", "Chain", "UartRx", "UartTx"]
+           "ArgMaxHead", "Chain", "Fork", "ForkJoin", "LogicJoin", "UartRx", "UartTx"]

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import require_positive_ints
 from ._output import buffered_output
 
-__all__ = ["SlidingWindow", "line_buffer_rows"]
+__all__ = ["SlidingWindow", "line_buffer_rows", "pixels_needed"]
 
 
 def line_buffer_rows(kernel: int, stride: int, height: int) -> int:
@@ -19,6 +19,27 @@ def line_buffer_rows(kernel: int, stride: int, height: int) -> int:
 
 def _out_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def _row_span(oy, height, kernel, stride, padding):
+    """``(lo, hi, next_lo)``: the image rows ``lo..hi`` that output row ``oy`` waits for (all the
+    rest of the frame for the last output row, so that they are released together), and the first
+    row the next output row needs."""
+    top = oy * stride - padding
+    lo, next_lo = max(top, 0), max(top + stride, 0)
+    last = oy == _out_size(height, kernel, stride, padding) - 1
+    hi = height - 1 if last else max(min(top + kernel - 1, height - 1), next_lo - 1)
+    return lo, hi, next_lo
+
+
+def pixels_needed(height, width, kernel, stride, padding, n):
+    """Input pixels a :class:`SlidingWindow` must have taken before it gives the window of its
+    ``n``-th output pixel (counting from 1): the whole of every image row that window's output row
+    waits for."""
+    oy = (n - 1) // _out_size(width, kernel, stride, padding)
+    frame, oy = divmod(oy, _out_size(height, kernel, stride, padding))
+    _, hi, _ = _row_span(oy, height, kernel, stride, padding)
+    return (frame * height + hi + 1) * width
 
 
 class SlidingWindow(wiring.Component):
@@ -94,11 +115,8 @@ class SlidingWindow(wiring.Component):
         """``(need, release)`` of output row ``oy``: it reads image rows ``lo..hi`` and, when done,
         frees rows ``lo..next_lo - 1`` (after the frame's last output row, all the rest), so all of
         those must be buffered before it starts."""
-        H, K, S, P = self._h, self._k, self._s, self._p
-        top = oy * S - P
-        lo, next_lo = max(top, 0), max(top + S, 0)
-        hi = H - 1 if oy == self.out_height - 1 else max(min(top + K - 1, H - 1), next_lo - 1)
-        release = H - lo if oy == self.out_height - 1 else next_lo - lo
+        lo, hi, next_lo = _row_span(oy, self._h, self._k, self._s, self._p)
+        release = self._h - lo if oy == self.out_height - 1 else next_lo - lo
         return max(hi - lo + 1, 0), release
 
     def __repr__(self):

@@ -56,11 +56,11 @@ async def receive(ctx, port, count, rng=None, stall_prob=0.0, stamps=None):
     return words
 
 
-def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None):
+def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None, max_cycles=100_000):
     """Send ``words`` into ``dut.i`` and return ``count`` words taken from ``dut.o``.
 
     Producer and consumer both stall with probability ``stall`` (seeded ``seed`` and ``seed + 1``);
-    ``stamps`` is passed to :func:`receive`.
+    ``stamps`` is passed to :func:`receive`, ``max_cycles`` to :func:`run`.
     """
     got = []
 
@@ -70,7 +70,7 @@ def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None):
     async def consumer(ctx):
         got.extend(await receive(ctx, dut.o, count, random.Random(seed + 1), stall, stamps))
 
-    run(dut, producer, consumer)
+    run(dut, producer, consumer, max_cycles=max_cycles)
     return got
 
 

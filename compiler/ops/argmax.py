@@ -36,6 +36,11 @@ class ArgMax:
         from ...hdl import ArgMaxHead
         return ArgMaxHead(in_type.size, fold.simd, in_type.width)
 
+    def traffic(self, in_type, fold):
+        """A comparison per score; the scores are held in registers."""
+        from ..energy import Traffic
+        return Traffic(int_ops=in_type.size)
+
     def cost(self, in_type, fold, block_ram=None) -> Cost:
         from ...hdl.argmax import scan_lanes
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width

@@ -207,6 +207,12 @@ class BinaryConv2d:
         mvu = self.rom_depth(in_type, pe, simd) // self.groups
         return self.vectors_per_frame(in_type) * max(mvu, self.kernel * self.kernel)
 
+    def inputs_needed(self, in_type, n: int) -> int:
+        """Input pixels the hardware takes before its ``n``-th output pixel (the window generator's
+        rows; :func:`bnn_hw.compiler.blocks.shortcut_depth`)."""
+        from ...hdl.sliding_window import pixels_needed
+        return pixels_needed(*in_type.shape[:2], self.kernel, self.stride, self.padding, n)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel in, ``pe`` channels out."""
         return self.in_vector_bits(in_type), fold.pe * self.slices
@@ -232,6 +238,18 @@ class BinaryConv2d:
                 schedule = (class_of.reshape(-1, 1) * g + np.arange(g)).reshape(-1)
         stages["mvu"] = MatrixVectorUnit(weights, thresholds, pe=fold.pe, simd=fold.simd, schedule=schedule)
         return Chain(stages)
+
+    def traffic(self, in_type, fold):
+        """The matrix-vector unit's, plus the line buffer: each pixel written once, and read for
+        every window (and group) that covers it."""
+        from ..energy import Traffic, matrix_traffic
+        h, w, c = in_type.shape
+        vectors = self.vectors_per_frame(in_type)
+        pixel_bits = c * in_type.width
+        line_buffer = h * w * pixel_bits + vectors * self.kernel ** 2 * pixel_bits
+        windows = Traffic(**{"pixel_bits" if in_type.width == 8 else "fmap_bits": line_buffer})
+        return windows + matrix_traffic(vectors, self.out_channels // self.groups, self.window_bits,
+                                        self.slices, fold, element_bits=in_type.width)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         from ...hdl.sliding_window import line_buffer_rows

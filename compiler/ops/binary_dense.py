@@ -126,6 +126,10 @@ class BinaryDense:
         from ...hdl import MatrixVectorUnit
         return MatrixVectorUnit(self.weights, self.thresholds, pe=fold.pe, simd=fold.simd)
 
+    def traffic(self, in_type, fold):
+        from ..energy import matrix_traffic
+        return matrix_traffic(1, self.out_features, self.in_features, self.slices, fold)
+
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         return dense_cost(self.out_features, self.in_features, self.slices, fold, block_ram)
 

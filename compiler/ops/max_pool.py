@@ -50,6 +50,15 @@ class MaxPool:
         blocks = x[:, :ho * k, :wo * k].reshape(b, ho, k, wo, k, c)
         return blocks.max(axis=(2, 4))
 
+    def inputs_needed(self, in_type, n: int) -> int:
+        """Input pixels the hardware takes before its ``n``-th output pixel: through the last
+        pixel of that output's window."""
+        h, w, _ = in_type.shape
+        k = self.kernel
+        frame, index = divmod(n - 1, (h // k) * (w // k))
+        oy, ox = divmod(index, w // k)
+        return frame * h * w + (oy * k + k - 1) * w + ox * k + k
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel each."""
         return self.in_vector_bits(in_type), self.in_vector_bits(in_type)
@@ -57,6 +66,13 @@ class MaxPool:
     def hardware(self, in_type, fold):
         from ...hdl import OrPool
         return OrPool(*in_type.shape, kernel=self.kernel)
+
+    def traffic(self, in_type, fold):
+        """One OR per input bit; the pooled row written and read once per window row but the last."""
+        from ..energy import Traffic
+        h, w, c = in_type.shape
+        k = self.kernel
+        return Traffic(fmap_bits=2 * (h // k) * (w // k) * c * (k - 1), binary_ops=h * w * c)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         h, w, c = in_type.shape

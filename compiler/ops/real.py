@@ -1,4 +1,4 @@
-"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, and Sign.
+"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, and (multi-slice) Sign.
 
 Channels are the last axis of a value (vectors and channels-last images alike).
 
@@ -91,17 +91,41 @@ class BatchNorm:
 
 @dataclass(frozen=True)
 class Sign:
-    """``x >= 0 -> bit 1 (+1)``, else bit 0 (-1)."""
+    """``x - offset >= 0 -> bit 1 (+1)``, else bit 0 (-1), for each of the ``offsets``.
+
+    One offset (0, the default) is the plain sign. Several are BoolNet's multi-slice sign: channel
+    ``c`` gives bits ``c * K + j`` for ``j`` over the K sorted offsets (channels-last, a thermometer
+    code), ``x - offset`` computed in float32 as :class:`bnn_hw.nn.MultiSliceSign` does.
+    """
+
+    offsets: tuple[float, ...] = (0.0,)
+
+    def __post_init__(self):
+        offsets = tuple(float(np.float32(o)) for o in self.offsets)
+        if not offsets or list(offsets) != sorted(set(offsets)):
+            raise ValueError(f"sign offsets must be strictly increasing, not {self.offsets}")
+        object.__setattr__(self, "offsets", offsets)
+
+    @property
+    def slices(self) -> int:
+        return len(self.offsets)
+
+    def __repr__(self):
+        return "Sign()" if self.offsets == (0.0,) else f"Sign(offsets={list(self.offsets)})"
 
     def infer(self, inputs):
         (x,) = inputs
         if x.kind is not Kind.REAL:
             raise ValueError(f"Sign takes real values, got {x}")
-        return TensorType(x.shape, Kind.BITS)
+        return TensorType(x.shape[:-1] + (x.shape[-1] * self.slices,), Kind.BITS)
 
-    def torch_forward(self, t):
+    def slice_bits(self, t):
+        """The output bits of a float32 torch tensor ``t`` (..., C) as a bool tensor (..., C, K)."""
         import torch
-        return torch.where(t >= 0, 1.0, -1.0)
+        return (t.unsqueeze(-1) - torch.tensor(self.offsets, dtype=torch.float32)) >= 0
 
     def reference(self, x):
-        return (np.asarray(x) >= 0).astype(np.uint8)
+        import torch
+        x = np.asarray(x, np.float32)
+        bits = self.slice_bits(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        return bits.reshape(x.shape[:-1] + (-1,)).astype(np.uint8)

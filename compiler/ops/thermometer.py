@@ -50,6 +50,11 @@ class Thermometer:
         from ...hdl import ThermometerEncoder
         return ThermometerEncoder(in_type.size, self.thresholds, lanes=fold.simd)
 
+    def traffic(self, in_type, fold):
+        """One 8-bit comparison per pixel and threshold; nothing is buffered."""
+        from ..energy import Traffic
+        return Traffic(int_ops=in_type.size * len(self.thresholds))
+
     def cost(self, in_type, fold, block_ram=None) -> Cost:
         k = len(self.thresholds)
         return Cost(cycles=ceil(in_type.size / fold.simd), lut4=fold.simd * k * 3 + 16,

@@ -1,0 +1,86 @@
+"""LogicJoin: BoolNet's logic shortcut, a bitwise XNOR or OR of two equally shaped bit values.
+
+On +-1 values XNOR is the product ``x * y`` and OR the maximum; in bits ``1 - (a ^ b)`` and ``a | b``.
+The first input is the block's body, the second the shortcut (the value the body started from). In
+hardware the shortcut is a FIFO beside the body (:class:`~bnn_hw.hdl.ForkJoin`); its depth comes
+from the body's stages (:func:`bnn_hw.compiler.blocks.shortcut_depth`) and its cost is the plan's
+(:class:`bnn_hw.compiler.plan.Bypass`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost import BlockRam, Cost
+from ..ir import Kind, TensorType
+
+__all__ = ["LogicJoin", "vector_bits"]
+
+
+def vector_bits(value_type: TensorType) -> int:
+    """Bits of one vector of a bit value in a stream: one pixel of an image, else the whole value."""
+    return value_type.shape[-1] if len(value_type.shape) == 3 else value_type.bits
+
+
+def vectors(value_type: TensorType) -> int:
+    """Vectors of a bit value per frame: an image's pixels, else 1."""
+    return value_type.shape[0] * value_type.shape[1] if len(value_type.shape) == 3 else 1
+
+
+@dataclass(frozen=True)
+class LogicJoin:
+    mode: str  #: "xnor" or "or"
+
+    def __post_init__(self):
+        from ...hdl.fork_join import JOIN_OPS
+        if self.mode not in JOIN_OPS:
+            raise ValueError(f"a logic join is one of {JOIN_OPS}, not {self.mode!r}")
+
+    def __repr__(self):
+        return f"LogicJoin({self.mode})"
+
+    def infer(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"joins two values, got {len(inputs)}")
+        body, shortcut = inputs
+        if body.kind is not Kind.BITS or shortcut.kind is not Kind.BITS:
+            raise ValueError(f"joins bits (a Sign ends the block's body), got {body} and {shortcut}")
+        if body.shape != shortcut.shape:
+            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; "
+                             f"a logic shortcut needs equal shapes")
+        return body
+
+    def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
+        if self.mode == "xnor":
+            return (1 - (body ^ shortcut)).astype(np.uint8)
+        return (body | shortcut).astype(np.uint8)
+
+    def vectors_per_frame(self, in_type) -> int:
+        return vectors(in_type)
+
+    # One vector (an image's pixel, else the whole value) per word on both inputs and the output.
+    def in_vector_bits(self, in_type) -> int:
+        return vector_bits(in_type)
+
+    def out_vector_bits(self, out_type) -> int:
+        return vector_bits(out_type)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        return vector_bits(in_type), vector_bits(in_type)
+
+    def hardware(self, in_type, fold):
+        from ...hdl import LogicJoin as Join
+        return Join(vector_bits(in_type), self.mode)
+
+    def traffic(self, in_type, fold):
+        """A 1-bit operation per bit; each shortcut bit written to the FIFO and read back."""
+        from ..energy import Traffic
+        return Traffic(shortcut_bits=2 * in_type.size, binary_ops=in_type.size)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        bits = vector_bits(in_type)
+        # a LUT4 per bit, the result register and its 3-word output FIFO (LUT RAM)
+        return Cost(cycles=vectors(in_type), lut4=bits + 2 * bits + 12, ff=2 * bits + 8,
+                    binary_ops=in_type.size)

@@ -1,0 +1,101 @@
+"""Train a small BoolNet-style binary CNN on Fashion-MNIST and save it as ``net.pt``.
+
+BoolNet (Guo et al., 2021) keeps every feature map 1 bit wide: no real-valued shortcuts. Blocks add
+their input back with a logic operation instead (XNOR, the product of +-1 values), and keep more of
+each channel with a multi-slice sign (K thresholds, a K-bit thermometer code). The model (``C1, C2``
+channels, ``H`` hidden units, ``K`` slices)::
+
+    ImageInput(1, 28, 28)
+    PixelConv2d(1, C1, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)             # -> 14x14xC1
+    LogicShortcut(BinaryConv2d(C1, C1/K, 3, padding=1), BatchNorm2d, MultiSliceSign(K))  x 2
+    BinaryConv2d(C1, C2, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)           # -> 7x7xC2 (binary downsampling)
+    LogicShortcut(BinaryConv2d(C2, C2/K, 3, padding=1), BatchNorm2d, MultiSliceSign(K))
+    MaxPool2d(2), Flatten, BinaryLinear(9*C2, H), BatchNorm1d, Sign
+    BinaryLinear(H, 10)                                                            # integer scores
+
+Each block's convolution gives ``C/K`` channels and its multi-slice sign ``K`` bits of each, so the
+block's output has its input's ``C`` bits per pixel, XNOR-ed with the input. Binary convolutions pad
+with -1. After training the script reloads the saved file, measures the test accuracy of the reloaded
+model on all 10,000 test images and writes it with the configuration to ``metrics.json``.
+
+Usage::
+
+    python examples/fmnist_boolnet/train.py                 # the shipped configuration
+    python examples/fmnist_boolnet/train.py --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnn_hw.datasets import fashion_mnist
+from bnn_hw.nn import (BOOLNET_OFFSETS, BinaryConv2d, BinaryLinear, ImageInput, LogicShortcut, MultiSliceSign,
+                       PixelConv2d, Sign)
+from bnn_hw.training import add_training_arguments, save_with_metrics, train
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_model(c1: int, c2: int, hidden: int, op: str = "xnor", sign_grad: str = "approx") -> nn.Sequential:
+    k = len(BOOLNET_OFFSETS)
+    if c1 % k or c2 % k:
+        raise SystemExit(f"error: channels must be multiples of the {k} slices, not {c1}, {c2}")
+
+    def block(c):
+        return LogicShortcut(BinaryConv2d(c, c // k, 3, padding=1), nn.BatchNorm2d(c // k),
+                             MultiSliceSign(BOOLNET_OFFSETS, sign_grad), op=op)
+
+    return nn.Sequential(
+        ImageInput(1, 28, 28),
+        PixelConv2d(1, c1, 3, padding=1), nn.BatchNorm2d(c1), Sign(sign_grad), nn.MaxPool2d(2),
+        block(c1), block(c1),
+        BinaryConv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), Sign(sign_grad), nn.MaxPool2d(2),
+        block(c2),
+        nn.MaxPool2d(2), nn.Flatten(),
+        BinaryLinear(9 * c2, hidden), nn.BatchNorm1d(hidden), Sign(sign_grad),
+        BinaryLinear(hidden, 10))
+
+
+def weight_bits(model: nn.Sequential) -> int:
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (BinaryConv2d, BinaryLinear)))
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--channels", default="32,64", help="channels C1,C2 (default 32,64)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden units of the binary FC layer (default 128)")
+    p.add_argument("--op", choices=LogicShortcut.OPS, default="xnor", help="the logic shortcut (default xnor)")
+    p.add_argument("--sign-grad", choices=sorted(Sign.GRADIENTS), default="approx",
+                   help="backward of the signs: Bi-Real's ApproxSign (approx, default) or straight-through (ste)")
+    p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=15, batch_size=128, lr=2e-3,
+                           augmentation="none")
+    args = p.parse_args(argv)
+
+    c1, c2 = (int(c) for c in args.channels.split(","))
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+
+    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
+    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+
+    model = build_model(c1, c2, args.hidden, args.op, args.sign_grad)
+    print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
+    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
+    config = {"channels": [c1, c2], "hidden": args.hidden, "op": args.op, "slices": list(BOOLNET_OFFSETS),
+              "sign_grad": args.sign_grad, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
+              "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
+              "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
+              "threads": args.threads}
+    return save_with_metrics(model, args.out, x_test, y_test, history, config, weight_bits=weight_bits(model))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Logic shortcuts (BoolNet): a stream forked around a body of stages and joined bitwise again."""
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ._checks import require_positive_ints
+from ._output import buffered_output
+from .chain import payload_width
+
+__all__ = ["Fork", "LogicJoin", "ForkJoin", "JOIN_OPS"]
+
+#: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
+JOIN_OPS = ("xnor", "or")
+
+
+class Fork(wiring.Component):
+    """Copy every word of ``i`` to both ``a`` and ``b``.
+
+    Each output takes the word in its own time (an eager fork): a word offered on both leaves ``i``
+    once both have taken it, and a side that has taken it is not offered it again. ``i.ready``
+    depends combinationally on both outputs' ready.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(width)))
+    a, b : Out(stream.Signature(unsigned(width)))
+    """
+
+    def __init__(self, width):
+        require_positive_ints(width=width)
+        self._width = width
+        super().__init__({
+            "i": In(stream.Signature(unsigned(width))),
+            "a": Out(stream.Signature(unsigned(width))),
+            "b": Out(stream.Signature(unsigned(width))),
+        })
+
+    def __repr__(self):
+        return f"Fork(width={self._width})"
+
+    def elaborate(self, platform):
+        m = Module()
+        sides = (self.a, self.b)
+        taken = [Signal(name=f"taken_{name}") for name in "ab"]
+        done = [t | side.ready for t, side in zip(taken, sides)]
+        m.d.comb += self.i.ready.eq(done[0] & done[1])
+        for t, side in zip(taken, sides):
+            m.d.comb += [side.valid.eq(self.i.valid & ~t), side.payload.eq(self.i.payload)]
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += t.eq(0)
+            with m.Elif(side.valid & side.ready):
+                m.d.sync += t.eq(1)
+        return m
+
+
+class LogicJoin(wiring.Component):
+    """Bitwise ``op`` (``"xnor"`` or ``"or"``) of the words of ``a`` and ``b``, pairwise in order.
+
+    One pair per cycle, through a registered output (a 3-word FIFO): neither input's ready depends
+    on ``o.ready``.
+
+    Attributes
+    ----------
+    a, b : In(stream.Signature(unsigned(width)))
+    o : Out(stream.Signature(unsigned(width)))
+    """
+
+    def __init__(self, width, op):
+        require_positive_ints(width=width)
+        if op not in JOIN_OPS:
+            raise ValueError(f"op must be one of {JOIN_OPS}, not {op!r}")
+        self._width, self._op = width, op
+        super().__init__({
+            "a": In(stream.Signature(unsigned(width))),
+            "b": In(stream.Signature(unsigned(width))),
+            "o": Out(stream.Signature(unsigned(width))),
+        })
+
+    def __repr__(self):
+        return f"LogicJoin(width={self._width}, op={self._op!r})"
+
+    def elaborate(self, platform):
+        m = Module()
+        valid, payload, adv = buffered_output(m, self.o)
+        both = Signal()
+        m.d.comb += [both.eq(self.a.valid & self.b.valid),
+                     self.a.ready.eq(adv & both), self.b.ready.eq(adv & both)]
+        a, b = self.a.payload, self.b.payload
+        with m.If(adv):
+            m.d.sync += [valid.eq(both), payload.eq(~(a ^ b) if self._op == "xnor" else a | b)]
+        return m
+
+
+class ForkJoin(wiring.Component):
+    """A shortcut around ``body``: ``o = join(body(i), i)`` word by word.
+
+    ``i`` is forked (:class:`Fork`) into ``body`` and into a FIFO of ``depth`` words, the shortcut,
+    whose words meet the body's results in ``join`` (port ``a`` the body's, ``b`` the shortcut's).
+    The body may need several input words before it gives its first result (a convolution's window
+    generator: about two image rows); the shortcut FIFO must hold them all, or the fork waits for
+    the FIFO, the body for the fork and the join for the body. The compiler computes ``depth`` from
+    the body's stages (:func:`bnn_hw.compiler.blocks.shortcut_depth`).
+
+    Parameters
+    ----------
+    body : wiring.Component with ports ``i`` and ``o`` of ``width``-bit payloads
+    join : wiring.Component with ports ``a``, ``b``, ``o`` (a :class:`LogicJoin`)
+    depth : int, positive
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(width)))
+    o : the join's ``o``
+    """
+
+    def __init__(self, body, join, depth):
+        require_positive_ints(depth=depth)
+        widths = {payload_width(body, "i"), payload_width(body, "o"), payload_width(join, "a"),
+                  payload_width(join, "b")}
+        if len(widths) != 1:
+            raise ValueError(f"the body's ports and the join's inputs must be equally wide, not {sorted(widths)}")
+        (self._width,) = widths
+        self._body, self._join, self._depth = body, join, depth
+        super().__init__({
+            "i": In(stream.Signature(unsigned(self._width))),
+            "o": join.signature.members["o"],
+        })
+
+    @property
+    def depth(self):
+        return self._depth
+
+    def __repr__(self):
+        return f"ForkJoin(body={self._body!r}, join={self._join!r}, depth={self._depth})"
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fork = fork = Fork(self._width)
+        m.submodules.body = self._body
+        m.submodules.shortcut = shortcut = SyncFIFOBuffered(width=self._width, depth=self._depth)
+        m.submodules.join = self._join
+        wiring.connect(m, wiring.flipped(self.i), fork.i)
+        wiring.connect(m, fork.a, self._body.i)
+        wiring.connect(m, fork.b, shortcut.w_stream)
+        wiring.connect(m, self._body.o, self._join.a)
+        wiring.connect(m, shortcut.r_stream, self._join.b)
+        wiring.connect(m, self._join.o, wiring.flipped(self.o))
+        return m

@@ -1,0 +1,64 @@
+"""Fork, LogicJoin and ForkJoin: bitwise joins in order, under random stalls on every side."""
+
+import random
+
+import numpy as np
+import pytest
+
+from bnn_hw.hdl import Chain, Fork, ForkJoin, LogicJoin, Repack
+from stream_testing import assert_rejects, receive, run, send, stream_through
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_fork_gives_every_word_to_both_sides_each_in_its_own_time(stall):
+    words = list(np.random.default_rng(0).integers(0, 1 << 12, 40))
+    dut = Fork(12)
+    got = {}
+
+    async def producer(ctx):
+        await send(ctx, dut.i, words, random.Random(1), stall)
+
+    def consumer(side, seed):
+        async def bench(ctx):
+            got[side] = await receive(ctx, getattr(dut, side), len(words), random.Random(seed), stall)
+        return bench
+
+    run(dut, producer, consumer("a", 2), consumer("b", 3))
+    assert got["a"] == words and got["b"] == words
+
+
+@pytest.mark.parametrize("op, fn", [("xnor", lambda a, b: ~(a ^ b) & 0xFF), ("or", lambda a, b: a | b)])
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_logic_join_pairs_words_in_order(op, fn, stall):
+    rng = np.random.default_rng(4)
+    a, b = (list(rng.integers(0, 256, 30)) for _ in range(2))
+    dut = LogicJoin(8, op)
+    got = []
+
+    async def send_a(ctx):
+        await send(ctx, dut.a, a, random.Random(5), stall)
+
+    async def send_b(ctx):
+        await send(ctx, dut.b, b, random.Random(6), stall)
+
+    async def consumer(ctx):
+        got.extend(await receive(ctx, dut.o, len(a), random.Random(7), stall))
+
+    run(dut, send_a, send_b, consumer)
+    assert got == [fn(x, y) for x, y in zip(a, b)]
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_fork_join_around_a_body(stall):
+    """A body that regroups 6-bit words into 3-bit halves and back: o = xnor(i, i) = all ones."""
+    body = Chain([Repack(6, 6, 3), Repack(6, 3, 6)])
+    dut = ForkJoin(body, LogicJoin(6, "xnor"), depth=1)
+    words = list(np.random.default_rng(8).integers(0, 64, 25))
+    assert stream_through(dut, words, len(words), stall=stall, seed=9) == [63] * len(words)
+
+
+def test_arguments():
+    assert_rejects(LogicJoin, 8, "and", match="op")
+    assert_rejects(Fork, 0, match="width")
+    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 3)]), LogicJoin(6, "or"), 1), match="equally wide")
+    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 6)]), LogicJoin(6, "or"), 0), match="depth")
