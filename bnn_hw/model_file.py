@@ -70,6 +70,7 @@ LAYER_TYPES = {
     "PixelConv2d": (bnn.PixelConv2d, bnn.PixelConv2d.config),
     "Sign": (bnn.Sign, bnn.Sign.config),
     "MultiSliceSign": (bnn.MultiSliceSign, bnn.MultiSliceSign.config),
+    "ChannelShuffle": (bnn.ChannelShuffle, bnn.ChannelShuffle.config),
     "LogicShortcut": (bnn.LogicShortcut, bnn.LogicShortcut.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),

@@ -17,6 +17,8 @@ Layers:
 - :class:`Sign`: binary activation with a straight-through (clamp) or Bi-Real ApproxSign gradient.
 - :class:`MultiSliceSign`: BoolNet's multi-slice binarization, K signs per channel at sorted offsets
   (a K-bit thermometer code of the channel).
+- :class:`ChannelShuffle`: ShuffleNet's channel shuffle (after a multi-slice sign, it puts the
+  slices first for a convolution with one group per slice).
 - :class:`LogicShortcut`: BoolNet's logic shortcut, ``XNOR`` or ``OR`` of a body of layers' bits
   with the bits the body started from.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
@@ -33,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "LogicShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
+           "ChannelShuffle", "LogicShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -69,9 +71,29 @@ def sign_approx(x: torch.Tensor) -> torch.Tensor:
     return _SignApprox.apply(x)
 
 
-def binarize(w: torch.Tensor) -> torch.Tensor:
-    """Binary weights: ``+1`` where the latent weight is ``>= 0``, else ``-1`` (STE gradient)."""
+def binarize(w: torch.Tensor, temperature: float | None = None) -> torch.Tensor:
+    """Binary weights: ``+1`` where the latent weight is ``>= 0``, else ``-1`` (STE gradient).
+
+    With a ``temperature`` (progressive binarization, for training only) the weights are
+    ``tanh(w / temperature)`` instead: soft at a high temperature, the sign as it goes to 0.
+    """
+    if temperature is not None:
+        return torch.tanh(w / temperature)
     return sign_ste(w)
+
+
+class _BinaryWeights(nn.Module):
+    """A layer with latent weights that are binarized in the forward pass.
+
+    ``temperature`` (default None) makes training binarize progressively (:func:`binarize`); the
+    training loop lowers it on a schedule and resets it to None. Eval mode always uses the sign, so
+    the saved model is exactly binary whatever the temperature.
+    """
+
+    temperature: float | None = None
+
+    def binary_weight(self) -> torch.Tensor:
+        return binarize(self.weight, self.temperature if self.training else None)
 
 
 class ImageInput(nn.Module):
@@ -141,7 +163,7 @@ class Thermometer(nn.Module):
         return f"thresholds={self.thresholds}"
 
 
-class BinaryLinear(nn.Module):
+class BinaryLinear(_BinaryWeights):
     """Fully connected layer with binary weights and binary (+-1) inputs.
 
     ``y = (x @ sign(W).T) * scale`` where ``scale`` (per output channel, learned) exists only if
@@ -162,7 +184,7 @@ class BinaryLinear(nn.Module):
                 "scale": self.scale is not None}
 
     def forward(self, x):
-        y = F.linear(x, binarize(self.weight))
+        y = F.linear(x, self.binary_weight())
         if self.scale is not None:
             y = y * self.scale
         return y
@@ -176,7 +198,7 @@ class BinaryLinear(nn.Module):
 PAD_VALUES = (-1, 0, 1)
 
 
-class BinaryConv2d(nn.Module):
+class BinaryConv2d(_BinaryWeights):
     """2-D convolution with binary weights on binary (+-1) inputs.
 
     ``y = conv2d(pad(x, padding, pad_value), sign(W), stride, groups) * scale``, ``scale`` (per
@@ -212,7 +234,7 @@ class BinaryConv2d(nn.Module):
         if p and self.pad_value:
             x = F.pad(x, (p, p, p, p), value=float(self.pad_value))
             p = 0
-        y = F.conv2d(x, binarize(self.weight), stride=self.stride, padding=p, groups=self.groups)
+        y = F.conv2d(x, self.binary_weight(), stride=self.stride, padding=p, groups=self.groups)
         if self.scale is not None:
             y = y * self.scale[:, None, None]
         return y
@@ -299,6 +321,28 @@ class MultiSliceSign(nn.Module):
 
     def extra_repr(self):
         return f"offsets={self.offsets}, grad={self.grad!r}"
+
+
+class ChannelShuffle(nn.Module):
+    """Channel shuffle: ``(batch, C, ...)`` viewed as ``(batch, groups, C / groups, ...)``, the two
+    channel axes swapped. Output channel ``i * groups + g`` is input channel ``g * C / groups + i``."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        if int(groups) < 1:
+            raise ValueError(f"ChannelShuffle groups must be positive, not {groups}")
+        self.groups = int(groups)
+
+    def config(self) -> dict:
+        return {"groups": self.groups}
+
+    def forward(self, x):
+        if x.shape[1] % self.groups:
+            raise ValueError(f"ChannelShuffle groups={self.groups} must divide the {x.shape[1]} channels")
+        return x.unflatten(1, (self.groups, -1)).transpose(1, 2).flatten(1, 2)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
 
 
 class LogicShortcut(nn.Sequential):

@@ -21,7 +21,7 @@ from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, ImageInput
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "augment", "model_inputs", "accuracy", "train",
-           "save_with_metrics"]
+           "temperature_at", "save_with_metrics"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift")
 
@@ -36,6 +36,10 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
     parser.add_argument("--augment", choices=AUGMENTATIONS, default=augmentation,
                         help=f"training augmentation: left-right flips, optionally 2-pixel shifts "
                              f"(default {augmentation})")
+    parser.add_argument("--progressive", type=float, nargs=2, metavar=("START", "END"), default=None,
+                        help="progressive weight binarization: tanh(w / T) with the temperature T lowered "
+                             "geometrically from START to END over the first 80%% of the steps, then the "
+                             "sign (default: the sign throughout)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--out", default=out, help="model file to write (default: net.pt next to the "
                                                    "script); metrics.json is written next to it")
@@ -82,17 +86,30 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
     return correct / len(images)
 
 
+def temperature_at(step: int, steps: int, start: float, end: float) -> float | None:
+    """The progressive-binarization temperature at ``step`` of ``steps``: geometric from ``start``
+    to ``end`` over the first 80% of the steps, then None (the sign)."""
+    ramp = max(1, int(0.8 * steps))
+    if step >= ramp:
+        return None
+    return start * (end / start) ** (step / ramp)
+
+
 def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, epochs: int,
           batch_size: int = 256, lr: float = 1e-3, augmentation: str = "none", seed: int = 0,
-          log=print) -> list[dict]:
-    """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows."""
+          progressive: tuple[float, float] | None = None, log=print) -> list[dict]:
+    """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows.
+
+    ``progressive=(start, end)`` binarizes the weights progressively (:func:`temperature_at`)."""
     # Scores are integers in [-N, N] for the N inputs of the last BinaryLinear.
     last = next(m for m in reversed(model) if isinstance(m, BinaryLinear))
     log_t = nn.Parameter(torch.tensor(-0.5 * math.log(last.in_features)))
     optimizer = torch.optim.Adam(list(model.parameters()) + [log_t], lr=lr)
     steps_per_epoch = math.ceil(len(images) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    binary = [m.weight for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
+    layers = [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
+    binary = [m.weight for m in layers]
+    step, steps = 0, epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(seed)
     history = []
     for epoch in range(1, epochs + 1):
@@ -102,6 +119,11 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         total_loss, correct = 0.0, 0
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
+            if progressive is not None:
+                temperature = temperature_at(step, steps, *progressive)
+                for layer in layers:
+                    layer.temperature = temperature
+            step += 1
             x, y = model_inputs(model, augment(images[idx], augmentation, generator)), labels[idx]
             scores = model(x)
             loss = F.cross_entropy(scores * log_t.exp(), y)
@@ -118,7 +140,9 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
                "seconds": time.perf_counter() - t0}
         history.append(row)
         log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  train acc {row['train_acc']:.4f}  "
-            f"temperature {log_t.exp().item():.4f}  {row['seconds']:.1f}s")
+            f"score scale {log_t.exp().item():.4f}  {row['seconds']:.1f}s")
+    for layer in layers:
+        layer.temperature = None
     return history
 
 

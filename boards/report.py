@@ -183,13 +183,15 @@ def render_energy(report: dict) -> str:
     for r in report["layers"]:
         lines.append(f"{r['name']:<16}" + "".join(f"{r[k]:>{w}}" for k, w in zip(keys, widths))
                      + f"{r['energy_pj'] / 1000:>10.2f}{r['energy_32bit_baseline_pj'] / 1000:>11.2f}")
-    lines.append(f"{'total':<16}" + "".join(f"{sum(r[k] for r in report['layers']):>{w}}" for k, w in zip(keys, widths)))
+    totals = (sum(r[k] for r in report["layers"]) for k in keys)
+    lines.append(f"{'total':<16}" + "".join(f"{total:>{w}}" for total, w in zip(totals, widths)))
     t = report["totals"]
     ours, base = t["energy_per_inference_pj"]["value"], t["energy_32bit_baseline_pj"]["value"]
     lines += ["", f"energy per inference in nJ ({PROVENANCE}, not FPGA power):",
               f"{'':<24}{'memory':>10}{'binary':>10}{'integer':>10}{'float32':>10}{'total':>10}"]
     for name, e in (("bnn-hw (1-bit maps)", ours), ("32-bit maps/shortcuts", base)):
-        lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in ("memory", "binary", "integer", "real", "total")))
+        parts = ("memory", "binary", "integer", "real", "total")
+        lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in parts))
     lines.append(f"ratio 32-bit / bnn-hw: {_fmt(t['energy_ratio_32bit_to_binary']):.2f}x")
     lines.append(f"constants (pJ): {', '.join(f'{k} {v:g}' for k, v in t['energy_constants_pj'].items())}")
     lines.append(f"source: {CITATION}")

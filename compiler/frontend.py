@@ -20,8 +20,8 @@ from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
 from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import (ArgMax, BatchNorm, BinaryConv2d, BinaryDense, LogicJoin, MaxPool, PixelConv2d, Scale, Sign,
-                  Thermometer)
+from .ops import (ArgMax, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, LogicJoin, MaxPool, PixelConv2d,
+                  Scale, Sign, Thermometer)
 
 __all__ = ["from_model", "INPUT"]
 
@@ -104,6 +104,8 @@ def _layer_nodes(label: str, layer: nn.Module, value: str, in_type: TensorType,
         return [Node(f"batchnorm{suffix}", op, (value,))]
     if isinstance(layer, bnn.Sign):
         return [Node(f"sign{suffix}", Sign(), (value,))]
+    if isinstance(layer, bnn.ChannelShuffle):
+        return [Node(f"shuffle{suffix}", ChannelShuffle(layer.groups), (value,))]
     if isinstance(layer, bnn.MultiSliceSign):
         return [Node(f"sign{suffix}", Sign(tuple(layer.offsets)), (value,))]
     if isinstance(layer, nn.MaxPool2d):

@@ -16,7 +16,8 @@ from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
 from .fork_join import Fork, ForkJoin, LogicJoin
+from .permute import Permute
 from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
-           "ArgMaxHead", "Chain", "Fork", "ForkJoin", "LogicJoin", "UartRx", "UartTx"]
+           "ArgMaxHead", "Chain", "Fork", "ForkJoin", "LogicJoin", "Permute", "UartRx", "UartTx"]

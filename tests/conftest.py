@@ -94,30 +94,38 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
 
 
 def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3, seed: int = 0,
-                   hidden=(6,), classes=3) -> torch.nn.Sequential:
+                   hidden=(6,), classes=3, grouped: bool = False) -> torch.nn.Sequential:
     """An untrained BoolNet-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, then two logic shortcuts (``op``) around a
     ``kernel`` x ``kernel`` binary convolution with BN: the first ends in a Sign, the second in a
     ``slices``-slice MultiSliceSign (its convolution gives ``channels / slices`` channels); then
-    Flatten and binary FC layers. Random weights and adversarial BN statistics. Eval mode."""
+    Flatten and binary FC layers. With ``grouped``, a third shortcut's body is BoolNet's multi-slice
+    grouped convolution: a ``kernel`` x ``kernel`` convolution, a ``slices``-slice sign, a channel
+    shuffle putting the slices first, and a 1x1 convolution with one group per slice. Random weights
+    and adversarial BN statistics. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     c, h, w = image
 
-    def conv_bn(cin, cout, k, pad):
-        conv = bnn.BinaryConv2d(cin, cout, k, 1, pad, -1)
+    def conv_bn(cin, cout, k, pad, groups=1):
+        conv = bnn.BinaryConv2d(cin, cout, k, 1, pad, -1, groups)
         bn = torch.nn.BatchNorm2d(cout)
         with torch.no_grad():
             conv.weight.normal_(generator=g)
-        _adversarial_batchnorm(bn, k * k * cin, g, 1)
+        _adversarial_batchnorm(bn, k * k * cin // groups, g, 1)
         return [conv, bn]
 
+    offsets = bnn.BOOLNET_OFFSETS[:slices] if slices == 4 else [s - slices / 2 for s in range(slices)]
     pad = kernel // 2
     layers = [bnn.ImageInput(*image), bnn.Thermometer((85, 170)), *conv_bn(2 * c, channels, 3, 1), bnn.Sign(),
               bnn.LogicShortcut(*conv_bn(channels, channels, kernel, pad), bnn.Sign(), op=op),
               bnn.LogicShortcut(*conv_bn(channels, channels // slices, kernel, pad),
-                                bnn.MultiSliceSign(bnn.BOOLNET_OFFSETS[:slices] if slices == 4
-                                                   else [s - slices / 2 for s in range(slices)]), op=op),
-              torch.nn.Flatten()]
+                                bnn.MultiSliceSign(offsets), op=op)]
+    if grouped:
+        layers.append(bnn.LogicShortcut(*conv_bn(channels, channels, kernel, pad), bnn.MultiSliceSign(offsets),
+                                        bnn.ChannelShuffle(channels),
+                                        *conv_bn(slices * channels, channels, 1, 0, groups=slices), bnn.Sign(),
+                                        op=op))
+    layers.append(torch.nn.Flatten())
     layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
     return torch.nn.Sequential(*layers).eval()
 

@@ -103,3 +103,30 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     assert main(["report", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+@pytest.fixture
+def saved_boolnet(tmp_path):
+    from conftest import random_boolnet
+    path = tmp_path / "boolnet.pt"
+    bnn_hw.save(random_boolnet(), path)
+    return path
+
+
+def test_nested_layers_name_their_place_in_the_block(saved_boolnet, tmp_path):
+    data = torch.load(saved_boolnet, weights_only=True)
+    assert data["layers"][5]["type"] == "LogicShortcut" and len(data["layers"][5]["layers"]) == 3
+    data["layers"][5]["layers"][2]["type"] = "ReLU"
+    torch.save(data, tmp_path / "relu.pt")
+    assert "layer 5.2 has unsupported type 'ReLU'" in _error(tmp_path / "relu.pt")
+    del data["layers"][5]["layers"]
+    torch.save(data, tmp_path / "bodyless.pt")
+    assert "layer 5 (LogicShortcut) is malformed" in _error(tmp_path / "bodyless.pt")
+
+
+def test_nested_tensor_of_the_wrong_shape(saved_boolnet, tmp_path):
+    data = torch.load(saved_boolnet, weights_only=True)
+    data["state_dict"]["5.0.weight"] = torch.zeros(8, 8, 3, 2)
+    torch.save(data, tmp_path / "shape.pt")
+    message = _error(tmp_path / "shape.pt")
+    assert "layer 5.0 (BinaryConv2d)" in message and "expected (8, 8, 3, 3)" in message

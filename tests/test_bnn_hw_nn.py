@@ -46,3 +46,29 @@ def test_thermometer_rejects_bad_thresholds(bad):
 def test_sign_rejects_unknown_gradient():
     with pytest.raises(ValueError, match="ste"):
         bnn.Sign("magic")
+
+
+def test_progressive_binarization_is_soft_in_training_and_exact_in_eval():
+    from bnn_hw.training import temperature_at
+    layer = bnn.BinaryLinear(4, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.5, -0.5, 0.1, -0.1], [1.0, -1.0, 0.0, 0.2]]))
+    x = torch.ones(1, 4)
+    layer.temperature = 1.0
+    soft = layer.train()(x)
+    assert soft[0, 0].item() == pytest.approx(float(torch.tanh(torch.tensor([0.5, -0.5, 0.1, -0.1])).sum()))
+    assert layer.eval()(x).tolist() == [[0.0, 2.0]]       # the sign, whatever the temperature
+    # geometric from start to end over 80% of the steps, then the sign
+    assert temperature_at(0, 100, 1.0, 0.01) == 1.0
+    assert temperature_at(40, 100, 1.0, 0.01) == pytest.approx(0.1)
+    assert temperature_at(80, 100, 1.0, 0.01) is None
+
+
+def test_training_with_progressive_binarization_ends_binary():
+    from bnn_hw.training import train
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(bnn.BinaryLinear(8, 4), torch.nn.BatchNorm1d(4), bnn.Sign(), bnn.BinaryLinear(4, 2))
+    images = torch.randint(0, 2, (64, 8)).float() * 2 - 1
+    labels = (images[:, 0] > 0).long()
+    train(model, images, labels, epochs=2, batch_size=16, progressive=(1.0, 0.05), log=lambda s: None)
+    assert all(m.temperature is None for m in model.modules() if isinstance(m, bnn.BinaryLinear))

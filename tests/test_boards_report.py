@@ -6,7 +6,8 @@ from pathlib import Path
 from bnn_hw.boards import get_board
 from bnn_hw.boards.report import make_report, parse_yosys_cells, render_text
 from bnn_hw.compiler.plan import compile_model
-from conftest import random_mlp
+from bnn_hw.cli import main
+from conftest import random_boolnet, random_mlp
 
 DATA = Path(__file__).parent / "data"
 
@@ -56,3 +57,26 @@ def test_report_from_a_real_nextpnr_ice40_report():
     text = render_text(report)
     assert text.startswith("bnn-hw report: icebreaker (iCE40UP5K, EBR = 4-kbit SB_RAM40_4K)")
     assert "LOGIC CELLS 3111/5280, EBR 6/30" in text and "measured Fmax: 20.4 MHz (constraint 12.0 MHz" in text
+
+
+def test_report_command_prints_memory_and_energy_tables_without_synthesis(tmp_path, capsys):
+    import bnn_hw
+    path = tmp_path / "net.pt"
+    bnn_hw.save(random_boolnet(image=(1, 8, 8), channels=8), path)
+    assert main(["report", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "memory and operations per inference" in text and "sc buffered" in text
+    assert "45nm ASIC-equivalent estimate, not FPGA power" in text and "ISSCC 2014" in text
+    assert "ratio 32-bit / bnn-hw" in text
+    memory = text.split("memory and operations per inference")[1]
+    row = next(line for line in memory.splitlines() if line.startswith("xnor5 "))
+    assert row.split()[2] == str(8 * (2 * 8 - 1))     # the shortcut FIFO's bits
+
+
+def test_energy_figures_carry_their_provenance():
+    report = make_report(compile_model(random_mlp(64, [32], 10)), get_board("ulx3s"))
+    totals = report["totals"]
+    for key in ("energy_per_inference_pj", "energy_32bit_baseline_pj", "energy_ratio_32bit_to_binary"):
+        assert totals[key]["provenance"] == "45nm ASIC-equivalent estimate"
+    assert "Horowitz" in totals["energy_per_inference_pj"]["source"]
+    assert totals["energy_ratio_32bit_to_binary"]["value"] > 1

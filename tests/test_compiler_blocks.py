@@ -29,7 +29,7 @@ def _images(model, n, seed):
 @pytest.mark.parametrize("op", ["xnor", "or"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_reference_equals_pytorch(op, seed):
-    model = random_boolnet(op=op, seed=seed)
+    model = random_boolnet(op=op, seed=seed, grouped=seed == 2)
     x = _images(model, 200, seed)
     _, scores = compile_model(model).predict(x)
     assert (scores == torch_scores(model, x)).all()
@@ -97,17 +97,35 @@ def _simulate(plan, frames, stall, seed=0, max_cycles=100_000):
     return [decode_result(plan, word) for word in got]
 
 
-@pytest.mark.parametrize("op", ["xnor", "or"])
+@pytest.mark.parametrize("op, grouped", [("xnor", False), ("or", False), ("xnor", True)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_pipeline_with_shortcuts_is_bit_exact_under_random_stalls(op, stall):
+def test_pipeline_with_shortcuts_is_bit_exact_under_random_stalls(op, grouped, stall):
     """Producer and consumer stall at random: the fork-join blocks neither deadlock nor lose data."""
-    model = random_boolnet(op=op, seed=7)
+    model = random_boolnet(op=op, seed=7, grouped=grouped)
     plan = compile_model(model)
     frames = _images(model, 3, 1)
     classes, scores = plan.predict(frames)
     got = _simulate(plan, frames, stall, seed=3)
     assert [g[0] for g in got] == list(classes)
     assert all((g[1] == s).all() for g, s in zip(got, scores))
+
+
+def test_multi_slice_grouped_body_composes_what_its_convolutions_wait_for():
+    plan = compile_model(random_boolnet(image=(1, 6, 5), grouped=True))
+    blocks = [item for item in plan.layout if isinstance(item, Block)]
+    # the 1x1 convolution waits for a whole row of the 3x3's outputs, which waited for input rows y
+    # and y + 1: still two rows
+    assert blocks[-1].join.bypass.depth == 2 * 5 - 1
+    shuffle = next(s for s in plan.stages if s.name == "shuffle7_3")
+    assert shuffle.cost.lut4 == 0
+
+
+def test_channel_shuffle_matches_pytorch():
+    from bnn_hw.compiler.ops import ChannelShuffle
+    x = np.random.default_rng(0).integers(0, 2, (3, 2, 2, 12)).astype(np.uint8)
+    torch_x = torch.from_numpy(x).permute(0, 3, 1, 2)
+    expected = bnn.ChannelShuffle(4)(torch_x).permute(0, 2, 3, 1).numpy()
+    assert (ChannelShuffle(4).reference(x) == expected).all()
 
 
 def test_a_shortcut_fifo_one_word_short_deadlocks(monkeypatch):

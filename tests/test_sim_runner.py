@@ -10,7 +10,7 @@ from bnn_hw.compiler.folding import Fold
 from bnn_hw.compiler.plan import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
-from conftest import random_cnn, random_mlp, torch_scores
+from conftest import random_boolnet, random_cnn, random_mlp, torch_scores
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
@@ -89,6 +89,17 @@ def test_random_convolutional_networks(tmp_path, config, folding, stall):
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=5)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, 2.0 * frames - 1 if binary else frames))
+
+
+@pytest.mark.parametrize("op, stall", [("xnor", 0.3), ("or", 0.0)])
+def test_logic_shortcut_networks(tmp_path, op, stall):
+    """Fork-join blocks (with a multi-slice grouped body) in Verilog, under random stalls."""
+    model = random_boolnet(image=(1, 7, 6), op=op, seed=11, grouped=True)
+    plan = compile_model(model)
+    frames = np.random.default_rng(2).integers(0, 256, (8, 7, 6, 1)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=3)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
 
 
 def test_shipped_cnv_on_100_fashion_mnist_images(tmp_path):

@@ -3,10 +3,12 @@
 from .argmax import ArgMax
 from .binary_conv import BinaryConv2d
 from .binary_dense import BinaryDense
+from .channel_shuffle import ChannelShuffle
 from .logic_join import LogicJoin
 from .max_pool import MaxPool
 from .pixel_conv import PixelConv2d
 from .real import BatchNorm, Scale, Sign
 from .thermometer import Thermometer
 
-__all__ = ["ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "LogicJoin", "MaxPool", "PixelConv2d", "Scale", "Sign", "Thermometer"]
+__all__ = ["ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "ChannelShuffle", "LogicJoin", "MaxPool",
+           "PixelConv2d", "Scale", "Sign", "Thermometer"]

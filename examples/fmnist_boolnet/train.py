@@ -1,22 +1,27 @@
 """Train a small BoolNet-style binary CNN on Fashion-MNIST and save it as ``net.pt``.
 
-BoolNet (Guo et al., 2021) keeps every feature map 1 bit wide: no real-valued shortcuts. Blocks add
-their input back with a logic operation instead (XNOR, the product of +-1 values), and keep more of
-each channel with a multi-slice sign (K thresholds, a K-bit thermometer code). The model (``C1, C2``
-channels, ``H`` hidden units, ``K`` slices)::
+BoolNet (Guo et al., 2021) keeps every feature map 1 bit wide: no real-valued shortcuts. Its blocks
+add their input back with a logic operation (XNOR, the product of +-1 values), keep more of each
+channel with a multi-slice sign (K thresholds, a K-bit thermometer code) read by a convolution with
+one group per slice, and downsample with OR max-pooling and a binary 1x1 convolution. The model
+(``C1, C2`` channels, ``H`` hidden units, ``K = 4`` slices)::
 
     ImageInput(1, 28, 28)
-    PixelConv2d(1, C1, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)             # -> 14x14xC1
-    LogicShortcut(BinaryConv2d(C1, C1/K, 3, padding=1), BatchNorm2d, MultiSliceSign(K))  x 2
-    BinaryConv2d(C1, C2, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)           # -> 7x7xC2 (binary downsampling)
-    LogicShortcut(BinaryConv2d(C2, C2/K, 3, padding=1), BatchNorm2d, MultiSliceSign(K))
+    PixelConv2d(1, C1, 3, padding=1), BatchNorm2d, Sign, MaxPool2d(2)           # -> 14x14xC1
+    block(C1), block(C1)
+    MaxPool2d(2), BinaryConv2d(C1, C2, 1), BatchNorm2d, Sign                    # binary downsampling -> 7x7xC2
+    block(C2)
     MaxPool2d(2), Flatten, BinaryLinear(9*C2, H), BatchNorm1d, Sign
-    BinaryLinear(H, 10)                                                            # integer scores
+    BinaryLinear(H, 10)                                                          # integer scores
 
-Each block's convolution gives ``C/K`` channels and its multi-slice sign ``K`` bits of each, so the
-block's output has its input's ``C`` bits per pixel, XNOR-ed with the input. Binary convolutions pad
-with -1. After training the script reloads the saved file, measures the test accuracy of the reloaded
-model on all 10,000 test images and writes it with the configuration to ``metrics.json``.
+    block(C) = LogicShortcut(BinaryConv2d(C, C, 3, padding=1), BatchNorm2d, MultiSliceSign(K),
+                             ChannelShuffle(C), BinaryConv2d(K*C, C, 1, groups=K), BatchNorm2d, Sign,
+                             op="xnor")
+
+The shuffle puts the slices first, so that each group of the 1x1 convolution reads one slice of
+every channel. Binary convolutions pad with -1. After training the script reloads the saved file,
+measures the test accuracy of the reloaded model on all 10,000 test images and writes it with the
+configuration to ``metrics.json``.
 
 Usage::
 
@@ -34,8 +39,8 @@ import torch
 from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
-from bnn_hw.nn import (BOOLNET_OFFSETS, BinaryConv2d, BinaryLinear, ImageInput, LogicShortcut, MultiSliceSign,
-                       PixelConv2d, Sign)
+from bnn_hw.nn import (BOOLNET_OFFSETS, BinaryConv2d, BinaryLinear, ChannelShuffle, ImageInput, LogicShortcut,
+                       MultiSliceSign, PixelConv2d, Sign)
 from bnn_hw.training import add_training_arguments, save_with_metrics, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,18 +48,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def build_model(c1: int, c2: int, hidden: int, op: str = "xnor", sign_grad: str = "approx") -> nn.Sequential:
     k = len(BOOLNET_OFFSETS)
-    if c1 % k or c2 % k:
-        raise SystemExit(f"error: channels must be multiples of the {k} slices, not {c1}, {c2}")
 
     def block(c):
-        return LogicShortcut(BinaryConv2d(c, c // k, 3, padding=1), nn.BatchNorm2d(c // k),
-                             MultiSliceSign(BOOLNET_OFFSETS, sign_grad), op=op)
+        return LogicShortcut(BinaryConv2d(c, c, 3, padding=1), nn.BatchNorm2d(c),
+                             MultiSliceSign(BOOLNET_OFFSETS, sign_grad), ChannelShuffle(c),
+                             BinaryConv2d(k * c, c, 1, groups=k), nn.BatchNorm2d(c), Sign(sign_grad), op=op)
 
     return nn.Sequential(
         ImageInput(1, 28, 28),
         PixelConv2d(1, c1, 3, padding=1), nn.BatchNorm2d(c1), Sign(sign_grad), nn.MaxPool2d(2),
         block(c1), block(c1),
-        BinaryConv2d(c1, c2, 3, padding=1), nn.BatchNorm2d(c2), Sign(sign_grad), nn.MaxPool2d(2),
+        nn.MaxPool2d(2), BinaryConv2d(c1, c2, 1), nn.BatchNorm2d(c2), Sign(sign_grad),
         block(c2),
         nn.MaxPool2d(2), nn.Flatten(),
         BinaryLinear(9 * c2, hidden), nn.BatchNorm1d(hidden), Sign(sign_grad),
@@ -73,7 +77,7 @@ def main(argv=None) -> dict:
     p.add_argument("--sign-grad", choices=sorted(Sign.GRADIENTS), default="approx",
                    help="backward of the signs: Bi-Real's ApproxSign (approx, default) or straight-through (ste)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=15, batch_size=128, lr=2e-3,
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=12, batch_size=128, lr=2e-3,
                            augmentation="none")
     args = p.parse_args(argv)
 
@@ -88,9 +92,11 @@ def main(argv=None) -> dict:
     model = build_model(c1, c2, args.hidden, args.op, args.sign_grad)
     print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
+                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
+                    log=lambda s: print(s, flush=True))
     config = {"channels": [c1, c2], "hidden": args.hidden, "op": args.op, "slices": list(BOOLNET_OFFSETS),
               "sign_grad": args.sign_grad, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
+              "progressive": args.progressive,
               "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
               "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
               "threads": args.threads}

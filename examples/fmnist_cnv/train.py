@@ -91,10 +91,12 @@ def main(argv=None) -> dict:
     model = build_model(args.first, thresholds, channels, args.hidden, args.pad_value, args.sign_grad)
     print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
+                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
+                    log=lambda s: print(s, flush=True))
     config = {"first": args.first, "thresholds": thresholds if args.first == "thermometer" else None,
               "channels": channels, "hidden": args.hidden,
               "pad_value": args.pad_value, "sign_grad": args.sign_grad, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
+              "progressive": args.progressive,
               "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
               "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
               "threads": args.threads}

@@ -74,9 +74,11 @@ def main(argv=None) -> dict:
     print(f"model: thresholds={thresholds} hidden={args.hidden} "
           f"weight bits={weight_bits(thresholds, args.hidden)}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, log=lambda s: print(s, flush=True))
+                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
+                    log=lambda s: print(s, flush=True))
     config = {"thresholds": thresholds, "hidden": args.hidden, "epochs": args.epochs,
-              "seed": args.seed, "augment": args.augment, "batch_size": args.batch_size, "lr": args.lr,
+              "seed": args.seed, "augment": args.augment,
+              "progressive": args.progressive, "batch_size": args.batch_size, "lr": args.lr,
               "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
               "threads": args.threads}
     return save_with_metrics(model, args.out, x_test, y_test, history, config,
