@@ -3,7 +3,7 @@
     python benchmarks/cost_model.py [--model net.pt ...] [--tolerance 0.15] [--jobs 2]
 
 Each hardware stage of the plan (with the gearbox the lowering puts in front of it, which belongs to
-that stage) is synthesised on its own by yosys ``synth_ecp5`` (flattened, its stream ports as the
+that stage; a shortcut block as a whole, estimated as the sum of its stages) is synthesised on its own by yosys ``synth_ecp5`` (flattened, its stream ports as the
 module's ports, so nothing is optimised away) and its cells are counted with ``stat``. The script
 prints, per stage and in total, the cost model's LUT4 / FF / EBR estimates beside these
 measurements and the relative error, and says whether every stage's LUT4 and FF, and the totals,
@@ -32,7 +32,8 @@ from amaranth.hdl import UnusedElaboratable
 import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
 from bnn_hw.compiler.lower import build_pipeline
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler.cost import Cost
+from bnn_hw.compiler.plan import Block, compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [ROOT / "examples" / "fmnist_mlp" / "net.pt", ROOT / "examples" / "fmnist_cnv" / "net.pt"]
@@ -68,11 +69,20 @@ def synthesise(component, yosys: str) -> dict[str, int]:
             "ff": cells.get("TRELLIS_FF", 0), "ebr": cells.get("DP16KD", 0), "abc": int(attempt > 0)}
 
 
-def stage_components(plan) -> dict[str, list]:
-    """Each plan stage's hardware, with the gearbox in front of it."""
+def judged_units(plan) -> list[tuple[str, Cost, list]]:
+    """``(name, estimate, components)`` of each top-level unit: a stage with the gearbox in front of
+    it, or a whole shortcut block (its body, fork, FIFO and join synthesise as one ForkJoin)."""
     components = build_pipeline(plan).stages
-    return {s.name: [c for name, c in components.items() if name in (s.name, f"{s.name}_repack")]
-            for s in plan.stages}
+    units = []
+    for item in plan.layout:
+        if isinstance(item, Block):
+            name, estimate = item.join.name, sum((s.cost for s in item.stages()), Cost())
+            units.append((f"{name} block", estimate,
+                          [c for n, c in components.items() if n in (name, f"{name}_fork_repack")]))
+        else:
+            units.append((item.name, item.cost,
+                          [c for n, c in components.items() if n in (item.name, f"{item.name}_repack")]))
+    return units
 
 
 def error(estimate: int, measured: int) -> float:
@@ -83,18 +93,18 @@ def check_model(path: Path, yosys: str, tolerance: float, jobs: int) -> bool:
     plan = compile_model(bnn_hw.load(path))
     print(f"\n{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
           + ", ".join(f"{n} {f}" for n, f in plan.folds.items()))
-    parts = stage_components(plan)
+    units = judged_units(plan)
     with ThreadPoolExecutor(jobs) as pool:
-        measured = {name: list(pool.map(lambda c: synthesise(c, yosys), comps)) for name, comps in parts.items()}
+        measured = {name: list(pool.map(lambda c: synthesise(c, yosys), comps)) for name, _, comps in units}
     header = f"{'stage':<16}{'fold':>8}" + "".join(f"{r.upper() + ' est':>10}{'meas':>8}{'err':>8}" for r in RESOURCES)
     print(header)
     print("-" * len(header))
     ok = True
     totals = {r: [0, 0] for r in RESOURCES}
-    for stage in plan.stages:
-        est = stage.cost.as_dict()
-        got = {r: sum(m[r] for m in measured[stage.name]) for r in RESOURCES}
-        line = f"{stage.name:<16}{str(stage.fold):>8}"
+    for name, estimate, _ in units:
+        est = estimate.as_dict()
+        got = {r: sum(m[r] for m in measured[name]) for r in RESOURCES}
+        line = f"{name:<16}{str(plan.folds[name.removesuffix(' block')]):>8}"
         judged = est["lut4"] >= JUDGED_ABOVE
         for r in RESOURCES:
             totals[r][0] += est[r]
@@ -104,7 +114,7 @@ def check_model(path: Path, yosys: str, tolerance: float, jobs: int) -> bool:
             ok &= flag == " "
             line += f"{est[r]:>10}{got[r]:>8}{e:>+7.0%}{flag}"
         notes = ([] if judged else ["small: not judged"]) + \
-            (["mapped with classic abc"] if any(m["abc"] for m in measured[stage.name]) else [])
+            (["mapped with classic abc"] if any(m["abc"] for m in measured[name]) else [])
         print(line + (f"  ({'; '.join(notes)})" if notes else ""))
     line = f"{'total':<16}{'':>8}"
     for r in RESOURCES:

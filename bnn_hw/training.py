@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, ImageInput
 
-__all__ = ["AUGMENTATIONS", "add_training_arguments", "augment", "model_inputs", "accuracy", "train",
+__all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift")
@@ -43,6 +43,13 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--out", default=out, help="model file to write (default: net.pt next to the "
                                                    "script); metrics.json is written next to it")
+
+
+def training_config(args, train_images: int) -> dict:
+    """The recipe options every example records in its ``metrics.json``."""
+    return {"epochs": args.epochs, "seed": args.seed, "augment": args.augment, "progressive": args.progressive,
+            "batch_size": args.batch_size, "lr": args.lr, "train_images": train_images,
+            "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]", "threads": args.threads}
 
 
 def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:

@@ -16,13 +16,13 @@ import numpy as np
 
 from ..cost import BlockRam, Cost
 from ..ir import Kind
-from .logic_join import vector_bits, vectors
+from ._vectors import WholeVectors, vector_bits, vectors
 
 __all__ = ["ChannelShuffle"]
 
 
 @dataclass(frozen=True)
-class ChannelShuffle:
+class ChannelShuffle(WholeVectors):
     groups: int
 
     def __post_init__(self):
@@ -43,16 +43,6 @@ class ChannelShuffle:
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x[..., self.order(x.shape[-1])]
-
-    # One vector (an image's pixel, else the whole value) per word in and out.
-    def in_vector_bits(self, in_type) -> int:
-        return vector_bits(in_type)
-
-    def out_vector_bits(self, out_type) -> int:
-        return vector_bits(out_type)
-
-    def word_bits(self, in_type, fold) -> tuple[int, int]:
-        return vector_bits(in_type), vector_bits(in_type)
 
     def hardware(self, in_type, fold):
         from ...hdl import Permute

@@ -14,23 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cost import BlockRam, Cost
-from ..ir import Kind, TensorType
+from ..ir import Kind
+from ._vectors import WholeVectors, vector_bits, vectors
 
-__all__ = ["LogicJoin", "vector_bits"]
-
-
-def vector_bits(value_type: TensorType) -> int:
-    """Bits of one vector of a bit value in a stream: one pixel of an image, else the whole value."""
-    return value_type.shape[-1] if len(value_type.shape) == 3 else value_type.bits
-
-
-def vectors(value_type: TensorType) -> int:
-    """Vectors of a bit value per frame: an image's pixels, else 1."""
-    return value_type.shape[0] * value_type.shape[1] if len(value_type.shape) == 3 else 1
+__all__ = ["LogicJoin"]
 
 
 @dataclass(frozen=True)
-class LogicJoin:
+class LogicJoin(WholeVectors):
     mode: str  #: "xnor" or "or"
 
     def __post_init__(self):
@@ -56,19 +47,6 @@ class LogicJoin:
         if self.mode == "xnor":
             return (1 - (body ^ shortcut)).astype(np.uint8)
         return (body | shortcut).astype(np.uint8)
-
-    def vectors_per_frame(self, in_type) -> int:
-        return vectors(in_type)
-
-    # One vector (an image's pixel, else the whole value) per word on both inputs and the output.
-    def in_vector_bits(self, in_type) -> int:
-        return vector_bits(in_type)
-
-    def out_vector_bits(self, out_type) -> int:
-        return vector_bits(out_type)
-
-    def word_bits(self, in_type, fold) -> tuple[int, int]:
-        return vector_bits(in_type), vector_bits(in_type)
 
     def hardware(self, in_type, fold):
         from ...hdl import LogicJoin as Join

@@ -41,7 +41,7 @@ from torch import nn
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import (BOOLNET_OFFSETS, BinaryConv2d, BinaryLinear, ChannelShuffle, ImageInput, LogicShortcut,
                        MultiSliceSign, PixelConv2d, Sign)
-from bnn_hw.training import add_training_arguments, save_with_metrics, train
+from bnn_hw.training import add_training_arguments, save_with_metrics, train, training_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -95,11 +95,7 @@ def main(argv=None) -> dict:
                     augmentation=args.augment, seed=args.seed, progressive=args.progressive,
                     log=lambda s: print(s, flush=True))
     config = {"channels": [c1, c2], "hidden": args.hidden, "op": args.op, "slices": list(BOOLNET_OFFSETS),
-              "sign_grad": args.sign_grad, "epochs": args.epochs, "seed": args.seed, "augment": args.augment,
-              "progressive": args.progressive,
-              "batch_size": args.batch_size, "lr": args.lr, "train_images": len(x_train),
-              "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
-              "threads": args.threads}
+              "sign_grad": args.sign_grad} | training_config(args, len(x_train))
     return save_with_metrics(model, args.out, x_test, y_test, history, config, weight_bits=weight_bits(model))
 
 

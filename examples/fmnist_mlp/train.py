@@ -32,7 +32,7 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryLinear, Sign, Thermometer
-from bnn_hw.training import add_training_arguments, save_with_metrics, train
+from bnn_hw.training import add_training_arguments, save_with_metrics, train, training_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -76,11 +76,7 @@ def main(argv=None) -> dict:
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, progressive=args.progressive,
                     log=lambda s: print(s, flush=True))
-    config = {"thresholds": thresholds, "hidden": args.hidden, "epochs": args.epochs,
-              "seed": args.seed, "augment": args.augment,
-              "progressive": args.progressive, "batch_size": args.batch_size, "lr": args.lr,
-              "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]",
-              "threads": args.threads}
+    config = {"thresholds": thresholds, "hidden": args.hidden} | training_config(args, len(x_train))
     return save_with_metrics(model, args.out, x_test, y_test, history, config,
                              weight_bits=weight_bits(thresholds, args.hidden))
 
