@@ -204,11 +204,16 @@ class BinaryConv2d(_BinaryWeights):
     ``y = conv2d(pad(x, padding, pad_value), sign(W), stride, groups) * scale``, ``scale`` (per
     output channel, learned) only if ``scale=True``. ``pad_value`` is what the border positions hold:
     -1 or +1 (binary values, so every output is a plain binary dot product) or 0 (zero padding).
+    With ``padding_mode="replicate"`` they hold the nearest edge pixel instead (BoolNet's padding:
+    binary, and no constant border), and ``pad_value`` is not used.
     The product is computed before the scale, so it is an exact integer.
     """
 
+    PADDING_MODES = ("constant", "replicate")
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, pad_value: int = -1, groups: int = 1, scale: bool = False):
+                 padding: int = 0, pad_value: int = -1, groups: int = 1, scale: bool = False,
+                 padding_mode: str = "constant"):
         super().__init__()
         if min(in_channels, out_channels, kernel_size, stride, groups) < 1 or padding < 0:
             raise ValueError("BinaryConv2d sizes must be positive (padding non-negative)")
@@ -217,6 +222,11 @@ class BinaryConv2d(_BinaryWeights):
                              f"out_channels={out_channels}")
         if pad_value not in PAD_VALUES:
             raise ValueError(f"pad_value must be one of {PAD_VALUES}, not {pad_value!r}")
+        if padding_mode not in self.PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {self.PADDING_MODES}, not {padding_mode!r}")
+        if padding_mode == "replicate" and padding >= kernel_size:
+            raise ValueError(f"replicate padding needs padding < kernel_size, not {padding} >= {kernel_size}")
+        self.padding_mode = padding_mode
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding = int(kernel_size), int(stride), int(padding)
         self.pad_value, self.groups = int(pad_value), int(groups)
@@ -227,11 +237,15 @@ class BinaryConv2d(_BinaryWeights):
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                "pad_value": self.pad_value, "groups": self.groups, "scale": self.scale is not None}
+                "pad_value": self.pad_value, "groups": self.groups, "scale": self.scale is not None,
+                "padding_mode": self.padding_mode}
 
     def forward(self, x):
         p = self.padding
-        if p and self.pad_value:
+        if p and self.padding_mode == "replicate":
+            x = F.pad(x, (p, p, p, p), mode="replicate")
+            p = 0
+        elif p and self.pad_value:
             x = F.pad(x, (p, p, p, p), value=float(self.pad_value))
             p = 0
         y = F.conv2d(x, self.binary_weight(), stride=self.stride, padding=p, groups=self.groups)

@@ -96,7 +96,8 @@ def _layer_nodes(label: str, layer: nn.Module, value: str, in_type: TensorType,
                 raise UnsupportedModelError(f"layer {label} (PixelConv2d) must come right after ImageInput")
             op = PixelConv2d(weights, layer.stride, layer.padding)
         else:
-            op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups)
+            op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups,
+                              replicate=layer.padding_mode == "replicate")
         return _scaled(Node(f"conv{suffix}", op, (value,)), layer)
     if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
         op = BatchNorm(_numpy(layer.running_mean), _numpy(layer.running_var), _numpy(layer.weight),

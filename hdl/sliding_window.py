@@ -49,7 +49,8 @@ class SlidingWindow(wiring.Component):
     Output: for each output position ``(oy, ox)`` in row-major order (``Ho = (height + 2 * padding -
     kernel) // stride + 1`` by ``Wo`` likewise), the window's ``kernel * kernel`` pixel words in
     ``(ky, kx)`` order: pixel ``(oy * stride - padding + ky, ox * stride - padding + kx)``, or the pad
-    word (every bit ``pad_bit``) where that lies outside the image. Frames follow each other back to
+    word (every bit ``pad_bit``) where that lies outside the image; with ``replicate``, the nearest
+    pixel of the image there instead (its coordinates clamped to the image). Frames follow each other back to
     back; the windows of one frame are read while the next frame's first rows are written.
 
     With ``groups`` > 1 each window is sent once per group ``j`` (in order), as words of the group's
@@ -68,6 +69,7 @@ class SlidingWindow(wiring.Component):
     padding : int, non-negative
     pad_bit : 0 or 1
     groups : int, positive, dividing ``channels``
+    replicate : bool (needs ``padding < kernel``)
 
     Attributes
     ----------
@@ -75,13 +77,16 @@ class SlidingWindow(wiring.Component):
     o : Out(stream.Signature(unsigned(channels // groups)))
     """
 
-    def __init__(self, height, width, channels, kernel, stride=1, padding=0, pad_bit=0, groups=1):
+    def __init__(self, height, width, channels, kernel, stride=1, padding=0, pad_bit=0, groups=1, replicate=False):
         require_positive_ints(height=height, width=width, channels=channels, kernel=kernel, stride=stride,
                               groups=groups)
         if channels % groups:
             raise ValueError(f"groups={groups} must divide channels={channels}")
         if not isinstance(padding, int) or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, not {padding!r}")
+        if replicate and padding >= kernel:
+            raise ValueError(f"replicate padding needs padding < kernel (every window reaching into the "
+                             f"image), not padding={padding} with kernel={kernel}")
         if pad_bit not in (0, 1):
             raise ValueError(f"pad_bit must be 0 or 1, not {pad_bit!r}")
         if _out_size(height, kernel, stride, padding) < 1 or _out_size(width, kernel, stride, padding) < 1:
@@ -89,6 +94,7 @@ class SlidingWindow(wiring.Component):
                              f"{height}x{width} image")
         self._h, self._w, self._c = height, width, channels
         self._k, self._s, self._p, self._pad_bit, self._g = kernel, stride, padding, pad_bit, groups
+        self._replicate = bool(replicate)
         super().__init__({
             "i": In(stream.Signature(unsigned(channels))),
             "o": Out(stream.Signature(unsigned(channels // groups))),
@@ -121,7 +127,8 @@ class SlidingWindow(wiring.Component):
 
     def __repr__(self):
         return (f"SlidingWindow(height={self._h}, width={self._w}, channels={self._c}, kernel={self._k}, "
-                f"stride={self._s}, padding={self._p}, pad_bit={self._pad_bit}, groups={self._g})")
+                f"stride={self._s}, padding={self._p}, pad_bit={self._pad_bit}, groups={self._g}"
+                + (", replicate=True)" if self._replicate else ")"))
 
     def elaborate(self, platform):
         m = Module()
@@ -178,11 +185,14 @@ class SlidingWindow(wiring.Component):
         m.d.comb += [
             emit.eq(adv & (filled >= need)),
             row_end.eq((kx == K - 1) & (ky == K - 1) & (group == G - 1) & (ox == Wo - 1)),
-            rd.addr.eq(slot_base[kslot] + ix),
+            # (outside the image the pad word replaces the data, or with replicate the nearest pixel
+            # is read: above the image kslot still holds row 0's slot, below it row H - 1's)
+            rd.addr.eq(slot_base[kslot] + Mux(ix < 0, 0, Mux(ix > W - 1, W - 1, ix))),
             rd.en.eq(adv),
         ]
         pad = Signal()
-        m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
+        if not self._replicate:
+            m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
 
         rslot_next = Signal(range(R))
         m.d.comb += rslot_next.eq(Mux(rslot + release >= R, rslot + release - R, rslot + release))
@@ -193,7 +203,7 @@ class SlidingWindow(wiring.Component):
                 m.d.sync += [kx.eq(0), ix.eq(ix0)]
                 with m.If(ky != K - 1):
                     m.d.sync += [ky.eq(ky + 1), iy.eq(iy + 1)]
-                    with m.If(iy >= 0):
+                    with m.If((iy >= 0) & (iy < H - 1)):
                         m.d.sync += kslot.eq(Mux(kslot == R - 1, 0, kslot + 1))
                 with m.Else():
                     m.d.sync += [ky.eq(0), iy.eq(iy0), kslot.eq(rslot)]

@@ -58,7 +58,8 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
                thresholds=(100,), pixels: bool = False, seed: int = 0, scale: bool = False,
                zero_scale_channels: int = 1) -> torch.nn.Sequential:
     """An untrained CNN: ``ImageInput(*image)``, a Thermometer (if ``thresholds``), then for each
-    ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d (the first a
+    ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d (``pad_value``
+    ``"replicate"``: replicate padding) (the first a
     PixelConv2d on 8-bit pixels if ``pixels``, zero padded, no groups), BatchNorm2d, Sign
     and, where ``pools`` has the conv's index, a 2x2 MaxPool2d; then Flatten and binary FC layers.
     Random weights and adversarial BN statistics. Eval mode."""
@@ -71,6 +72,9 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
     for index, (out, kernel, stride, padding, pad_value, groups) in enumerate(convs):
         if pixels and index == 0:
             conv, groups = bnn.PixelConv2d(channels, out, kernel, stride, padding, scale=scale), 1
+        elif pad_value == "replicate":
+            conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, groups=groups, scale=scale,
+                                    padding_mode="replicate")
         else:
             conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, pad_value, groups, scale=scale)
         bn = torch.nn.BatchNorm2d(out)

@@ -36,7 +36,8 @@ def cnn_configs(draw):
             break
         groups = draw(st.sampled_from([g for g in (1, 2, 3) if c % g == 0 and (g == 1 or convs or not pixels)]))
         out = groups * draw(st.integers(1, 5))
-        convs.append((out, kernel, stride, padding, draw(st.sampled_from([-1, 0, 1])), groups))
+        borders = [-1, 0, 1] + (["replicate"] if padding < kernel and (convs or not pixels) else [])
+        convs.append((out, kernel, stride, padding, draw(st.sampled_from(borders)), groups))
         c, h, w = out, ho, wo
         if h >= 2 and w >= 2 and draw(st.booleans()):
             pools.append(index)

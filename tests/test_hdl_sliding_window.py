@@ -9,10 +9,10 @@ from bnn_hw.hdl import SlidingWindow
 from stream_testing import assert_rejects, elaborated, pack_bits, stream_through
 
 
-def _expected(images, kernel, stride, padding, pad_bit):
+def _expected(images, kernel, stride, padding, pad_bit, replicate=False):
     """Window pixel words, from the compiler op's own window extraction."""
     op = BinaryConv2d(np.ones((1, kernel, kernel, images.shape[-1]), np.uint8), stride, padding,
-                      1 if pad_bit else -1)
+                      1 if pad_bit else -1, replicate=replicate)
     windows = op.windows(images)  # (B, Ho, Wo, kh, kw, C)
     return [pack_bits(px, images.shape[-1])[0] for px in windows.reshape(-1, images.shape[-1])]
 
@@ -23,13 +23,17 @@ def _expected(images, kernel, stride, padding, pad_bit):
     (9, 4, 5, 5, 2, 2, 1), (6, 5, 2, 1, 1, 1, 1), (2, 2, 1, 3, 1, 1, 0),
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
-def test_windows_match_reference(h, w, c, k, s, p, pad_bit, stall):
+@pytest.mark.parametrize("replicate", [False, True])
+def test_windows_match_reference(h, w, c, k, s, p, pad_bit, stall, replicate):
     rng = np.random.default_rng(h * 100 + w * 10 + k)
     frames = 3
     images = rng.integers(0, 2, (frames, h, w, c)).astype(np.uint8)
-    dut = SlidingWindow(h, w, c, k, s, p, pad_bit)
+    if replicate and p >= k:   # windows wholly in the border: nothing to replicate
+        assert_rejects(SlidingWindow, h, w, c, k, s, p, pad_bit, replicate=True, match="padding < kernel")
+        return
+    dut = SlidingWindow(h, w, c, k, s, p, pad_bit, replicate=replicate)
     inputs = [pack_bits(px, c)[0] for px in images.reshape(-1, c)]
-    expected = _expected(images, k, s, p, pad_bit)
+    expected = _expected(images, k, s, p, pad_bit, replicate)
     assert stream_through(dut, inputs, len(expected), stall=stall, seed=k + s) == expected
 
 

@@ -14,7 +14,6 @@ from conftest import random_boolnet, random_cnn, random_mlp, torch_scores
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
-SHIPPED_CNV = EXAMPLES / "fmnist_cnv" / "net.pt"
 
 
 def _check(plan, frames, result):
@@ -72,7 +71,7 @@ def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
     (dict(image=(2, 8, 6), convs=((3, 3, 1, 0, -1, 1), (4, 1, 1, 0, -1, 1)), pools=(1,), hidden=(),
           thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3),
     # 5x5 kernel with padding 2 on a non-square image, stride 2 with odd sizes
-    (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, -1, 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
+    (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, "replicate", 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
     # grouped convolutions, one with zero padding (a threshold table per border class and group)
     (dict(image=(1, 7, 6), convs=((6, 3, 1, 1, 0, 2), (4, 3, 2, 1, -1, 2)), hidden=(5,),
           thresholds=(90, 170)), {"conv2": Fold(2, 4)}, 0.3),
@@ -102,8 +101,9 @@ def test_logic_shortcut_networks(tmp_path, op, stall):
     assert np.array_equal(result.scores, torch_scores(model, frames))
 
 
-def test_shipped_cnv_on_100_fashion_mnist_images(tmp_path):
-    plan = compile_model(bnn_hw.load(SHIPPED_CNV))
+@pytest.mark.parametrize("example", ["fmnist_cnv", "fmnist_boolnet"])
+def test_shipped_cnn_on_100_fashion_mnist_images(tmp_path, example):
+    plan = compile_model(bnn_hw.load(EXAMPLES / example / "net.pt"))
     images, _ = fashion_mnist("test")
     frames = images[:100]
     result = simulate(plan, frames, build_dir=tmp_path)

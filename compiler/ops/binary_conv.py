@@ -9,6 +9,10 @@ bit 0 and every output is corrected exactly: the zero-padded dot product is
 ``2 * p - N + S`` where ``p`` counts the XNOR matches over all ``N`` window bits (padding included) and
 ``S`` is the sum of the channel's +-1 weights over the window taps that fall into the padding.
 
+With ``replicate``
+the border positions hold the nearest edge pixel instead (``pad_value`` unused), so every output is a
+plain binary dot product.
+
 ``S`` depends only on which taps are padding: output positions with the same padded taps form a
 *border class*. The output is either the integer dot product (before streamlining) or, with
 ``thresholds`` of shape (classes, M, K), bit ``m * K + j`` = ``p >= thresholds[class, m, j]`` where
@@ -45,6 +49,7 @@ class BinaryConv2d:
     pad_value: int = -1                 #: -1, +1 (binary pad bits) or 0 (zero padding, corrected)
     groups: int = 1
     thresholds: np.ndarray | None = None  #: (classes, M, K) int64 sorted along K, or None for scores
+    replicate: bool = False             #: the border repeats the edge pixels (pad_value unused)
 
     def __post_init__(self):
         w = np.asarray(self.weights)
@@ -54,6 +59,9 @@ class BinaryConv2d:
             raise ValueError(f"groups={self.groups} must divide the {w.shape[0]} output channels")
         if self.pad_value not in (-1, 0, 1) or self.stride < 1 or self.padding < 0 or self.groups < 1:
             raise ValueError("bad stride, padding, pad_value or groups")
+        if self.replicate and self.padding >= w.shape[1]:
+            raise ValueError(f"replicate padding needs padding < kernel, not {self.padding} with a "
+                             f"{w.shape[1]}x{w.shape[1]} kernel")
         object.__setattr__(self, "weights", frozen_array(w, np.uint8))
         if self.thresholds is not None:
             t = np.asarray(self.thresholds)
@@ -98,7 +106,8 @@ class BinaryConv2d:
 
     def __repr__(self):
         what = f"thresholds x{self.slices}" if self.thresholds is not None else "scores"
-        pad = f", pad {self.padding} of {self.pad_value:+d}" if self.padding else ""
+        border = "replicate" if self.replicate else f"of {self.pad_value:+d}"
+        pad = f", pad {self.padding} {border}" if self.padding else ""
         groups = f", groups {self.groups}" if self.groups > 1 else ""
         return (f"BinaryConv2d({self.out_channels}x{self.kernel}x{self.kernel}x{self.group_channels}, "
                 f"stride {self.stride}{pad}{groups}, {what})")
@@ -133,7 +142,8 @@ class BinaryConv2d:
         """The windows of a batch of bit images (B, H, W, C) -> (B, Ho, Wo, kh, kw, C), padded."""
         k, s, p = self.kernel, self.stride, self.padding
         if p:
-            x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=self.pad_bit)
+            edges = ((0, 0), (p, p), (p, p), (0, 0))
+            x = np.pad(x, edges, mode="edge") if self.replicate else np.pad(x, edges, constant_values=self.pad_bit)
         view = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]  # (B, Ho, Wo, C, kh, kw)
         return view.transpose(0, 1, 2, 4, 5, 3)
 
@@ -144,7 +154,7 @@ class BinaryConv2d:
         One class with no correction unless the padding is zero and reaches some window.
         """
         ho, wo = self.output_shape(height, width)
-        if self.pad_value != 0 or not self.padding:
+        if self.pad_value != 0 or not self.padding or self.replicate:
             return np.zeros((ho, wo), np.int64), np.zeros((1, self.out_channels), np.int64)
         inside = np.ones((1, height, width, 1), np.uint8)
         padded_taps = 1 - self.windows(inside)[0, :, :, :, :, 0]  # (Ho, Wo, kh, kw): 1 = padding
@@ -223,7 +233,8 @@ class BinaryConv2d:
         from ...hdl import Chain, MatrixVectorUnit, Repack, SlidingWindow
         h, w, c = in_type.shape
         g, per, cg = self.groups, self.out_channels // self.groups, self.group_channels
-        stages = {"window": SlidingWindow(h, w, c, self.kernel, self.stride, self.padding, self.pad_bit, g)}
+        stages = {"window": SlidingWindow(h, w, c, self.kernel, self.stride, self.padding, self.pad_bit, g,
+                                          replicate=self.replicate)}
         if fold.simd != cg:
             stages["gearbox"] = Repack(self.window_bits, cg, fold.simd)
         # Vector v is group v % g of an output pixel: weight set v % g, and threshold table
