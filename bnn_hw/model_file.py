@@ -72,6 +72,7 @@ LAYER_TYPES = {
     "MultiSliceSign": (bnn.MultiSliceSign, bnn.MultiSliceSign.config),
     "ChannelShuffle": (bnn.ChannelShuffle, bnn.ChannelShuffle.config),
     "LogicShortcut": (bnn.LogicShortcut, bnn.LogicShortcut.config),
+    "ConcatShortcut": (bnn.ConcatShortcut, bnn.ConcatShortcut.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),
     "MaxPool2d": (nn.MaxPool2d, _maxpool_config),
@@ -91,7 +92,7 @@ def _type_name(layer: nn.Module) -> str:
 
 
 #: Layer types that hold a body of layers.
-CONTAINERS = ("LogicShortcut",)
+CONTAINERS = ("LogicShortcut", "ConcatShortcut")
 
 
 def _describe(layer: nn.Module) -> dict:

@@ -19,6 +19,7 @@ Layers:
   (a K-bit thermometer code of the channel).
 - :class:`ChannelShuffle`: ShuffleNet's channel shuffle (after a multi-slice sign, it puts the
   slices first for a convolution with one group per slice).
+- :class:`ConcatShortcut`: the input's channels followed by those a body of layers computes from it.
 - :class:`LogicShortcut`: BoolNet's logic shortcut, ``XNOR`` or ``OR`` of a body of layers' bits
   with the bits the body started from.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
@@ -35,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "ChannelShuffle", "LogicShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
+           "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -390,3 +391,22 @@ class LogicShortcut(nn.Sequential):
 
     def extra_repr(self):
         return f"op={self.op!r}"
+
+
+class ConcatShortcut(nn.Sequential):
+    """``torch.cat([x, body(x)], dim=1)``: the input's channels, then those the body computes.
+
+    The body (``self[0]``, ``self[1]``, ...) must keep the image size and end in bits (a sign). In
+    hardware the input is forked into the body and a FIFO, and the two are put side by side.
+    """
+
+    def __init__(self, *layers):
+        super().__init__(*layers)
+        if not layers:
+            raise ValueError("ConcatShortcut needs at least one layer in its body")
+
+    def config(self) -> dict:
+        return {}
+
+    def forward(self, x):
+        return torch.cat([x, super().forward(x)], dim=1)

@@ -39,6 +39,7 @@ class Traffic:
     int_ops: int = 0            #: integer additions and comparisons (accumulators, thresholds, argmax)
     real_ops: int = 0           #: float32 additions (only in a real-valued baseline)
     real_mults: int = 0         #: float32 multiplications (only in a real-valued baseline)
+    joins: int = 0              #: bits joined by a logic shortcut (a float32 add in the baseline)
     activations: int = 0        #: output bits computed by thresholds (BatchNorm and sign folded)
     channel_outputs: int = 0    #: outputs those thresholds stand for (one BatchNorm each, K signs)
 
@@ -98,7 +99,7 @@ def real_valued_baseline(t: Traffic) -> Traffic:
     accesses 32 bits wide, each output a float32 BatchNorm (a multiply, an add) and its signs
     (a comparison each, counted as an add) instead of the integer threshold comparisons, and each
     logic join a float32 add."""
-    joins = t.shortcut_bits // 2
+    joins = t.joins
     return Traffic(
         weight_bits=t.weight_bits,
         fmap_bits=32 * t.fmap_bits,
@@ -126,12 +127,15 @@ class EnergyTable:
 
 
 def plan_traffic(plan) -> EnergyTable:
-    """Every stage's :class:`Traffic` and buffered bits (feature maps, shortcuts)."""
+    """Every stage's :class:`Traffic` and buffered bits (feature maps, shortcuts); a join's row has
+    its block's shortcut FIFO, every vector written once and read once."""
     rows = []
     for stage in plan.stages:
         traffic = stage.op.traffic(stage.in_type, stage.fold)
         shortcut_buffer = 0
         if stage.bypass is not None:
             shortcut_buffer = stage.bypass.width * stage.bypass.depth
+            vectors = stage.op.vectors_per_frame(stage.in_type)
+            traffic = traffic + Traffic(shortcut_bits=2 * stage.bypass.width * vectors)
         rows.append((stage.name, traffic, stage.cost.buffer_bits - shortcut_buffer, shortcut_buffer))
     return EnergyTable(tuple(rows))

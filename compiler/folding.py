@@ -24,7 +24,7 @@ from math import ceil
 
 from ..errors import BnnHwError
 from .ir import Graph
-from .ops import ArgMax, BinaryConv2d, BinaryDense, ChannelShuffle, LogicJoin, MaxPool, Thermometer
+from .ops import ArgMax, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, LogicJoin, MaxPool, Thermometer
 
 __all__ = ["Fold", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
            "apply_folding"]
@@ -73,7 +73,7 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
     for node in graph.nodes:
         if isinstance(node.op, _MATRIX_OPS):
             folds[node.name] = _cheapest(node.op, types[node.inputs[0]], budget)
-        elif isinstance(node.op, (MaxPool, LogicJoin, ChannelShuffle)):
+        elif isinstance(node.op, (MaxPool, LogicJoin, Concat, ChannelShuffle)):
             folds[node.name] = Fold(1, 1)
         elif isinstance(node.op, Thermometer):
             features = types[node.inputs[0]].size

@@ -20,8 +20,8 @@ from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
 from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import (ArgMax, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, LogicJoin, MaxPool, PixelConv2d,
-                  Scale, Sign, Thermometer)
+from .ops import (ArgMax, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, LogicJoin, MaxPool,
+                  PixelConv2d, Scale, Sign, Thermometer)
 
 __all__ = ["from_model", "INPUT"]
 
@@ -130,9 +130,13 @@ def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list) -
         if flattened and not isinstance(layer, bnn.BinaryLinear):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
                                         f"directly by a BinaryLinear")
-        if isinstance(layer, bnn.LogicShortcut):
+        if isinstance(layer, (bnn.LogicShortcut, bnn.ConcatShortcut)):
             body = _sequence_nodes(list(layer), f"{label}.", value, types, nodes)
-            new = [Node(f"{layer.op}{label.replace('.', '_')}", LogicJoin(layer.op), (body, value))]
+            if isinstance(layer, bnn.LogicShortcut):
+                join, op = layer.op, LogicJoin(layer.op)
+            else:
+                join, op = "concat", Concat(types[value].shape[-1])
+            new = [Node(f"{join}{label.replace('.', '_')}", op, (body, value))]
         else:
             new = _layer_nodes(label, layer, value, types[value], flattened)
         for node in new:

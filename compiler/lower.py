@@ -34,7 +34,9 @@ def _components(layout) -> dict:
             body = _components(item.body)
             if join.gearbox is not None:
                 body[f"{join.name}_repack"] = Repack(*join.gearbox)
-            components[join.name] = ForkJoin(Chain(body), join.hardware(), bypass.depth)
+            body_bits = join.op.in_vector_bits(join.in_type)
+            components[join.name] = ForkJoin(Chain(body), join.op.join_hardware(body_bits, bypass.width),
+                                             bypass.depth)
             continue
         if item.gearbox is not None:
             components[f"{item.name}_repack"] = Repack(*item.gearbox)

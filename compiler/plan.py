@@ -123,13 +123,15 @@ class Plan:
         layout = []
         for item in items:
             if isinstance(item, Shortcut):
+                # whole vectors (pixels) into the fork, out of the body and out of the join
                 join = self._stage(item.join, types)
-                pixel = (join.op.in_vector_bits(join.in_type),) * 2
-                body, result = self._arrange(item.body, types, pixel)
+                fork = (join.op.in_vector_bits(types[item.fork]),) * 2
+                joined = (join.op.in_vector_bits(join.in_type),) * 2
+                body, result = self._arrange(item.body, types, fork)
                 depth = shortcut_depth(_flatten(body), join.op.vectors_per_frame(join.in_type))
-                bypass = Bypass(pixel[0], depth, _gearbox(produced, pixel))
-                layout.append(Block(tuple(body), replace(join, gearbox=_gearbox(result, pixel), bypass=bypass)))
-                produced = pixel
+                bypass = Bypass(fork[0], depth, _gearbox(produced, fork))
+                layout.append(Block(tuple(body), replace(join, gearbox=_gearbox(result, joined), bypass=bypass)))
+                produced = (join.op.out_vector_bits(join.out_type),) * 2
                 continue
             stage = self._stage(item, types)
             if stage.in_type.kind is Kind.BITS:

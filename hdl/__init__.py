@@ -15,9 +15,9 @@ from .sliding_window import SlidingWindow
 from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
-from .fork_join import Fork, ForkJoin, LogicJoin
+from .fork_join import ConcatJoin, Fork, ForkJoin, LogicJoin
 from .permute import Permute
 from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
-           "ArgMaxHead", "Chain", "Fork", "ForkJoin", "LogicJoin", "Permute", "UartRx", "UartTx"]
+           "ArgMaxHead", "Chain", "ConcatJoin", "Fork", "ForkJoin", "LogicJoin", "Permute", "UartRx", "UartTx"]

@@ -1,6 +1,6 @@
 """Logic shortcuts (BoolNet): a stream forked around a body of stages and joined bitwise again."""
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -9,7 +9,7 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .chain import payload_width
 
-__all__ = ["Fork", "LogicJoin", "ForkJoin", "JOIN_OPS"]
+__all__ = ["Fork", "LogicJoin", "ConcatJoin", "ForkJoin", "JOIN_OPS"]
 
 #: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
 JOIN_OPS = ("xnor", "or")
@@ -55,11 +55,35 @@ class Fork(wiring.Component):
         return m
 
 
-class LogicJoin(wiring.Component):
-    """Bitwise ``op`` (``"xnor"`` or ``"or"``) of the words of ``a`` and ``b``, pairwise in order.
+class _Join(wiring.Component):
+    """Two streams in (``a`` of ``a_width`` bits, ``b`` of ``b_width``), their words combined pairwise
+    in order into ``o``; one pair per cycle, through a registered output (a 3-word FIFO), so neither
+    input's ready depends on ``o.ready``."""
 
-    One pair per cycle, through a registered output (a 3-word FIFO): neither input's ready depends
-    on ``o.ready``.
+    def __init__(self, a_width, b_width, o_width):
+        require_positive_ints(a_width=a_width, b_width=b_width)
+        super().__init__({
+            "a": In(stream.Signature(unsigned(a_width))),
+            "b": In(stream.Signature(unsigned(b_width))),
+            "o": Out(stream.Signature(unsigned(o_width))),
+        })
+
+    def combine(self, a, b):
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        valid, payload, adv = buffered_output(m, self.o)
+        both = Signal()
+        m.d.comb += [both.eq(self.a.valid & self.b.valid),
+                     self.a.ready.eq(adv & both), self.b.ready.eq(adv & both)]
+        with m.If(adv):
+            m.d.sync += [valid.eq(both), payload.eq(self.combine(self.a.payload, self.b.payload))]
+        return m
+
+
+class LogicJoin(_Join):
+    """Bitwise ``op`` (``"xnor"`` or ``"or"``) of the words of ``a`` and ``b``, pairwise in order.
 
     Attributes
     ----------
@@ -68,33 +92,42 @@ class LogicJoin(wiring.Component):
     """
 
     def __init__(self, width, op):
-        require_positive_ints(width=width)
         if op not in JOIN_OPS:
             raise ValueError(f"op must be one of {JOIN_OPS}, not {op!r}")
         self._width, self._op = width, op
-        super().__init__({
-            "a": In(stream.Signature(unsigned(width))),
-            "b": In(stream.Signature(unsigned(width))),
-            "o": Out(stream.Signature(unsigned(width))),
-        })
+        super().__init__(width, width, width)
 
     def __repr__(self):
         return f"LogicJoin(width={self._width}, op={self._op!r})"
 
-    def elaborate(self, platform):
-        m = Module()
-        valid, payload, adv = buffered_output(m, self.o)
-        both = Signal()
-        m.d.comb += [both.eq(self.a.valid & self.b.valid),
-                     self.a.ready.eq(adv & both), self.b.ready.eq(adv & both)]
-        a, b = self.a.payload, self.b.payload
-        with m.If(adv):
-            m.d.sync += [valid.eq(both), payload.eq(~(a ^ b) if self._op == "xnor" else a | b)]
-        return m
+    def combine(self, a, b):
+        return ~(a ^ b) if self._op == "xnor" else a | b
+
+
+class ConcatJoin(_Join):
+    """The words of ``b`` (low bits) and ``a`` (high bits) side by side, pairwise in order.
+
+    Attributes
+    ----------
+    a : In(stream.Signature(unsigned(a_width)))
+    b : In(stream.Signature(unsigned(b_width)))
+    o : Out(stream.Signature(unsigned(a_width + b_width)))
+    """
+
+    def __init__(self, a_width, b_width):
+        self._widths = (a_width, b_width)
+        super().__init__(a_width, b_width, a_width + b_width)
+
+    def __repr__(self):
+        return f"ConcatJoin(a_width={self._widths[0]}, b_width={self._widths[1]})"
+
+    def combine(self, a, b):
+        return Cat(b, a)
 
 
 class ForkJoin(wiring.Component):
-    """A shortcut around ``body``: ``o = join(body(i), i)`` word by word.
+    """A shortcut around ``body``: ``o = join(body(i), i)`` word by word (a :class:`LogicJoin` or
+    :class:`ConcatJoin`).
 
     ``i`` is forked (:class:`Fork`) into ``body`` and into a FIFO of ``depth`` words, the shortcut,
     whose words meet the body's results in ``join`` (port ``a`` the body's, ``b`` the shortcut's).
@@ -105,8 +138,8 @@ class ForkJoin(wiring.Component):
 
     Parameters
     ----------
-    body : wiring.Component with ports ``i`` and ``o`` of ``width``-bit payloads
-    join : wiring.Component with ports ``a``, ``b``, ``o`` (a :class:`LogicJoin`)
+    body : wiring.Component with ports ``i`` (as wide as the join's ``b``) and ``o`` (as its ``a``)
+    join : wiring.Component with ports ``a``, ``b``, ``o``
     depth : int, positive
 
     Attributes
@@ -117,11 +150,11 @@ class ForkJoin(wiring.Component):
 
     def __init__(self, body, join, depth):
         require_positive_ints(depth=depth)
-        widths = {payload_width(body, "i"), payload_width(body, "o"), payload_width(join, "a"),
-                  payload_width(join, "b")}
-        if len(widths) != 1:
-            raise ValueError(f"the body's ports and the join's inputs must be equally wide, not {sorted(widths)}")
-        (self._width,) = widths
+        if payload_width(body, "i") != payload_width(join, "b") or payload_width(body, "o") != payload_width(join, "a"):
+            raise ValueError(f"the body's input must be as wide as the join's b ({payload_width(join, 'b')} bits) "
+                             f"and its output as its a ({payload_width(join, 'a')} bits), not "
+                             f"{payload_width(body, 'i')} and {payload_width(body, 'o')}")
+        self._width = payload_width(body, "i")
         self._body, self._join, self._depth = body, join, depth
         super().__init__({
             "i": In(stream.Signature(unsigned(self._width))),

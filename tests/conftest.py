@@ -98,14 +98,15 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
 
 
 def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3, seed: int = 0,
-                   hidden=(6,), classes=3, grouped: bool = False) -> torch.nn.Sequential:
+                   hidden=(6,), classes=3, grouped: bool = False, concat: bool = False) -> torch.nn.Sequential:
     """An untrained BoolNet-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, then two logic shortcuts (``op``) around a
     ``kernel`` x ``kernel`` binary convolution with BN: the first ends in a Sign, the second in a
     ``slices``-slice MultiSliceSign (its convolution gives ``channels / slices`` channels); then
     Flatten and binary FC layers. With ``grouped``, a third shortcut's body is BoolNet's multi-slice
     grouped convolution: a ``kernel`` x ``kernel`` convolution, a ``slices``-slice sign, a channel
-    shuffle putting the slices first, and a 1x1 convolution with one group per slice. Random weights
+    shuffle putting the slices first, and a 1x1 convolution with one group per slice. With ``concat``,
+    a last block puts a convolution's ``channels / 2`` new channels beside its input's. Random weights
     and adversarial BN statistics. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     c, h, w = image
@@ -129,8 +130,12 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
                                         bnn.ChannelShuffle(channels),
                                         *conv_bn(slices * channels, channels, 1, 0, groups=slices), bnn.Sign(),
                                         op=op))
+    width = channels
+    if concat:
+        layers.append(bnn.ConcatShortcut(*conv_bn(channels, channels // 2, kernel, pad), bnn.Sign()))
+        width += channels // 2
     layers.append(torch.nn.Flatten())
-    layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
+    layers += _binary_classifier(width * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
     return torch.nn.Sequential(*layers).eval()
 
 

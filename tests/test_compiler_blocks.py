@@ -29,7 +29,7 @@ def _images(model, n, seed):
 @pytest.mark.parametrize("op", ["xnor", "or"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_reference_equals_pytorch(op, seed):
-    model = random_boolnet(op=op, seed=seed, grouped=seed == 2)
+    model = random_boolnet(op=op, seed=seed, grouped=seed == 2, concat=seed == 1)
     x = _images(model, 200, seed)
     _, scores = compile_model(model).predict(x)
     assert (scores == torch_scores(model, x)).all()
@@ -97,11 +97,11 @@ def _simulate(plan, frames, stall, seed=0, max_cycles=100_000):
     return [decode_result(plan, word) for word in got]
 
 
-@pytest.mark.parametrize("op, grouped", [("xnor", False), ("or", False), ("xnor", True)])
+@pytest.mark.parametrize("op, grouped, concat", [("xnor", False, False), ("or", False, True), ("xnor", True, False)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_pipeline_with_shortcuts_is_bit_exact_under_random_stalls(op, grouped, stall):
+def test_pipeline_with_shortcuts_is_bit_exact_under_random_stalls(op, grouped, concat, stall):
     """Producer and consumer stall at random: the fork-join blocks neither deadlock nor lose data."""
-    model = random_boolnet(op=op, seed=7, grouped=grouped)
+    model = random_boolnet(op=op, seed=7, grouped=grouped, concat=concat)
     plan = compile_model(model)
     frames = _images(model, 3, 1)
     classes, scores = plan.predict(frames)
@@ -118,6 +118,15 @@ def test_multi_slice_grouped_body_composes_what_its_convolutions_wait_for():
     assert blocks[-1].join.bypass.depth == 2 * 5 - 1
     shuffle = next(s for s in plan.stages if s.name == "shuffle7_3")
     assert shuffle.cost.lut4 == 0
+
+
+def test_concatenation_puts_the_shortcut_channels_first():
+    plan = compile_model(random_boolnet(image=(1, 6, 5), channels=8, concat=True))
+    join = plan.stages[[s.name for s in plan.stages].index("concat7")]
+    assert join.out_type.shape == (6, 5, 12) and join.bypass.width == 8
+    a = np.zeros((1, 2, 2, 4), np.uint8)
+    b = np.ones((1, 2, 2, 8), np.uint8)
+    assert (join.op.reference(a, b)[..., :8] == 1).all() and (join.op.reference(a, b)[..., 8:] == 0).all()
 
 
 def test_channel_shuffle_matches_pytorch():

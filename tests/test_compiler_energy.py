@@ -30,7 +30,7 @@ def test_energy_adds_up_the_cited_constants():
 
 
 def test_the_32_bit_baseline_widens_maps_and_shortcuts_and_computes_batchnorm_in_float():
-    t = Traffic(weight_bits=100, fmap_bits=10, pixel_bits=80, shortcut_bits=4, binary_ops=50, int_ops=30,
+    t = Traffic(weight_bits=100, fmap_bits=10, pixel_bits=80, shortcut_bits=4, binary_ops=50, int_ops=30, joins=2,
                 activations=8, channel_outputs=2)
     b = real_valued_baseline(t)
     assert (b.weight_bits, b.fmap_bits, b.pixel_bits, b.shortcut_bits) == (100, 320, 80, 128)

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from bnn_hw.hdl import Chain, Fork, ForkJoin, LogicJoin, Repack
+from bnn_hw.hdl import Chain, ConcatJoin, Fork, ForkJoin, LogicJoin, Repack
 from stream_testing import assert_rejects, receive, run, send, stream_through
 
 
@@ -57,8 +57,17 @@ def test_fork_join_around_a_body(stall):
     assert stream_through(dut, words, len(words), stall=stall, seed=9) == [63] * len(words)
 
 
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_concat_join_puts_the_shortcut_in_the_low_bits(stall):
+    """A body that passes each 4-bit word through in 2-bit halves: o = body(i) << 4 | i."""
+    body = Chain([Repack(4, 4, 2), Repack(4, 2, 4)])
+    dut = ForkJoin(body, ConcatJoin(4, 4), depth=1)
+    words = list(np.random.default_rng(3).integers(0, 16, 20))
+    assert stream_through(dut, words, len(words), stall=stall, seed=4) == [w << 4 | w for w in words]
+
+
 def test_arguments():
     assert_rejects(LogicJoin, 8, "and", match="op")
     assert_rejects(Fork, 0, match="width")
-    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 3)]), LogicJoin(6, "or"), 1), match="equally wide")
+    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 3)]), LogicJoin(6, "or"), 1), match="as wide as")
     assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 6)]), LogicJoin(6, "or"), 0), match="depth")

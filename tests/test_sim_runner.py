@@ -92,8 +92,8 @@ def test_random_convolutional_networks(tmp_path, config, folding, stall):
 
 @pytest.mark.parametrize("op, stall", [("xnor", 0.3), ("or", 0.0)])
 def test_logic_shortcut_networks(tmp_path, op, stall):
-    """Fork-join blocks (with a multi-slice grouped body) in Verilog, under random stalls."""
-    model = random_boolnet(image=(1, 7, 6), op=op, seed=11, grouped=True)
+    """Fork-join blocks (a multi-slice grouped body, a concatenation) in Verilog, under random stalls."""
+    model = random_boolnet(image=(1, 7, 6), op=op, seed=11, grouped=True, concat=op == "or")
     plan = compile_model(model)
     frames = np.random.default_rng(2).integers(0, 256, (8, 7, 6, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=3)

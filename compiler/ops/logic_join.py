@@ -48,14 +48,16 @@ class LogicJoin(WholeVectors):
             return (1 - (body ^ shortcut)).astype(np.uint8)
         return (body | shortcut).astype(np.uint8)
 
-    def hardware(self, in_type, fold):
+    def join_hardware(self, body_bits: int, shortcut_bits: int):
+        """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
+        whose shortcut carries ``shortcut_bits``."""
         from ...hdl import LogicJoin as Join
-        return Join(vector_bits(in_type), self.mode)
+        return Join(body_bits, self.mode)
 
     def traffic(self, in_type, fold):
-        """A 1-bit operation per bit; each shortcut bit written to the FIFO and read back."""
+        """A 1-bit operation per bit (the shortcut FIFO's traffic is its block's)."""
         from ..energy import Traffic
-        return Traffic(shortcut_bits=2 * in_type.size, binary_ops=in_type.size)
+        return Traffic(binary_ops=in_type.size, joins=in_type.size)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         bits = vector_bits(in_type)

@@ -1,0 +1,69 @@
+"""Concat: the channels of a block's shortcut followed by those of its body (``torch.cat([x, body(x)],
+dim=1)``), BoolNet's reuse of a block's input channels beside the ones it computes.
+
+The first input is the body's result, the second the shortcut (the value the body started from); in
+the output the shortcut's channels come first. In hardware a :class:`~bnn_hw.hdl.ForkJoin` with a
+:class:`~bnn_hw.hdl.ConcatJoin`: wiring, a register and the shortcut FIFO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cost import BlockRam, Cost
+from ..ir import Kind, TensorType
+from ._vectors import vector_bits, vectors
+
+__all__ = ["Concat"]
+
+
+@dataclass(frozen=True)
+class Concat:
+    shortcut_channels: int   #: channels (or bits of a vector) the shortcut carries
+
+    def __repr__(self):
+        return f"Concat(shortcut {self.shortcut_channels})"
+
+    def infer(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"concatenates two values, got {len(inputs)}")
+        body, shortcut = inputs
+        if body.kind is not Kind.BITS or shortcut.kind is not Kind.BITS:
+            raise ValueError(f"concatenates bits (a Sign ends the block's body), got {body} and {shortcut}")
+        if body.shape[:-1] != shortcut.shape[:-1]:
+            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; "
+                             f"a concatenation needs the same image size")
+        if shortcut.shape[-1] != self.shortcut_channels:
+            raise ValueError(f"expects a shortcut of {self.shortcut_channels} channels, got {shortcut}")
+        return TensorType(body.shape[:-1] + (shortcut.shape[-1] + body.shape[-1],), Kind.BITS)
+
+    def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
+        return np.concatenate([shortcut, body], axis=-1)
+
+    def vectors_per_frame(self, in_type) -> int:
+        return vectors(in_type)
+
+    # One vector (an image's pixel, else the whole value) per word: the body's in, the joined out.
+    def in_vector_bits(self, in_type) -> int:
+        return vector_bits(in_type)
+
+    def out_vector_bits(self, out_type) -> int:
+        return vector_bits(out_type)
+
+    def join_hardware(self, body_bits: int, shortcut_bits: int):
+        """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
+        whose shortcut carries ``shortcut_bits``."""
+        from ...hdl import ConcatJoin
+        return ConcatJoin(body_bits, shortcut_bits)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        # wires; the result register and its 3-word output FIFO (LUT RAM), as wide as the output
+        bits = vector_bits(in_type) // in_type.shape[-1] * (in_type.shape[-1] + self.shortcut_channels)
+        return Cost(cycles=vectors(in_type), lut4=2 * bits + 12, ff=2 * bits + 8)
+
+    def traffic(self, in_type, fold):
+        """Wiring (the shortcut FIFO's traffic is its block's)."""
+        from ..energy import Traffic
+        return Traffic()
