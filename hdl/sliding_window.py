@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import require_positive_ints
 from ._output import buffered_output
 
-__all__ = ["SlidingWindow", "line_buffer_rows", "pixels_needed"]
+__all__ = ["SlidingWindow", "line_buffer_rows", "pixels_needed", "pixels_accepted"]
 
 
 def line_buffer_rows(kernel: int, stride: int, height: int) -> int:
@@ -40,6 +40,16 @@ def pixels_needed(height, width, kernel, stride, padding, n):
     frame, oy = divmod(oy, _out_size(height, kernel, stride, padding))
     _, hi, _ = _row_span(oy, height, kernel, stride, padding)
     return (frame * height + hi + 1) * width
+
+
+def pixels_accepted(height, width, kernel, stride, padding, n):
+    """The most input pixels a :class:`SlidingWindow` takes before it gives the window of its
+    ``n``-th output pixel (counting from 1): its line buffer fills up from the first row that
+    window's output row needs (the producer may run this far ahead of the windows)."""
+    oy = (n - 1) // _out_size(width, kernel, stride, padding)
+    frame, oy = divmod(oy, _out_size(height, kernel, stride, padding))
+    lo, _, _ = _row_span(oy, height, kernel, stride, padding)
+    return (frame * height + lo + line_buffer_rows(kernel, stride, height)) * width
 
 
 class SlidingWindow(wiring.Component):

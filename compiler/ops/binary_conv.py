@@ -223,6 +223,12 @@ class BinaryConv2d:
         from ...hdl.sliding_window import pixels_needed
         return pixels_needed(*in_type.shape[:2], self.kernel, self.stride, self.padding, n)
 
+    def inputs_accepted(self, in_type, n: int) -> int:
+        """The most input pixels the hardware takes before its ``n``-th output pixel: the window
+        generator's full line buffer, with the matrix-vector unit and output FIFO two pixels behind."""
+        from ...hdl.sliding_window import pixels_accepted
+        return pixels_accepted(*in_type.shape[:2], self.kernel, self.stride, self.padding, n + 2)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel in, ``pe`` channels out."""
         return self.in_vector_bits(in_type), fold.pe * self.slices

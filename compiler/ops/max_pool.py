@@ -59,6 +59,11 @@ class MaxPool:
         oy, ox = divmod(index, w // k)
         return frame * h * w + (oy * k + k - 1) * w + ox * k + k
 
+    def inputs_accepted(self, in_type, n: int) -> int:
+        """The most input pixels the hardware takes before its ``n``-th output: it works one input
+        pixel per cycle, with a 3-word output FIFO."""
+        return self.inputs_needed(in_type, n + 3)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel each."""
         return self.in_vector_bits(in_type), self.in_vector_bits(in_type)
