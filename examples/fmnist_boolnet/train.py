@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
                     augmentation=args.augment, seed=args.seed, progressive=args.progressive,
                     log=lambda s: print(s, flush=True))
     config = {"channels": [c1, c2], "hidden": args.hidden, "op": args.op, "slices": list(BOOLNET_OFFSETS),
-              "sign_grad": args.sign_grad} | training_config(args, len(x_train))
+              "sign_grad": args.sign_grad, "identity_bias": IDENTITY_BIAS} | training_config(args, len(x_train))
     return save_with_metrics(model, args.out, x_test, y_test, history, config, weight_bits=weight_bits(model))
 
 
