@@ -62,7 +62,9 @@ def test_report_from_a_real_nextpnr_ice40_report():
 def test_report_command_prints_memory_and_energy_tables_without_synthesis(tmp_path, capsys):
     import bnn_hw
     path = tmp_path / "net.pt"
-    bnn_hw.save(random_boolnet(image=(1, 8, 8), channels=8), path)
+    model = random_boolnet(image=(1, 8, 8), channels=8)
+    bnn_hw.save(model, path)
+    depth = next(s.bypass.depth for s in compile_model(model).stages if s.name == "xnor5")
     assert main(["report", str(path)]) == 0
     text = capsys.readouterr().out
     assert "memory and operations per inference" in text and "sc buffered" in text
@@ -70,7 +72,7 @@ def test_report_command_prints_memory_and_energy_tables_without_synthesis(tmp_pa
     assert "ratio 32-bit / bnn-hw" in text
     memory = text.split("memory and operations per inference")[1]
     row = next(line for line in memory.splitlines() if line.startswith("xnor5 "))
-    assert row.split()[2] == str(8 * (2 * 8 - 1))     # the shortcut FIFO's bits
+    assert row.split()[2] == str(8 * depth)     # the shortcut FIFO's bits
 
 
 def test_energy_figures_carry_their_provenance():

@@ -43,7 +43,8 @@ def test_shortcuts_are_buffered_and_counted_per_layer():
     plan = compile_model(random_boolnet(image=(1, 6, 5), channels=8))
     rows = {name: (t, fmap, shortcut) for name, t, fmap, shortcut in plan_traffic(plan).rows}
     traffic, _, buffered = rows["xnor5"]
-    assert buffered == 8 * (2 * 5 - 1)          # 8-bit pixels, the FIFO's depth
+    join = next(s for s in plan.stages if s.name == "xnor5")
+    assert buffered == 8 * join.bypass.depth    # 8-bit pixels, the FIFO's depth
     assert traffic.shortcut_bits == 2 * 6 * 5 * 8 and traffic.binary_ops == 6 * 5 * 8
     assert rows["conv5_0"][2] == 0
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..ir import TensorType
+from ..ir import Kind, TensorType
 
-__all__ = ["vector_bits", "vectors", "WholeVectors"]
+__all__ = ["vector_bits", "vectors", "VectorStream", "WholeVectors", "joined_bits"]
 
 
 def vector_bits(value_type: TensorType) -> int:
@@ -17,8 +17,22 @@ def vectors(value_type: TensorType) -> int:
     return value_type.shape[0] * value_type.shape[1] if len(value_type.shape) == 3 else 1
 
 
-class WholeVectors:
-    """Stream methods of an op that takes and gives one whole vector per word, one per cycle."""
+def joined_bits(inputs, verb: str, same: str, same_shape) -> tuple[TensorType, TensorType]:
+    """The ``(body, shortcut)`` types a join takes: two bit values whose shapes ``same_shape(a, b)``
+    accepts (else the error says it ``verb`` only values with ``same``)."""
+    if len(inputs) != 2:
+        raise ValueError(f"{verb} two values, got {len(inputs)}")
+    body, shortcut = inputs
+    if body.kind is not Kind.BITS or shortcut.kind is not Kind.BITS:
+        raise ValueError(f"{verb} bits (a Sign ends the block's body), got {body} and {shortcut}")
+    if not same_shape(body.shape, shortcut.shape):
+        raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it {verb} "
+                         f"only values with {same}")
+    return body, shortcut
+
+
+class VectorStream:
+    """Stream methods of an op that streams one whole vector per word, one per cycle."""
 
     def vectors_per_frame(self, in_type) -> int:
         return vectors(in_type)
@@ -28,6 +42,10 @@ class WholeVectors:
 
     def out_vector_bits(self, out_type) -> int:
         return vector_bits(out_type)
+
+
+class WholeVectors(VectorStream):
+    """A :class:`VectorStream` whose words are its vectors, as wide in as out."""
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         return vector_bits(in_type), vector_bits(in_type)

@@ -14,43 +14,26 @@ import numpy as np
 
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from ._vectors import vector_bits, vectors
+from ._vectors import VectorStream, joined_bits, vector_bits, vectors
 
 __all__ = ["Concat"]
 
 
 @dataclass(frozen=True)
-class Concat:
+class Concat(VectorStream):
     shortcut_channels: int   #: channels (or bits of a vector) the shortcut carries
 
     def __repr__(self):
         return f"Concat(shortcut {self.shortcut_channels})"
 
     def infer(self, inputs):
-        if len(inputs) != 2:
-            raise ValueError(f"concatenates two values, got {len(inputs)}")
-        body, shortcut = inputs
-        if body.kind is not Kind.BITS or shortcut.kind is not Kind.BITS:
-            raise ValueError(f"concatenates bits (a Sign ends the block's body), got {body} and {shortcut}")
-        if body.shape[:-1] != shortcut.shape[:-1]:
-            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; "
-                             f"a concatenation needs the same image size")
+        body, shortcut = joined_bits(inputs, "concatenates", "the same image size", lambda a, b: a[:-1] == b[:-1])
         if shortcut.shape[-1] != self.shortcut_channels:
             raise ValueError(f"expects a shortcut of {self.shortcut_channels} channels, got {shortcut}")
         return TensorType(body.shape[:-1] + (shortcut.shape[-1] + body.shape[-1],), Kind.BITS)
 
     def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         return np.concatenate([shortcut, body], axis=-1)
-
-    def vectors_per_frame(self, in_type) -> int:
-        return vectors(in_type)
-
-    # One vector (an image's pixel, else the whole value) per word: the body's in, the joined out.
-    def in_vector_bits(self, in_type) -> int:
-        return vector_bits(in_type)
-
-    def out_vector_bits(self, out_type) -> int:
-        return vector_bits(out_type)
 
     def join_hardware(self, body_bits: int, shortcut_bits: int):
         """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cost import BlockRam, Cost
-from ..ir import Kind
-from ._vectors import WholeVectors, vector_bits, vectors
+from ._vectors import WholeVectors, joined_bits, vector_bits, vectors
 
 __all__ = ["LogicJoin"]
 
@@ -33,14 +32,7 @@ class LogicJoin(WholeVectors):
         return f"LogicJoin({self.mode})"
 
     def infer(self, inputs):
-        if len(inputs) != 2:
-            raise ValueError(f"joins two values, got {len(inputs)}")
-        body, shortcut = inputs
-        if body.kind is not Kind.BITS or shortcut.kind is not Kind.BITS:
-            raise ValueError(f"joins bits (a Sign ends the block's body), got {body} and {shortcut}")
-        if body.shape != shortcut.shape:
-            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; "
-                             f"a logic shortcut needs equal shapes")
+        body, _ = joined_bits(inputs, "joins", "equal shapes", lambda a, b: a == b)
         return body
 
     def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
