@@ -65,8 +65,8 @@ def _sequence(graph: Graph, value: str, pos: int):
 def deadlock_free_depth(body, vectors: int) -> int:
     """The fewest words the shortcut FIFO of a block needs so that no schedule deadlocks.
 
-    ``body`` lists the body's stages in order, each an object with ``op`` and ``in_type`` (nested
-    blocks as lists of theirs); ``vectors`` is the number of vectors (pixels, or 1 for a vector
+    ``body`` lists the body's stages in order (those of nested blocks included), each an object with
+    ``op`` and ``in_type``; ``vectors`` is the number of vectors (pixels, or 1 for a vector
     value) per frame at the join. An op's ``inputs_needed(in_type, n)`` says how many input vectors
     it must have before it gives its ``n``-th output vector (1 each, if it has no such method: a
     vector in, a vector out). When the body gives result ``n`` the fork has sent ``need(n)`` words
@@ -94,7 +94,7 @@ def shortcut_depth(body, vectors: int) -> int:
 def _largest_lead(body, vectors: int, method: str, slack: int) -> int:
     """``max(inputs(n) - n)`` over a frame's results, ``inputs`` composed over the body's stages from
     each op's ``method`` (``n + slack`` where an op has none)."""
-    stages = list(reversed(_flat(body)))
+    stages = list(reversed(body))
 
     def inputs(n: int) -> int:
         for stage in stages:
@@ -103,10 +103,3 @@ def _largest_lead(body, vectors: int, method: str, slack: int) -> int:
         return n
 
     return max(inputs(n) - n for n in range(1, vectors + 1))
-
-
-def _flat(items) -> list:
-    out = []
-    for item in items:
-        out.extend(_flat(item) if isinstance(item, (list, tuple)) else [item])
-    return out

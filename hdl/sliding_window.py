@@ -32,13 +32,19 @@ def _row_span(oy, height, kernel, stride, padding):
     return lo, hi, next_lo
 
 
+def _output_row_span(height, width, kernel, stride, padding, n):
+    """``(frame, _row_span(...))`` of the output row holding the ``n``-th output pixel (from 1),
+    frames counted from 0."""
+    frame, oy = divmod((n - 1) // _out_size(width, kernel, stride, padding),
+                       _out_size(height, kernel, stride, padding))
+    return frame, _row_span(oy, height, kernel, stride, padding)
+
+
 def pixels_needed(height, width, kernel, stride, padding, n):
     """Input pixels a :class:`SlidingWindow` must have taken before it gives the window of its
     ``n``-th output pixel (counting from 1): the whole of every image row that window's output row
     waits for."""
-    oy = (n - 1) // _out_size(width, kernel, stride, padding)
-    frame, oy = divmod(oy, _out_size(height, kernel, stride, padding))
-    _, hi, _ = _row_span(oy, height, kernel, stride, padding)
+    frame, (_, hi, _) = _output_row_span(height, width, kernel, stride, padding, n)
     return (frame * height + hi + 1) * width
 
 
@@ -46,9 +52,7 @@ def pixels_accepted(height, width, kernel, stride, padding, n):
     """The most input pixels a :class:`SlidingWindow` takes before it gives the window of its
     ``n``-th output pixel (counting from 1): its line buffer fills up from the first row that
     window's output row needs (the producer may run this far ahead of the windows)."""
-    oy = (n - 1) // _out_size(width, kernel, stride, padding)
-    frame, oy = divmod(oy, _out_size(height, kernel, stride, padding))
-    lo, _, _ = _row_span(oy, height, kernel, stride, padding)
+    frame, (lo, _, _) = _output_row_span(height, width, kernel, stride, padding, n)
     return (frame * height + lo + line_buffer_rows(kernel, stride, height)) * width
 
 
