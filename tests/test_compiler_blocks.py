@@ -121,8 +121,8 @@ def test_pipeline_with_shortcuts_is_bit_exact_under_random_stalls(op, grouped, c
 
 
 def test_the_shortcut_keeps_the_pipeline_at_its_slowest_stage():
-    """Measured in simulation: frames leave every bottleneck-many cycles (the deadlock-free depth
-    alone cost 15% here)."""
+    """Measured in simulation: frames leave every bottleneck-many cycles (benchmarks/shortcut_fifo.py
+    shows what the deadlock-free depth alone costs)."""
     model = random_boolnet(image=(1, 14, 14), channels=8, seed=1)
     plan = compile_model(model)
     frames = _images(model, 4, 0)
