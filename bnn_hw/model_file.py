@@ -73,6 +73,8 @@ LAYER_TYPES = {
     "ChannelShuffle": (bnn.ChannelShuffle, bnn.ChannelShuffle.config),
     "LogicShortcut": (bnn.LogicShortcut, bnn.LogicShortcut.config),
     "ConcatShortcut": (bnn.ConcatShortcut, bnn.ConcatShortcut.config),
+    "RealShortcut": (bnn.RealShortcut, bnn.RealShortcut.config),
+    "FixedPoint": (bnn.FixedPoint, bnn.FixedPoint.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),
     "MaxPool2d": (nn.MaxPool2d, _maxpool_config),
@@ -92,7 +94,7 @@ def _type_name(layer: nn.Module) -> str:
 
 
 #: Layer types that hold a body of layers.
-CONTAINERS = ("LogicShortcut", "ConcatShortcut")
+CONTAINERS = ("LogicShortcut", "ConcatShortcut", "RealShortcut")
 
 
 def _describe(layer: nn.Module) -> dict:

@@ -22,6 +22,9 @@ Layers:
 - :class:`ConcatShortcut`: the input's channels followed by those a body of layers computes from it.
 - :class:`LogicShortcut`: BoolNet's logic shortcut, ``XNOR`` or ``OR`` of a body of layers' bits
   with the bits the body started from.
+- :class:`FixedPoint`: rounds real values to a signed fixed-point grid (Bi-Real's real-valued feature
+  maps, as the hardware keeps them).
+- :class:`RealShortcut`: Bi-Real Net's real-valued shortcut, ``body(x) + x`` on fixed-point values.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
   ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of the bits.
 
@@ -36,7 +39,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
+           "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -93,8 +96,29 @@ class _BinaryWeights(nn.Module):
 
     temperature: float | None = None
 
+    #: What the ``scale`` argument of a binary layer may be: no scale, a learned one per output
+    #: channel, or Bi-Real Net's magnitude-aware one (the mean absolute latent weight per output channel).
+    SCALES = (False, True, "magnitude")
+
+    def _init_scale(self, scale, channels: int) -> None:
+        if not any(scale is s or (isinstance(s, str) and scale == s) for s in self.SCALES):
+            raise ValueError(f"scale must be one of {self.SCALES}, not {scale!r}")
+        self.scale_mode = scale
+        self.scale = nn.Parameter(torch.ones(channels)) if scale is True else None
+
     def binary_weight(self) -> torch.Tensor:
         return binarize(self.weight, self.temperature if self.training else None)
+
+    def output_scale(self) -> torch.Tensor | None:
+        """The per-output-channel factor applied to the exact integer products, or None.
+
+        ``scale="magnitude"`` gives ``mean(|W|)`` over each output channel's latent weights, detached:
+        the forward pass is Bi-Real Net's ``mean(|W|) * sign(W)`` and the weights' gradient is the
+        sign's straight-through gradient times that magnitude (the magnitude-aware gradient).
+        """
+        if self.scale_mode == "magnitude":
+            return self.weight.detach().abs().mean(dim=tuple(range(1, self.weight.dim())))
+        return self.scale
 
 
 class ImageInput(nn.Module):
@@ -167,31 +191,31 @@ class Thermometer(nn.Module):
 class BinaryLinear(_BinaryWeights):
     """Fully connected layer with binary weights and binary (+-1) inputs.
 
-    ``y = (x @ sign(W).T) * scale`` where ``scale`` (per output channel, learned) exists only if
-    ``scale=True``. The product is computed first, so ``x @ sign(W).T`` is an exact integer.
+    ``y = (x @ sign(W).T) * scale`` where ``scale`` (per output channel) is learned with
+    ``scale=True``, the mean absolute latent weight with ``scale="magnitude"``
+    (:meth:`output_scale`), and absent with ``scale=False``. The product is computed first, so
+    ``x @ sign(W).T`` is an exact integer.
     """
 
-    def __init__(self, in_features: int, out_features: int, scale: bool = False):
+    def __init__(self, in_features: int, out_features: int, scale: bool | str = False):
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"BinaryLinear sizes must be positive, not ({in_features}, {out_features})")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-1, 1) * 1e-2)
-        self.scale = nn.Parameter(torch.ones(out_features)) if scale else None
+        self._init_scale(scale, out_features)
 
     def config(self) -> dict:
-        return {"in_features": self.in_features, "out_features": self.out_features,
-                "scale": self.scale is not None}
+        return {"in_features": self.in_features, "out_features": self.out_features, "scale": self.scale_mode}
 
     def forward(self, x):
         y = F.linear(x, self.binary_weight())
-        if self.scale is not None:
-            y = y * self.scale
-        return y
+        scale = self.output_scale()
+        return y if scale is None else y * scale
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, scale={self.scale is not None}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, scale={self.scale_mode!r}"
 
 
 #: Padding values a :class:`BinaryConv2d` may declare: -1 and +1 are binary values (free in
@@ -202,8 +226,8 @@ PAD_VALUES = (-1, 0, 1)
 class BinaryConv2d(_BinaryWeights):
     """2-D convolution with binary weights on binary (+-1) inputs.
 
-    ``y = conv2d(pad(x, padding, pad_value), sign(W), stride, groups) * scale``, ``scale`` (per
-    output channel, learned) only if ``scale=True``. ``pad_value`` is what the border positions hold:
+    ``y = conv2d(pad(x, padding, pad_value), sign(W), stride, groups) * scale``, ``scale`` per
+    output channel as :class:`BinaryLinear` has it (learned, magnitude-aware or none). ``pad_value`` is what the border positions hold:
     -1 or +1 (binary values, so every output is a plain binary dot product) or 0 (zero padding).
     With ``padding_mode="replicate"`` they hold the nearest edge pixel instead (BoolNet's padding:
     binary, and no constant border), and ``pad_value`` is not used.
@@ -213,7 +237,7 @@ class BinaryConv2d(_BinaryWeights):
     PADDING_MODES = ("constant", "replicate")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, pad_value: int = -1, groups: int = 1, scale: bool = False,
+                 padding: int = 0, pad_value: int = -1, groups: int = 1, scale: bool | str = False,
                  padding_mode: str = "constant"):
         super().__init__()
         if min(in_channels, out_channels, kernel_size, stride, groups) < 1 or padding < 0:
@@ -233,12 +257,12 @@ class BinaryConv2d(_BinaryWeights):
         self.pad_value, self.groups = int(pad_value), int(groups)
         k = self.kernel_size
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, k, k).uniform_(-1, 1) * 1e-2)
-        self.scale = nn.Parameter(torch.ones(out_channels)) if scale else None
+        self._init_scale(scale, out_channels)
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                "pad_value": self.pad_value, "groups": self.groups, "scale": self.scale is not None,
+                "pad_value": self.pad_value, "groups": self.groups, "scale": self.scale_mode,
                 "padding_mode": self.padding_mode}
 
     def forward(self, x):
@@ -250,9 +274,8 @@ class BinaryConv2d(_BinaryWeights):
             x = F.pad(x, (p, p, p, p), value=float(self.pad_value))
             p = 0
         y = F.conv2d(x, self.binary_weight(), stride=self.stride, padding=p, groups=self.groups)
-        if self.scale is not None:
-            y = y * self.scale[:, None, None]
-        return y
+        scale = self.output_scale()
+        return y if scale is None else y * scale[:, None, None]
 
     def extra_repr(self):
         c = self.config()
@@ -268,14 +291,14 @@ class PixelConv2d(BinaryConv2d):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, scale: bool = False):
+                 padding: int = 0, scale: bool | str = False):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, pad_value=0, groups=1,
                          scale=scale)
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                "scale": self.scale is not None}
+                "scale": self.scale_mode}
 
 
 class Sign(nn.Module):
@@ -410,3 +433,74 @@ class ConcatShortcut(nn.Sequential):
 
     def forward(self, x):
         return torch.cat([x, super().forward(x)], dim=1)
+
+
+class _RoundSTE(torch.autograd.Function):
+    """``clamp(round(x * 2**F), lo, hi) / 2**F``; the gradient passes where ``x`` is inside the range."""
+
+    @staticmethod
+    def forward(ctx, x, frac_bits: int, lo: int, hi: int):
+        scale = float(2 ** frac_bits)
+        ctx.save_for_backward(x)
+        ctx.range = (lo / scale, hi / scale)
+        return torch.clamp(torch.round(x * scale), lo, hi) / scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.range
+        return grad * ((x >= lo) & (x <= hi)).to(grad.dtype), None, None, None
+
+
+class FixedPoint(nn.Module):
+    """Round to signed fixed point: ``bits``-bit two's complement integers with ``frac_bits`` of them
+    after the binary point, so values ``k / 2**frac_bits`` for ``k`` in ``-2**(bits-1) .. 2**(bits-1)-1``.
+
+    ``y = clamp(round(x * 2**frac_bits), ...) / 2**frac_bits`` in float32 (``torch.round``: halves to
+    even), exact for ``bits <= 24``; the gradient is straight-through inside the range. It puts a
+    Bi-Real block's BatchNorm output on the grid the hardware adds on: the compiler folds the
+    convolution, BatchNorm and this rounding into one table per channel.
+    """
+
+    def __init__(self, frac_bits: int, bits: int):
+        super().__init__()
+        if not (isinstance(frac_bits, int) and isinstance(bits, int)) or frac_bits < 0 or not 2 <= bits <= 24 \
+                or frac_bits >= bits:
+            raise ValueError(f"FixedPoint needs 2 <= bits <= 24 and 0 <= frac_bits < bits, "
+                             f"not frac_bits={frac_bits!r}, bits={bits!r}")
+        self.frac_bits, self.bits = frac_bits, bits
+
+    @property
+    def range(self) -> tuple[int, int]:
+        """The smallest and largest integer ``k`` (the value is ``k / 2**frac_bits``)."""
+        return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+
+    def config(self) -> dict:
+        return {"frac_bits": self.frac_bits, "bits": self.bits}
+
+    def forward(self, x):
+        return _RoundSTE.apply(x, self.frac_bits, *self.range)
+
+    def extra_repr(self):
+        return f"frac_bits={self.frac_bits}, bits={self.bits}"
+
+
+class RealShortcut(nn.Sequential):
+    """Bi-Real Net's real-valued shortcut around a body of layers: ``body(x) + x``.
+
+    ``x`` is a fixed-point feature map (a :class:`FixedPoint` made it, or an earlier block) and the
+    body typically ``Sign(grad="approx")``, ``BinaryConv2d(..., scale="magnitude")``, BatchNorm and
+    a :class:`FixedPoint` with the same ``frac_bits``, so the sum is exact in float32. In hardware the
+    sum is a fixed-point adder whose width the compiler chooses so it never overflows.
+    """
+
+    def __init__(self, *layers):
+        super().__init__(*layers)
+        if not layers:
+            raise ValueError("RealShortcut needs at least one layer in its body")
+
+    def config(self) -> dict:
+        return {}
+
+    def forward(self, x):
+        return super().forward(x) + x

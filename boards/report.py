@@ -36,7 +36,7 @@ def layer_table(plan: Plan) -> list[dict]:
             "shortcut_bits_buffered": shortcut_buffer,
             "weight_traffic_bits": traffic.weight_bits,
             "feature_map_traffic_bits": traffic.fmap_bits + traffic.pixel_bits,
-            "shortcut_traffic_bits": traffic.shortcut_bits,
+            "shortcut_traffic_bits": traffic.shortcut_bits + traffic.fixed_bits,
             "binary_ops": traffic.binary_ops,
             "integer_ops": traffic.int_ops,
             "energy_pj": round(energy_pj(traffic)["total"], 3),
@@ -59,7 +59,7 @@ def energy_totals(plan: Plan) -> dict:
                                                 "baseline / bnn-hw"),
         "energy_constants_pj": HOROWITZ_45NM,
         "traffic_bits": _figure({"weights": total.weight_bits, "feature_maps": total.fmap_bits + total.pixel_bits,
-                                 "shortcuts": total.shortcut_bits}, "estimated",
+                                 "shortcuts": total.shortcut_bits + total.fixed_bits}, "estimated",
                                 "bnn-hw traffic model (bits written and read per inference)"),
     }
 

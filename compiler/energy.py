@@ -9,7 +9,7 @@ The energy is an estimate from Horowitz's 45 nm figures (:data:`HOROWITZ_45NM`),
 ASIC-equivalent estimate": it is not the power an FPGA draws. Beside it, :func:`real_valued_baseline`
 estimates the same network built the Bi-Real way, as BoolNet compares it: feature maps and shortcuts
 of 32-bit real values, BatchNorm in float32 (a multiply and an add per output), shortcuts added in
-float32, and every 1-bit feature-map access a 32-bit one. The binary operations and the weights are
+float32, and every 1-bit or fixed-point feature-map access a 32-bit one. The binary operations and the weights are
 the same in both.
 """
 
@@ -35,11 +35,14 @@ class Traffic:
     fmap_bits: int = 0          #: 1-bit feature-map bits written to and read from on-chip buffers
     pixel_bits: int = 0         #: 8-bit input pixels' bits written to and read from on-chip buffers
     shortcut_bits: int = 0      #: shortcut bits written to and read from the shortcut FIFO
+    fixed_bits: int = 0         #: bits of fixed-point values (Bi-Real shortcuts) written to and read from buffers
+    fixed_values: int = 0       #: how many values those bits are (32 bits each in the baseline)
     binary_ops: int = 0         #: 1-bit operations: XNOR and popcount bits (2 per weight use), OR, joins
     int_ops: int = 0            #: integer additions and comparisons (accumulators, thresholds, argmax)
     real_ops: int = 0           #: float32 additions (only in a real-valued baseline)
     real_mults: int = 0         #: float32 multiplications (only in a real-valued baseline)
     joins: int = 0              #: bits joined by a logic shortcut (a float32 add in the baseline)
+    fixed_adds: int = 0         #: fixed-point shortcut additions, among ``int_ops`` (float32 adds in the baseline)
     activations: int = 0        #: output bits computed by thresholds (BatchNorm and sign folded)
     channel_outputs: int = 0    #: outputs those thresholds stand for (one BatchNorm each, K signs)
 
@@ -85,7 +88,8 @@ def energy_pj(t: Traffic, constants: dict = HOROWITZ_45NM) -> dict[str, float]:
     SRAM), ``binary``, ``integer`` (32-bit adds, an upper bound for bnn-hw's narrower ones), ``real``
     (float32 adds and multiplies) and their ``total``."""
     parts = {
-        "memory": (t.weight_bits + t.fmap_bits + t.pixel_bits + t.shortcut_bits) / 64 * constants["sram_64bit_8kB"],
+        "memory": (t.weight_bits + t.fmap_bits + t.pixel_bits + t.shortcut_bits + t.fixed_bits) / 64
+                  * constants["sram_64bit_8kB"],
         "binary": t.binary_ops * constants["binary_op"],
         "integer": t.int_ops * constants["int_add_32"],
         "real": t.real_ops * constants["fp_add_32"] + t.real_mults * constants["fp_mult_32"],
@@ -96,18 +100,20 @@ def energy_pj(t: Traffic, constants: dict = HOROWITZ_45NM) -> dict[str, float]:
 
 def real_valued_baseline(t: Traffic) -> Traffic:
     """The same stage with Bi-Real's 32-bit feature maps and shortcuts: feature-map and shortcut
-    accesses 32 bits wide, each output a float32 BatchNorm (a multiply, an add) and its signs
-    (a comparison each, counted as an add) instead of the integer threshold comparisons, and each
-    logic join a float32 add."""
+    accesses 32 bits wide (fixed-point values too), each output a float32 BatchNorm (a multiply,
+    an add) and its signs (a comparison each, counted as an add) instead of the integer threshold
+    comparisons, and each logic join or fixed-point shortcut addition a float32 add."""
     joins = t.joins
     return Traffic(
         weight_bits=t.weight_bits,
         fmap_bits=32 * t.fmap_bits,
         pixel_bits=t.pixel_bits,
         shortcut_bits=32 * t.shortcut_bits,
+        fixed_bits=32 * t.fixed_values,
+        fixed_values=t.fixed_values,
         binary_ops=t.binary_ops - joins,
-        int_ops=t.int_ops - t.activations,
-        real_ops=t.channel_outputs + t.activations + joins,
+        int_ops=t.int_ops - t.activations - t.fixed_adds,
+        real_ops=t.channel_outputs + t.activations + joins + t.fixed_adds,
         real_mults=t.channel_outputs,
     )
 
@@ -136,6 +142,8 @@ def plan_traffic(plan) -> EnergyTable:
         if stage.bypass is not None:
             shortcut_buffer = stage.bypass.width * stage.bypass.depth
             vectors = stage.op.vectors_per_frame(stage.in_type)
-            traffic = traffic + Traffic(shortcut_bits=2 * stage.bypass.width * vectors)
+            custom = getattr(stage.op, "shortcut_traffic", None)
+            traffic = traffic + (custom(stage.bypass.width, vectors) if custom
+                                 else Traffic(shortcut_bits=2 * stage.bypass.width * vectors))
         rows.append((stage.name, traffic, stage.cost.buffer_bits - shortcut_buffer, shortcut_buffer))
     return EnergyTable(tuple(rows))

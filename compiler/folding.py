@@ -3,8 +3,8 @@
 A dense layer with ``pe`` output lanes and ``simd`` input lanes takes
 ``ceil(M / pe) * ceil(N / simd)`` cycles per frame; a convolution that many per output pixel, but at
 least its window generator's ``k * k`` pixel words; the thermometer input stage reads ``simd`` pixels
-per cycle; max-pools take one pixel per cycle; the argmax head takes the score layer's ``pe`` scores
-per word.
+per cycle; max-pools take one pixel per cycle; the argmax head and a fixed-point table lookup
+(Requantize) take the score layer's ``pe`` scores per word.
 
 Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing;
@@ -24,7 +24,8 @@ from math import ceil
 
 from ..errors import BnnHwError
 from .ir import Graph
-from .ops import ArgMax, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, LogicJoin, MaxPool, Thermometer
+from .ops import (Add, ArgMax, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedSign, LogicJoin, MaxPool,
+                  Requantize, Thermometer)
 
 __all__ = ["Fold", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
            "apply_folding"]
@@ -73,7 +74,7 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
     for node in graph.nodes:
         if isinstance(node.op, _MATRIX_OPS):
             folds[node.name] = _cheapest(node.op, types[node.inputs[0]], budget)
-        elif isinstance(node.op, (MaxPool, LogicJoin, Concat, ChannelShuffle)):
+        elif isinstance(node.op, (MaxPool, LogicJoin, Concat, ChannelShuffle, Add, FixedSign)):
             folds[node.name] = Fold(1, 1)
         elif isinstance(node.op, Thermometer):
             features = types[node.inputs[0]].size
@@ -148,8 +149,8 @@ def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
 
 def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None,
                   base: dict[str, Fold] | None = None) -> dict[str, Fold]:
-    """``base`` (default: :func:`default_folding`) with ``overrides`` applied; the argmax head
-    follows its producer's pe."""
+    """``base`` (default: :func:`default_folding`) with ``overrides`` applied; the argmax head and
+    table lookups follow their producer's pe."""
     folds = dict(base) if base is not None else default_folding(graph)
     for name, fold in (overrides or {}).items():
         if name not in folds:
@@ -157,6 +158,6 @@ def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None,
                              f"foldable layers: {', '.join(folds)}")
         folds[name] = fold
     for node in graph.nodes:
-        if isinstance(node.op, ArgMax):
+        if isinstance(node.op, (ArgMax, Requantize)):
             folds[node.name] = Fold(1, folds[node.inputs[0]].pe)
     return folds

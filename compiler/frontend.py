@@ -3,7 +3,7 @@
 Each layer becomes one node named after its kind and position in the Sequential (``dense1``,
 ``conv2``, ``batchnorm3``, ...), so error messages and folding files can name layers the way users see
 them; layer 0 of the body of a :class:`~bnn_hw.nn.LogicShortcut` at position 3 is ``conv3_0``, and the
-shortcut's join is ``xnor3`` (or ``or3``), whose inputs are the body's last value and the value the
+shortcut's join is ``xnor3`` (or ``or3``; ``add3`` for a :class:`~bnn_hw.nn.RealShortcut`), whose inputs are the body's last value and the value the
 body started from. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
 channels-last, so the BinaryLinear after a Flatten gets its weight columns reordered from PyTorch's
 (channels, height, width) to (height, width, channels).
@@ -20,8 +20,8 @@ from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
 from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import (ArgMax, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, LogicJoin, MaxPool,
-                  PixelConv2d, Scale, Sign, Thermometer)
+from .ops import (Add, ArgMax, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedSign, LogicJoin,
+                  MaxPool, PixelConv2d, Quantize, Scale, Sign, Thermometer)
 
 __all__ = ["from_model", "INPUT"]
 
@@ -55,9 +55,10 @@ def _input_type(layers) -> TensorType:
 
 
 def _scaled(node: Node, layer) -> list[Node]:
-    if layer.scale is None:
+    scale = layer.output_scale()
+    if scale is None:
         return [node]
-    return [node, Node(f"{node.name}_scale", Scale(_numpy(layer.scale)), (node.name,))]
+    return [node, Node(f"{node.name}_scale", Scale(_numpy(scale)), (node.name,))]
 
 
 def _dense_weights(layer: bnn.BinaryLinear, in_type: TensorType, flattened: bool) -> np.ndarray:
@@ -104,7 +105,9 @@ def _layer_nodes(label: str, layer: nn.Module, value: str, in_type: TensorType,
                        _numpy(layer.bias), float(layer.eps))
         return [Node(f"batchnorm{suffix}", op, (value,))]
     if isinstance(layer, bnn.Sign):
-        return [Node(f"sign{suffix}", Sign(), (value,))]
+        return [Node(f"sign{suffix}", FixedSign() if in_type.kind is Kind.INT else Sign(), (value,))]
+    if isinstance(layer, bnn.FixedPoint):
+        return [Node(f"fixed{suffix}", Quantize(layer.frac_bits, layer.bits), (value,))]
     if isinstance(layer, bnn.ChannelShuffle):
         return [Node(f"shuffle{suffix}", ChannelShuffle(layer.groups), (value,))]
     if isinstance(layer, bnn.MultiSliceSign):
@@ -130,10 +133,12 @@ def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list) -
         if flattened and not isinstance(layer, bnn.BinaryLinear):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
                                         f"directly by a BinaryLinear")
-        if isinstance(layer, (bnn.LogicShortcut, bnn.ConcatShortcut)):
+        if isinstance(layer, (bnn.LogicShortcut, bnn.ConcatShortcut, bnn.RealShortcut)):
             body = _sequence_nodes(list(layer), f"{label}.", value, types, nodes)
             if isinstance(layer, bnn.LogicShortcut):
                 join, op = layer.op, LogicJoin(layer.op)
+            elif isinstance(layer, bnn.RealShortcut):
+                join, op = "add", Add(types[value].shape[-1])
             else:
                 join, op = "concat", Concat(types[value].shape[-1])
             new = [Node(f"{join}{label.replace('.', '_')}", op, (body, value))]

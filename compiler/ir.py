@@ -7,7 +7,8 @@ exist in hardware, ``hardware`` and ``cost``. Passes are pure functions ``Graph 
 
 Values are typed by :class:`TensorType`: a shape (channels-last, no batch dimension) and a
 :class:`Kind`. Bits are the binary +-1 values (bit 1 = +1), ``UINT8`` are pixels, ``INT`` are exact
-integers (scores), ``REAL`` are floating-point values that exist only before streamlining.
+integers (scores, or fixed-point values: integers ``k`` standing for ``k / 2**frac``), ``REAL`` are
+floating-point values that exist only before streamlining.
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ class TensorType:
     shape: tuple[int, ...]
     kind: Kind
     width: int = 1  #: bits per element (1 for BITS, 8 for UINT8, the signed width for INT)
+    frac: int = 0   #: fraction bits of a fixed-point INT (the element ``k`` stands for ``k / 2**frac``)
 
     def __post_init__(self):
+        if self.frac and (self.kind is not Kind.INT or not 0 < self.frac < self.width):
+            raise ValueError(f"only INT values have fraction bits, fewer than their width, not {self.frac}")
         if not self.shape or any(not isinstance(s, int) or s < 1 for s in self.shape):
             raise ValueError(f"shape must be a non-empty tuple of positive ints, not {self.shape!r}")
         if self.kind is Kind.BITS and self.width != 1:
@@ -61,7 +65,8 @@ class TensorType:
 
     def __str__(self):
         dims = "x".join(map(str, self.shape))
-        return f"{self.kind.value}{self.width if self.kind is Kind.INT else ''}[{dims}]"
+        width = f"{self.width}.{self.frac}" if self.frac else str(self.width)
+        return f"{self.kind.value}{width if self.kind is Kind.INT else ''}[{dims}]"
 
 
 @dataclass(frozen=True)

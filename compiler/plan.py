@@ -22,7 +22,7 @@ from .blocks import Shortcut, series_parallel, shortcut_depth
 from .cost import DP16KD, BlockRam, Cost, gearbox_cost
 from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
-from .ir import Graph, Kind, TensorType, validate
+from .ir import Graph, TensorType, validate
 from .reference import predict
 from .streamline import streamline
 
@@ -134,9 +134,8 @@ class Plan:
                 produced = (join.op.out_vector_bits(join.out_type),) * 2
                 continue
             stage = self._stage(item, types)
-            if stage.in_type.kind is Kind.BITS:
-                wanted = (stage.op.word_bits(stage.in_type, stage.fold)[0], _vector_bits(stage, "in"))
-                stage = replace(stage, gearbox=_gearbox(produced, wanted))
+            wanted = (stage.op.word_bits(stage.in_type, stage.fold)[0], _vector_bits(stage, "in"))
+            stage = replace(stage, gearbox=_gearbox(produced, wanted))
             layout.append(stage)
             produced = (stage.op.word_bits(stage.in_type, stage.fold)[1], _vector_bits(stage, "out"))
         return layout, produced

@@ -1,4 +1,5 @@
-"""Streamlining: fold Scale / BatchNorm / Sign after a BinaryDense or BinaryConv2d into integer thresholds.
+"""Streamlining: fold Scale / BatchNorm / Sign after a BinaryDense or BinaryConv2d into integer thresholds,
+and Scale / BatchNorm / Quantize into a fixed-point table.
 
 For a BinaryDense with N inputs the popcount ``p`` takes only the values ``0..N``, so the real-valued
 chain ``dot = 2p - N -> [Scale] -> [BatchNorm] -> Sign`` is a function of ``p`` alone. The pass
@@ -7,6 +8,10 @@ the threshold off the result. This is exact by construction: ties, a negative BN
 channel's weights are flipped, since ``popcount(xnor(x, ~w)) = N - p``) and a zero BN scale (a
 constant channel, threshold 0 or N + 1) all come out as the trained model computes them. A
 convolution with zero padding gets one threshold table per border class, from its exact correction.
+
+A chain ending in a :class:`~.ops.Quantize` (Bi-Real's real-valued feature map) is folded the same
+way into a :class:`~.ops.Requantize` table: the fixed-point integer of every possible ``p``, per
+channel, after the layer, which then gives its integer scores.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from .ir import Graph, Node, checked_pass
-from .ops import BatchNorm, BinaryConv2d, BinaryDense, PixelConv2d, Scale, Sign
+from .ops import BatchNorm, BinaryConv2d, BinaryDense, PixelConv2d, Quantize, Requantize, Scale, Sign
 
-__all__ = ["streamline", "fold_thresholds"]
+__all__ = ["streamline", "fold_thresholds", "fold_table"]
 
 _FOLDABLE = (Scale, BatchNorm)
 
@@ -70,15 +75,44 @@ def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None, *,
     return thresholds.astype(np.int64), flip
 
 
+def fold_table(n_inputs: int, channels: int, chain) -> np.ndarray:
+    """The integers ``quantize(chain(2p - N))`` for ``p = 0..N``, per channel: ``(channels, N + 1)``.
+
+    ``chain`` is the real-valued ops (Scale, BatchNorm) and last the :class:`~.ops.Quantize`, run
+    with the model's float32 PyTorch operations on every possible dot product.
+    """
+    import torch
+
+    *real, quantize = chain
+    dots = 2 * np.arange(n_inputs + 1) - n_inputs
+    t = torch.as_tensor(np.repeat(dots[:, None], channels, axis=1).astype(np.float32))
+    with torch.no_grad():
+        for op in real:
+            t = op.torch_forward(t)
+        return quantize.integers(t).numpy().astype(np.int64).T
+
+
+def _requantized(op, in_type, chain, name: str) -> Requantize:
+    """The table of ``chain`` (ending in Quantize) after ``op``'s scores; ``name`` is its node's."""
+    if isinstance(op, PixelConv2d) or (isinstance(op, BinaryConv2d) and
+                                       (op.groups > 1 or len(op.border_classes(*in_type.shape[:2])[1]) > 1)):
+        raise UnsupportedModelError(
+            f"{name}: a fixed-point value must come from a BinaryLinear or an ungrouped BinaryConv2d that "
+            f"pads with -1, +1 or replicate (not zero padding, groups or 8-bit pixels)")
+    n = op.in_features if isinstance(op, BinaryDense) else op.window_bits
+    channels = op.out_features if isinstance(op, BinaryDense) else op.out_channels
+    return Requantize(fold_table(n, channels, chain), chain[-1].frac)
+
+
 def _chain_after(graph: Graph, node: Node) -> list[Node] | None:
-    """The Scale/BatchNorm/Sign nodes that follow ``node`` one-to-one, ending in Sign, or None."""
+    """The Scale/BatchNorm nodes that follow ``node`` one-to-one, ending in Sign or Quantize, or None."""
     chain, current = [], node
     while True:
         users = graph.consumers(current.name)
         if len(users) != 1 or current.name in graph.outputs:
             return None
         current = users[0]
-        if isinstance(current.op, Sign):
+        if isinstance(current.op, (Sign, Quantize)):
             return chain + [current]
         if not isinstance(current.op, _FOLDABLE):
             return None
@@ -100,7 +134,8 @@ def _thresholded(op, in_type, chain):
 
 @checked_pass
 def streamline(graph: Graph) -> Graph:
-    """Fold every BinaryDense -> [Scale] -> [BatchNorm] -> Sign chain into a thresholded BinaryDense.
+    """Fold every BinaryDense or BinaryConv2d -> [Scale] -> [BatchNorm] -> Sign chain into thresholds,
+    and every such chain ending in Quantize into a Requantize after the layer's scores.
 
     Any real-valued op left afterwards cannot be built in hardware and raises
     :class:`UnsupportedModelError` naming it.
@@ -115,15 +150,22 @@ def streamline(graph: Graph) -> Graph:
         node = Node(node.name, node.op, tuple(rename.get(i, i) for i in node.inputs))
         if isinstance(node.op, (BinaryDense, BinaryConv2d)) and node.op.thresholds is None:
             chain = _chain_after(graph, node)
-            if chain:
+            if chain and isinstance(chain[-1].op, Quantize):
+                in_type, ops = types[node.inputs[0]], [n.op for n in chain]
+                nodes.append(node)
+                dropped.update(n.name for n in chain)
+                node = Node(chain[-1].name, _requantized(node.op, in_type, ops, chain[-1].name), (node.name,))
+            elif chain:
                 node = node.with_op(_thresholded(node.op, types[node.inputs[0]], [n.op for n in chain]))
                 dropped.update(n.name for n in chain)
                 rename[chain[-1].name] = node.name
-        elif isinstance(node.op, (Scale, BatchNorm, Sign)):
-            what = {Scale: "a per-channel scale", BatchNorm: "BatchNorm", Sign: "Sign"}[type(node.op)]
+        elif isinstance(node.op, (Scale, BatchNorm, Sign, Quantize)):
+            what = {Scale: "a per-channel scale", BatchNorm: "BatchNorm", Sign: "Sign",
+                    Quantize: "FixedPoint"}[type(node.op)]
             raise UnsupportedModelError(
-                f"{node.name}: {what} here cannot be folded; bnn-hw folds [scale] [BatchNorm] Sign only "
-                f"directly after a BinaryLinear or BinaryConv2d, and the last BinaryLinear's scores must be the output")
+                f"{node.name}: {what} here cannot be folded; bnn-hw folds [scale] [BatchNorm] and a Sign or "
+                f"FixedPoint only directly after a BinaryLinear or BinaryConv2d, and the last BinaryLinear's "
+                f"scores must be the output")
         nodes.append(node)
     outputs = tuple(rename.get(o, o) for o in graph.outputs)
     return Graph(graph.inputs, tuple(nodes), outputs)

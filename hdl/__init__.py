@@ -3,7 +3,8 @@
 All stages are :class:`amaranth.lib.wiring.Component`\\ s with an input stream ``i`` and an output
 stream ``o`` (:mod:`amaranth.lib.stream`). Bit vectors travel LSB first, +1 as bit 1, -1 as bit 0,
 with zero padding in the last word of each vector. :class:`ForkJoin` runs a body of stages beside a
-shortcut FIFO and joins the two bitwise (:class:`LogicJoin`). :class:`UartRx` and :class:`UartTx` carry
+shortcut FIFO and joins the two bitwise (:class:`LogicJoin`) or adds them in fixed point
+(:class:`AddJoin`, after :class:`Requantize` tables). :class:`UartRx` and :class:`UartTx` carry
 bytes between a stream and a serial pin.
 """
 
@@ -15,9 +16,10 @@ from .sliding_window import SlidingWindow
 from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
-from .fork_join import ConcatJoin, Fork, ForkJoin, LogicJoin
+from .fork_join import AddJoin, ConcatJoin, Fork, ForkJoin, LogicJoin
+from .fixed_point import FixedSign, Requantize
 from .permute import Permute
 from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
-           "ArgMaxHead", "Chain", "ConcatJoin", "Fork", "ForkJoin", "LogicJoin", "Permute", "UartRx", "UartTx"]
+           "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "Fork", "ForkJoin", "LogicJoin", "Permute", "UartRx", "UartTx"]

@@ -9,7 +9,7 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .chain import payload_width
 
-__all__ = ["Fork", "LogicJoin", "ConcatJoin", "ForkJoin", "JOIN_OPS"]
+__all__ = ["Fork", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin", "JOIN_OPS"]
 
 #: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
 JOIN_OPS = ("xnor", "or")
@@ -125,9 +125,36 @@ class ConcatJoin(_Join):
         return Cat(b, a)
 
 
+class AddJoin(_Join):
+    """``lanes`` signed additions: lane ``l`` of ``o`` (``o_width`` bits, wrapping) is lane ``l`` of
+    ``a`` (``a_width`` bits) plus lane ``l`` of ``b`` (``b_width`` bits), pairwise in order (Bi-Real's
+    real-valued shortcut on fixed-point values; the compiler makes ``o_width`` wide enough).
+
+    Attributes
+    ----------
+    a : In(stream.Signature(unsigned(lanes * a_width)))
+    b : In(stream.Signature(unsigned(lanes * b_width)))
+    o : Out(stream.Signature(unsigned(lanes * o_width)))
+    """
+
+    def __init__(self, lanes, a_width, b_width, o_width):
+        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
+        self._lanes, self._widths = lanes, (a_width, b_width, o_width)
+        super().__init__(lanes * a_width, lanes * b_width, lanes * o_width)
+
+    def __repr__(self):
+        a, b, o = self._widths
+        return f"AddJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
+
+    def combine(self, a, b):
+        wa, wb, wo = self._widths
+        return Cat((a[l * wa:(l + 1) * wa].as_signed() + b[l * wb:(l + 1) * wb].as_signed())[:wo]
+                   for l in range(self._lanes))
+
+
 class ForkJoin(wiring.Component):
-    """A shortcut around ``body``: ``o = join(body(i), i)`` word by word (a :class:`LogicJoin` or
-    :class:`ConcatJoin`).
+    """A shortcut around ``body``: ``o = join(body(i), i)`` word by word (a :class:`LogicJoin`,
+    :class:`ConcatJoin` or :class:`AddJoin`).
 
     ``i`` is forked (:class:`Fork`) into ``body`` and into a FIFO of ``depth`` words, the shortcut,
     whose words meet the body's results in ``join`` (port ``a`` the body's, ``b`` the shortcut's).

@@ -139,6 +139,35 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
     return torch.nn.Sequential(*layers).eval()
 
 
+def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
+                  padding_mode="constant", hidden=(6,), classes=3) -> torch.nn.Sequential:
+    """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
+    convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
+    ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
+    around Sign (ApproxSign), a 3x3 magnitude-aware binary convolution, BN and FixedPoint; a Sign,
+    Flatten and binary FC layers. The convolutions pad with +1, or replicate with ``padding_mode``.
+    Random weights, adversarial BN statistics (one zero-scale channel per layer). Eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    c, h, w = image
+    pad_value = 1 if padding_mode == "constant" else -1
+
+    def conv_bn(cin, cout, sign, scale="magnitude", fixed=True):
+        conv = bnn.BinaryConv2d(cin, cout, 3, 1, 1, pad_value, scale=scale, padding_mode=padding_mode)
+        bn = torch.nn.BatchNorm2d(cout)
+        with torch.no_grad():
+            conv.weight.uniform_(-1, 1, generator=g)
+        _adversarial_batchnorm(bn, 9 * cin, g, 1)
+        return [sign, conv, bn] + ([bnn.FixedPoint(frac_bits, bits)] if fixed else [])
+
+    layers = [bnn.ImageInput(*image), bnn.Thermometer((85, 170)),
+              *conv_bn(2 * c, channels, bnn.Sign(), scale=False, fixed=False)[1:], bnn.Sign(),
+              *conv_bn(channels, channels, bnn.Sign())[1:]]
+    layers += [bnn.RealShortcut(*conv_bn(channels, channels, bnn.Sign(grad="approx"))) for _ in range(blocks)]
+    layers += [bnn.Sign(), torch.nn.Flatten()]
+    layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
+    return torch.nn.Sequential(*layers).eval()
+
+
 def torch_scores(model, x: np.ndarray) -> np.ndarray:
     """The model's eval-mode scores; images are given channels-last (batch, height, width, channels)
     or flattened in that order, as the compiler takes them."""

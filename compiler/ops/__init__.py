@@ -5,11 +5,12 @@ from .binary_conv import BinaryConv2d
 from .binary_dense import BinaryDense
 from .channel_shuffle import ChannelShuffle
 from .concat import Concat
+from .fixed_point import Add, FixedSign, Quantize, Requantize
 from .logic_join import LogicJoin
 from .max_pool import MaxPool
 from .pixel_conv import PixelConv2d
 from .real import BatchNorm, Scale, Sign
 from .thermometer import Thermometer
 
-__all__ = ["ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "ChannelShuffle", "Concat", "LogicJoin", "MaxPool",
+__all__ = ["Add", "FixedSign", "Quantize", "Requantize", "ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "ChannelShuffle", "Concat", "LogicJoin", "MaxPool",
            "PixelConv2d", "Scale", "Sign", "Thermometer"]

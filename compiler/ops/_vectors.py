@@ -8,8 +8,8 @@ __all__ = ["vector_bits", "vectors", "VectorStream", "WholeVectors", "joined_bit
 
 
 def vector_bits(value_type: TensorType) -> int:
-    """Bits of one vector of a bit value in a stream: one pixel of an image, else the whole value."""
-    return value_type.shape[-1] if len(value_type.shape) == 3 else value_type.bits
+    """Bits of one vector of a value in a stream: one pixel of an image, else the whole value."""
+    return value_type.shape[-1] * value_type.width if len(value_type.shape) == 3 else value_type.bits
 
 
 def vectors(value_type: TensorType) -> int:

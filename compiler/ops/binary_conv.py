@@ -201,7 +201,7 @@ class BinaryConv2d:
         return in_type.shape[-1] * in_type.width
 
     def out_vector_bits(self, out_type) -> int:
-        return out_type.shape[-1] // self.groups
+        return out_type.shape[-1] * out_type.width // self.groups
 
     def lanes(self, in_type) -> tuple[int, int]:
         """The most useful ``(pe, simd)``: one lane per output channel of a group and per window bit."""
@@ -230,8 +230,10 @@ class BinaryConv2d:
         return pixels_accepted(*in_type.shape[:2], self.kernel, self.stride, self.padding, n + 2)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
-        """Bits of the hardware's input and output words: one pixel in, ``pe`` channels out."""
-        return self.in_vector_bits(in_type), fold.pe * self.slices
+        """Bits of the hardware's input and output words: one pixel in, ``pe`` channels out (their
+        threshold bits, or their scores)."""
+        per_channel = self.slices if self.thresholds is not None else self.window_bits.bit_length() + 1
+        return self.in_vector_bits(in_type), fold.pe * per_channel
 
     def hardware(self, in_type, fold):
         """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose

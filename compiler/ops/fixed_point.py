@@ -1,0 +1,252 @@
+"""Fixed-point ops: Bi-Real Net's real-valued feature maps, as integers on a binary-point grid.
+
+A fixed-point value is an ``INT`` tensor with ``frac`` fraction bits: the integer ``k`` stands for
+``k / 2**frac``. Four ops carry them:
+
+- :class:`Quantize` (before streamlining): a real value rounded to the grid, as
+  :class:`bnn_hw.nn.FixedPoint` does it.
+- :class:`Requantize` (after streamlining): what a binary layer's ``[Scale] [BatchNorm] Quantize``
+  chain makes of its integer scores, one table per channel over the ``N + 1`` possible popcounts,
+  evaluated with the model's own float32 PyTorch operations (so exact, like the thresholds).
+- :class:`Add`: Bi-Real's real-valued shortcut, ``body + x``; its width is one bit more than the
+  wider input's, so it never overflows.
+- :class:`FixedSign`: ``k >= 0`` (bit 1 = +1), the binary activation of a fixed-point value.
+
+PyTorch computes all of it exactly in float32 as long as every integer stays below ``2**24``, which
+the types check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from ..cost import BlockRam, Cost
+from ..ir import Kind, TensorType
+from ._arrays import frozen_array
+from ._vectors import VectorStream, vector_bits, vectors
+
+__all__ = ["Quantize", "Requantize", "Add", "FixedSign", "signed_width", "FLOAT32_EXACT_BITS"]
+
+#: The widest signed integers float32 holds exactly (a 24-bit significand), the widest fixed-point type.
+FLOAT32_EXACT_BITS = 25
+
+
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's complement type holding ``lo..hi`` (at least 1)."""
+    return max((-int(lo) - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+
+
+def _integers(x) -> np.ndarray:
+    return np.asarray(x).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Quantize:
+    """``clamp(round(x * 2**frac), range)`` of a real value: :class:`bnn_hw.nn.FixedPoint`, whose
+    float32 PyTorch code it runs (so its integers ``k`` are the model's ``y * 2**frac``)."""
+
+    frac: int
+    width: int
+
+    def __post_init__(self):
+        from ...nn import FixedPoint
+        FixedPoint(self.frac, self.width)  # the layer's argument checks
+
+    def __repr__(self):
+        return f"Quantize({self.width} bits, {self.frac} fraction)"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.REAL:
+            raise ValueError(f"FixedPoint rounds real values (a BatchNorm's output), got {x}")
+        return TensorType(x.shape, Kind.INT, self.width, self.frac)
+
+    def integers(self, t):
+        """The integers ``k`` of a float32 torch tensor ``t`` (as a float32 tensor)."""
+        from ...nn import FixedPoint
+        return FixedPoint(self.frac, self.width)(t) * float(2 ** self.frac)
+
+    def reference(self, x):
+        import torch
+        with torch.no_grad():
+            return _integers(self.integers(torch.from_numpy(np.ascontiguousarray(x, np.float32))))
+
+
+@dataclass(frozen=True, eq=False)
+class Requantize(VectorStream):
+    """A binary layer's scores to fixed point: channel ``c``'s score ``s`` (over ``N`` inputs, so
+    ``s = 2p - N`` for ``p`` matches) gives ``table[c, p]``.
+
+    In hardware each of the ``simd`` lanes (the producing layer's ``pe``: one lane per score of its
+    output words) looks its channel's table up in a ROM of ``NF * (N + 1)`` words.
+    """
+
+    table: np.ndarray  #: (M, N + 1) int64
+    frac: int
+
+    def __post_init__(self):
+        t = np.asarray(self.table)
+        if t.ndim != 2 or t.shape[1] < 2 or t.dtype.kind not in "iu":
+            raise ValueError(f"a requantization table must be an (M, N + 1) integer array, not {t.shape}")
+        object.__setattr__(self, "table", frozen_array(t, np.int64))
+        if self.width > FLOAT32_EXACT_BITS - 1:
+            raise ValueError(f"table values need {self.width} bits, more than float32 holds exactly")
+
+    @property
+    def inputs(self) -> int:
+        """``N``: the inputs of the layer whose scores it takes."""
+        return self.table.shape[1] - 1
+
+    @property
+    def channels(self) -> int:
+        return self.table.shape[0]
+
+    @property
+    def width(self) -> int:
+        """Signed bits of the output values (the table's range, and more than the fraction bits)."""
+        return max(signed_width(int(self.table.min()), int(self.table.max())), self.frac + 1)
+
+    def __repr__(self):
+        return f"Requantize({self.channels}x{self.inputs + 1} -> int{self.width}.{self.frac})"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.INT or x.frac or x.shape[-1] != self.channels:
+            raise ValueError(f"takes the integer scores of {self.channels} channels, got {x}")
+        if x.width != self.inputs.bit_length() + 1:
+            raise ValueError(f"takes scores of {self.inputs} inputs ({self.inputs.bit_length() + 1} bits), got {x}")
+        return TensorType(x.shape, Kind.INT, self.width, self.frac)
+
+    def reference(self, scores):
+        p = (_integers(scores) + self.inputs) // 2
+        return self.table[np.arange(self.channels), p]
+
+    # -- hardware -------------------------------------------------------------------------------
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """``simd`` scores in, ``simd`` values out."""
+        return fold.simd * in_type.width, fold.simd * self.width
+
+    def hardware(self, in_type, fold):
+        from ...hdl import Requantize as Unit
+        return Unit(self.table, lanes=fold.simd)
+
+    def rom_depth(self, lanes: int) -> int:
+        return ceil(self.channels / lanes) * (self.inputs + 1)
+
+    def traffic(self, in_type, fold):
+        """One table word read and one address addition per value; in a real-valued design each
+        value is a float32 BatchNorm (a multiply and an add)."""
+        from ..energy import Traffic
+        values = in_type.size
+        return Traffic(weight_bits=values * self.width, int_ops=values, channel_outputs=values)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        lanes, sw = fold.simd, in_type.width
+        rom = block_ram.place(self.width, self.rom_depth(lanes))
+        out_bits = lanes * self.width
+        return Cost(
+            cycles=vectors(in_type) * ceil(self.channels / lanes),
+            # per lane the address adder and the ROM (block or LUT RAM); the channel counter and
+            # the 3-word output FIFO (LUT RAM)
+            lut4=lanes * (sw + rom.lut4) + 2 * out_bits + 24,
+            ff=out_bits + lanes * sw + 24,
+            ebr=lanes * rom.ebr,
+            weight_bits=self.table.size * self.width,
+        )
+
+
+@dataclass(frozen=True)
+class Add(VectorStream):
+    """Bi-Real's real-valued shortcut join: ``body + shortcut``, two fixed-point values of
+    ``channels`` channels on the same grid; the sum is one bit wider than the wider of them, so it
+    never overflows."""
+
+    channels: int
+
+    def __repr__(self):
+        return f"Add({self.channels})"
+
+    def infer(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(f"adds two values, got {len(inputs)}")
+        body, shortcut = inputs
+        if body.kind is not Kind.INT or shortcut.kind is not Kind.INT:
+            raise ValueError(f"adds fixed-point values (a FixedPoint ends the block's body), got {body} and "
+                             f"{shortcut}")
+        if body.shape != shortcut.shape or body.frac != shortcut.frac or body.shape[-1] != self.channels:
+            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it adds only "
+                             f"values of one shape with the same fraction bits (FixedPoint frac_bits)")
+        width = max(body.width, shortcut.width) + 1
+        if width > FLOAT32_EXACT_BITS:
+            raise ValueError(f"the sum needs {width} bits, more than float32 PyTorch computes exactly "
+                             f"({FLOAT32_EXACT_BITS}); use fewer bits in the FixedPoint layers")
+        return TensorType(body.shape, Kind.INT, width, body.frac)
+
+    def reference(self, body, shortcut):
+        return _integers(body) + _integers(shortcut)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """A body vector in (``in_type`` is the body's value), about one bit more per value out
+        (the shortcut's width, which may be wider, is the block's: :meth:`join_hardware`)."""
+        return vector_bits(in_type), vector_bits(in_type) // in_type.width * (in_type.width + 1)
+
+    def join_hardware(self, body_bits: int, shortcut_bits: int):
+        """The join of a :class:`~bnn_hw.hdl.ForkJoin`: an adder per channel of the body's and the
+        shortcut's values (``body_bits`` and ``shortcut_bits`` per word)."""
+        from ...hdl import AddJoin
+        a, b = body_bits // self.channels, shortcut_bits // self.channels
+        return AddJoin(self.channels, a, b, max(a, b) + 1)
+
+    def traffic(self, in_type, fold):
+        """One fixed-point addition per value (the shortcut FIFO's traffic is its block's)."""
+        from ..energy import Traffic
+        return Traffic(int_ops=in_type.size, fixed_adds=in_type.size)
+
+    def shortcut_traffic(self, width: int, vectors_per_frame: int):
+        """The shortcut FIFO's traffic: ``vectors_per_frame`` words of ``width`` bits written and read,
+        ``channels`` fixed-point values each."""
+        from ..energy import Traffic
+        return Traffic(fixed_bits=2 * width * vectors_per_frame, fixed_values=2 * self.channels * vectors_per_frame)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        out_bits = self.word_bits(in_type, fold)[1]
+        # an adder bit per output bit, the result register and its 3-word output FIFO (LUT RAM)
+        return Cost(cycles=vectors(in_type), lut4=out_bits + 2 * out_bits + 12, ff=2 * out_bits + 8)
+
+
+@dataclass(frozen=True)
+class FixedSign(VectorStream):
+    """The sign of a fixed-point value: bit 1 (+1) where ``k >= 0``, as PyTorch's ``x >= 0``."""
+
+    def __repr__(self):
+        return "FixedSign()"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.INT:
+            raise ValueError(f"takes fixed-point values, got {x}")
+        return TensorType(x.shape, Kind.BITS)
+
+    def reference(self, x):
+        return (_integers(x) >= 0).astype(np.uint8)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        return vector_bits(in_type), in_type.shape[-1] if len(in_type.shape) == 3 else in_type.size
+
+    def hardware(self, in_type, fold):
+        from ...hdl import FixedSign as Unit
+        channels = in_type.shape[-1] if len(in_type.shape) == 3 else in_type.size
+        return Unit(channels, in_type.width)
+
+    def traffic(self, in_type, fold):
+        """Wiring: the sign bit of each value."""
+        from ..energy import Traffic
+        return Traffic()
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        bits = in_type.shape[-1] if len(in_type.shape) == 3 else in_type.size
+        return Cost(cycles=vectors(in_type), lut4=2 * bits + 12, ff=bits + 8)

@@ -1,0 +1,135 @@
+"""Fixed-point stages (Bi-Real's real-valued feature maps): scores to fixed point by table, and sign."""
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import require_positive_ints
+from ._output import buffered_output
+
+__all__ = ["Requantize", "FixedSign"]
+
+
+def _signed_width(values: np.ndarray) -> int:
+    lo, hi = int(values.min()), int(values.max())
+    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length()) + 1
+
+
+class Requantize(wiring.Component):
+    """Map the integer scores of a binary layer to fixed-point values, one table per channel.
+
+    A vector of ``M`` channels arrives as ``ceil(M / lanes)`` words of ``lanes`` signed scores
+    (channel ``w * lanes + l`` is lane ``l`` of word ``w``; lanes past ``M`` in the last word are
+    ignored, and give 0). A score ``s`` of ``N`` inputs is ``2p - N``; the output lane is
+    ``table[channel, p]``, a signed ``width``-bit integer. Each lane reads its own ROM of
+    ``ceil(M / lanes) * (N + 1)`` words (block RAM or LUT RAM, as yosys chooses); one word per
+    cycle, two cycles of latency, and ``i.ready`` depends only on registers.
+
+    Parameters
+    ----------
+    table : array of int, shape (M, N + 1)
+    lanes : int, positive
+
+    Attributes
+    ----------
+    i : In(stream.Signature(data.ArrayLayout(signed(N.bit_length() + 1), lanes)))
+    o : Out(stream.Signature(unsigned(lanes * width)))
+    """
+
+    def __init__(self, table, lanes):
+        require_positive_ints((int, np.integer), lanes=lanes)
+        table = np.asarray(table)
+        if table.ndim != 2 or table.shape[1] < 2 or table.dtype.kind not in "iu":
+            raise ValueError(f"table must be an integer array of shape (M, N + 1), not {table.shape}")
+        self._table, self._lanes = table.astype(np.int64), int(lanes)
+        self._words = -(-table.shape[0] // self._lanes)
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(signed(self.inputs.bit_length() + 1), self._lanes))),
+            "o": Out(stream.Signature(unsigned(self._lanes * self.width))),
+        })
+
+    @property
+    def inputs(self):
+        """``N``, the inputs of the layer whose scores it takes."""
+        return self._table.shape[1] - 1
+
+    @property
+    def width(self):
+        """Signed bits of an output value."""
+        return _signed_width(self._table)
+
+    def __repr__(self):
+        return f"Requantize(table={self._table.shape[0]}x{self._table.shape[1]}, lanes={self._lanes})"
+
+    def rom(self, lane):
+        """The ROM words of ``lane``: ``table[word * lanes + lane, p]`` at ``word * (N + 1) + p`` (as
+        unsigned ``width``-bit words; 0 past the last channel)."""
+        m, n1 = self._table.shape
+        mask = (1 << self.width) - 1
+        words = []
+        for w in range(self._words):
+            c = w * self._lanes + lane
+            words += [int(v) & mask for v in self._table[c]] if c < m else [0] * n1
+        return words
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, words, n = self._lanes, self._words, self.inputs
+        valid, payload, adv = buffered_output(m, self.o)
+
+        # stage 1: each lane's ROM address, ``word * (N + 1) + p``; stage 2: the ROM's output register
+        depth = words * (n + 1)
+        word, base = Signal(range(words)), Signal(range(depth))
+        last = word == words - 1
+        addr_valid = Signal()
+        m.d.comb += self.i.ready.eq(adv)
+        with m.If(adv):
+            m.d.sync += [addr_valid.eq(self.i.valid), valid.eq(addr_valid)]
+            with m.If(self.i.valid):
+                m.d.sync += [word.eq(Mux(last, 0, word + 1)), base.eq(Mux(last, 0, base + n + 1))]
+        outputs = []
+        for lane in range(lanes):
+            m.submodules[f"rom{lane}"] = rom = Memory(shape=unsigned(self.width), depth=depth, init=self.rom(lane))
+            port = rom.read_port()
+            addr = Signal(range(depth), name=f"addr{lane}")
+            with m.If(adv):
+                # (s + N) / 2 is exact: a score has the parity of N
+                m.d.sync += addr.eq(base + (self.i.payload[lane] + n)[1:])
+            m.d.comb += [port.en.eq(adv), port.addr.eq(addr)]
+            outputs.append(port.data)
+        m.d.comb += payload.eq(Cat(outputs))
+        return m
+
+
+class FixedSign(wiring.Component):
+    """The sign bits of ``channels`` signed ``width``-bit values: bit ``c`` is 1 (+1) where value
+    ``c`` is ``>= 0`` (its top bit is 0). One word per cycle, registered.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(channels * width)))
+    o : Out(stream.Signature(unsigned(channels)))
+    """
+
+    def __init__(self, channels, width):
+        require_positive_ints(channels=channels, width=width)
+        self._channels, self._width = channels, width
+        super().__init__({
+            "i": In(stream.Signature(unsigned(channels * width))),
+            "o": Out(stream.Signature(unsigned(channels))),
+        })
+
+    def __repr__(self):
+        return f"FixedSign(channels={self._channels}, width={self._width})"
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self._width
+        valid, payload, adv = buffered_output(m, self.o)
+        m.d.comb += self.i.ready.eq(adv)
+        with m.If(adv):
+            m.d.sync += [valid.eq(self.i.valid),
+                         payload.eq(Cat(~self.i.payload[c * w + w - 1] for c in range(self._channels)))]
+        return m
