@@ -39,8 +39,9 @@ class Requantize(wiring.Component):
     """
 
     def __init__(self, table, lanes):
-        require_positive_ints((int, np.integer), lanes=lanes)
         table = np.asarray(table)
+        self._table, self._lanes = table, lanes  # recorded first, so that __repr__ works if validation fails
+        require_positive_ints((int, np.integer), lanes=lanes)
         if table.ndim != 2 or table.shape[1] < 2 or table.dtype.kind not in "iu":
             raise ValueError(f"table must be an integer array of shape (M, N + 1), not {table.shape}")
         self._table, self._lanes = table.astype(np.int64), int(lanes)
@@ -61,7 +62,7 @@ class Requantize(wiring.Component):
         return _signed_width(self._table)
 
     def __repr__(self):
-        return f"Requantize(table={self._table.shape[0]}x{self._table.shape[1]}, lanes={self._lanes})"
+        return f"Requantize(table={'x'.join(map(str, self._table.shape))}, lanes={self._lanes})"
 
     def rom(self, lane):
         """The ROM words of ``lane``: ``table[word * lanes + lane, p]`` at ``word * (N + 1) + p`` (as
@@ -114,8 +115,8 @@ class FixedSign(wiring.Component):
     """
 
     def __init__(self, channels, width):
-        require_positive_ints(channels=channels, width=width)
         self._channels, self._width = channels, width
+        require_positive_ints(channels=channels, width=width)
         super().__init__({
             "i": In(stream.Signature(unsigned(channels * width))),
             "o": Out(stream.Signature(unsigned(channels))),

@@ -138,8 +138,8 @@ class AddJoin(_Join):
     """
 
     def __init__(self, lanes, a_width, b_width, o_width):
-        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
         self._lanes, self._widths = lanes, (a_width, b_width, o_width)
+        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
         super().__init__(lanes * a_width, lanes * b_width, lanes * o_width)
 
     def __repr__(self):

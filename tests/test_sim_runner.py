@@ -10,7 +10,7 @@ from bnn_hw.compiler.folding import Fold
 from bnn_hw.compiler.plan import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
-from conftest import random_boolnet, random_cnn, random_mlp, torch_scores
+from conftest import random_bireal, random_boolnet, random_cnn, random_mlp, torch_scores
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
@@ -97,6 +97,17 @@ def test_logic_shortcut_networks(tmp_path, op, stall):
     plan = compile_model(model)
     frames = np.random.default_rng(2).integers(0, 256, (8, 7, 6, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=3)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
+@pytest.mark.parametrize("padding_mode, stall", [("constant", 0.3), ("replicate", 0.0)])
+def test_real_shortcut_networks(tmp_path, padding_mode, stall):
+    """Bi-Real blocks (fixed-point tables, adders and signs) in Verilog, under random stalls."""
+    model = random_bireal(image=(1, 7, 6), seed=12, blocks=2, padding_mode=padding_mode)
+    plan = compile_model(model)
+    frames = np.random.default_rng(4).integers(0, 256, (8, 7, 6, 1)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=stall, out_stall=stall, seed=5)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, frames))
 

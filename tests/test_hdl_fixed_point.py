@@ -1,0 +1,68 @@
+"""Requantize, FixedSign and AddJoin: fixed-point stages, exact under random stalls."""
+
+import random
+
+import numpy as np
+import pytest
+
+from bnn_hw.hdl import AddJoin, FixedSign, Requantize
+from stream_testing import assert_rejects, pack_lanes, receive, run, send, stream_through, unpack_lanes
+
+
+@pytest.mark.parametrize("channels, lanes", [(5, 2), (4, 4), (3, 1)])
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_requantize_looks_each_score_up_in_its_channels_table(channels, lanes, stall):
+    n = 7  # scores of 7 inputs: -7, -5, ..., 7
+    rng = np.random.default_rng(channels * lanes)
+    table = rng.integers(-20, 20, (channels, n + 1))
+    dut = Requantize(table, lanes)
+    vectors = 6
+    words_per_vector = -(-channels // lanes)
+    p = rng.integers(0, n + 1, (vectors, words_per_vector * lanes))
+    words = [pack_lanes(2 * row[w * lanes:(w + 1) * lanes] - n, n.bit_length() + 1)
+             for row in p for w in range(words_per_vector)]
+    got = stream_through(dut, words, len(words), stall=stall, seed=2)
+    for i, word in enumerate(got):
+        vector, w = divmod(i, words_per_vector)
+        values = unpack_lanes(word, dut.width, lanes, signed=True)
+        for lane, value in enumerate(values):
+            c = w * lanes + lane
+            assert value == (table[c, p[vector, c]] if c < channels else 0)
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_fixed_sign_is_the_inverted_top_bit(stall):
+    rng = np.random.default_rng(1)
+    values = rng.integers(-8, 8, (20, 3))
+    dut = FixedSign(3, 4)
+    got = stream_through(dut, [pack_lanes(v, 4) for v in values], len(values), stall=stall, seed=3)
+    assert got == [sum(int(x >= 0) << c for c, x in enumerate(v)) for v in values]
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_add_join_adds_lanes_pairwise_in_order(stall):
+    rng = np.random.default_rng(2)
+    a = rng.integers(-8, 8, (25, 3))      # 4 bits
+    b = rng.integers(-32, 32, (25, 3))    # 6 bits
+    dut = AddJoin(3, 4, 6, 7)
+    got = []
+
+    async def send_a(ctx):
+        await send(ctx, dut.a, [pack_lanes(v, 4) for v in a], random.Random(5), stall)
+
+    async def send_b(ctx):
+        await send(ctx, dut.b, [pack_lanes(v, 6) for v in b], random.Random(6), stall)
+
+    async def consumer(ctx):
+        got.extend(await receive(ctx, dut.o, len(a), random.Random(7), stall))
+
+    run(dut, send_a, send_b, consumer)
+    assert [unpack_lanes(w, 7, 3, signed=True) for w in got] == (a + b).tolist()
+
+
+def test_arguments():
+    assert_rejects(Requantize, np.zeros((2, 1), int), 1, match="shape")
+    assert_rejects(Requantize, np.zeros((2, 3)), 1, match="integer")
+    assert_rejects(Requantize, np.zeros((2, 3), int), 0, match="lanes")
+    assert_rejects(FixedSign, 0, 4, match="channels")
+    assert_rejects(AddJoin, 2, 4, 0, 5, match="b_width")
