@@ -3,8 +3,9 @@
 A dense layer with ``pe`` output lanes and ``simd`` input lanes takes
 ``ceil(M / pe) * ceil(N / simd)`` cycles per frame; a convolution that many per output pixel, but at
 least its window generator's ``k * k`` pixel words; the thermometer input stage reads ``simd`` pixels
-per cycle; max-pools take one pixel per cycle; the argmax head and a fixed-point table lookup
-(Requantize) take the score layer's ``pe`` scores per word.
+per cycle; max-pools take one pixel per cycle; the argmax head takes the score layer's ``pe`` scores
+per word, and so does a fixed-point table lookup (Requantize), which gives them in as few lanes as
+keep up with that layer.
 
 Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing;
@@ -26,6 +27,7 @@ from ..errors import BnnHwError
 from .ir import Graph
 from .ops import (Add, ArgMax, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedSign, LogicJoin, MaxPool,
                   Requantize, Thermometer)
+from .ops._vectors import vectors
 
 __all__ = ["Fold", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
            "apply_folding"]
@@ -150,14 +152,20 @@ def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
 def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None,
                   base: dict[str, Fold] | None = None) -> dict[str, Fold]:
     """``base`` (default: :func:`default_folding`) with ``overrides`` applied; the argmax head and
-    table lookups follow their producer's pe."""
+    table lookups follow their producer's pe (a table lookup with as few lanes as keep up with it)."""
     folds = dict(base) if base is not None else default_folding(graph)
     for name, fold in (overrides or {}).items():
         if name not in folds:
             raise BnnHwError(f"folding names {name!r}, which is not a foldable layer; "
                              f"foldable layers: {', '.join(folds)}")
         folds[name] = fold
+    types = graph.types()
     for node in graph.nodes:
-        if isinstance(node.op, (ArgMax, Requantize)):
+        if isinstance(node.op, ArgMax):
             folds[node.name] = Fold(1, folds[node.inputs[0]].pe)
+        elif isinstance(node.op, Requantize):
+            producer, fold = graph.node(node.inputs[0]), folds[node.inputs[0]]
+            in_type = types[node.inputs[0]]
+            per_vector = producer.op.cycles(types[producer.inputs[0]], fold.pe, fold.simd) // vectors(in_type)
+            folds[node.name] = Fold(node.op.lanes_within(fold.pe, per_vector), fold.pe)
     return folds

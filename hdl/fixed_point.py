@@ -1,7 +1,7 @@
 """Fixed-point stages (Bi-Real's real-valued feature maps): scores to fixed point by table, and sign."""
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -20,34 +20,41 @@ def _signed_width(values: np.ndarray) -> int:
 class Requantize(wiring.Component):
     """Map the integer scores of a binary layer to fixed-point values, one table per channel.
 
-    A vector of ``M`` channels arrives as ``ceil(M / lanes)`` words of ``lanes`` signed scores
-    (channel ``w * lanes + l`` is lane ``l`` of word ``w``; lanes past ``M`` in the last word are
-    ignored, and give 0). A score ``s`` of ``N`` inputs is ``2p - N``; the output lane is
-    ``table[channel, p]``, a signed ``width``-bit integer. Each lane reads its own ROM of
-    ``ceil(M / lanes) * (N + 1)`` words (block RAM or LUT RAM, as yosys chooses); one word per
-    cycle, two cycles of latency, and ``i.ready`` depends only on registers.
+    A vector of ``M`` channels arrives as ``ceil(M / in_lanes)`` words of ``in_lanes`` signed scores
+    (channel ``w * in_lanes + l`` is lane ``l`` of word ``w``; lanes past ``M`` in the last word are
+    ignored) and leaves as ``ceil(M / lanes)`` words of ``lanes`` values (``lanes`` divides
+    ``in_lanes``: each input word takes ``in_lanes / lanes`` cycles; lanes past ``M`` give 0). A score
+    ``s`` of ``N`` inputs is ``2p - N``; the value is ``table[channel, p]``, a signed ``width``-bit
+    integer. Each output lane reads its own ROM of ``ceil(M / lanes) * (N + 1)`` words (block RAM or
+    LUT RAM, as yosys chooses), so fewer lanes need fewer, fuller ROMs. One output word per cycle,
+    two cycles of latency; ``i.ready`` depends only on registers.
 
     Parameters
     ----------
     table : array of int, shape (M, N + 1)
     lanes : int, positive
+    in_lanes : int, a multiple of ``lanes`` (default ``lanes``)
 
     Attributes
     ----------
-    i : In(stream.Signature(data.ArrayLayout(signed(N.bit_length() + 1), lanes)))
+    i : In(stream.Signature(data.ArrayLayout(signed(N.bit_length() + 1), in_lanes)))
     o : Out(stream.Signature(unsigned(lanes * width)))
     """
 
-    def __init__(self, table, lanes):
+    def __init__(self, table, lanes, in_lanes=None):
         table = np.asarray(table)
-        self._table, self._lanes = table, lanes  # recorded first, so that __repr__ works if validation fails
-        require_positive_ints((int, np.integer), lanes=lanes)
+        in_lanes = lanes if in_lanes is None else in_lanes
+        # recorded first, so that __repr__ works if validation fails
+        self._table, self._lanes, self._in_lanes = table, lanes, in_lanes
+        require_positive_ints((int, np.integer), lanes=lanes, in_lanes=in_lanes)
+        if in_lanes % lanes:
+            raise ValueError(f"lanes ({lanes}) must divide in_lanes ({in_lanes})")
         if table.ndim != 2 or table.shape[1] < 2 or table.dtype.kind not in "iu":
             raise ValueError(f"table must be an integer array of shape (M, N + 1), not {table.shape}")
-        self._table, self._lanes = table.astype(np.int64), int(lanes)
+        self._table, self._lanes, self._in_lanes = table.astype(np.int64), int(lanes), int(in_lanes)
         self._words = -(-table.shape[0] // self._lanes)
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(signed(self.inputs.bit_length() + 1), self._lanes))),
+            "i": In(stream.Signature(data.ArrayLayout(signed(self.inputs.bit_length() + 1), self._in_lanes))),
             "o": Out(stream.Signature(unsigned(self._lanes * self.width))),
         })
 
@@ -62,11 +69,12 @@ class Requantize(wiring.Component):
         return _signed_width(self._table)
 
     def __repr__(self):
-        return f"Requantize(table={'x'.join(map(str, self._table.shape))}, lanes={self._lanes})"
+        return (f"Requantize(table={'x'.join(map(str, self._table.shape))}, lanes={self._lanes}, "
+                f"in_lanes={self._in_lanes})")
 
     def rom(self, lane):
-        """The ROM words of ``lane``: ``table[word * lanes + lane, p]`` at ``word * (N + 1) + p`` (as
-        unsigned ``width``-bit words; 0 past the last channel)."""
+        """The ROM words of output ``lane``: ``table[word * lanes + lane, p]`` at ``word * (N + 1) + p``
+        (as unsigned ``width``-bit words; 0 past the last channel)."""
         m, n1 = self._table.shape
         mask = (1 << self.width) - 1
         words = []
@@ -77,27 +85,35 @@ class Requantize(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lanes, words, n = self._lanes, self._words, self.inputs
+        lanes, n, channels = self._lanes, self.inputs, self._table.shape[0]
+        parts = self._in_lanes // lanes                       # output words per input word
+        in_words = -(-channels // self._in_lanes)
+        last_parts = -(-(channels - (in_words - 1) * self._in_lanes) // lanes)  # in the last input word
         valid, payload, adv = buffered_output(m, self.o)
 
-        # stage 1: each lane's ROM address, ``word * (N + 1) + p``; stage 2: the ROM's output register
-        depth = words * (n + 1)
-        word, base = Signal(range(words)), Signal(range(depth))
-        last = word == words - 1
+        # stage 1: each lane's ROM address, ``output word * (N + 1) + p``; stage 2: the ROM's output register
+        depth = self._words * (n + 1)
+        word, part, base = Signal(range(in_words)), Signal(range(parts)), Signal(range(depth))
+        last_word = word == in_words - 1
+        last_part = Mux(last_word, part == last_parts - 1, part == parts - 1)
         addr_valid = Signal()
-        m.d.comb += self.i.ready.eq(adv)
+        m.d.comb += self.i.ready.eq(adv & last_part)
         with m.If(adv):
             m.d.sync += [addr_valid.eq(self.i.valid), valid.eq(addr_valid)]
             with m.If(self.i.valid):
-                m.d.sync += [word.eq(Mux(last, 0, word + 1)), base.eq(Mux(last, 0, base + n + 1))]
+                m.d.sync += [part.eq(Mux(last_part, 0, part + 1)),
+                             base.eq(Mux(last_part & last_word, 0, base + n + 1))]
+                with m.If(last_part):
+                    m.d.sync += word.eq(Mux(last_word, 0, word + 1))
         outputs = []
         for lane in range(lanes):
             m.submodules[f"rom{lane}"] = rom = Memory(shape=unsigned(self.width), depth=depth, init=self.rom(lane))
             port = rom.read_port()
             addr = Signal(range(depth), name=f"addr{lane}")
+            score = Array(self.i.payload[k * lanes + lane] for k in range(parts))[part]
             with m.If(adv):
                 # (s + N) / 2 is exact: a score has the parity of N
-                m.d.sync += addr.eq(base + (self.i.payload[lane] + n)[1:])
+                m.d.sync += addr.eq(base + (score + n)[1:])
             m.d.comb += [port.en.eq(adv), port.addr.eq(addr)]
             outputs.append(port.data)
         m.d.comb += payload.eq(Cat(outputs))

@@ -9,19 +9,19 @@ from bnn_hw.hdl import AddJoin, FixedSign, Requantize
 from stream_testing import assert_rejects, pack_lanes, receive, run, send, stream_through, unpack_lanes
 
 
-@pytest.mark.parametrize("channels, lanes", [(5, 2), (4, 4), (3, 1)])
+@pytest.mark.parametrize("channels, lanes, in_lanes", [(5, 2, 2), (4, 4, 4), (3, 1, 1), (10, 2, 4), (7, 1, 3)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_requantize_looks_each_score_up_in_its_channels_table(channels, lanes, stall):
+def test_requantize_looks_each_score_up_in_its_channels_table(channels, lanes, in_lanes, stall):
     n = 7  # scores of 7 inputs: -7, -5, ..., 7
     rng = np.random.default_rng(channels * lanes)
     table = rng.integers(-20, 20, (channels, n + 1))
-    dut = Requantize(table, lanes)
+    dut = Requantize(table, lanes, in_lanes)
     vectors = 6
-    words_per_vector = -(-channels // lanes)
-    p = rng.integers(0, n + 1, (vectors, words_per_vector * lanes))
-    words = [pack_lanes(2 * row[w * lanes:(w + 1) * lanes] - n, n.bit_length() + 1)
-             for row in p for w in range(words_per_vector)]
-    got = stream_through(dut, words, len(words), stall=stall, seed=2)
+    in_words, words_per_vector = -(-channels // in_lanes), -(-channels // lanes)
+    p = rng.integers(0, n + 1, (vectors, in_words * in_lanes))
+    words = [pack_lanes(2 * row[w * in_lanes:(w + 1) * in_lanes] - n, n.bit_length() + 1)
+             for row in p for w in range(in_words)]
+    got = stream_through(dut, words, vectors * words_per_vector, stall=stall, seed=2)
     for i, word in enumerate(got):
         vector, w = divmod(i, words_per_vector)
         values = unpack_lanes(word, dut.width, lanes, signed=True)
@@ -64,5 +64,6 @@ def test_arguments():
     assert_rejects(Requantize, np.zeros((2, 1), int), 1, match="shape")
     assert_rejects(Requantize, np.zeros((2, 3)), 1, match="integer")
     assert_rejects(Requantize, np.zeros((2, 3), int), 0, match="lanes")
+    assert_rejects(Requantize, np.zeros((2, 3), int), 2, 3, match="divide")
     assert_rejects(FixedSign, 0, 4, match="channels")
     assert_rejects(AddJoin, 2, 4, 0, 5, match="b_width")

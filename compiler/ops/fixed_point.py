@@ -80,8 +80,9 @@ class Requantize(VectorStream):
     """A binary layer's scores to fixed point: channel ``c``'s score ``s`` (over ``N`` inputs, so
     ``s = 2p - N`` for ``p`` matches) gives ``table[c, p]``.
 
-    In hardware each of the ``simd`` lanes (the producing layer's ``pe``: one lane per score of its
-    output words) looks its channel's table up in a ROM of ``NF * (N + 1)`` words.
+    In hardware it takes the producing layer's words of ``simd`` scores (that layer's ``pe``) and
+    gives words of ``pe`` values, ``pe`` dividing ``simd``; each of the ``pe`` lanes looks its
+    channels' tables up in a ROM of ``ceil(M / pe) * (N + 1)`` words (:meth:`lanes_within`).
     """
 
     table: np.ndarray  #: (M, N + 1) int64
@@ -126,13 +127,19 @@ class Requantize(VectorStream):
 
     # -- hardware -------------------------------------------------------------------------------
 
+    def lanes_within(self, in_lanes: int, cycles: int) -> int:
+        """The fewest lanes (a divisor of ``in_lanes``) that give a vector's values in at most
+        ``cycles`` cycles (its producer's time per vector), so the table ROMs are few and full."""
+        divisors = [d for d in range(1, in_lanes + 1) if in_lanes % d == 0]
+        return next((d for d in divisors if ceil(self.channels / d) <= cycles), in_lanes)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
-        """``simd`` scores in, ``simd`` values out."""
-        return fold.simd * in_type.width, fold.simd * self.width
+        """``simd`` scores in, ``pe`` values out."""
+        return fold.simd * in_type.width, fold.pe * self.width
 
     def hardware(self, in_type, fold):
         from ...hdl import Requantize as Unit
-        return Unit(self.table, lanes=fold.simd)
+        return Unit(self.table, lanes=fold.pe, in_lanes=fold.simd)
 
     def rom_depth(self, lanes: int) -> int:
         return ceil(self.channels / lanes) * (self.inputs + 1)
@@ -145,14 +152,14 @@ class Requantize(VectorStream):
         return Traffic(weight_bits=values * self.width, int_ops=values, channel_outputs=values)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        lanes, sw = fold.simd, in_type.width
+        lanes, sw, parts = fold.pe, in_type.width, fold.simd // fold.pe
         rom = block_ram.place(self.width, self.rom_depth(lanes))
         out_bits = lanes * self.width
         return Cost(
             cycles=vectors(in_type) * ceil(self.channels / lanes),
-            # per lane the address adder and the ROM (block or LUT RAM); the channel counter and
-            # the 3-word output FIFO (LUT RAM)
-            lut4=lanes * (sw + rom.lut4) + 2 * out_bits + 24,
+            # per lane the score multiplexer, the address adder and the ROM (block or LUT RAM); the
+            # counters and the 3-word output FIFO (LUT RAM)
+            lut4=lanes * (sw * (parts - 1) + sw + rom.lut4) + 2 * out_bits + 24,
             ff=out_bits + lanes * sw + 24,
             ebr=lanes * rom.ebr,
             weight_bits=self.table.size * self.width,
