@@ -189,7 +189,7 @@ def render_energy(report: dict) -> str:
     ours, base = t["energy_per_inference_pj"]["value"], t["energy_32bit_baseline_pj"]["value"]
     lines += ["", f"energy per inference in nJ ({PROVENANCE}, not FPGA power):",
               f"{'':<24}{'memory':>10}{'binary':>10}{'integer':>10}{'float32':>10}{'total':>10}"]
-    for name, e in (("bnn-hw (1-bit maps)", ours), ("32-bit maps/shortcuts", base)):
+    for name, e in (("bnn-hw (as built)", ours), ("32-bit maps/shortcuts", base)):
         parts = ("memory", "binary", "integer", "real", "total")
         lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in parts))
     lines.append(f"ratio 32-bit / bnn-hw: {_fmt(t['energy_ratio_32bit_to_binary']):.2f}x")

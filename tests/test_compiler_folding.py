@@ -6,9 +6,10 @@ import pytest
 
 from bnn_hw.cli import main
 from bnn_hw.compiler.folding import Fold, parse_folding
+from bnn_hw.compiler.ops import Requantize
 from bnn_hw.compiler.plan import compile_model
 from bnn_hw.errors import BnnHwError
-from conftest import random_mlp
+from conftest import random_bireal, random_mlp
 
 
 def test_defaults_keep_every_stage_within_the_biggest_layers_cycles():
@@ -93,3 +94,14 @@ def test_cheapest_folding_is_the_fewest_lanes_then_the_fewest_cycles(budget):
             other = dense.op.cycles(in_type, pe, simd)
             if other <= budget:
                 assert pe * simd > fold.pe * fold.simd or (pe * simd == fold.pe * fold.simd and other >= cycles)
+
+
+def test_a_table_lookup_takes_its_producers_words_in_as_few_lanes_as_keep_up():
+    plan = compile_model(random_bireal(image=(1, 6, 5), channels=8), {"conv5": Fold(8, 9)})
+    stages = {s.name: s for s in plan.stages}
+    # conv5 takes max(NF * SF, 3 * 3) = 9 cycles per pixel with 8 lanes of scores: one table lane
+    # gives its 8 values in 8 cycles, keeping up
+    assert stages["fixed7"].fold == Fold(1, 8)
+    assert stages["fixed7"].cost.cycles <= stages["conv5"].cost.cycles
+    assert Requantize.lanes_within(stages["fixed7"].op, 8, 3) == 4   # 8 values in 3 cycles: 4 lanes
+    assert Requantize.lanes_within(stages["fixed7"].op, 6, 1) == 6   # none keeps up: all of them

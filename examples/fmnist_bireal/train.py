@@ -47,16 +47,19 @@ from bnn_hw.training import add_training_arguments, save_with_metrics, train, tr
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def build_model(c1: int, c2: int, hidden: int, frac_bits: int = 3, bits: int = 6,
-                sign_grad: str = "approx") -> nn.Sequential:
+def build_model(c1: int, c2: int, hidden: int, frac_bits: int = 3, bits: int = 6, sign_grad: str = "approx",
+                scale: bool | str = "magnitude", shortcuts: bool = True) -> nn.Sequential:
+    """The network above; ``scale`` is the convolutions' (``False`` for none), and without
+    ``shortcuts`` each block is its body alone (for comparison)."""
     def conv(a, b):
-        return BinaryConv2d(a, b, 3, padding=1, scale="magnitude", padding_mode="replicate")
+        return BinaryConv2d(a, b, 3, padding=1, scale=scale, padding_mode="replicate")
 
     def entry(a, b):
         return [conv(a, b), nn.BatchNorm2d(b), FixedPoint(frac_bits, bits)]
 
     def block(c):
-        return RealShortcut(Sign(sign_grad), conv(c, c), nn.BatchNorm2d(c), FixedPoint(frac_bits, bits))
+        body = (Sign(sign_grad), conv(c, c), nn.BatchNorm2d(c), FixedPoint(frac_bits, bits))
+        return RealShortcut(*body) if shortcuts else nn.Sequential(*body)
 
     return nn.Sequential(
         ImageInput(1, 28, 28),

@@ -1,0 +1,31 @@
+"""The Bi-Real-style example: its training script runs and compiles bit-exactly; the shipped model
+matches PyTorch on the whole test set, and its real-valued map is fixed point of computed widths."""
+
+import bnn_hw
+from bnn_hw.compiler.ops import Add, Requantize
+from bnn_hw.compiler.plan import Block, compile_model
+from example_testing import EXAMPLES, check_shipped_model, short_training_run
+
+
+def test_one_short_training_run(tmp_path):
+    short_training_run("fmnist_bireal", tmp_path, ["--epochs", "1", "--channels", "16,32", "--hidden", "32",
+                                                   "--train-images", "6000"],
+                       min_accuracy=0.2, images=300)   # chance is 0.1
+
+
+def test_shipped_model_matches_pytorch_on_all_10000_test_images():
+    check_shipped_model("fmnist_bireal")
+
+
+def test_shipped_model_keeps_a_fixed_point_map_beside_its_binary_convolutions():
+    plan = compile_model(bnn_hw.load(EXAMPLES / "fmnist_bireal" / "net.pt"))
+    types = plan.graph.types()
+    tables = [n.name for n in plan.graph.nodes if isinstance(n.op, Requantize)]
+    adds = [n.name for n in plan.graph.nodes if isinstance(n.op, Add)]
+    assert len(tables) == 5 and len(adds) == 3
+    assert all(types[t].frac == 3 and types[t].width <= 6 for t in tables)   # FixedPoint(3, 6)
+    blocks = [item for item in plan.layout if isinstance(item, Block)]
+    # the shortcut FIFO carries whole fixed-point pixels, its width the value's (one bit per block more)
+    for block in blocks:
+        fork = plan.graph.node(block.join.name).inputs[1]
+        assert block.join.bypass.width == types[fork].shape[-1] * types[fork].width
