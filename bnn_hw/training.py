@@ -21,7 +21,7 @@ from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, ImageInput
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
-           "temperature_at", "save_with_metrics"]
+           "temperature_at", "save_with_metrics", "weight_bits", "train_example"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift")
 
@@ -182,3 +182,31 @@ def save_with_metrics(model: nn.Sequential, out: str, test_images: torch.Tensor,
         json.dump(metrics, f, indent=2)
         f.write("\n")
     return metrics
+
+
+def weight_bits(model: nn.Module) -> int:
+    """Binary weights of a model (its BinaryConv2d and BinaryLinear layers, nested ones included)."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (BinaryConv2d, BinaryLinear)))
+
+
+def train_example(args, build_model, config: dict) -> dict:
+    """What an example's training script does with its parsed ``args`` (:func:`add_training_arguments`
+    and ``--train-images``): seed, load Fashion-MNIST, build the model with ``build_model()``, train
+    it, and save it with its measured test accuracy, ``config`` and the recipe in ``metrics.json``."""
+    import numpy as np
+
+    from .datasets import fashion_mnist
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
+    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+    model = build_model()
+    bits = weight_bits(model)
+    print(model, f"\nweight bits: {bits}", flush=True)
+    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
+                    log=lambda s: print(s, flush=True))
+    return save_with_metrics(model, args.out, x_test, y_test, history, config | training_config(args, len(x_train)),
+                             weight_bits=bits)

@@ -36,13 +36,10 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-import torch
 from torch import nn
 
-from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryConv2d, BinaryLinear, FixedPoint, ImageInput, PixelConv2d, RealShortcut, Sign
-from bnn_hw.training import add_training_arguments, save_with_metrics, train, training_config
+from bnn_hw.training import add_training_arguments, train_example
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -72,10 +69,6 @@ def build_model(c1: int, c2: int, hidden: int, frac_bits: int = 3, bits: int = 6
         BinaryLinear(hidden, 10))
 
 
-def weight_bits(model: nn.Sequential) -> int:
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (BinaryConv2d, BinaryLinear)))
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--channels", default="32,64", help="channels C1,C2 (default 32,64)")
@@ -90,21 +83,10 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
 
     c1, c2 = (int(c) for c in args.channels.split(","))
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
-
-    model = build_model(c1, c2, args.hidden, args.frac_bits, args.bits, args.sign_grad)
-    print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
-                    log=lambda s: print(s, flush=True))
     config = {"channels": [c1, c2], "hidden": args.hidden, "frac_bits": args.frac_bits, "bits": args.bits,
-              "sign_grad": args.sign_grad} | training_config(args, len(x_train))
-    return save_with_metrics(model, args.out, x_test, y_test, history, config, weight_bits=weight_bits(model))
+              "sign_grad": args.sign_grad}
+    return train_example(args, lambda: build_model(c1, c2, args.hidden, args.frac_bits, args.bits, args.sign_grad),
+                         config)
 
 
 if __name__ == "__main__":

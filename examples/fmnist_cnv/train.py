@@ -25,13 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
-import torch
 from torch import nn
 
-from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryConv2d, BinaryLinear, ImageInput, PixelConv2d, Sign, Thermometer
-from bnn_hw.training import add_training_arguments, save_with_metrics, train, training_config
+from bnn_hw.training import add_training_arguments, train_example
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -53,10 +50,6 @@ def build_model(first: str, thresholds, channels, hidden: int, pad_value: int,
                BinaryLinear(width * size * size, hidden), nn.BatchNorm1d(hidden), Sign(sign_grad),
                BinaryLinear(hidden, 10)]
     return nn.Sequential(*layers)
-
-
-def weight_bits(model: nn.Sequential) -> int:
-    return sum(m.weight.numel() for m in model if isinstance(m, (BinaryConv2d, BinaryLinear)))
 
 
 def main(argv=None) -> dict:
@@ -81,22 +74,10 @@ def main(argv=None) -> dict:
 
     thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
     channels = [int(c) for c in args.channels.split(",") if c.strip()]
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
-
-    model = build_model(args.first, thresholds, channels, args.hidden, args.pad_value, args.sign_grad)
-    print(model, f"\nweight bits: {weight_bits(model)}", flush=True)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
-                    log=lambda s: print(s, flush=True))
     config = {"first": args.first, "thresholds": thresholds if args.first == "thermometer" else None,
-              "channels": channels, "hidden": args.hidden, "pad_value": args.pad_value,
-              "sign_grad": args.sign_grad} | training_config(args, len(x_train))
-    return save_with_metrics(model, args.out, x_test, y_test, history, config, weight_bits=weight_bits(model))
+              "channels": channels, "hidden": args.hidden, "pad_value": args.pad_value, "sign_grad": args.sign_grad}
+    return train_example(args, lambda: build_model(args.first, thresholds, channels, args.hidden, args.pad_value,
+                                                   args.sign_grad), config)
 
 
 if __name__ == "__main__":
