@@ -27,7 +27,7 @@ class Requantize(wiring.Component):
     ``s`` of ``N`` inputs is ``2p - N``; the value is ``table[channel, p]``, a signed ``width``-bit
     integer. Each output lane reads its own ROM of ``ceil(M / lanes) * (N + 1)`` words (block RAM or
     LUT RAM, as yosys chooses), so fewer lanes need fewer, fuller ROMs. One output word per cycle,
-    two cycles of latency; ``i.ready`` depends only on registers.
+    three cycles of latency; ``i.ready`` depends only on registers.
 
     Parameters
     ----------
@@ -91,15 +91,17 @@ class Requantize(wiring.Component):
         last_parts = -(-(channels - (in_words - 1) * self._in_lanes) // lanes)  # in the last input word
         valid, payload, adv = buffered_output(m, self.o)
 
-        # stage 1: each lane's ROM address, ``output word * (N + 1) + p``; stage 2: the ROM's output register
+        # stage 1: each lane's ROM address, ``output word * (N + 1) + p``; stage 2: the ROM's output
+        # register; stage 3: the result register, so the block RAMs' clock-to-output and the
+        # multiplexer after a ROM of several blocks do not reach the output FIFO in one cycle
         depth = self._words * (n + 1)
         word, part, base = Signal(range(in_words)), Signal(range(parts)), Signal(range(depth))
         last_word = word == in_words - 1
         last_part = Mux(last_word, part == last_parts - 1, part == parts - 1)
-        addr_valid = Signal()
+        addr_valid, read_valid = Signal(), Signal()
         m.d.comb += self.i.ready.eq(adv & last_part)
         with m.If(adv):
-            m.d.sync += [addr_valid.eq(self.i.valid), valid.eq(addr_valid)]
+            m.d.sync += [addr_valid.eq(self.i.valid), read_valid.eq(addr_valid), valid.eq(read_valid)]
             with m.If(self.i.valid):
                 m.d.sync += [part.eq(Mux(last_part, 0, part + 1)),
                              base.eq(Mux(last_part & last_word, 0, base + n + 1))]
@@ -116,7 +118,8 @@ class Requantize(wiring.Component):
                 m.d.sync += addr.eq(base + (score + n)[1:])
             m.d.comb += [port.en.eq(adv), port.addr.eq(addr)]
             outputs.append(port.data)
-        m.d.comb += payload.eq(Cat(outputs))
+        with m.If(adv):
+            m.d.sync += payload.eq(Cat(outputs))
         return m
 
 
