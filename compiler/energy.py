@@ -142,8 +142,8 @@ def plan_traffic(plan) -> EnergyTable:
         if stage.bypass is not None:
             shortcut_buffer = stage.bypass.width * stage.bypass.depth
             vectors = stage.op.vectors_per_frame(stage.in_type)
+            bits = 2 * stage.bypass.width * stage.bypass.words_per_vector * vectors
             custom = getattr(stage.op, "shortcut_traffic", None)
-            traffic = traffic + (custom(stage.bypass.width, vectors) if custom
-                                 else Traffic(shortcut_bits=2 * stage.bypass.width * vectors))
+            traffic = traffic + (custom(bits, vectors) if custom else Traffic(shortcut_bits=bits))
         rows.append((stage.name, traffic, stage.cost.buffer_bits - shortcut_buffer, shortcut_buffer))
     return EnergyTable(tuple(rows))

@@ -5,7 +5,7 @@ A dense layer with ``pe`` output lanes and ``simd`` input lanes takes
 least its window generator's ``k * k`` pixel words; the thermometer input stage reads ``simd`` pixels
 per cycle; max-pools take one pixel per cycle; the argmax head takes the score layer's ``pe`` scores
 per word, and so does a fixed-point table lookup (Requantize), which gives them in as few lanes as
-keep up with that layer.
+keep up with that layer; fixed-point adds and signs take as few values per word as keep up.
 
 Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing;
@@ -76,8 +76,13 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
     for node in graph.nodes:
         if isinstance(node.op, _MATRIX_OPS):
             folds[node.name] = _cheapest(node.op, types[node.inputs[0]], budget)
-        elif isinstance(node.op, (MaxPool, LogicJoin, Concat, ChannelShuffle, Add, FixedSign)):
+        elif isinstance(node.op, (MaxPool, LogicJoin, Concat, ChannelShuffle)):
             folds[node.name] = Fold(1, 1)
+        elif isinstance(node.op, (Add, FixedSign)):
+            in_type = types[node.inputs[0]]
+            values = node.op.values_per_vector(in_type)
+            lanes = next((n for n in _LANE_CHOICES if node.op.cycles(in_type, Fold(n, 1)) <= budget), values)
+            folds[node.name] = Fold(min(lanes, values), 1)
         elif isinstance(node.op, Thermometer):
             features = types[node.inputs[0]].size
             folds[node.name] = Fold(1, min(features, next(

@@ -34,8 +34,8 @@ def _components(layout) -> dict:
             body = _components(item.body)
             if join.gearbox is not None:
                 body[f"{join.name}_repack"] = Repack(*join.gearbox)
-            body_bits = join.op.in_vector_bits(join.in_type)
-            components[join.name] = ForkJoin(Chain(body), join.op.join_hardware(body_bits, bypass.width),
+            body_bits = join.op.stream_words(join.in_type, join.fold)[0]
+            components[join.name] = ForkJoin(Chain(body), join.op.join_hardware(body_bits, bypass.width, join.fold),
                                              bypass.depth)
             continue
         if item.gearbox is not None:

@@ -31,12 +31,14 @@ __all__ = ["Stage", "Bypass", "Block", "Plan", "compile_model", "check_fit", "fa
 
 @dataclass(frozen=True)
 class Bypass:
-    """The shortcut of a fork-join block: a FIFO of ``depth`` words of ``width`` bits beside the body,
-    and the gearbox (:class:`~bnn_hw.hdl.Repack` arguments) in front of the fork, or None."""
+    """The shortcut of a fork-join block: a FIFO of ``depth`` words of ``width`` bits beside the body
+    (``words_per_vector`` words per vector), and the gearbox (:class:`~bnn_hw.hdl.Repack` arguments)
+    in front of the fork, or None."""
 
     width: int
     depth: int
     gearbox: tuple[int, int, int, int] | None = None
+    words_per_vector: int = 1
 
     def cost(self, block_ram: BlockRam) -> Cost:
         """The FIFO (its memory, output register and counters), the fork and the gearbox."""
@@ -123,15 +125,17 @@ class Plan:
         layout = []
         for item in items:
             if isinstance(item, Shortcut):
-                # whole vectors (pixels) into the fork, out of the body and out of the join
+                # the join's words (whole vectors, or lanes of fixed-point values) into the fork, out of
+                # the body and out of the join; the FIFO holds as many vectors as the body takes ahead
                 join = self._stage(item.join, types)
-                fork = (join.op.in_vector_bits(types[item.fork]),) * 2
-                joined = (join.op.in_vector_bits(join.in_type),) * 2
+                fork = join.op.stream_words(types[item.fork], join.fold)
+                joined = join.op.stream_words(join.in_type, join.fold)
                 body, result = self._arrange(item.body, types, fork)
-                depth = shortcut_depth(_flatten(body), join.op.vectors_per_frame(join.in_type))
-                bypass = Bypass(fork[0], depth, _gearbox(produced, fork))
+                words = -(-fork[1] // fork[0])
+                depth = words * shortcut_depth(_flatten(body), join.op.vectors_per_frame(join.in_type))
+                bypass = Bypass(fork[0], depth, _gearbox(produced, fork), words)
                 layout.append(Block(tuple(body), replace(join, gearbox=_gearbox(result, joined), bypass=bypass)))
-                produced = (join.op.out_vector_bits(join.out_type),) * 2
+                produced = join.op.stream_words(join.out_type, join.fold)
                 continue
             stage = self._stage(item, types)
             wanted = (stage.op.word_bits(stage.in_type, stage.fold)[0], _vector_bits(stage, "in"))

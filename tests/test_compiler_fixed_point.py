@@ -86,8 +86,11 @@ def test_tables_widths_and_structure():
     blocks = [item for item in plan.layout if isinstance(item, Block)]
     assert [b.join.name for b in blocks] == [n.name for n in adds]
     assert isinstance(blocks[0].body[0].op, FixedSign)
-    # the shortcut carries the fixed-point value, a pixel of 8 channels per word
-    assert blocks[1].join.bypass.width == 8 * types[adds[0].name].width
+    # the shortcut carries the fixed-point values, as many per word as its join adds (here one: the
+    # 8 values of a pixel in 8 cycles keep up with the 9-cycle convolution), 8 words per pixel
+    bypass, join = blocks[1].join.bypass, blocks[1].join
+    assert join.fold.pe == 1 and bypass.width == types[adds[0].name].width and bypass.words_per_vector == 8
+    assert bypass.depth % 8 == 0
 
 
 def test_a_table_follows_a_negative_or_zero_batchnorm_scale():
@@ -121,7 +124,7 @@ def test_the_shortcut_moves_fixed_point_values_32_bits_wide_in_the_baseline():
     add = next(s for s in plan.stages if isinstance(s.op, Add))
     pixels = 6 * 5
     t = rows[add.name]
-    assert t.fixed_bits == 2 * add.bypass.width * pixels        # each pixel written and read once
+    assert t.fixed_bits == 2 * 8 * add.bypass.width * pixels    # each value written and read once
     assert t.fixed_values == 2 * 8 * pixels and t.fixed_adds == 8 * pixels
     b = real_valued_baseline(t)
     assert b.fixed_bits == 32 * t.fixed_values and b.real_ops == t.fixed_adds + t.channel_outputs

@@ -25,7 +25,12 @@ def test_shipped_model_keeps_a_fixed_point_map_beside_its_binary_convolutions():
     assert len(tables) == 5 and len(adds) == 3
     assert all(types[t].frac == 3 and types[t].width <= 6 for t in tables)   # FixedPoint(3, 6)
     blocks = [item for item in plan.layout if isinstance(item, Block)]
-    # the shortcut FIFO carries whole fixed-point pixels, its width the value's (one bit per block more)
+    # the shortcut FIFOs carry one fixed-point value per word (one value per cycle keeps up with the
+    # convolutions): 32 or 64 words per pixel, as many pixels as the body takes ahead, in one or two
+    # block RAMs
     for block in blocks:
         fork = plan.graph.node(block.join.name).inputs[1]
-        assert block.join.bypass.width == types[fork].shape[-1] * types[fork].width
+        bypass = block.join.bypass
+        assert bypass.width == types[fork].width and bypass.words_per_vector == types[fork].shape[-1]
+    assert [b.join.bypass.depth // b.join.bypass.words_per_vector for b in blocks] == [61, 61, 33]
+    assert [b.join.bypass.cost(plan.block_ram).ebr for b in blocks] == [1, 1, 2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..ir import Kind, TensorType
 
-__all__ = ["vector_bits", "vectors", "VectorStream", "WholeVectors", "joined_bits"]
+__all__ = ["vector_bits", "vectors", "VectorStream", "WholeVectors", "LaneStream", "joined_bits"]
 
 
 def vector_bits(value_type: TensorType) -> int:
@@ -43,9 +43,28 @@ class VectorStream:
     def out_vector_bits(self, out_type) -> int:
         return vector_bits(out_type)
 
+    def stream_words(self, value_type, fold) -> tuple[int, int]:
+        """``(word, vector)`` bits in which a join takes (and gives) ``value_type``: whole vectors."""
+        return vector_bits(value_type), vector_bits(value_type)
+
 
 class WholeVectors(VectorStream):
     """A :class:`VectorStream` whose words are its vectors, as wide in as out."""
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         return vector_bits(in_type), vector_bits(in_type)
+
+
+class LaneStream(VectorStream):
+    """A :class:`VectorStream` of multi-bit values that takes a vector's values ``fold.pe`` per word
+    (padded in the last), each ``width`` bits: ``ceil(C / pe)`` words per vector of ``C`` values."""
+
+    def values_per_vector(self, value_type) -> int:
+        return value_type.shape[-1] if len(value_type.shape) == 3 else value_type.size
+
+    def stream_words(self, value_type, fold) -> tuple[int, int]:
+        """``(word, vector)`` bits in which it takes (and gives) ``value_type``."""
+        return fold.pe * value_type.width, vector_bits(value_type)
+
+    def cycles(self, in_type, fold) -> int:
+        return vectors(in_type) * -(-self.values_per_vector(in_type) // fold.pe)

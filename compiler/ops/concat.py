@@ -35,7 +35,7 @@ class Concat(VectorStream):
     def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         return np.concatenate([shortcut, body], axis=-1)
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int):
+    def join_hardware(self, body_bits: int, shortcut_bits: int, fold=None):
         """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
         whose shortcut carries ``shortcut_bits``."""
         from ...hdl import ConcatJoin

@@ -26,7 +26,7 @@ import numpy as np
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
-from ._vectors import VectorStream, vector_bits, vectors
+from ._vectors import LaneStream, VectorStream, vectors
 
 __all__ = ["Quantize", "Requantize", "Add", "FixedSign", "signed_width", "FLOAT32_EXACT_BITS"]
 
@@ -167,10 +167,13 @@ class Requantize(VectorStream):
 
 
 @dataclass(frozen=True)
-class Add(VectorStream):
+class Add(LaneStream):
     """Bi-Real's real-valued shortcut join: ``body + shortcut``, two fixed-point values of
     ``channels`` channels on the same grid; the sum is one bit wider than the wider of them, so it
-    never overflows."""
+    never overflows.
+
+    In hardware the block streams ``fold.pe`` values per word (:class:`~._vectors.LaneStream`): the
+    fork, the shortcut FIFO (narrow and deep, one block RAM where it fits) and the adders."""
 
     channels: int
 
@@ -197,37 +200,38 @@ class Add(VectorStream):
         return _integers(body) + _integers(shortcut)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
-        """A body vector in (``in_type`` is the body's value), about one bit more per value out
-        (the shortcut's width, which may be wider, is the block's: :meth:`join_hardware`)."""
-        return vector_bits(in_type), vector_bits(in_type) // in_type.width * (in_type.width + 1)
+        """``pe`` body values in (``in_type`` is the body's value), about one bit more each out (the
+        shortcut's width, which may be wider, is the block's: :meth:`join_hardware`)."""
+        return fold.pe * in_type.width, fold.pe * (in_type.width + 1)
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int):
-        """The join of a :class:`~bnn_hw.hdl.ForkJoin`: an adder per channel of the body's and the
+    def join_hardware(self, body_bits: int, shortcut_bits: int, fold):
+        """The join of a :class:`~bnn_hw.hdl.ForkJoin`: ``fold.pe`` adders of the body's and the
         shortcut's values (``body_bits`` and ``shortcut_bits`` per word)."""
         from ...hdl import AddJoin
-        a, b = body_bits // self.channels, shortcut_bits // self.channels
-        return AddJoin(self.channels, a, b, max(a, b) + 1)
+        a, b = body_bits // fold.pe, shortcut_bits // fold.pe
+        return AddJoin(fold.pe, a, b, max(a, b) + 1)
 
     def traffic(self, in_type, fold):
         """One fixed-point addition per value (the shortcut FIFO's traffic is its block's)."""
         from ..energy import Traffic
         return Traffic(int_ops=in_type.size, fixed_adds=in_type.size)
 
-    def shortcut_traffic(self, width: int, vectors_per_frame: int):
-        """The shortcut FIFO's traffic: ``vectors_per_frame`` words of ``width`` bits written and read,
-        ``channels`` fixed-point values each."""
+    def shortcut_traffic(self, bits: int, vectors_per_frame: int):
+        """The shortcut FIFO's traffic: ``bits`` written and read, ``channels`` fixed-point values
+        per vector each way."""
         from ..energy import Traffic
-        return Traffic(fixed_bits=2 * width * vectors_per_frame, fixed_values=2 * self.channels * vectors_per_frame)
+        return Traffic(fixed_bits=bits, fixed_values=2 * self.channels * vectors_per_frame)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         out_bits = self.word_bits(in_type, fold)[1]
         # an adder bit per output bit, the result register and its 3-word output FIFO (LUT RAM)
-        return Cost(cycles=vectors(in_type), lut4=out_bits + 2 * out_bits + 12, ff=2 * out_bits + 8)
+        return Cost(cycles=self.cycles(in_type, fold), lut4=out_bits + 2 * out_bits + 12, ff=2 * out_bits + 8)
 
 
 @dataclass(frozen=True)
-class FixedSign(VectorStream):
-    """The sign of a fixed-point value: bit 1 (+1) where ``k >= 0``, as PyTorch's ``x >= 0``."""
+class FixedSign(LaneStream):
+    """The sign of a fixed-point value: bit 1 (+1) where ``k >= 0``, as PyTorch's ``x >= 0``; in
+    hardware ``fold.pe`` values per word (:class:`~._vectors.LaneStream`)."""
 
     def __repr__(self):
         return "FixedSign()"
@@ -242,12 +246,11 @@ class FixedSign(VectorStream):
         return (_integers(x) >= 0).astype(np.uint8)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
-        return vector_bits(in_type), in_type.shape[-1] if len(in_type.shape) == 3 else in_type.size
+        return fold.pe * in_type.width, fold.pe
 
     def hardware(self, in_type, fold):
         from ...hdl import FixedSign as Unit
-        channels = in_type.shape[-1] if len(in_type.shape) == 3 else in_type.size
-        return Unit(channels, in_type.width)
+        return Unit(fold.pe, in_type.width)
 
     def traffic(self, in_type, fold):
         """Wiring: the sign bit of each value."""
@@ -255,5 +258,4 @@ class FixedSign(VectorStream):
         return Traffic()
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        bits = in_type.shape[-1] if len(in_type.shape) == 3 else in_type.size
-        return Cost(cycles=vectors(in_type), lut4=2 * bits + 12, ff=bits + 8)
+        return Cost(cycles=self.cycles(in_type, fold), lut4=2 * fold.pe + 12, ff=fold.pe + 8)

@@ -40,7 +40,7 @@ class LogicJoin(WholeVectors):
             return (1 - (body ^ shortcut)).astype(np.uint8)
         return (body | shortcut).astype(np.uint8)
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int):
+    def join_hardware(self, body_bits: int, shortcut_bits: int, fold=None):
         """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
         whose shortcut carries ``shortcut_bits``."""
         from ...hdl import LogicJoin as Join
