@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
 from ._output import buffered_output
+from .mvu import rom_bank_depth
 
 __all__ = ["Requantize", "FixedSign"]
 
@@ -26,8 +27,9 @@ class Requantize(wiring.Component):
     ``in_lanes``: each input word takes ``in_lanes / lanes`` cycles; lanes past ``M`` give 0). A score
     ``s`` of ``N`` inputs is ``2p - N``; the value is ``table[channel, p]``, a signed ``width``-bit
     integer. Each output lane reads its own ROM of ``ceil(M / lanes) * (N + 1)`` words (block RAM or
-    LUT RAM, as yosys chooses), so fewer lanes need fewer, fuller ROMs. One output word per cycle,
-    three cycles of latency; ``i.ready`` depends only on registers.
+    LUT RAM, as yosys chooses), so fewer lanes need fewer, fuller ROMs; one deeper than a block RAM
+    is read in banks, each registered. One output word per cycle, three cycles of latency (five with
+    banks); ``i.ready`` depends only on registers.
 
     Parameters
     ----------
@@ -92,16 +94,21 @@ class Requantize(wiring.Component):
         valid, payload, adv = buffered_output(m, self.o)
 
         # stage 1: each lane's ROM address, ``output word * (N + 1) + p``; stage 2: the ROM's output
-        # register; stage 3: the result register, so the block RAMs' clock-to-output and the
-        # multiplexer after a ROM of several blocks do not reach the output FIFO in one cycle
+        # register. A ROM deeper than one block RAM is split into banks of ``rom_bank_depth`` words
+        # (bank = the address's top bits); stage 3 registers every bank's word and stage 4 picks one,
+        # so the block RAMs' 5.6 ns clock-to-output never meets a multiplexer in the same cycle.
+        # Last, the result register (before the output FIFO).
         depth = self._words * (n + 1)
+        bank_bits = min(rom_bank_depth(self.width), 1 << (depth - 1).bit_length()).bit_length() - 1
+        banks = -(-depth // (1 << bank_bits))
         word, part, base = Signal(range(in_words)), Signal(range(parts)), Signal(range(depth))
         last_word = word == in_words - 1
         last_part = Mux(last_word, part == last_parts - 1, part == parts - 1)
-        addr_valid, read_valid = Signal(), Signal()
+        flags = [Signal(name=f"valid{k}") for k in range(2 if banks == 1 else 3)]  # address, read, banked
         m.d.comb += self.i.ready.eq(adv & last_part)
         with m.If(adv):
-            m.d.sync += [addr_valid.eq(self.i.valid), read_valid.eq(addr_valid), valid.eq(read_valid)]
+            m.d.sync += [flags[0].eq(self.i.valid), valid.eq(flags[-1])]
+            m.d.sync += [later.eq(earlier) for earlier, later in zip(flags, flags[1:])]
             with m.If(self.i.valid):
                 m.d.sync += [part.eq(Mux(last_part, 0, part + 1)),
                              base.eq(Mux(last_part & last_word, 0, base + n + 1))]
@@ -109,15 +116,28 @@ class Requantize(wiring.Component):
                     m.d.sync += word.eq(Mux(last_word, 0, word + 1))
         outputs = []
         for lane in range(lanes):
-            m.submodules[f"rom{lane}"] = rom = Memory(shape=unsigned(self.width), depth=depth, init=self.rom(lane))
-            port = rom.read_port()
             addr = Signal(range(depth), name=f"addr{lane}")
             score = Array(self.i.payload[k * lanes + lane] for k in range(parts))[part]
             with m.If(adv):
                 # (s + N) / 2 is exact: a score has the parity of N
                 m.d.sync += addr.eq(base + (score + n)[1:])
-            m.d.comb += [port.en.eq(adv), port.addr.eq(addr)]
-            outputs.append(port.data)
+            words = self.rom(lane)
+            banked = []
+            for b in range(banks):
+                init = words[b << bank_bits:(b + 1) << bank_bits]
+                rom = Memory(shape=unsigned(self.width), depth=len(init), init=init)
+                m.submodules[f"rom{lane}" if banks == 1 else f"rom{lane}_{b}"] = rom
+                port = rom.read_port()
+                m.d.comb += [port.en.eq(adv), port.addr.eq(addr[:bank_bits])]
+                banked.append(port.data)
+            if banks > 1:
+                bank = [Signal(range(banks), name=f"bank{lane}_{k}") for k in range(2)]
+                data = [Signal(self.width, name=f"data{lane}_{b}") for b in range(banks)]
+                with m.If(adv):
+                    m.d.sync += [bank[0].eq(addr[bank_bits:]), bank[1].eq(bank[0])]
+                    m.d.sync += [d.eq(q) for d, q in zip(data, banked)]
+                banked = [Array(data)[bank[1]]]
+            outputs.append(banked[0])
         with m.If(adv):
             m.d.sync += payload.eq(Cat(outputs))
         return m

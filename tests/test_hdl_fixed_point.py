@@ -60,6 +60,19 @@ def test_add_join_adds_lanes_pairwise_in_order(stall):
     assert [unpack_lanes(w, 7, 3, signed=True) for w in got] == (a + b).tolist()
 
 
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_requantize_reads_a_rom_deeper_than_a_block_ram_in_registered_banks(stall):
+    n, channels = 255, 40                      # 40 x 256 = 10,240 words of 6 bits: 5 banks of 2,048
+    rng = np.random.default_rng(9)
+    table = rng.integers(-32, 32, (channels, n + 1))
+    dut = Requantize(table, 1, 2)
+    p = rng.integers(0, n + 1, (3, channels))
+    words = [pack_lanes(2 * row[w:w + 2] - n, n.bit_length() + 1) for row in p for w in range(0, channels, 2)]
+    got = stream_through(dut, words, 3 * channels, stall=stall, seed=4)
+    assert [unpack_lanes(w, 6, 1, signed=True)[0] for w in got] == [table[c, p[v, c]] for v in range(3)
+                                                                     for c in range(channels)]
+
+
 def test_arguments():
     assert_rejects(Requantize, np.zeros((2, 1), int), 1, match="shape")
     assert_rejects(Requantize, np.zeros((2, 3)), 1, match="integer")

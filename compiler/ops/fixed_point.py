@@ -152,15 +152,19 @@ class Requantize(VectorStream):
         return Traffic(weight_bits=values * self.width, int_ops=values, channel_outputs=values)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        from ...hdl.mvu import rom_bank_depth
         lanes, sw, parts = fold.pe, in_type.width, fold.simd // fold.pe
-        rom = block_ram.place(self.width, self.rom_depth(lanes))
+        depth = self.rom_depth(lanes)
+        rom = block_ram.place(self.width, depth)
+        banks = ceil(depth / rom_bank_depth(self.width))
+        banked = lanes * banks * self.width if banks > 1 else 0   # each bank's word registered
         out_bits = lanes * self.width
         return Cost(
             cycles=vectors(in_type) * ceil(self.channels / lanes),
-            # per lane the score multiplexer, the address adder and the ROM (block or LUT RAM); the
-            # counters and the 3-word output FIFO (LUT RAM)
-            lut4=lanes * (sw * (parts - 1) + sw + rom.lut4) + 2 * out_bits + 24,
-            ff=out_bits + lanes * sw + 24,
+            # per lane the score multiplexer, the address adder, the ROM (block or LUT RAM) and the
+            # bank multiplexer; the counters and the 3-word output FIFO (LUT RAM)
+            lut4=lanes * (sw * (parts - 1) + sw + rom.lut4) + banked // 2 + 2 * out_bits + 24,
+            ff=out_bits + lanes * sw + banked + 24,
             ebr=lanes * rom.ebr,
             weight_bits=self.table.size * self.width,
         )
