@@ -57,8 +57,21 @@ class BlockRam:
             return Cost(lut4=4 * cells)
         return Cost(ebr=blocks)
 
+    def place_rom(self, width: int, depth: int) -> "Cost":
+        """The cost of a ``width`` x ``depth`` ROM: a shallow one (at most :data:`ROM_LOGIC_DEPTH`
+        words) as logic, one LUT4 per 16 words of each bit, else as :meth:`place` puts a memory."""
+        if depth <= ROM_LOGIC_DEPTH:
+            return Cost(lut4=width * ceil(depth / 16))
+        return self.place(width, depth)
+
     def __str__(self):
         return f"{self.kbits}-kbit {self.name}"
+
+
+#: yosys builds a ROM this shallow from LUTs, however wide: the Bi-Real example's 36-word, 256-bit
+#: weight ROMs (its 8x32 convolutions) took 768 LUT4 and no block RAM, its 144-word ones went to
+#: block RAM (``benchmarks/cost_model.py``).
+ROM_LOGIC_DEPTH = 64
 
 
 #: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to. The LUT-RAM threshold is

@@ -155,10 +155,10 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     banks = ceil(rom_words / bank_depth)
     memories = block_ram.place(simd, 2 * sf)
     for b in range(banks):
-        memories = memories + block_ram.place(pe * simd, min(bank_depth, rom_words - b * bank_depth))
+        memories = memories + block_ram.place_rom(pe * simd, min(bank_depth, rom_words - b * bank_depth))
     bank_registers = (banks * pe * simd + simd) if banks > 1 else 0
     if k:
-        memories = memories + block_ram.place(pe * k * acc, threshold_sets * nf)
+        memories = memories + block_ram.place_rom(pe * k * acc, threshold_sets * nf)
     return Cost(
         cycles=sf * nf,
         # Fitted to yosys synth_ecp5 of the shipped examples' units (benchmarks/cost_model.py):

@@ -155,7 +155,7 @@ class Requantize(VectorStream):
         from ...hdl.mvu import rom_bank_depth
         lanes, sw, parts = fold.pe, in_type.width, fold.simd // fold.pe
         depth = self.rom_depth(lanes)
-        rom = block_ram.place(self.width, depth)
+        rom = block_ram.place_rom(self.width, depth)
         banks = ceil(depth / rom_bank_depth(self.width))
         banked = lanes * banks * self.width if banks > 1 else 0   # each bank's word registered
         out_bits = lanes * self.width

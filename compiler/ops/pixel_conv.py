@@ -84,8 +84,8 @@ class PixelConv2d(BinaryConv2d):
         acc = (PIXEL_MAX * self.window_bits).bit_length() + 1
         k = self.slices
         # weight ROM, input words, line buffer, threshold ROM: in block RAM or LUT RAM
-        memories = (block_ram.place(pe * simd, sf * nf) + block_ram.place(8 * simd, 2 * sf)
-                    + block_ram.place(8 * c, rows * w) + block_ram.place(pe * k * acc, nf))
+        memories = (block_ram.place_rom(pe * simd, sf * nf) + block_ram.place(8 * simd, 2 * sf)
+                    + block_ram.place(8 * c, rows * w) + block_ram.place_rom(pe * k * acc, nf))
         return Cost(
             cycles=self.cycles(in_type, pe, simd),
             # per lane: an 8-bit adder tree over the pixels under +1 weights (about 9 LUT4 per
