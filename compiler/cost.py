@@ -59,9 +59,10 @@ class BlockRam:
 
     def place_rom(self, width: int, depth: int) -> "Cost":
         """The cost of a ``width`` x ``depth`` ROM: a shallow one (at most :data:`ROM_LOGIC_DEPTH`
-        words) as logic, one LUT4 per 16 words of each bit, else as :meth:`place` puts a memory."""
+        words) as logic, one LUT4 per 16 words of each bit and its read register, else as
+        :meth:`place` puts a memory."""
         if depth <= ROM_LOGIC_DEPTH:
-            return Cost(lut4=width * ceil(depth / 16))
+            return Cost(lut4=width * ceil(depth / 16), ff=width)
         return self.place(width, depth)
 
     def __str__(self):
