@@ -57,8 +57,10 @@ class Fork(wiring.Component):
 
 class _Join(wiring.Component):
     """Two streams in (``a`` of ``a_width`` bits, ``b`` of ``b_width``), their words combined pairwise
-    in order into ``o``; one pair per cycle, through a registered output (a 3-word FIFO), so neither
-    input's ready depends on ``o.ready``."""
+    in order into ``o``; one pair per cycle. A pair is registered as it is taken and combined into
+    the registered output (a 3-word FIFO) a cycle later, so neither input's ready depends on
+    ``o.ready`` and a word read from a FIFO's block RAM (5.8 ns clock-to-output on the ECP5) meets
+    no logic before a register."""
 
     def __init__(self, a_width, b_width, o_width):
         require_positive_ints(a_width=a_width, b_width=b_width)
@@ -74,11 +76,13 @@ class _Join(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         valid, payload, adv = buffered_output(m, self.o)
-        both = Signal()
+        both, taken = Signal(), Signal()
+        a, b = Signal.like(self.a.payload), Signal.like(self.b.payload)
         m.d.comb += [both.eq(self.a.valid & self.b.valid),
                      self.a.ready.eq(adv & both), self.b.ready.eq(adv & both)]
         with m.If(adv):
-            m.d.sync += [valid.eq(both), payload.eq(self.combine(self.a.payload, self.b.payload))]
+            m.d.sync += [taken.eq(both), a.eq(self.a.payload), b.eq(self.b.payload),
+                         valid.eq(taken), payload.eq(self.combine(a, b))]
         return m
 
 

@@ -42,9 +42,10 @@ class Concat(VectorStream):
         return ConcatJoin(body_bits, shortcut_bits)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        # wires; the result register and its 3-word output FIFO (LUT RAM), as wide as the output
+        # wires; the input pair's registers, the result register and its 3-word output FIFO (LUT
+        # RAM), as wide as the output
         bits = vector_bits(in_type) // in_type.shape[-1] * (in_type.shape[-1] + self.shortcut_channels)
-        return Cost(cycles=vectors(in_type), lut4=2 * bits + 12, ff=2 * bits + 8)
+        return Cost(cycles=vectors(in_type), lut4=2 * bits + 12, ff=3 * bits + 8)
 
     def traffic(self, in_type, fold):
         """Wiring (the shortcut FIFO's traffic is its block's)."""

@@ -228,8 +228,9 @@ class Add(LaneStream):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         out_bits = self.word_bits(in_type, fold)[1]
-        # an adder bit per output bit, the result register and its 3-word output FIFO (LUT RAM)
-        return Cost(cycles=self.cycles(in_type, fold), lut4=out_bits + 2 * out_bits + 12, ff=2 * out_bits + 8)
+        # an adder bit per output bit, the input pair's registers, the result register and its
+        # 3-word output FIFO (LUT RAM)
+        return Cost(cycles=self.cycles(in_type, fold), lut4=out_bits + 2 * out_bits + 12, ff=4 * out_bits + 8)
 
 
 @dataclass(frozen=True)

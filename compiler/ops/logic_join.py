@@ -53,6 +53,7 @@ class LogicJoin(WholeVectors):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         bits = vector_bits(in_type)
-        # a LUT4 per bit, the result register and its 3-word output FIFO (LUT RAM)
-        return Cost(cycles=vectors(in_type), lut4=bits + 2 * bits + 12, ff=2 * bits + 8,
+        # a LUT4 per bit, the input pair's registers, the result register and its 3-word output
+        # FIFO (LUT RAM)
+        return Cost(cycles=vectors(in_type), lut4=bits + 2 * bits + 12, ff=4 * bits + 8,
                     binary_ops=in_type.size)
