@@ -12,14 +12,13 @@ test accuracy of the eval-mode model. One run each: a point or two of difference
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from pathlib import Path
 
 import torch
 
-from bnn_hw.datasets import fashion_mnist
 from bnn_hw.training import accuracy, train
+from short_runs import short_run_data
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fmnist_bireal" / "train.py"
 
@@ -42,16 +41,8 @@ def _build_model():
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--train-images", type=int, default=20000)
-    p.add_argument("--test-images", type=int, default=5000)
-    args = p.parse_args(argv)
-    torch.set_num_threads(2)
+    args, x_train, y_train, x_test, y_test = short_run_data(__doc__.split("\n\n")[0], argv)
     build_model = _build_model()
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a[:args.test_images]) for a in fashion_mnist("test"))
-    print(f"{args.epochs} epochs on {len(x_train)} training images; test accuracy on {len(x_test)} test images")
     for name, options in VARIANTS.items():
         torch.manual_seed(0)
         model = build_model(32, 64, 128, **options)

@@ -11,15 +11,14 @@ each: a point or two of difference is noise.
 
 from __future__ import annotations
 
-import argparse
 
 import torch
 from torch import nn
 
-from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import (BOOLNET_OFFSETS, BinaryConv2d, BinaryLinear, ChannelShuffle, ImageInput, LogicShortcut,
                        MultiSliceSign, PixelConv2d, Sign)
 from bnn_hw.training import accuracy, train
+from short_runs import short_run_data
 
 K = len(BOOLNET_OFFSETS)
 
@@ -65,15 +64,7 @@ VARIANTS = {
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--train-images", type=int, default=20000)
-    p.add_argument("--test-images", type=int, default=5000)
-    args = p.parse_args(argv)
-    torch.set_num_threads(2)
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a[:args.test_images]) for a in fashion_mnist("test"))
-    print(f"{args.epochs} epochs on {len(x_train)} training images; test accuracy on {len(x_test)} test images")
+    args, x_train, y_train, x_test, y_test = short_run_data(__doc__.split("\n\n")[0], argv)
     for name, (body, op, bias) in VARIANTS.items():
         torch.manual_seed(0)
         model = network(body, op, bias)

@@ -111,7 +111,12 @@ def _simulate(plan, frames, stall, seed=0, max_cycles=100_000):
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_pipeline_with_shortcuts_is_bit_exact_under_random_stalls(op, grouped, concat, stall):
     """Producer and consumer stall at random: the fork-join blocks neither deadlock nor lose data."""
-    model = random_boolnet(op=op, seed=7, grouped=grouped, concat=concat)
+    assert_pipeline_matches_reference(random_boolnet(op=op, seed=7, grouped=grouped, concat=concat), stall)
+
+
+def assert_pipeline_matches_reference(model, stall):
+    """Three frames through the whole Amaranth pipeline, producer and consumer stalling with
+    probability ``stall``: the classes and scores are the reference's."""
     plan = compile_model(model)
     frames = _images(model, 3, 1)
     classes, scores = plan.predict(frames)

@@ -14,7 +14,7 @@ from bnn_hw.compiler.ops.fixed_point import signed_width
 from bnn_hw.compiler.plan import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
 from conftest import random_bireal, torch_scores
-from test_compiler_blocks import _images, _simulate
+from test_compiler_blocks import _images, assert_pipeline_matches_reference
 
 
 def test_fixed_point_rounds_half_to_even_and_clamps():
@@ -109,13 +109,7 @@ def test_a_table_follows_a_negative_or_zero_batchnorm_scale():
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_pipeline_with_real_shortcuts_is_bit_exact_under_random_stalls(padding_mode, stall):
     """Producer and consumer stall at random: the fixed-point blocks neither deadlock nor lose data."""
-    model = random_bireal(seed=3, padding_mode=padding_mode)
-    plan = compile_model(model)
-    frames = _images(model, 3, 1)
-    classes, scores = plan.predict(frames)
-    got = _simulate(plan, frames, stall, seed=3)
-    assert [g[0] for g in got] == list(classes)
-    assert all((g[1] == s).all() for g, s in zip(got, scores))
+    assert_pipeline_matches_reference(random_bireal(seed=3, padding_mode=padding_mode), stall)
 
 
 def test_the_shortcut_moves_fixed_point_values_32_bits_wide_in_the_baseline():

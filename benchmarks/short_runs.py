@@ -1,0 +1,26 @@
+"""What the benchmarks that compare training variants share: their options and data."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from bnn_hw.datasets import fashion_mnist
+
+__all__ = ["short_run_data"]
+
+
+def short_run_data(description: str, argv=None):
+    """Parse ``--epochs --train-images --test-images`` (defaults 2, 20,000, 5,000), set 2 torch
+    threads, print what the runs use, and return ``(args, x_train, y_train, x_test, y_test)``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--train-images", type=int, default=20000)
+    p.add_argument("--test-images", type=int, default=5000)
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
+    x_test, y_test = (torch.from_numpy(a[:args.test_images]) for a in fashion_mnist("test"))
+    print(f"{args.epochs} epochs on {len(x_train)} training images; test accuracy on {len(x_test)} test images")
+    return args, x_train, y_train, x_test, y_test
