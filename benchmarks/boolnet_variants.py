@@ -11,7 +11,6 @@ each: a point or two of difference is noise.
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 
