@@ -88,7 +88,7 @@ def cmd_build(args):
             labels = plan.predict(frames)[0]
     start = time.monotonic()
     result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
-                   baud=args.baud if interface == "uart" else None, clock_mhz=args.clock,
+                   baud=args.baud if interface == "uart" else None, clock_mhz=args.clock, seed=args.seed,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
     print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
@@ -218,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--clock", type=float, metavar="MHZ",
                    help="core clock from the PLL, at most MHZ (default: the board's, see 'bnn-hw boards'; "
                         "the oscillator's own frequency means no PLL)")
+    s.add_argument("--seed", type=int, metavar="N",
+                   help="nextpnr's placement seed (default: nextpnr's own); placement decides the longest "
+                        "routes, so another seed can meet a clock that one misses")
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)

@@ -66,13 +66,15 @@ def _run_script(out_dir: Path, env: dict, tools, progress) -> None:
 
 def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray | None = None,
           demo_labels: np.ndarray | None = None, baud: int | None = None, clock_mhz: float | None = None,
-          progress=print) -> BuildResult:
+          seed: int | None = None, progress=print) -> BuildResult:
     """Build ``plan`` for ``board`` into ``out_dir``.
 
     With ``baud`` the top level is the UART inference server (:mod:`bnn_hw.protocol` on the board's
     ``uart`` 0 at that rate); otherwise the LED demo, which holds ``demo_frames`` and their
     ``demo_labels``. ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to
     that value); by default the board's core clock; the oscillator's own frequency means no PLL.
+    ``seed`` is nextpnr's placement seed (by default nextpnr's own): placement decides the longest
+    routes, so another seed can meet a clock that one misses.
     """
     if baud is not None and not board.has_uart:
         raise BnnHwError(f"the {board.name} has no USB-serial port (uart 0) for the UART inference server; "
@@ -105,8 +107,9 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
         interface = {"kind": "led demo", "images": len(demo_frames)}
     platform = board.platform()
     # A missed timing target still gives a bitstream; the report says so loudly.
+    seed_opt = "" if seed is None else f" --seed {int(seed)}"
     build_plan = platform.prepare(top, name=NAME,
-                                  nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail")
+                                  nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail{seed_opt}")
     build_plan.extract(str(out_dir))
     progress(f"building for {board.name} ({board.device}); logs in {out_dir / 'build.log'}")
     bitstream, pnr_path = board.bitstream(out_dir), out_dir / f"{NAME}_pnr.json"
@@ -118,5 +121,6 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     pnr = json.loads(pnr_path.read_text())
     report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
     report["interface"] = interface
+    report["placement_seed"] = seed
     write_report(report, out_dir)
     return BuildResult(out_dir, bitstream, report)

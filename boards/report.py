@@ -168,6 +168,8 @@ def render_resources(report: dict) -> str:
                      f"({interface['cycles_per_bit']} cycles per bit), design id {interface['design_id']}")
     elif interface:
         lines.append(f"interface: LED demo of {interface['images']} stored test images")
+    if report.get("placement_seed") is not None:
+        lines.append(f"nextpnr placement seed: {report['placement_seed']}")
     return "\n".join(lines) + "\n"
 
 

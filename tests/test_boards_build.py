@@ -190,3 +190,23 @@ def test_fit_leaves_room_for_the_uart_server(tmp_path):
     for resource, available in board.chip.capacity().items():
         assert getattr(with_server.total, resource) <= (available - reserve[resource]) * FIT_HEADROOM
     assert with_server.bottleneck.cost.cycles >= alone.bottleneck.cost.cycles
+
+
+def test_the_placement_seed_reaches_nextpnr(tmp_path, monkeypatch):
+    """Stand-in tools: yosys succeeds, nextpnr records its arguments and fails."""
+    from bnn_hw.boards.build import build
+    from bnn_hw.boards import get_board
+    from bnn_hw.compiler.plan import compile_model
+    from conftest import random_mlp
+
+    args = tmp_path / "nextpnr_args"
+    for var, script in (("YOSYS", "exit 0"), ("NEXTPNR_ECP5", f'echo "$@" > {args}; exit 1'),
+                        ("ECPPACK", "exit 0")):
+        fake = tmp_path / var.lower()
+        fake.write_text(f"#!/bin/sh\n{script}\n")
+        fake.chmod(0o755)
+        monkeypatch.setenv(var, str(fake))
+    plan = compile_model(random_mlp(16, [8], 4, seed=0))
+    with pytest.raises(ToolchainError):
+        build(plan, get_board("ulx3s"), tmp_path / "out", baud=1_000_000, seed=7, progress=lambda m: None)
+    assert "--seed 7" in args.read_text()
