@@ -38,6 +38,9 @@ class BlockRam:
     #: yosys keeps a memory in 16x4 LUT-RAM cells (4 LUT4 sites each) when it needs at most this many
     #: cells per block it would take (0: the family has no LUT RAM)
     lutram_cells_per_block: int = 0
+    #: yosys builds a ROM of at most this many words from LUTs, however wide (0: not measured, every
+    #: ROM placed like a memory)
+    rom_logic_depth: int = 0
 
     def __post_init__(self):
         if not self.configs or any(d < 1 or w < 1 for d, w in self.configs):
@@ -58,10 +61,10 @@ class BlockRam:
         return Cost(ebr=blocks)
 
     def place_rom(self, width: int, depth: int) -> "Cost":
-        """The cost of a ``width`` x ``depth`` ROM: a shallow one (at most :data:`ROM_LOGIC_DEPTH`
+        """The cost of a ``width`` x ``depth`` ROM: a shallow one (at most :attr:`rom_logic_depth`
         words) as logic, one LUT4 per 16 words of each bit and its read register, else as
         :meth:`place` puts a memory."""
-        if depth <= ROM_LOGIC_DEPTH:
+        if depth <= self.rom_logic_depth:
             return Cost(lut4=width * ceil(depth / 16), ff=width)
         return self.place(width, depth)
 
@@ -69,17 +72,13 @@ class BlockRam:
         return f"{self.kbits}-kbit {self.name}"
 
 
-#: yosys builds a ROM this shallow from LUTs, however wide: the Bi-Real example's 36-word, 256-bit
-#: weight ROMs (its 8x32 convolutions) took 768 LUT4 and no block RAM, its 144-word ones went to
-#: block RAM (``benchmarks/cost_model.py``).
-ROM_LOGIC_DEPTH = 64
-
-
 #: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to. The LUT-RAM threshold is
 #: measured: yosys put a 64x26 buffer (32 cells for 2 blocks) in TRELLIS_DPR16X4 cells and a 64x56 one
-#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples).
+#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples). So is the
+#: ROM depth: the Bi-Real example's 36-word, 256-bit weight ROMs (its 8x32 convolutions) took 768 LUT4
+#: and no block RAM, its 144-word ones went to block RAM.
 DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
-                  lutram_cells_per_block=16)
+                  lutram_cells_per_block=16, rom_logic_depth=64)
 #: iCE40 block RAM: 4 kbit, 256x16 to 2048x2.
 SB_RAM40_4K = BlockRam("SB_RAM40_4K", 4, ((2048, 2), (1024, 4), (512, 8), (256, 16)))
 
