@@ -10,12 +10,12 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .mvu import rom_bank_depth
 
-__all__ = ["Requantize", "FixedSign"]
+__all__ = ["Requantize", "FixedSign", "signed_width"]
 
 
-def _signed_width(values: np.ndarray) -> int:
-    lo, hi = int(values.min()), int(values.max())
-    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length()) + 1
+def signed_width(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's complement type holding ``lo..hi`` (at least 1)."""
+    return max((-int(lo) - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
 
 
 class Requantize(wiring.Component):
@@ -26,7 +26,7 @@ class Requantize(wiring.Component):
     ignored) and leaves as ``ceil(M / lanes)`` words of ``lanes`` values (``lanes`` divides
     ``in_lanes``: each input word takes ``in_lanes / lanes`` cycles; lanes past ``M`` give 0). A score
     ``s`` of ``N`` inputs is ``2p - N``; the value is ``table[channel, p]``, a signed ``width``-bit
-    integer. Each output lane reads its own ROM of ``ceil(M / lanes) * (N + 1)`` words (block RAM or
+    integer (``width`` bits if given, at least the table's). Each output lane reads its own ROM of ``ceil(M / lanes) * (N + 1)`` words (block RAM or
     LUT RAM, as yosys chooses), so fewer lanes need fewer, fuller ROMs; one deeper than a block RAM
     is read in banks, each registered. One output word per cycle, three cycles of latency (five with
     banks); ``i.ready`` depends only on registers.
@@ -36,6 +36,8 @@ class Requantize(wiring.Component):
     table : array of int, shape (M, N + 1)
     lanes : int, positive
     in_lanes : int, a multiple of ``lanes`` (default ``lanes``)
+    width : int, optional
+        Bits of an output value (default: the fewest that hold the table).
 
     Attributes
     ----------
@@ -43,7 +45,7 @@ class Requantize(wiring.Component):
     o : Out(stream.Signature(unsigned(lanes * width)))
     """
 
-    def __init__(self, table, lanes, in_lanes=None):
+    def __init__(self, table, lanes, in_lanes=None, width=None):
         table = np.asarray(table)
         in_lanes = lanes if in_lanes is None else in_lanes
         # recorded first, so that __repr__ works if validation fails
@@ -54,6 +56,10 @@ class Requantize(wiring.Component):
         if table.ndim != 2 or table.shape[1] < 2 or table.dtype.kind not in "iu":
             raise ValueError(f"table must be an integer array of shape (M, N + 1), not {table.shape}")
         self._table, self._lanes, self._in_lanes = table.astype(np.int64), int(lanes), int(in_lanes)
+        needed = signed_width(self._table.min(), self._table.max())
+        if width is not None and (not isinstance(width, int) or width < needed):
+            raise ValueError(f"width must be an integer of at least {needed} bits (the table's), not {width!r}")
+        self._width = needed if width is None else width
         self._words = -(-table.shape[0] // self._lanes)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(self.inputs.bit_length() + 1), self._in_lanes))),
@@ -68,7 +74,7 @@ class Requantize(wiring.Component):
     @property
     def width(self):
         """Signed bits of an output value."""
-        return _signed_width(self._table)
+        return self._width
 
     def __repr__(self):
         return (f"Requantize(table={'x'.join(map(str, self._table.shape))}, lanes={self._lanes}, "

@@ -73,10 +73,20 @@ def test_requantize_reads_a_rom_deeper_than_a_block_ram_in_registered_banks(stal
                                                                      for c in range(channels)]
 
 
+def test_requantize_sign_extends_to_a_wider_width_when_asked():
+    """The compiler's type can be wider than the table needs (at least its fraction bits + 1)."""
+    table = np.array([[-2, -1, 0, 1]])           # 2 bits hold it
+    dut = Requantize(table, 1, width=5)
+    assert dut.width == 5
+    got = stream_through(dut, [pack_lanes([s], 3) for s in (-3, -1, 1, 3)], 4)
+    assert [unpack_lanes(w, 5, 1, signed=True)[0] for w in got] == [-2, -1, 0, 1]
+
+
 def test_arguments():
     assert_rejects(Requantize, np.zeros((2, 1), int), 1, match="shape")
     assert_rejects(Requantize, np.zeros((2, 3)), 1, match="integer")
     assert_rejects(Requantize, np.zeros((2, 3), int), 0, match="lanes")
     assert_rejects(Requantize, np.zeros((2, 3), int), 2, 3, match="divide")
+    assert_rejects(Requantize, np.array([[-4, 3]]), 1, width=2, match="at least 3")
     assert_rejects(FixedSign, 0, 4, match="channels")
     assert_rejects(AddJoin, 2, 4, 0, 5, match="b_width")

@@ -28,15 +28,10 @@ from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
 
-__all__ = ["Quantize", "Requantize", "Add", "FixedSign", "signed_width", "FLOAT32_EXACT_BITS"]
+__all__ = ["Quantize", "Requantize", "Add", "FixedSign", "FLOAT32_EXACT_BITS"]
 
 #: The widest signed integers float32 holds exactly (a 24-bit significand), the widest fixed-point type.
 FLOAT32_EXACT_BITS = 25
-
-
-def signed_width(lo: int, hi: int) -> int:
-    """Bits of the narrowest two's complement type holding ``lo..hi`` (at least 1)."""
-    return max((-int(lo) - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
 
 
 def _integers(x) -> np.ndarray:
@@ -108,7 +103,8 @@ class Requantize(VectorStream):
     @property
     def width(self) -> int:
         """Signed bits of the output values (the table's range, and more than the fraction bits)."""
-        return max(signed_width(int(self.table.min()), int(self.table.max())), self.frac + 1)
+        from ...hdl.fixed_point import signed_width
+        return max(signed_width(self.table.min(), self.table.max()), self.frac + 1)
 
     def __repr__(self):
         return f"Requantize({self.channels}x{self.inputs + 1} -> int{self.width}.{self.frac})"
@@ -139,7 +135,7 @@ class Requantize(VectorStream):
 
     def hardware(self, in_type, fold):
         from ...hdl import Requantize as Unit
-        return Unit(self.table, lanes=fold.pe, in_lanes=fold.simd)
+        return Unit(self.table, lanes=fold.pe, in_lanes=fold.simd, width=self.width)
 
     def rom_depth(self, lanes: int) -> int:
         return ceil(self.channels / lanes) * (self.inputs + 1)
