@@ -143,7 +143,6 @@ def plan_traffic(plan) -> EnergyTable:
             shortcut_buffer = stage.bypass.width * stage.bypass.depth
             vectors = stage.op.vectors_per_frame(stage.in_type)
             bits = 2 * stage.bypass.width * stage.bypass.words_per_vector * vectors
-            custom = getattr(stage.op, "shortcut_traffic", None)
-            traffic = traffic + (custom(bits, vectors) if custom else Traffic(shortcut_bits=bits))
+            traffic = traffic + stage.op.shortcut_traffic(bits, vectors)
         rows.append((stage.name, traffic, stage.cost.buffer_bits - shortcut_buffer, shortcut_buffer))
     return EnergyTable(tuple(rows))

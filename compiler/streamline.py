@@ -54,10 +54,8 @@ def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None, *,
         domain = np.arange(n_inputs + 1)
         base = 2 * domain - n_inputs
     dots = base[None, :, None] + offsets[:, None, :]          # (classes, values, M)
-    t = torch.as_tensor(dots.reshape(-1, channels).astype(np.float32))
     with torch.no_grad():
-        for op in real:
-            t = op.torch_forward(t)
+        t = _through(real, dots.reshape(-1, channels))
         bits = sign.slice_bits(t).numpy().reshape(dots.shape + (-1,))  # (classes, values, M, K)
     steps = np.diff(bits.astype(np.int8), axis=1)
     rising = (steps >= 0).all(axis=(0, 1, 3))
@@ -85,11 +83,20 @@ def fold_table(n_inputs: int, channels: int, chain) -> np.ndarray:
 
     *real, quantize = chain
     dots = 2 * np.arange(n_inputs + 1) - n_inputs
-    t = torch.as_tensor(np.repeat(dots[:, None], channels, axis=1).astype(np.float32))
     with torch.no_grad():
-        for op in real:
-            t = op.torch_forward(t)
+        t = _through(real, np.repeat(dots[:, None], channels, axis=1))
         return quantize.integers(t).numpy().astype(np.int64).T
+
+
+def _through(real, dots: np.ndarray):
+    """The float32 torch tensor of the real-valued ops ``real`` (Scale, BatchNorm) applied in turn
+    to the integer dot products ``dots`` (rows, channels), as the trained model computes them."""
+    import torch
+
+    t = torch.as_tensor(dots.astype(np.float32))
+    for op in real:
+        t = op.torch_forward(t)
+    return t
 
 
 def _requantized(op, in_type, chain, name: str) -> Requantize:

@@ -47,6 +47,11 @@ class VectorStream:
         """``(word, vector)`` bits in which a join takes (and gives) ``value_type``: whole vectors."""
         return vector_bits(value_type), vector_bits(value_type)
 
+    def shortcut_traffic(self, bits: int, vectors_per_frame: int):
+        """A join's shortcut FIFO traffic per frame: ``bits`` written and read, as shortcut bits."""
+        from ..energy import Traffic
+        return Traffic(shortcut_bits=bits)
+
 
 class WholeVectors(VectorStream):
     """A :class:`VectorStream` whose words are its vectors, as wide in as out."""
@@ -60,7 +65,7 @@ class LaneStream(VectorStream):
     (padded in the last), each ``width`` bits: ``ceil(C / pe)`` words per vector of ``C`` values."""
 
     def values_per_vector(self, value_type) -> int:
-        return value_type.shape[-1] if len(value_type.shape) == 3 else value_type.size
+        return vector_bits(value_type) // value_type.width
 
     def stream_words(self, value_type, fold) -> tuple[int, int]:
         """``(word, vector)`` bits in which it takes (and gives) ``value_type``."""

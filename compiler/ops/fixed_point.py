@@ -217,7 +217,7 @@ class Add(LaneStream):
         return Traffic(int_ops=in_type.size, fixed_adds=in_type.size)
 
     def shortcut_traffic(self, bits: int, vectors_per_frame: int):
-        """The shortcut FIFO's traffic: ``bits`` written and read, ``channels`` fixed-point values
+        """The shortcut FIFO's traffic: ``bits`` written and read as fixed-point values, ``channels``
         per vector each way."""
         from ..energy import Traffic
         return Traffic(fixed_bits=bits, fixed_values=2 * self.channels * vectors_per_frame)
