@@ -13,10 +13,12 @@ import math
 import os
 import time
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .datasets import fashion_mnist
 from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, ImageInput
 
@@ -193,10 +195,6 @@ def train_example(args, build_model, config: dict) -> dict:
     """What an example's training script does with its parsed ``args`` (:func:`add_training_arguments`
     and ``--train-images``): seed, load Fashion-MNIST, build the model with ``build_model()``, train
     it, and save it with its measured test accuracy, ``config`` and the recipe in ``metrics.json``."""
-    import numpy as np
-
-    from .datasets import fashion_mnist
-
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
