@@ -22,14 +22,21 @@ def _last_word_bits(vector_bits, width):
 
 def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
     """How :class:`Repack` converts these widths: ``"serialize"`` (input words hold whole output
-    words), ``"deserialize"`` (output words hold whole input words) or ``"shift"`` (a shift buffer)."""
+    words), ``"deserialize"`` (output words hold whole input words: vectors kept, or every input
+    and output word full, so the bits are one continuous stream) or ``"shift"`` (a shift buffer)."""
     out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
     if vector_bits == out_vector_bits and in_width > out_width and in_width % out_width == 0:
         return "serialize"
-    if (vector_bits == out_vector_bits and out_width > in_width and out_width % in_width == 0
-            and _ceil_div(vector_bits, in_width) >= 2):
+    if out_width > in_width and out_width % in_width == 0 and (
+            (vector_bits == out_vector_bits and _ceil_div(vector_bits, in_width) >= 2)
+            or _continuous(vector_bits, in_width, out_width, out_vector_bits)):
         return "deserialize"
     return "shift"
+
+
+def _continuous(vector_bits, in_width, out_width, out_vector_bits) -> bool:
+    """Whether every input and every output word is full, so vector boundaries do not matter."""
+    return vector_bits % in_width == 0 and out_vector_bits % out_width == 0
 
 
 def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None) -> tuple[int, int]:
@@ -55,8 +62,8 @@ class Repack(wiring.Component):
 
     Where one width is a multiple of the other and the vectors are not re-cut, the words are
     whole numbers of each other: a wide input word is held (with a second register for the next
-    one) and sent slice by slice, or narrow input words are written into their slice of a wide
-    word. Otherwise the converter keeps a shift buffer of ``in_width + out_width + max(in_width,
+    one) and sent slice by slice, or narrow input words shift into a wide word (also when vectors
+    are re-cut but every word on both sides is full, so the bits run on as one stream). Otherwise the converter keeps a shift buffer of ``in_width + out_width + max(in_width,
     out_width)`` bits in which vectors are packed contiguously. Either way it sustains one word per
     cycle on whichever side is the bottleneck, ``i.ready`` and ``o.valid`` depend only on internal
     registers (there are no combinational paths between the two sides), and an input word can
@@ -176,30 +183,34 @@ class Repack(wiring.Component):
             m.d.sync += [nxt.eq(self.i.payload & in_mask), nxt_last.eq(in_last), nxt_valid.eq(1)]
 
     def _deserialize(self, m, in_last, in_mask):
-        """Output words that are whole numbers of input words: input words are written into their
-        slice of an assembly register; the word that completes an output word moves it, with later
-        slices zeroed, to the output register."""
-        IW, OW = self._in_width, self._out_width
+        """Output words that are whole numbers of input words: input words shift into a register
+        from the top, and the word that completes an output word moves it to the output register;
+        a vector's short last output word is first shifted down to bit 0, its unused slices zero."""
+        IV, OV, IW, OW = self._vector_bits, self._out_vector_bits, self._in_width, self._out_width
         slices = OW // IW
-        acc, out, out_valid = Signal(OW), Signal(OW), Signal()
+        held, out, out_valid = Signal(OW - IW), Signal(OW), Signal()
         pos = Signal(range(slices))
         completes = Signal()
         put = Signal()
-        word = self.i.payload & in_mask
-        assembled = Cat(Mux(pos == j, word, Mux(pos > j, acc.word_select(j, IW), 0)) for j in range(slices))
+        assembled = Cat(held, self.i.payload & in_mask)   # the newest word in the top slice
+        if _continuous(IV, IW, OW, OV):
+            m.d.comb += completes.eq(pos == slices - 1)
+            word = assembled
+        else:
+            m.d.comb += completes.eq((pos == slices - 1) | in_last)
+            short = (self.in_words - 1) % slices + 1    # input words in a vector's last output word
+            word = Mux(in_last, assembled >> ((slices - short) * IW), assembled)
         m.d.comb += [
-            completes.eq((pos == slices - 1) | in_last),
-            # completions are at least two words apart, so a waiting output word only stalls the
-            # input when the consumer stalls
+            # a waiting output word stalls the input only at a completion
             self.i.ready.eq(~(out_valid & completes)),
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out),
             put.eq(self.i.valid & self.i.ready),
         ]
         with m.If(put):
-            m.d.sync += [acc.word_select(pos, IW).eq(word), pos.eq(Mux(completes, 0, pos + 1))]
+            m.d.sync += [held.eq(assembled[IW:]), pos.eq(Mux(completes, 0, pos + 1))]
         with m.If(put & completes):
-            m.d.sync += [out.eq(assembled), out_valid.eq(1)]
+            m.d.sync += [out.eq(word), out_valid.eq(1)]
         with m.Elif(self.o.ready):
             m.d.sync += out_valid.eq(0)
 

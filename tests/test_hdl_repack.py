@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import Repack
+from bnn_hw.hdl.repack import repack_mode
 from stream_testing import assert_rejects, elaborated, pack_bits, stream_through, unpack_bits
 
 
@@ -23,8 +24,9 @@ def _words(vectors, width, garbage_rng=None):
 @pytest.mark.parametrize("V,iw,ow", [
     (37, 8, 8), (37, 5, 8), (37, 8, 5), (100, 7, 3), (100, 3, 7), (16, 4, 16), (16, 16, 4),
     (1, 1, 1), (5, 1, 8), (5, 8, 1), (9, 9, 2), (13, 32, 6),
-    # whole words: serialised (104 -> 8, 37 -> 16 -> 4) and assembled (37 -> 4 -> 16, 100 -> 4 -> 64)
-    (104, 104, 8), (37, 16, 4), (37, 4, 16), (100, 4, 64), (32, 8, 32), (6, 2, 4),
+    # whole words: serialised (104 -> 8, 37 -> 16 -> 4) and assembled (37 -> 4 -> 16, 100 -> 4 -> 64;
+    # 40 -> 8 -> 32 completes a full and a one-word output word back to back)
+    (104, 104, 8), (37, 16, 4), (37, 4, 16), (100, 4, 64), (32, 8, 32), (6, 2, 4), (40, 8, 32),
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_repack(V, iw, ow, stall):
@@ -68,13 +70,17 @@ def test_repack_args():
     assert (dut.in_words, dut.out_words) == (8, 5)
 
 
-@pytest.mark.parametrize("iv, iw, ov, ow", [(5, 4, 15, 8), (15, 8, 5, 4), (6, 6, 36, 7), (36, 7, 6, 6)])
+@pytest.mark.parametrize("iv, iw, ov, ow", [(5, 4, 15, 8), (15, 8, 5, 4), (6, 6, 36, 7), (36, 7, 6, 6),
+                                             # every word full: assembled as one continuous stream
+                                             (8, 1, 32, 32), (12, 4, 48, 16)])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_repack_between_vector_sizes(iv, iw, ov, ow, stall):
     """Pixels to a whole image and back: the concatenated bits are cut into the other vectors."""
     bits = np.random.default_rng(iv + ov).integers(0, 2, size=(4 * max(iv, ov) // min(iv, ov) * min(iv, ov)))
     bits = bits[:len(bits) // max(iv, ov) * max(iv, ov)]
     dut = Repack(iv, iw, ow, out_vector_bits=ov)
+    assert repack_mode(iv, iw, ow, ov) == ("deserialize" if iv % iw == 0 and ov % ow == 0 and ow % iw == 0
+                                           else "shift")
     inputs = _words(bits.reshape(-1, iv), iw, garbage_rng=random.Random(3))
     expected = _words(bits.reshape(-1, ov), ow)
     assert stream_through(dut, inputs, len(expected), stall=stall, seed=4) == expected
