@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from math import ceil
 
-__all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost"]
+__all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost", "window_cost"]
 
 
 @lru_cache(maxsize=4096)
@@ -38,9 +38,9 @@ class BlockRam:
     #: yosys keeps a memory in 16x4 LUT-RAM cells (4 LUT4 sites each) when it needs at most this many
     #: cells per block it would take (0: the family has no LUT RAM)
     lutram_cells_per_block: int = 0
-    #: yosys builds a ROM of at most this many words from LUTs, however wide (0: not measured, every
-    #: ROM placed like a memory)
-    rom_logic_depth: int = 0
+    #: yosys builds a ROM from LUTs when it holds at most this many bits per block it would take
+    #: (0: not measured, every ROM placed like a memory)
+    rom_logic_bits_per_block: int = 0
 
     def __post_init__(self):
         if not self.configs or any(d < 1 or w < 1 for d, w in self.configs):
@@ -61,10 +61,10 @@ class BlockRam:
         return Cost(ebr=blocks)
 
     def place_rom(self, width: int, depth: int) -> "Cost":
-        """The cost of a ``width`` x ``depth`` ROM: a shallow one (at most :attr:`rom_logic_depth`
-        words) as logic, one LUT4 per 16 words of each bit and its read register, else as
-        :meth:`place` puts a memory."""
-        if depth <= self.rom_logic_depth:
+        """The cost of a ``width`` x ``depth`` ROM: a small one (at most
+        :attr:`rom_logic_bits_per_block` bits per block) as logic, one LUT4 per 16 words of each bit
+        and its read register, else as :meth:`place` puts a memory."""
+        if width * depth <= self.rom_logic_bits_per_block * self.blocks(width, depth):
             return Cost(lut4=width * ceil(depth / 16), ff=width)
         return self.place(width, depth)
 
@@ -74,11 +74,13 @@ class BlockRam:
 
 #: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to. The LUT-RAM threshold is
 #: measured: yosys put a 64x26 buffer (32 cells for 2 blocks) in TRELLIS_DPR16X4 cells and a 64x56 one
-#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples). So is the
-#: ROM depth: the Bi-Real example's 36-word, 256-bit weight ROMs (its 8x32 convolutions) took 768 LUT4
-#: and no block RAM, its 144-word ones went to block RAM.
+#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples). The ROM
+#: rule is yosys's own (``memory_libmap``: a ROM bit in logic costs 1/16, a block 128, so logic up to
+#: 2,048 bits per block), as measured: the Bi-Real example's 36-word, 256-bit weight ROMs (8 blocks)
+#: took 768 LUT4 and no block RAM, its 144-word ones went to block RAM, and the BoolNet example's
+#: 128-word, 16-bit one (2,048 bits, 1 block) took LUTs.
 DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
-                  lutram_cells_per_block=16, rom_logic_depth=64)
+                  lutram_cells_per_block=16, rom_logic_bits_per_block=2048)
 #: iCE40 block RAM: 4 kbit, 256x16 to 2048x2.
 SB_RAM40_4K = BlockRam("SB_RAM40_4K", 4, ((2048, 2), (1024, 4), (512, 8), (256, 16)))
 
@@ -106,20 +108,53 @@ class Cost:
 def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bits: int) -> Cost:
     """Estimated cost of a :class:`~bnn_hw.hdl.Repack` with these arguments.
 
-    Fitted to yosys ``synth_ecp5`` of 13 gearboxes of the shipped examples, LFC and the UART server
+    Fitted to yosys ``synth_ecp5`` of the shipped examples' gearboxes and a sweep of serialisers
     (``benchmarks/cost_model.py`` checks the stages they belong to): a serialiser holds two input
-    words and multiplexes the output slices; an assembler writes input slices into a word and moves
-    it out; a shift buffer of ``C`` bits inserting ``n`` possible word positions per bit costs about
-    ``C * (3.9 + 0.2 n)`` LUT4 plus its counters.
+    words and multiplexes the output slices, about ``1.6 + 0.06 * slices`` LUT4 per input bit; a
+    deserialiser shifts input words into a register (no logic per bit but a shift of the last word
+    of a vector that fills its output word only in part); a shift buffer of ``C`` bits inserting
+    ``n`` possible word positions per bit costs about ``C * (3.9 + 0.2 n)`` LUT4 plus its counters.
     """
     from ..hdl.repack import repack_mode, shift_buffer_geometry
     mode = repack_mode(vector_bits, in_width, out_width, out_vector_bits)
+    in_words = ceil(vector_bits / in_width)
     if mode == "serialize":
         slices = in_width // out_width
-        return Cost(lut4=2 * in_width + out_width * slices // 2 + 20, ff=2 * in_width + 10)
+        return Cost(lut4=round(in_width * (1.6 + 0.06 * slices)) + 5,
+                    ff=2 * in_width + slices.bit_length() + 2)
     if mode == "deserialize":
         slices = out_width // in_width
-        return Cost(lut4=3 * out_width // 2 + 2 * slices + 20, ff=2 * out_width + 10)
+        counters = (slices - 1).bit_length() + (in_words - 1).bit_length()
+        re_aligned = not (vector_bits % in_width == 0 and out_vector_bits % out_width == 0) \
+            and in_words % slices != 0
+        return Cost(lut4=4 + 4 * (slices - 1).bit_length() + out_width * re_aligned,
+                    ff=2 * out_width - in_width + counters + 1)
     capacity, unit = shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits)
     positions = min(in_width // unit, capacity // unit)
     return Cost(lut4=200 + int(capacity * (3.9 + 0.2 * positions)), ff=capacity + 12)
+
+
+def window_cost(height: int, width: int, channels: int, kernel: int, stride: int, groups: int,
+                block_ram: BlockRam) -> Cost:
+    """Estimated cost of a :class:`~bnn_hw.hdl.SlidingWindow` with these arguments, its line buffer
+    placed by ``block_ram``.
+
+    Fitted to yosys ``synth_ecp5`` of 84 generators (7x7 to 28x28 images, 1x1 and 3x3 kernels, 16
+    to 256 channels, 1 to 4 groups; mean error 6%, largest 20% on the smallest): counters and
+    schedule tables (115 LUT4, 60 more for a kernel over 1x1), the 3-word output FIFO in LUT RAM,
+    and per bit the read path: from LUT RAM, the output word's multiplexing (0.8 per output bit, 0.2
+    per pixel bit and doubling of the groups) and a 2:1 multiplexer per pixel bit for each further
+    16 words of depth; from block RAM, 1.2 per pixel bit (0.27 more per doubling of the groups).
+    """
+    from ..hdl.sliding_window import line_buffer_rows
+    out_width = channels // groups
+    depth = line_buffer_rows(kernel, stride, height) * width
+    lines = block_ram.place(channels, depth)
+    doublings = (groups - 1).bit_length()
+    if lines.ebr:
+        read = 1.2 * channels + 0.27 * channels * doublings
+    else:
+        read = 0.8 * out_width + 0.2 * channels * doublings + channels * (ceil(depth / 16) - 1)
+    return lines + Cost(lut4=115 + 60 * (kernel > 1) + 4 * ceil(out_width / 4) + round(read),
+                        ff=43 + 26 * (kernel > 1) + channels + 2 * out_width + channels * (lines.ebr > 0),
+                        buffer_bits=depth * channels)

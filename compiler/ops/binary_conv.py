@@ -28,7 +28,7 @@ from math import ceil
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..cost import BlockRam, Cost, gearbox_cost
+from ..cost import BlockRam, Cost, gearbox_cost, window_cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .binary_dense import BinaryDense, dense_cost
@@ -271,26 +271,22 @@ class BinaryConv2d:
                                         self.slices, fold, element_bits=in_type.width)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        from ...hdl.sliding_window import line_buffer_rows
         h, w, c = in_type.shape
         per = self.out_channels // self.groups
         classes = 1 if self.thresholds is None else self.thresholds.shape[0]
         mvu = dense_cost(per, self.window_bits, self.slices, fold, block_ram, weight_sets=self.groups,
                          threshold_sets=self.groups * classes)
-        rows = line_buffer_rows(self.kernel, self.stride, h)
-        line_bits = rows * w * c
-        line_buffer = block_ram.place(c, rows * w)
+        window = window_cost(h, w, c, self.kernel, self.stride, self.groups, block_ram)
         cg = self.group_channels
         gearbox = gearbox_cost(self.window_bits, cg, fold.simd, self.window_bits) if fold.simd != cg else Cost()
         return Cost(
             cycles=self.cycles(in_type, fold.pe, fold.simd),
-            # window generator: row/column counters, address arithmetic and the multiplexing of
-            # whole pixels (4.8 LUT4 per channel, fitted like the unit's), its line buffer, and the
-            # gearbox from pixel words to the unit's simd-bit words
-            lut4=mvu.lut4 + 80 + round(4.8 * c) + line_buffer.lut4 + gearbox.lut4,
-            ff=mvu.ff + 80 + 2 * c + gearbox.ff,
-            ebr=mvu.ebr + line_buffer.ebr,
+            # the window generator with its line buffer, the gearbox from pixel words to the unit's
+            # simd-bit words, the matrix-vector unit
+            lut4=mvu.lut4 + window.lut4 + gearbox.lut4,
+            ff=mvu.ff + window.ff + gearbox.ff,
+            ebr=mvu.ebr + window.ebr,
             weight_bits=mvu.weight_bits,
-            buffer_bits=mvu.buffer_bits + line_bits,
+            buffer_bits=mvu.buffer_bits + window.buffer_bits,
             binary_ops=self.vectors_per_frame(in_type) * 2 * per * self.window_bits,
         )

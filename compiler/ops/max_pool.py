@@ -84,5 +84,5 @@ class MaxPool:
         wo = w // self.kernel
         row = block_ram.place(c, wo)   # the pooled row kept between input rows
         # OR and output word per channel, counters (fitted to yosys on the shipped CNN's pools)
-        return Cost(cycles=h * w, lut4=round(2.7 * c) + 80 + row.lut4, ff=3 * c + 20, ebr=row.ebr,
+        return Cost(cycles=h * w, lut4=round(3.1 * c) + 55 + row.lut4, ff=3 * c + 20, ebr=row.ebr,
                     buffer_bits=wo * c + c, binary_ops=h * w * c)
