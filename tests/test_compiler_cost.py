@@ -2,7 +2,7 @@
 
 import pytest
 
-from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam, Cost, gearbox_cost
+from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam, Cost, gearbox_cost, window_cost
 from bnn_hw.compiler.folding import parse_folding
 from bnn_hw.compiler.lower import build_pipeline, payload_width
 from bnn_hw.compiler.plan import compile_model
@@ -28,6 +28,27 @@ def test_width_is_split_across_aspect_ratios_and_small_memories_go_to_lut_ram():
     assert DP16KD.place(64, 26) == Cost(lut4=4 * 2 * 16)   # 32 16x4 cells instead of 2 blocks
     assert DP16KD.place(64, 56) == Cost(ebr=2)
     assert SB_RAM40_4K.place(64, 26) == Cost(ebr=SB_RAM40_4K.blocks(64, 26))   # no LUT RAM on iCE40
+
+
+def test_roms_go_to_logic_where_yosys_finds_them_cheaper():
+    # memory_libmap: 1/16 per ROM bit in logic against 128 per block, so up to 2,048 bits a block
+    assert DP16KD.place_rom(256, 36) == Cost(lut4=256 * 3, ff=256)   # 9,216 bits, 8 blocks
+    assert DP16KD.place_rom(16, 128) == Cost(lut4=16 * 8, ff=16)     # 2,048 bits, 1 block
+    assert DP16KD.place_rom(256, 144) == Cost(ebr=8)
+    assert DP16KD.place_rom(36, 64) == Cost(ebr=1)                   # 2,304 bits in 1 block
+    assert SB_RAM40_4K.place_rom(16, 128) == Cost(ebr=1)             # not measured on the iCE40
+
+
+def test_window_estimates_follow_the_read_path():
+    # a 1x1 window over 4 groups sends a quarter of the pixel: it costs less than the whole pixel
+    grouped, whole = (window_cost(14, 14, 128, 1, 1, g, DP16KD) for g in (4, 1))
+    assert grouped.lut4 < whole.lut4 and grouped.buffer_bits == whole.buffer_bits == 2 * 14 * 128
+    # a line buffer in block RAM is counted in blocks, one in LUT RAM in LUT4
+    big = window_cost(28, 28, 64, 3, 1, 1, DP16KD)
+    assert big.ebr == DP16KD.blocks(64, 4 * 28) and whole.ebr == 0
+    # deeper LUT RAM adds a multiplexer per pixel bit for every further 16 words
+    assert window_cost(14, 14, 64, 1, 1, 1, DP16KD).lut4 - window_cost(7, 7, 64, 1, 1, 1, DP16KD).lut4 \
+        >= 64 + 4 * 16
 
 
 def test_ops_count_the_block_ram_they_are_given():
