@@ -182,6 +182,7 @@ class SlidingWindow(wiring.Component):
         iy, ix = Signal(coord, init=-P), Signal(coord, init=-P)     # current pixel
         rslot = Signal(range(R))   # slot of the first row the current output row needs
         kslot = Signal(range(R))   # slot of row iy (when it is inside the image)
+        raddr = Signal(range(R * W))   # line-buffer address of pixel (iy, ix), registered
 
         # Per output row, how many buffered rows it needs (``need``) and how many it releases when it
         # is done (``release``): tables indexed by oy, loaded into registers at each row change so
@@ -199,40 +200,53 @@ class SlidingWindow(wiring.Component):
         m.d.comb += [
             emit.eq(adv & (filled >= need)),
             row_end.eq((kx == K - 1) & (ky == K - 1) & (group == G - 1) & (ox == Wo - 1)),
-            # (outside the image the pad word replaces the data, or with replicate the nearest pixel
-            # is read: above the image kslot still holds row 0's slot, below it row H - 1's)
-            rd.addr.eq(slot_base[kslot] + Mux(ix < 0, 0, Mux(ix > W - 1, W - 1, ix))),
+            rd.addr.eq(raddr),
             rd.en.eq(adv),
         ]
         pad = Signal()
         if not self._replicate:
             m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
 
+        # ix and kslot are set through their next values, from which the read address is registered
+        # beside them: the address adder and clamp are not in the path into the line buffer (a LUT-RAM
+        # buffer's read is combinational, so that path ran on through its multiplexers)
+        ix_n, kslot_n = Signal.like(ix), Signal.like(kslot)
+        m.d.comb += [ix_n.eq(ix), kslot_n.eq(kslot)]
+
         rslot_next = Signal(range(R))
         m.d.comb += rslot_next.eq(Mux(rslot + release >= R, rslot + release - R, rslot + release))
         with m.If(emit):
             with m.If(kx != K - 1):
-                m.d.sync += [kx.eq(kx + 1), ix.eq(ix + 1)]
+                m.d.sync += kx.eq(kx + 1)
+                m.d.comb += ix_n.eq(ix + 1)
             with m.Else():
-                m.d.sync += [kx.eq(0), ix.eq(ix0)]
+                m.d.sync += kx.eq(0)
+                m.d.comb += ix_n.eq(ix0)
                 with m.If(ky != K - 1):
                     m.d.sync += [ky.eq(ky + 1), iy.eq(iy + 1)]
                     with m.If((iy >= 0) & (iy < H - 1)):
-                        m.d.sync += kslot.eq(Mux(kslot == R - 1, 0, kslot + 1))
+                        m.d.comb += kslot_n.eq(Mux(kslot == R - 1, 0, kslot + 1))
                 with m.Else():
-                    m.d.sync += [ky.eq(0), iy.eq(iy0), kslot.eq(rslot)]
+                    m.d.sync += [ky.eq(0), iy.eq(iy0)]
+                    m.d.comb += kslot_n.eq(rslot)
                     with m.If(group != G - 1):
                         m.d.sync += group.eq(group + 1)
                     with m.Elif(ox != Wo - 1):
-                        m.d.sync += [group.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S)]
+                        m.d.sync += [group.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + S)]
+                        m.d.comb += ix_n.eq(ix0 + S)
                     with m.Else():
-                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), ix.eq(-P), rslot.eq(rslot_next),
-                                     kslot.eq(rslot_next), need.eq(next_need[oy]),
+                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), rslot.eq(rslot_next),
+                                     need.eq(next_need[oy]),
                                      release.eq(next_release[oy])]
+                        m.d.comb += [ix_n.eq(-P), kslot_n.eq(rslot_next)]
                         with m.If(~last_row):
                             m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + S), iy.eq(iy0 + S)]
                         with m.Else():
                             m.d.sync += [oy.eq(0), iy0.eq(-P), iy.eq(-P)]
+        # (outside the image the pad word replaces the data, or with replicate the nearest pixel is
+        # read: above the image kslot still holds row 0's slot, below it row H - 1's)
+        m.d.sync += [ix.eq(ix_n), kslot.eq(kslot_n),
+                     raddr.eq(slot_base[kslot_n] + Mux(ix_n < 0, 0, Mux(ix_n > W - 1, W - 1, ix_n)))]
         m.d.comb += released.eq(Mux(emit & row_end, release, 0))
         m.d.sync += filled.eq(filled + row_done - released)
 
