@@ -182,7 +182,8 @@ class SlidingWindow(wiring.Component):
         iy, ix = Signal(coord, init=-P), Signal(coord, init=-P)     # current pixel
         rslot = Signal(range(R))   # slot of the first row the current output row needs
         kslot = Signal(range(R))   # slot of row iy (when it is inside the image)
-        raddr = Signal(range(R * W))   # line-buffer address of pixel (iy, ix), registered
+        base = Signal(range(R * W))    # slot_base[kslot], registered
+        column = Signal(range(W))      # ix clamped into the image, registered
 
         # Per output row, how many buffered rows it needs (``need``) and how many it releases when it
         # is done (``release``): tables indexed by oy, loaded into registers at each row change so
@@ -200,16 +201,18 @@ class SlidingWindow(wiring.Component):
         m.d.comb += [
             emit.eq(adv & (filled >= need)),
             row_end.eq((kx == K - 1) & (ky == K - 1) & (group == G - 1) & (ox == Wo - 1)),
-            rd.addr.eq(raddr),
+            rd.addr.eq(base + column),
             rd.en.eq(adv),
         ]
         pad = Signal()
         if not self._replicate:
             m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
 
-        # ix and kslot are set through their next values, from which the read address is registered
-        # beside them: the address adder and clamp are not in the path into the line buffer (a LUT-RAM
-        # buffer's read is combinational, so that path ran on through its multiplexers)
+        # ix and kslot are set through their next values, from which the clamped column and the
+        # slot's base address are registered beside them: the clamp is not in the path into the line
+        # buffer (a LUT-RAM buffer's read is combinational, so that path ran on through its
+        # multiplexers), nor the address in the counters' paths (registering the whole address
+        # made ix0 -> ix0 + S -> clamp -> adder the critical path instead)
         ix_n, kslot_n = Signal.like(ix), Signal.like(kslot)
         m.d.comb += [ix_n.eq(ix), kslot_n.eq(kslot)]
 
@@ -245,8 +248,8 @@ class SlidingWindow(wiring.Component):
                             m.d.sync += [oy.eq(0), iy0.eq(-P), iy.eq(-P)]
         # (outside the image the pad word replaces the data, or with replicate the nearest pixel is
         # read: above the image kslot still holds row 0's slot, below it row H - 1's)
-        m.d.sync += [ix.eq(ix_n), kslot.eq(kslot_n),
-                     raddr.eq(slot_base[kslot_n] + Mux(ix_n < 0, 0, Mux(ix_n > W - 1, W - 1, ix_n)))]
+        m.d.sync += [ix.eq(ix_n), kslot.eq(kslot_n), base.eq(slot_base[kslot_n]),
+                     column.eq(Mux(ix_n < 0, 0, Mux(ix_n > W - 1, W - 1, ix_n)))]
         m.d.comb += released.eq(Mux(emit & row_end, release, 0))
         m.d.sync += filled.eq(filled + row_done - released)
 
