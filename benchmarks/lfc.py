@@ -30,6 +30,7 @@ import torch
 import bnn_hw
 from bnn_hw import nn as bnn
 from bnn_hw.boards import get_board
+from bnn_hw.boards.build import ROUTERS
 from bnn_hw.compiler.folding import parse_folding
 from bnn_hw.compiler.plan import compile_model
 
@@ -70,6 +71,9 @@ def main(argv=None):
     auto.add_argument("--folding", help="folding overrides, as for bnn-hw build")
     p.add_argument("--clock", type=float, help="core clock in MHz (default: the board's, 100)")
     p.add_argument("--build-dir", help="read the figures from this earlier build instead of building")
+    p.add_argument("--router", default="router2", choices=ROUTERS,
+                   help="nextpnr's router (default router2: router1 left 93,000 of the LFC's 100,000 arcs "
+                        "unrouted after 24,000 iterations)")
     args = p.parse_args(argv)
 
     torch.set_num_threads(2)
@@ -98,6 +102,7 @@ def main(argv=None):
         command += ["--target-fps", str(args.target_fps)] if args.target_fps else []
         command += ["--folding", args.folding] if args.folding else []
         command += ["--clock", str(args.clock)] if args.clock else []
+        command += ["--router", args.router]
         start = time.monotonic()
         from bnn_hw.cli import main as cli
         if cli(command) != 0:

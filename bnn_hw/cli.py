@@ -89,6 +89,7 @@ def cmd_build(args):
     start = time.monotonic()
     result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
                    baud=args.baud if interface == "uart" else None, clock_mhz=args.clock, seed=args.seed,
+                   router=args.router,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
     print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
@@ -221,6 +222,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, metavar="N",
                    help="nextpnr's placement seed (default: nextpnr's own); placement decides the longest "
                         "routes, so another seed can meet a clock that one misses")
+    s.add_argument("--router", metavar="NAME",
+                   help="nextpnr's routing algorithm: router1 (nextpnr's default) or router2, which "
+                        "finishes congested designs that router1 does not")
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)

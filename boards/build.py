@@ -30,9 +30,11 @@ from .server_top import ServerTop
 from .toolchain import toolchain_env
 from .uart_top import InferenceServer, capacity_beside_server, uart_divisor
 
-__all__ = ["BuildResult", "build"]
+__all__ = ["BuildResult", "ROUTERS", "build"]
 
 NAME = BUILD_NAME
+#: nextpnr's routing algorithms
+ROUTERS = ("router1", "router2")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def _run_script(out_dir: Path, env: dict, tools, progress) -> None:
 
 def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray | None = None,
           demo_labels: np.ndarray | None = None, baud: int | None = None, clock_mhz: float | None = None,
-          seed: int | None = None, progress=print) -> BuildResult:
+          seed: int | None = None, router: str | None = None, progress=print) -> BuildResult:
     """Build ``plan`` for ``board`` into ``out_dir``.
 
     With ``baud`` the top level is the UART inference server (:mod:`bnn_hw.protocol` on the board's
@@ -74,8 +76,12 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     ``demo_labels``. ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to
     that value); by default the board's core clock; the oscillator's own frequency means no PLL.
     ``seed`` is nextpnr's placement seed (by default nextpnr's own): placement decides the longest
-    routes, so another seed can meet a clock that one misses.
+    routes, so another seed can meet a clock that one misses. ``router`` is nextpnr's routing
+    algorithm (``"router1"``, its default, or ``"router2"``, which finishes congested designs that
+    router1 does not, such as the LFC benchmark).
     """
+    if router not in (None, *ROUTERS):
+        raise BnnHwError(f"unknown nextpnr router {router!r}; use one of {', '.join(ROUTERS)}")
     if baud is not None and not board.has_uart:
         raise BnnHwError(f"the {board.name} has no USB-serial port (uart 0) for the UART inference server; "
                          f"build the LED demo instead (--interface demo)")
@@ -108,8 +114,9 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     platform = board.platform()
     # A missed timing target still gives a bitstream; the report says so loudly.
     seed_opt = "" if seed is None else f" --seed {int(seed)}"
-    build_plan = platform.prepare(top, name=NAME,
-                                  nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail{seed_opt}")
+    router_opt = "" if router is None else f" --router {router}"
+    build_plan = platform.prepare(top, name=NAME, nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail"
+                                                               f"{seed_opt}{router_opt}")
     build_plan.extract(str(out_dir))
     progress(f"building for {board.name} ({board.device}); logs in {out_dir / 'build.log'}")
     bitstream, pnr_path = board.bitstream(out_dir), out_dir / f"{NAME}_pnr.json"
@@ -122,5 +129,6 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
     report["interface"] = interface
     report["placement_seed"] = seed
+    report["router"] = router
     write_report(report, out_dir)
     return BuildResult(out_dir, bitstream, report)

@@ -170,6 +170,8 @@ def render_resources(report: dict) -> str:
         lines.append(f"interface: LED demo of {interface['images']} stored test images")
     if report.get("placement_seed") is not None:
         lines.append(f"nextpnr placement seed: {report['placement_seed']}")
+    if report.get("router") is not None:
+        lines.append(f"nextpnr router: {report['router']}")
     return "\n".join(lines) + "\n"
 
 

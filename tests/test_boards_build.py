@@ -13,7 +13,7 @@ from bnn_hw.boards.demo_top import DemoTop
 from bnn_hw.cli import main
 from bnn_hw.compiler.lower import build_pipeline, payload_width
 from bnn_hw.compiler.plan import compile_model
-from bnn_hw.errors import ToolchainError
+from bnn_hw.errors import BnnHwError, ToolchainError
 from bnn_hw.sim.encoding import input_words
 from conftest import random_mlp
 
@@ -192,7 +192,7 @@ def test_fit_leaves_room_for_the_uart_server(tmp_path):
     assert with_server.bottleneck.cost.cycles >= alone.bottleneck.cost.cycles
 
 
-def test_the_placement_seed_reaches_nextpnr(tmp_path, monkeypatch):
+def test_the_placement_seed_and_router_reach_nextpnr(tmp_path, monkeypatch):
     """Stand-in tools: yosys succeeds, nextpnr records its arguments and fails."""
     from bnn_hw.boards.build import build
     from bnn_hw.boards import get_board
@@ -208,5 +208,9 @@ def test_the_placement_seed_reaches_nextpnr(tmp_path, monkeypatch):
         monkeypatch.setenv(var, str(fake))
     plan = compile_model(random_mlp(16, [8], 4, seed=0))
     with pytest.raises(ToolchainError):
-        build(plan, get_board("ulx3s"), tmp_path / "out", baud=1_000_000, seed=7, progress=lambda m: None)
-    assert "--seed 7" in args.read_text()
+        build(plan, get_board("ulx3s"), tmp_path / "out", baud=1_000_000, seed=7, router="router2",
+              progress=lambda m: None)
+    assert "--seed 7" in args.read_text() and "--router router2" in args.read_text()
+    with pytest.raises(BnnHwError, match="unknown nextpnr router 'router3'"):
+        build(plan, get_board("ulx3s"), tmp_path / "out2", baud=1_000_000, router="router3", progress=lambda m: None)
+    assert not (tmp_path / "out2").exists()   # refused before anything is written
