@@ -182,8 +182,15 @@ class SlidingWindow(wiring.Component):
         iy, ix = Signal(coord, init=-P), Signal(coord, init=-P)     # current pixel
         rslot = Signal(range(R))   # slot of the first row the current output row needs
         kslot = Signal(range(R))   # slot of row iy (when it is inside the image)
-        base = Signal(range(R * W))    # slot_base[kslot], registered
-        column = Signal(range(W))      # ix clamped into the image, registered
+        # The read address base + column, its parts kept in registers of their own beside ix, ix0,
+        # kslot and rslot (each set from the values those are set from, never from their next
+        # values): no clamp before the line buffer, whose LUT-RAM read is combinational, and no
+        # comparator after the counters' decisions
+        column, column0 = Signal(range(W)), Signal(range(W))   # ix, ix0 clamped into the image (at -P: 0)
+        base, rbase = Signal(range(R * W)), Signal(range(R * W))   # slot_base[kslot], [rslot]
+
+        def clamped(x):
+            return Mux(x < 0, 0, Mux(x > W - 1, W - 1, x))
 
         # Per output row, how many buffered rows it needs (``need``) and how many it releases when it
         # is done (``release``): tables indexed by oy, loaded into registers at each row change so
@@ -201,6 +208,8 @@ class SlidingWindow(wiring.Component):
         m.d.comb += [
             emit.eq(adv & (filled >= need)),
             row_end.eq((kx == K - 1) & (ky == K - 1) & (group == G - 1) & (ox == Wo - 1)),
+            # (outside the image the pad word replaces the data, or with replicate the nearest pixel
+            # is read: above the image kslot still holds row 0's slot, below it row H - 1's)
             rd.addr.eq(base + column),
             rd.en.eq(adv),
         ]
@@ -208,48 +217,40 @@ class SlidingWindow(wiring.Component):
         if not self._replicate:
             m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
 
-        # ix and kslot are set through their next values, from which the clamped column and the
-        # slot's base address are registered beside them: the clamp is not in the path into the line
-        # buffer (a LUT-RAM buffer's read is combinational, so that path ran on through its
-        # multiplexers), nor the address in the counters' paths (registering the whole address
-        # made ix0 -> ix0 + S -> clamp -> adder the critical path instead)
-        ix_n, kslot_n = Signal.like(ix), Signal.like(kslot)
-        m.d.comb += [ix_n.eq(ix), kslot_n.eq(kslot)]
-
         rslot_next = Signal(range(R))
         m.d.comb += rslot_next.eq(Mux(rslot + release >= R, rslot + release - R, rslot + release))
+        column_next, column0_next, rbase_next = Signal.like(column), Signal.like(column0), Signal.like(rbase)
+        m.d.comb += [
+            column_next.eq(Mux(ix < -1, 0, Mux(ix > W - 2, W - 1, ix + 1))),   # clamped(ix + 1)
+            column0_next.eq(clamped(ix0 + S)),
+            rbase_next.eq(slot_base[rslot_next]),
+        ]
         with m.If(emit):
             with m.If(kx != K - 1):
-                m.d.sync += kx.eq(kx + 1)
-                m.d.comb += ix_n.eq(ix + 1)
+                m.d.sync += [kx.eq(kx + 1), ix.eq(ix + 1), column.eq(column_next)]
             with m.Else():
-                m.d.sync += kx.eq(0)
-                m.d.comb += ix_n.eq(ix0)
+                m.d.sync += [kx.eq(0), ix.eq(ix0), column.eq(column0)]
                 with m.If(ky != K - 1):
                     m.d.sync += [ky.eq(ky + 1), iy.eq(iy + 1)]
                     with m.If((iy >= 0) & (iy < H - 1)):
-                        m.d.comb += kslot_n.eq(Mux(kslot == R - 1, 0, kslot + 1))
+                        m.d.sync += [kslot.eq(Mux(kslot == R - 1, 0, kslot + 1)),
+                                     base.eq(Mux(kslot == R - 1, 0, base + W))]
                 with m.Else():
-                    m.d.sync += [ky.eq(0), iy.eq(iy0)]
-                    m.d.comb += kslot_n.eq(rslot)
+                    m.d.sync += [ky.eq(0), iy.eq(iy0), kslot.eq(rslot), base.eq(rbase)]
                     with m.If(group != G - 1):
                         m.d.sync += group.eq(group + 1)
                     with m.Elif(ox != Wo - 1):
-                        m.d.sync += [group.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + S)]
-                        m.d.comb += ix_n.eq(ix0 + S)
+                        m.d.sync += [group.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S),
+                                     column0.eq(column0_next), column.eq(column0_next)]
                     with m.Else():
-                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), rslot.eq(rslot_next),
-                                     need.eq(next_need[oy]),
+                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), ix.eq(-P), column0.eq(0), column.eq(0),
+                                     rslot.eq(rslot_next), kslot.eq(rslot_next),
+                                     rbase.eq(rbase_next), base.eq(rbase_next), need.eq(next_need[oy]),
                                      release.eq(next_release[oy])]
-                        m.d.comb += [ix_n.eq(-P), kslot_n.eq(rslot_next)]
                         with m.If(~last_row):
                             m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + S), iy.eq(iy0 + S)]
                         with m.Else():
                             m.d.sync += [oy.eq(0), iy0.eq(-P), iy.eq(-P)]
-        # (outside the image the pad word replaces the data, or with replicate the nearest pixel is
-        # read: above the image kslot still holds row 0's slot, below it row H - 1's)
-        m.d.sync += [ix.eq(ix_n), kslot.eq(kslot_n), base.eq(slot_base[kslot_n]),
-                     column.eq(Mux(ix_n < 0, 0, Mux(ix_n > W - 1, W - 1, ix_n)))]
         m.d.comb += released.eq(Mux(emit & row_end, release, 0))
         m.d.sync += filled.eq(filled + row_done - released)
 
