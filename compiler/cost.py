@@ -115,19 +115,17 @@ def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bit
     of a vector that fills its output word only in part); a shift buffer of ``C`` bits inserting
     ``n`` possible word positions per bit costs about ``C * (3.9 + 0.2 n)`` LUT4 plus its counters.
     """
-    from ..hdl.repack import repack_mode, shift_buffer_geometry
+    from ..hdl.repack import deserializer_realigns, repack_mode, shift_buffer_geometry
     mode = repack_mode(vector_bits, in_width, out_width, out_vector_bits)
-    in_words = ceil(vector_bits / in_width)
     if mode == "serialize":
         slices = in_width // out_width
         return Cost(lut4=round(in_width * (1.6 + 0.06 * slices)) + 5,
                     ff=2 * in_width + slices.bit_length() + 2)
     if mode == "deserialize":
         slices = out_width // in_width
-        counters = (slices - 1).bit_length() + (in_words - 1).bit_length()
-        re_aligned = not (vector_bits % in_width == 0 and out_vector_bits % out_width == 0) \
-            and in_words % slices != 0
-        return Cost(lut4=4 + 4 * (slices - 1).bit_length() + out_width * re_aligned,
+        counters = (slices - 1).bit_length() + (ceil(vector_bits / in_width) - 1).bit_length()
+        realigns = deserializer_realigns(vector_bits, in_width, out_width, out_vector_bits)
+        return Cost(lut4=4 + 4 * (slices - 1).bit_length() + out_width * realigns,
                     ff=2 * out_width - in_width + counters + 1)
     capacity, unit = shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits)
     positions = min(in_width // unit, capacity // unit)

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
 
-__all__ = ["Repack", "repack_mode", "shift_buffer_geometry"]
+__all__ = ["Repack", "deserializer_realigns", "repack_mode", "shift_buffer_geometry"]
 
 
 def _ceil_div(a, b):
@@ -39,6 +39,14 @@ def _continuous(vector_bits, in_width, out_width, out_vector_bits) -> bool:
     return vector_bits % in_width == 0 and out_vector_bits % out_width == 0
 
 
+def deserializer_realigns(vector_bits, in_width, out_width, out_vector_bits=None) -> bool:
+    """Whether the deserialiser shifts a vector's last output word down (it fills that word only in
+    part): the multiplexer its cost counts per output bit."""
+    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+    return (not _continuous(vector_bits, in_width, out_width, out_vector_bits)
+            and _ceil_div(vector_bits, in_width) % (out_width // in_width) != 0)
+
+
 def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None) -> tuple[int, int]:
     """``(capacity, unit)`` of the shift buffer: its bits, and the gcd of all word sizes that every
     fill level is a multiple of."""
@@ -63,9 +71,10 @@ class Repack(wiring.Component):
     Where one width is a multiple of the other and the vectors are not re-cut, the words are
     whole numbers of each other: a wide input word is held (with a second register for the next
     one) and sent slice by slice, or narrow input words shift into a wide word (also when vectors
-    are re-cut but every word on both sides is full, so the bits run on as one stream). Otherwise the converter keeps a shift buffer of ``in_width + out_width + max(in_width,
-    out_width)`` bits in which vectors are packed contiguously. Either way it sustains one word per
-    cycle on whichever side is the bottleneck, ``i.ready`` and ``o.valid`` depend only on internal
+    are re-cut but every word on both sides is full, so the bits run on as one stream). Otherwise
+    the converter keeps a shift buffer of ``in_width + out_width + max(in_width, out_width)`` bits
+    in which vectors are packed contiguously. Either way it sustains one word per cycle on
+    whichever side is the bottleneck, ``i.ready`` and ``o.valid`` depend only on internal
     registers (there are no combinational paths between the two sides), and an input word can
     leave one cycle after it is accepted. (A 104-bit result sent as bytes costs about 250 LUT4 as
     slices and 1,300 in a shift buffer, yosys ``synth_ecp5``.)
@@ -193,12 +202,11 @@ class Repack(wiring.Component):
         completes = Signal()
         put = Signal()
         assembled = Cat(held, self.i.payload & in_mask)   # the newest word in the top slice
-        if _continuous(IV, IW, OW, OV):
-            m.d.comb += completes.eq(pos == slices - 1)
-            word = assembled
-        else:
-            m.d.comb += completes.eq((pos == slices - 1) | in_last)
-            short = (self.in_words - 1) % slices + 1    # input words in a vector's last output word
+        m.d.comb += completes.eq((pos == slices - 1) if _continuous(IV, IW, OW, OV)
+                                 else (pos == slices - 1) | in_last)
+        word = assembled
+        if deserializer_realigns(IV, IW, OW, OV):
+            short = self.in_words % slices    # input words in a vector's last output word
             word = Mux(in_last, assembled >> ((slices - short) * IW), assembled)
         m.d.comb += [
             # a waiting output word stalls the input only at a completion

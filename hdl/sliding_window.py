@@ -221,7 +221,7 @@ class SlidingWindow(wiring.Component):
         m.d.comb += rslot_next.eq(Mux(rslot + release >= R, rslot + release - R, rslot + release))
         column_next, column0_next, rbase_next = Signal.like(column), Signal.like(column0), Signal.like(rbase)
         m.d.comb += [
-            column_next.eq(Mux(ix < -1, 0, Mux(ix > W - 2, W - 1, ix + 1))),   # clamped(ix + 1)
+            column_next.eq(clamped(ix + 1)),
             column0_next.eq(clamped(ix0 + S)),
             rbase_next.eq(slot_base[rslot_next]),
         ]
@@ -243,8 +243,8 @@ class SlidingWindow(wiring.Component):
                         m.d.sync += [group.eq(0), ox.eq(ox + 1), ix0.eq(ix0 + S), ix.eq(ix0 + S),
                                      column0.eq(column0_next), column.eq(column0_next)]
                     with m.Else():
-                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), ix.eq(-P), column0.eq(0), column.eq(0),
-                                     rslot.eq(rslot_next), kslot.eq(rslot_next),
+                        m.d.sync += [group.eq(0), ox.eq(0), ix0.eq(-P), ix.eq(-P), column0.eq(0),
+                                     column.eq(0), rslot.eq(rslot_next), kslot.eq(rslot_next),
                                      rbase.eq(rbase_next), base.eq(rbase_next), need.eq(next_need[oy]),
                                      release.eq(next_release[oy])]
                         with m.If(~last_row):
