@@ -196,6 +196,11 @@ class ForkJoin(wiring.Component):
     def depth(self):
         return self._depth
 
+    @property
+    def body(self):
+        """The component on the computed branch."""
+        return self._body
+
     def __repr__(self):
         return f"ForkJoin(body={self._body!r}, join={self._join!r}, depth={self._depth})"
 

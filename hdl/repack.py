@@ -124,6 +124,10 @@ class Repack(wiring.Component):
         return self._out_width
 
     @property
+    def out_vector_bits(self):
+        return self._out_vector_bits
+
+    @property
     def in_words(self):
         """Input words per vector."""
         return _ceil_div(self._vector_bits, self._in_width)
