@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth import ClockDomain, Elaboratable, Instance, Module, Signal
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.cdc import AsyncFFSynchronizer
 
 from ..errors import BnnHwError
 
@@ -65,7 +65,12 @@ def pll_config(f_in_mhz: float, f_out_mhz: float) -> PllConfig:
 
 class ECP5PLL(Elaboratable):
     """Drive the clock of ``domain`` (a ClockDomain its parent defines) from ``clk_in`` through an
-    EHXPLLL, holding the domain in reset until the PLL locks."""
+    EHXPLLL, holding the domain in reset until the PLL locks.
+
+    The reset goes to its thousands of flip-flops over a global (primary clock) line through a DCCA
+    buffer, as the clock does: nextpnr promotes only clocks to globals by itself, and on the
+    fabric's general routing a net of that fan-out congested the router (the BoolNet-style example,
+    7,600 reset loads, routed or not depending on the placement seed)."""
 
     def __init__(self, clk_in, config: PllConfig, domain: ClockDomain):
         self.clk_in, self.config, self.domain = clk_in, config, domain
@@ -88,6 +93,8 @@ class ECP5PLL(Elaboratable):
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=locked,
         )
-        m.submodules.reset_sync = ResetSynchronizer(~locked, domain=cd.name)
+        reset = Signal()
+        m.submodules.reset_sync = AsyncFFSynchronizer(~locked, reset, o_domain=cd.name)
+        m.submodules.reset_buffer = Instance("DCCA", i_CLKI=reset, i_CE=1, o_CLKO=cd.rst)
         # No explicit constraint: nextpnr-ecp5 derives the output's from the input's (25 MHz).
         return m

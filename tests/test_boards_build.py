@@ -169,6 +169,8 @@ def test_pll_clocked_board_top_elaborates_with_its_constraint(rng):
                   input_width=payload_width(pipeline, "i"), pll=pll_config(25, 100))
     files = get_board("ulx3s").platform().prepare(top, name="t").files
     assert "EHXPLLL" in files["t.il"] and "FREQUENCY_PIN_CLKOP" in files["t.il"]
+    # the domain's reset reaches its flip-flops over a global line, as the clock does
+    assert "cell \\DCCA" in files["t.il"]
     # nextpnr derives the PLL output's constraint from the oscillator's
     assert 'FREQUENCY PORT "clk25_0__io" 25000000' in files["t.lpf"]
 
