@@ -77,8 +77,8 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     that value); by default the board's core clock; the oscillator's own frequency means no PLL.
     ``seed`` is nextpnr's placement seed (by default nextpnr's own): placement decides the longest
     routes, so another seed can meet a clock that one misses. ``router`` is nextpnr's routing
-    algorithm (``"router1"``, its default, or ``"router2"``, which finishes congested designs that
-    router1 does not, such as the LFC benchmark).
+    algorithm (``"router1"``, its default, or ``"router2"``, which can finish congested designs that
+    router1 does not, at some cost in Fmax).
     """
     if router not in (None, *ROUTERS):
         raise BnnHwError(f"unknown nextpnr router {router!r}; use one of {', '.join(ROUTERS)}")

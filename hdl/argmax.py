@@ -8,25 +8,12 @@ from amaranth.lib.wiring import In, Out
 from ._checks import require_positive_ints
 from .repack import Repack
 
-__all__ = ["ArgMaxHead", "index_width", "scan_lanes"]
-
-#: The most scores the head compares per cycle: a tree over more lanes is a long chain of signed
-#: comparisons and multiplexers (10 lanes of 12-bit scores held LFC's clock at 39 MHz).
-MAX_SCAN_LANES = 2
+__all__ = ["ArgMaxHead", "index_width"]
 
 
 def index_width(classes: int) -> int:
     """Bits of a class index among ``classes``."""
     return max(1, (classes - 1).bit_length())
-
-
-def scan_lanes(lanes: int) -> int:
-    """Scores compared per cycle for input words of ``lanes`` scores: all of them up to
-    :data:`MAX_SCAN_LANES`, else the most up to that which divides ``lanes`` (so a gearbox only
-    sends slices of each word)."""
-    if lanes <= MAX_SCAN_LANES:
-        return lanes
-    return max(n for n in range(1, MAX_SCAN_LANES + 1) if lanes % n == 0)
 
 
 class ArgMaxHead(wiring.Component):
@@ -38,10 +25,12 @@ class ArgMaxHead(wiring.Component):
     the maximum score with ties going to the lowest index (``torch.argmax`` semantics), and
     ``scores``, all the scores in class order.
 
-    The running maximum is updated as scores arrive, :func:`scan_lanes` of them per cycle (a
-    comparator tree across those lanes, then one comparison with the maximum so far); wider input
-    words are first cut into such slices by a :class:`~bnn_hw.hdl.Repack`. The result is registered
-    one cycle after the last slice. Takes ``ceil(classes / scan_lanes(lanes))`` cycles per vector.
+    The running maximum is updated as scores arrive, one score per cycle: one signed comparison
+    with the maximum so far. Input words of more than one score are first cut into single scores by
+    a :class:`~bnn_hw.hdl.Repack` and a registered 2-word buffer. (A comparator tree over 10 lanes
+    held the LFC benchmark at 39 MHz and over 2 lanes at 70.6 MHz; one score per cycle costs
+    ``classes`` cycles per vector, far below any matrix layer's.) The result is registered one
+    cycle after the last score.
 
     Parameters
     ----------
@@ -102,69 +91,33 @@ class ArgMaxHead(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        sw, iw = self._score_width, self.index_width
-        lanes = scan_lanes(self._lanes)
-        words = -(-self._classes // lanes)
-        last_lanes = self._classes - (words - 1) * lanes
+        sw, iw, classes = self._score_width, self.index_width, self._classes
         source = self.i
-        if lanes < self._lanes:
-            m.submodules.slices = slices = Repack(self._classes * sw, self._lanes * sw, lanes * sw)
-            # a registered 2-word buffer: the slice multiplexer does not feed the comparators directly
-            m.submodules.slice_buffer = buffer = SyncFIFOBuffered(width=lanes * sw, depth=2)
+        if self._lanes > 1:
+            m.submodules.slices = slices = Repack(classes * sw, self._lanes * sw, sw)
+            # a registered 2-word buffer: the slice multiplexer does not feed the comparator directly
+            m.submodules.slice_buffer = buffer = SyncFIFOBuffered(width=sw, depth=2)
             m.d.comb += [
                 slices.i.valid.eq(self.i.valid),
                 slices.i.payload.eq(Value.cast(self.i.payload)),
                 self.i.ready.eq(slices.i.ready),
             ]
             wiring.connect(m, slices.o, buffer.w_stream)
-            source = _Slices(buffer.r_stream, data.ArrayLayout(signed(sw), lanes))
+            source = _Slices(buffer.r_stream, data.ArrayLayout(signed(sw), 1))
+        score = source.payload[0]
 
-        def best_of(candidates):
-            # candidates: list of (value, index) in increasing index order; on a tie the
-            # left (lower index) candidate wins.
-            while len(candidates) > 1:
-                merged = []
-                for k in range(0, len(candidates) - 1, 2):
-                    (va, ia), (vb, ib) = candidates[k], candidates[k + 1]
-                    pick_b = vb > va
-                    merged.append((Mux(pick_b, vb, va), Mux(pick_b, ib, ia)))
-                if len(candidates) % 2:
-                    merged.append(candidates[-1])
-                candidates = merged
-            return candidates[0]
-
-        count = Signal(range(words))
-        first_index = Signal(iw)  # count * lanes, kept as a counter (no multiplier)
+        index = Signal(range(classes))
         last = Signal()
-        m.d.comb += last.eq(count == words - 1)
-
-        lane_values = [source.payload[l] for l in range(lanes)]
-        full_val, full_idx = best_of([(lane_values[l], l) for l in range(lanes)])
-        tail_val, tail_idx = best_of([(lane_values[l], l) for l in range(last_lanes)])
-        word_val = Signal(signed(sw))
-        word_idx = Signal(range(lanes))
-        m.d.comb += [
-            word_val.eq(Mux(last, tail_val, full_val)),
-            word_idx.eq(Mux(last, tail_idx, full_idx)),
-        ]
-        word_global = Signal(iw)
-        m.d.comb += word_global.eq(first_index + word_idx)
+        m.d.comb += last.eq(index == classes - 1)
 
         best_val = Signal(signed(sw))
         best_idx = Signal(iw)
-        new_val = Signal(signed(sw))
-        new_idx = Signal(iw)
-        take_word = Signal()
-        m.d.comb += [
-            # earlier words hold lower indices, so a later word must be strictly greater
-            take_word.eq((count == 0) | (word_val > best_val)),
-            new_val.eq(Mux(take_word, word_val, best_val)),
-            new_idx.eq(Mux(take_word, word_global, best_idx)),
-        ]
+        take = Signal()
+        # earlier scores have lower indices, so a later one must be strictly greater
+        m.d.comb += take.eq((index == 0) | (score > best_val))
 
-        # scores of the words before the last, shifted in word by word
-        held = [Signal(data.ArrayLayout(signed(sw), lanes), name=f"held{w}")
-                for w in range(words - 1)]
+        # the scores before the last, shifted in one by one
+        held = [Signal(signed(sw), name=f"held{k}") for k in range(classes - 1)]
 
         adv = Signal()
         m.d.comb += [
@@ -177,20 +130,17 @@ class ArgMaxHead(wiring.Component):
         with m.If(adv):
             m.d.sync += self.o.valid.eq(source.valid & last)
         with m.If(put):
-            m.d.sync += count.eq(Mux(last, 0, count + 1))
-            m.d.sync += first_index.eq(Mux(last, 0, first_index + lanes))
+            m.d.sync += index.eq(Mux(last, 0, index + 1))
             with m.If(last):
-                scores = [held[w][l] for w in range(words - 1) for l in range(lanes)]
-                scores += lane_values[:last_lanes]
                 m.d.sync += [
-                    self.o.payload.index.eq(new_idx),
-                    self.o.payload.scores.eq(Cat(scores)),
+                    self.o.payload.index.eq(Mux(take, index, best_idx)),
+                    self.o.payload.scores.eq(Cat(*held, score)),
                 ]
             with m.Else():
-                m.d.sync += [best_val.eq(new_val), best_idx.eq(new_idx)]
-                for w in range(words - 1):
-                    nxt = held[w + 1] if w + 1 < words - 1 else source.payload
-                    m.d.sync += held[w].eq(nxt)
+                with m.If(take):
+                    m.d.sync += [best_val.eq(score), best_idx.eq(index)]
+                for k in range(classes - 1):
+                    m.d.sync += held[k].eq(held[k + 1] if k + 1 < classes - 1 else score)
         return m
 
 

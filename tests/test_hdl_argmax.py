@@ -22,7 +22,7 @@ def simulate(dut, scores, stall, seed=0):
 
 @pytest.mark.parametrize("classes,lanes,sw", [
     (10, 3, 8), (10, 10, 6), (10, 1, 5), (1, 1, 4), (1, 4, 4), (7, 4, 3), (16, 4, 9), (2, 5, 1),
-    (10, 10, 12), (12, 6, 7), (3, 2, 5),   # sliced 2 or 1 scores per cycle, and 2 lanes as they come
+    (10, 10, 12), (12, 6, 7), (3, 2, 5),   # wide words cut into single scores
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_argmax(classes, lanes, sw, stall):

@@ -42,10 +42,9 @@ class ArgMax:
         return Traffic(int_ops=in_type.size)
 
     def cost(self, in_type, fold, block_ram=None) -> Cost:
-        from ...hdl.argmax import scan_lanes
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
-        scan = scan_lanes(lanes)
-        slices = Cost() if scan == lanes else gearbox_cost(classes * score_width, lanes * score_width,
-                                                           scan * score_width, classes * score_width)
-        return Cost(cycles=-(-classes // scan), lut4=scan * score_width * 2 + classes * 2,
+        # one score per cycle; wider words are first cut into single scores
+        slices = Cost() if lanes == 1 else gearbox_cost(classes * score_width, lanes * score_width,
+                                                        score_width, classes * score_width)
+        return Cost(cycles=classes, lut4=score_width * 2 + classes * 2,
                     ff=classes * score_width + 32, buffer_bits=classes * score_width) + slices
