@@ -46,5 +46,9 @@ class ArgMax:
         # one score per cycle; wider words are first cut into single scores
         slices = Cost() if lanes == 1 else gearbox_cost(classes * score_width, lanes * score_width,
                                                         score_width, classes * score_width)
+        from ...hdl.argmax import index_width
+        # registers: the scores held and the output word's copy, the running maximum and its index,
+        # the index counter and the output's index
         return Cost(cycles=classes, lut4=score_width * 2 + classes * 2,
-                    ff=classes * score_width + 32, buffer_bits=classes * score_width) + slices
+                    ff=2 * classes * score_width + 3 * index_width(classes) + 1,
+                    buffer_bits=classes * score_width) + slices
