@@ -42,11 +42,11 @@ class ArgMax:
         return Traffic(int_ops=in_type.size)
 
     def cost(self, in_type, fold, block_ram=None) -> Cost:
+        from ...hdl.argmax import index_width
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
         # one score per cycle; wider words are first cut into single scores
         slices = Cost() if lanes == 1 else gearbox_cost(classes * score_width, lanes * score_width,
                                                         score_width, classes * score_width)
-        from ...hdl.argmax import index_width
         # registers: the scores held and the output word's copy, the running maximum and its index,
         # the index counter and the output's index
         return Cost(cycles=classes, lut4=score_width * 2 + classes * 2,
