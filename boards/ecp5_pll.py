@@ -70,7 +70,7 @@ class ECP5PLL(Elaboratable):
     The reset goes to its thousands of flip-flops over a global (primary clock) line through a DCCA
     buffer, as the clock does: nextpnr promotes only clocks to globals by itself, and on the
     fabric's general routing a net of that fan-out congested the router (the BoolNet-style example,
-    7,600 reset loads, routed or not depending on the placement seed)."""
+    7,651 reset loads, routed or not depending on the placement seed)."""
 
     def __init__(self, clk_in, config: PllConfig, domain: ClockDomain):
         self.clk_in, self.config, self.domain = clk_in, config, domain
