@@ -69,7 +69,7 @@ class MatrixVectorUnit(wiring.Component):
     Timing: in steady state one vector takes ``NF * SF`` cycles (one weight word per cycle, no
     bubble between output words or between vectors) provided the producer delivers the next vector
     (``SF`` words) in that time and the consumer takes the output. The first output word appears
-    ``SF + 7`` cycles after the last input word of a vector is accepted (when the unit was idle),
+    ``SF + 8`` cycles after the last input word of a vector is accepted (when the unit was idle),
     the following words of that vector every ``SF`` cycles.
     A single advance enable stalls the whole compute pipeline when its result cannot be written
     into the 3-word output FIFO; that FIFO's write-ready depends only on its fill level, and
@@ -418,22 +418,29 @@ class MatrixVectorUnit(wiring.Component):
         x1r, w1r = Signal(simd * E), Signal(pe * simd)
         with m.If(adv):
             m.d.sync += [x1r.eq(x1), w1r.eq(w1)]
+        # stage 1s: the words registered again, so the placer can put one copy by the memories and
+        # one by the lanes' compressor trees, which spread over many columns (the CNN's conv5: one
+        # net from the weight register to a popcount took 2.88 ns of its 10.2 ns critical path)
+        f1s = next_stage(f1r, "f1s")
+        x1s, w1s = Signal(simd * E), Signal(pe * simd)
+        with m.If(adv):
+            m.d.sync += [x1s.eq(x1r), w1s.eq(w1r)]
 
         # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered; for pixels, the sums of the
         # pixels under +1 weights per slice, and (shared by the lanes) of all pixels
-        f1p = next_stage(f1r, "f1p")
+        f1p = next_stage(f1s, "f1p")
         chunks = [(lo, min(lo + POPCOUNT_CHUNK, simd)) for lo in range(0, simd, POPCOUNT_CHUNK)]
         top = 1 if E == 1 else 255
         partial = [[Signal(range(top * (hi - lo) + 1), name=f"pp{l}_{c}") for c, (lo, hi) in enumerate(chunks)]
                    for l in range(pe)]
         totals = [Signal(range(255 * (hi - lo) + 1), name=f"total{c}") for c, (lo, hi) in enumerate(chunks)]
-        pixels = [x1r[s * 8:(s + 1) * 8] for s in range(simd)] if E == 8 else []
+        pixels = [x1s[s * 8:(s + 1) * 8] for s in range(simd)] if E == 8 else []
         with m.If(adv):
             for l in range(pe):
                 for (lo, hi), pp in zip(chunks, partial[l]):
-                    w = w1r[l * simd + lo:l * simd + hi]
+                    w = w1s[l * simd + lo:l * simd + hi]
                     if E == 1:
-                        m.d.sync += pp.eq(xnor_popcount(m, x1r[lo:hi], w))
+                        m.d.sync += pp.eq(xnor_popcount(m, x1s[lo:hi], w))
                     else:
                         m.d.sync += pp.eq(sum(Mux(w[s - lo], pixels[s], 0) for s in range(lo, hi)))
             if E == 8:

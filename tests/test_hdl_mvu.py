@@ -170,7 +170,7 @@ def test_mvu_throughput(M, N, pe, simd, K):
     # where the slice popcounts are summed in groups)
     grouped = -(-simd // POPCOUNT_CHUNK) > SUM_GROUP
     banked = NF * SF > rom_bank_depth(pe * simd)   # and where the weight ROM is banked
-    assert firsts[0] <= 2 * SF + 7 + grouped + banked
+    assert firsts[0] <= 2 * SF + 8 + grouped + banked
 
 
 def test_mvu_ports_and_repr():

@@ -168,10 +168,10 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
         # word's multiplexing (1.8 per bit), counters and the output FIFO (75), LUT-RAM memories.
         lut4=round(2.34 * pe * simd + 5.7 * pe * acc + 1.8 * simd + 75) + memories.lut4
              + (banks - 1) * pe * simd // 2,   # the bank multiplexer
-        # registered memory outputs (input word twice, weight word and a weight ROM built from logic
-        # reads into registers of its own, thresholds), popcount slices, lane popcount, accumulator,
-        # output word, counters and pipeline flags
-        ff=2 * simd + pe * simd + weight_roms.ff + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
+        # registered memory outputs (input word three times, weight word twice, and a weight ROM
+        # built from logic reads into registers of its own, thresholds), popcount slices, lane
+        # popcount, accumulator, output word, counters and pipeline flags
+        ff=3 * simd + 2 * pe * simd + weight_roms.ff + pe * k * acc + pe * sum(n.bit_length() for n in chunks)
            + pe * group_sums * (SUM_GROUP * POPCOUNT_CHUNK).bit_length()
            + pe * simd.bit_length() + pe * acc + out_bits + bank_registers + 64,
         ebr=memories.ebr,

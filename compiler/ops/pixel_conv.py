@@ -92,7 +92,7 @@ class PixelConv2d(BinaryConv2d):
             # pixel), accumulator and comparators; the shared pixel total; window counters
             # (within 2% of yosys on the shipped CNN's first layer, benchmarks/cost_model.py)
             lut4=pe * (9 * simd + 2 * acc + k * acc) + 9 * simd + 120 + 16 * c + memories.lut4,
-            ff=8 * simd * 2 + pe * simd + round(pe * (1.5 * acc + k * acc)) + 100 + 16 * c,
+            ff=8 * simd * 3 + 2 * pe * simd + round(pe * (1.5 * acc + k * acc)) + 100 + 16 * c,
             ebr=memories.ebr,
             weight_bits=self.weights.size + (self.thresholds.size * acc if k else 0),
             buffer_bits=2 * sf * 8 * simd + rows * w * 8 * c,
