@@ -23,6 +23,7 @@ class _SerialComponent(wiring.Component):
     """A UART half: checks and keeps ``divisor``, the clock cycles per bit."""
 
     def __init__(self, divisor, members):
+        self._divisor = divisor   # recorded first so that __repr__ works even when validation fails
         require_positive_ints(divisor=divisor)
         if divisor < MIN_DIVISOR:
             raise ValueError(f"divisor must be at least {MIN_DIVISOR} clock cycles per bit, not {divisor}")
