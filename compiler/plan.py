@@ -41,14 +41,11 @@ class Bypass:
     words_per_vector: int = 1
 
     def cost(self, block_ram: BlockRam) -> Cost:
-        """The FIFO (its memory, output register and counters; a deep one read through a small
-        one), the fork and the gearbox."""
-        from ..hdl.fork_join import shortcut_fifo_depths
-        cost = Cost(lut4=12, ff=2)
-        for depth in shortcut_fifo_depths(self.depth):
-            fifo, count = block_ram.place(self.width, depth), depth.bit_length()
-            cost = cost + Cost(lut4=fifo.lut4 + 4 * count, ff=self.width + 2 * count + 2, ebr=fifo.ebr,
-                               buffer_bits=self.width * depth)
+        """The FIFO (its memory, output register and counters), the fork and the gearbox."""
+        fifo = block_ram.place(self.width, self.depth)
+        count = self.depth.bit_length()
+        cost = Cost(lut4=fifo.lut4 + 4 * count + 12, ff=self.width + 2 * count + 4, ebr=fifo.ebr,
+                    buffer_bits=self.width * self.depth)
         return cost if self.gearbox is None else cost + gearbox_cost(*self.gearbox)
 
 

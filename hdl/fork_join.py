@@ -9,21 +9,10 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .chain import payload_width
 
-__all__ = ["Fork", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin", "JOIN_OPS", "OUTPUT_WORDS",
-           "shortcut_fifo_depths"]
+__all__ = ["Fork", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin", "JOIN_OPS"]
 
 #: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
 JOIN_OPS = ("xnor", "or")
-#: Words of the small FIFO a deep shortcut FIFO is read through: the fewest that sustain one word
-#: per cycle with a registered output.
-OUTPUT_WORDS = 3
-
-
-def shortcut_fifo_depths(depth: int) -> tuple[int, ...]:
-    """The FIFOs that hold a shortcut of ``depth`` words, in order: a deep one is read through a
-    small one of :data:`OUTPUT_WORDS` (the two hold ``depth`` words together, so the shortcut's
-    capacity, which decides whether the block can deadlock, is ``depth`` either way)."""
-    return (depth - OUTPUT_WORDS, OUTPUT_WORDS) if depth > 2 * OUTPUT_WORDS else (depth,)
 
 
 class Fork(wiring.Component):
@@ -176,11 +165,7 @@ class ForkJoin(wiring.Component):
     The body may need several input words before it gives its first result (a convolution's window
     generator: about two image rows); the shortcut FIFO must hold them all, or the fork waits for
     the FIFO, the body for the fork and the join for the body. The compiler computes ``depth`` from
-    the body's stages (:func:`bnn_hw.compiler.blocks.shortcut_depth`). A deep shortcut is read
-    through a 3-word FIFO of its own (:func:`shortcut_fifo_depths`), so the placer can keep the
-    register after a block RAM's slow clock-to-output beside the block RAM (the Bi-Real-style
-    example's join register, 4.06 ns of routing away from its FIFO's block RAM, held it at
-    98.72 MHz).
+    the body's stages (:func:`bnn_hw.compiler.blocks.shortcut_depth`).
 
     Parameters
     ----------
@@ -223,16 +208,12 @@ class ForkJoin(wiring.Component):
         m = Module()
         m.submodules.fork = fork = Fork(self._width)
         m.submodules.body = self._body
-        fifos = [SyncFIFOBuffered(width=self._width, depth=depth) for depth in shortcut_fifo_depths(self._depth)]
-        m.submodules.shortcut = fifos[0]
-        if len(fifos) > 1:
-            m.submodules.shortcut_out = fifos[1]
-            wiring.connect(m, fifos[0].r_stream, fifos[1].w_stream)
+        m.submodules.shortcut = shortcut = SyncFIFOBuffered(width=self._width, depth=self._depth)
         m.submodules.join = self._join
         wiring.connect(m, wiring.flipped(self.i), fork.i)
         wiring.connect(m, fork.a, self._body.i)
-        wiring.connect(m, fork.b, fifos[0].w_stream)
+        wiring.connect(m, fork.b, shortcut.w_stream)
         wiring.connect(m, self._body.o, self._join.a)
-        wiring.connect(m, fifos[-1].r_stream, self._join.b)
+        wiring.connect(m, shortcut.r_stream, self._join.b)
         wiring.connect(m, self._join.o, wiring.flipped(self.o))
         return m

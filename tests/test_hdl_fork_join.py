@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import Chain, ConcatJoin, Fork, ForkJoin, LogicJoin, Repack
-from bnn_hw.hdl.fork_join import OUTPUT_WORDS, shortcut_fifo_depths
 from stream_testing import assert_rejects, receive, run, send, stream_through
 
 
@@ -49,12 +48,11 @@ def test_logic_join_pairs_words_in_order(op, fn, stall):
     assert got == [fn(x, y) for x, y in zip(a, b)]
 
 
-@pytest.mark.parametrize("depth", [1, 40])   # 40: a deep shortcut, read through a small FIFO
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_fork_join_around_a_body(stall, depth):
+def test_fork_join_around_a_body(stall):
     """A body that regroups 6-bit words into 3-bit halves and back: o = xnor(i, i) = all ones."""
     body = Chain([Repack(6, 6, 3), Repack(6, 3, 6)])
-    dut = ForkJoin(body, LogicJoin(6, "xnor"), depth=depth)
+    dut = ForkJoin(body, LogicJoin(6, "xnor"), depth=1)
     words = list(np.random.default_rng(8).integers(0, 64, 25))
     assert stream_through(dut, words, len(words), stall=stall, seed=9) == [63] * len(words)
 
@@ -66,13 +64,6 @@ def test_concat_join_puts_the_shortcut_in_the_low_bits(stall):
     dut = ForkJoin(body, ConcatJoin(4, 4), depth=1)
     words = list(np.random.default_rng(3).integers(0, 16, 20))
     assert stream_through(dut, words, len(words), stall=stall, seed=4) == [w << 4 | w for w in words]
-
-
-@pytest.mark.parametrize("depth", [1, 2 * OUTPUT_WORDS, 2 * OUTPUT_WORDS + 1, 500])
-def test_a_shortcut_holds_its_depth_in_one_fifo_or_a_deep_one_and_a_small_one(depth):
-    depths = shortcut_fifo_depths(depth)
-    assert sum(depths) == depth
-    assert depths == ((depth,) if depth <= 2 * OUTPUT_WORDS else (depth - OUTPUT_WORDS, OUTPUT_WORDS))
 
 
 def test_arguments():
