@@ -41,10 +41,11 @@ class Bypass:
     words_per_vector: int = 1
 
     def cost(self, block_ram: BlockRam) -> Cost:
-        """The FIFO (its memory, output register and counters), the fork and the gearbox."""
-        fifo = block_ram.place(self.width, self.depth)
+        """The FIFO of ``depth - 1`` words (its memory, output register and counters), the register
+        after it, the fork and the gearbox."""
+        fifo = block_ram.place(self.width, max(self.depth - 1, 1))
         count = self.depth.bit_length()
-        cost = Cost(lut4=fifo.lut4 + 4 * count + 12, ff=self.width + 2 * count + 4, ebr=fifo.ebr,
+        cost = Cost(lut4=fifo.lut4 + 4 * count + 12, ff=2 * self.width + 2 * count + 4, ebr=fifo.ebr,
                     buffer_bits=self.width * self.depth)
         return cost if self.gearbox is None else cost + gearbox_cost(*self.gearbox)
 

@@ -16,10 +16,10 @@ from .sliding_window import SlidingWindow
 from .or_pool import OrPool
 from .argmax import ArgMaxHead
 from .chain import Chain
-from .fork_join import AddJoin, ConcatJoin, Fork, ForkJoin, LogicJoin
+from .fork_join import AddJoin, ConcatJoin, Fork, ForkJoin, LogicJoin, StreamRegister
 from .fixed_point import FixedSign, Requantize
 from .permute import Permute
 from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
-           "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "Fork", "ForkJoin", "LogicJoin", "Permute", "UartRx", "UartTx"]
+           "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "Fork", "ForkJoin", "LogicJoin", "StreamRegister", "Permute", "UartRx", "UartTx"]

@@ -9,7 +9,7 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .chain import payload_width
 
-__all__ = ["Fork", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin", "JOIN_OPS"]
+__all__ = ["Fork", "StreamRegister", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin", "JOIN_OPS"]
 
 #: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
 JOIN_OPS = ("xnor", "or")
@@ -52,6 +52,39 @@ class Fork(wiring.Component):
                 m.d.sync += t.eq(0)
             with m.Elif(side.valid & side.ready):
                 m.d.sync += t.eq(1)
+        return m
+
+
+class StreamRegister(wiring.Component):
+    """A one-word stream register: ``o`` gives the words of ``i`` one cycle later, one per cycle.
+
+    The payload register loads ``i.payload`` directly (the load is its clock enable), so a word
+    from a block RAM meets no logic before it; ``i.ready`` is ``o.ready`` or an empty register.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(width)))
+    o : Out(stream.Signature(unsigned(width)))
+    """
+
+    def __init__(self, width):
+        require_positive_ints(width=width)
+        self._width = width
+        super().__init__({
+            "i": In(stream.Signature(unsigned(width))),
+            "o": Out(stream.Signature(unsigned(width))),
+        })
+
+    def __repr__(self):
+        return f"StreamRegister(width={self._width})"
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += self.o.valid.eq(self.i.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += self.o.payload.eq(self.i.payload)
         return m
 
 
@@ -160,8 +193,10 @@ class ForkJoin(wiring.Component):
     """A shortcut around ``body``: ``o = join(body(i), i)`` word by word (a :class:`LogicJoin`,
     :class:`ConcatJoin` or :class:`AddJoin`).
 
-    ``i`` is forked (:class:`Fork`) into ``body`` and into a FIFO of ``depth`` words, the shortcut,
-    whose words meet the body's results in ``join`` (port ``a`` the body's, ``b`` the shortcut's).
+    ``i`` is forked (:class:`Fork`) into ``body`` and into the shortcut, ``depth`` words of buffering
+    (a FIFO of ``depth - 1`` words, then a :class:`StreamRegister`, so the route from a block RAM
+    to the join is split in two cycles), whose words meet the body's results in ``join`` (port ``a``
+    the body's, ``b`` the shortcut's).
     The body may need several input words before it gives its first result (a convolution's window
     generator: about two image rows); the shortcut FIFO must hold them all, or the fork waits for
     the FIFO, the body for the fork and the join for the body. The compiler computes ``depth`` from
@@ -208,12 +243,17 @@ class ForkJoin(wiring.Component):
         m = Module()
         m.submodules.fork = fork = Fork(self._width)
         m.submodules.body = self._body
-        m.submodules.shortcut = shortcut = SyncFIFOBuffered(width=self._width, depth=self._depth)
+        m.submodules.shortcut_out = shortcut_out = StreamRegister(self._width)
         m.submodules.join = self._join
         wiring.connect(m, wiring.flipped(self.i), fork.i)
         wiring.connect(m, fork.a, self._body.i)
-        wiring.connect(m, fork.b, shortcut.w_stream)
+        if self._depth == 1:
+            wiring.connect(m, fork.b, shortcut_out.i)
+        else:
+            m.submodules.shortcut = shortcut = SyncFIFOBuffered(width=self._width, depth=self._depth - 1)
+            wiring.connect(m, fork.b, shortcut.w_stream)
+            wiring.connect(m, shortcut.r_stream, shortcut_out.i)
         wiring.connect(m, self._body.o, self._join.a)
-        wiring.connect(m, shortcut.r_stream, self._join.b)
+        wiring.connect(m, shortcut_out.o, self._join.b)
         wiring.connect(m, self._join.o, wiring.flipped(self.o))
         return m

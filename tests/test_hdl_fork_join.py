@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from bnn_hw.hdl import Chain, ConcatJoin, Fork, ForkJoin, LogicJoin, Repack
+from bnn_hw.hdl import Chain, ConcatJoin, Fork, ForkJoin, LogicJoin, Repack, StreamRegister
 from stream_testing import assert_rejects, receive, run, send, stream_through
 
 
@@ -25,6 +25,15 @@ def test_fork_gives_every_word_to_both_sides_each_in_its_own_time(stall):
 
     run(dut, producer, consumer("a", 2), consumer("b", 3))
     assert got["a"] == words and got["b"] == words
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_stream_register_passes_words_in_order_one_per_cycle(stall):
+    words = list(np.random.default_rng(2).integers(0, 1 << 10, 40))
+    stamps = []
+    assert stream_through(StreamRegister(10), words, len(words), stall=stall, seed=3, stamps=stamps) == words
+    if not stall:
+        assert stamps == list(range(stamps[0], stamps[0] + len(words)))
 
 
 @pytest.mark.parametrize("op, fn", [("xnor", lambda a, b: ~(a ^ b) & 0xFF), ("or", lambda a, b: a | b)])
@@ -48,11 +57,12 @@ def test_logic_join_pairs_words_in_order(op, fn, stall):
     assert got == [fn(x, y) for x, y in zip(a, b)]
 
 
+@pytest.mark.parametrize("depth", [1, 5])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_fork_join_around_a_body(stall):
+def test_fork_join_around_a_body(stall, depth):
     """A body that regroups 6-bit words into 3-bit halves and back: o = xnor(i, i) = all ones."""
     body = Chain([Repack(6, 6, 3), Repack(6, 3, 6)])
-    dut = ForkJoin(body, LogicJoin(6, "xnor"), depth=1)
+    dut = ForkJoin(body, LogicJoin(6, "xnor"), depth=depth)
     words = list(np.random.default_rng(8).integers(0, 64, 25))
     assert stream_through(dut, words, len(words), stall=stall, seed=9) == [63] * len(words)
 
@@ -69,5 +79,6 @@ def test_concat_join_puts_the_shortcut_in_the_low_bits(stall):
 def test_arguments():
     assert_rejects(LogicJoin, 8, "and", match="op")
     assert_rejects(Fork, 0, match="width")
+    assert_rejects(StreamRegister, 0, match="width")
     assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 3)]), LogicJoin(6, "or"), 1), match="as wide as")
     assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 6)]), LogicJoin(6, "or"), 0), match="depth")
