@@ -13,7 +13,7 @@ from .repack import Repack
 from .thermometer import ThermometerEncoder
 from .mvu import MatrixVectorUnit
 from .sliding_window import SlidingWindow
-from .or_pool import OrPool
+from .pool import OrPool, SumPool
 from .argmax import ArgMaxHead
 from .chain import Chain
 from .fork_join import AddJoin, ConcatJoin, Fork, ForkJoin, LogicJoin, StreamRegister
@@ -21,5 +21,5 @@ from .fixed_point import FixedSign, Requantize
 from .permute import Permute
 from .uart import UartRx, UartTx
 
-__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool",
+__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool", "SumPool",
            "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "Fork", "ForkJoin", "LogicJoin", "StreamRegister", "Permute", "UartRx", "UartTx"]

@@ -1,0 +1,164 @@
+"""Non-overlapping window pooling of a channels-last image: OR pooling of bits (max-pool on +-1
+values), sum pooling of fixed-point values (average pooling with the division left to the binary
+point)."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import require_positive_ints
+from ._output import buffered_output
+
+__all__ = ["OrPool", "SumPool"]
+
+
+class _WindowPool(wiring.Component):
+    """Non-overlapping ``kernel x kernel`` pooling (stride ``kernel``, PyTorch's floor mode) of a
+    ``height x width`` image that arrives row by row as ``words`` words per pixel (``in_width``
+    bits each); the pooled image leaves in the same order, ``out_width``-bit words. Rows and columns
+    beyond the last whole window are consumed and dropped.
+
+    One input word per cycle: a ``words``-word buffer combines the pixels along a window row, a
+    buffer of ``width // kernel * words`` words (distributed RAM) the rows of a window. Subclasses
+    say how: :meth:`widen` makes an output word of an input word, :meth:`combine` joins two output
+    words. ``i.ready`` depends only on registers. Subclasses record their arguments in ``_args``
+    first (the repr), then validate them.
+    """
+
+    _args: dict
+
+    def __init__(self, height, width, kernel, words, in_width, out_width):
+        require_positive_ints(height=height, width=width, kernel=kernel, words=words)
+        if kernel < 2 or kernel > min(height, width):
+            raise ValueError(f"kernel must be at least 2 and fit the {height}x{width} image, not {kernel}")
+        self._h, self._w, self._k, self._words = height, width, kernel, words
+        super().__init__({
+            "i": In(stream.Signature(unsigned(in_width))),
+            "o": Out(stream.Signature(unsigned(out_width))),
+        })
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._args.items())})"
+
+    def widen(self, x):
+        raise NotImplementedError
+
+    def combine(self, a, b):
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        H, W, K, P = self._h, self._w, self._k, self._words
+        Ho, Wo = H // K, W // K
+        out_width = len(self.o.payload)
+
+        m.submodules.rows = rows = Memory(shape=unsigned(out_width), depth=Wo * P, init=[])
+        m.submodules.row = row = Memory(shape=unsigned(out_width), depth=P, init=[])
+        rows_rd, rows_wr = rows.read_port(domain="comb"), rows.write_port()
+        row_rd, row_wr = row.read_port(domain="comb"), row.write_port()
+
+        ix, iy = Signal(range(W)), Signal(range(H))
+        dx, dy = Signal(range(K)), Signal(range(K))   # position inside the window
+        word = Signal(range(P))                       # word of the pixel
+        addr = Signal(range(Wo * P))                  # the window's word in the row buffer
+
+        valid, payload, adv = buffered_output(m, self.o)
+        put = Signal()
+        m.d.comb += [self.i.ready.eq(adv), put.eq(self.i.valid & adv)]
+
+        x = Signal(out_width)
+        h = Signal(out_width)    # this window row so far, including x
+        v = Signal(out_width)    # the window so far, including x
+        inside, row_end = Signal(), Signal()
+        m.d.comb += [
+            x.eq(self.widen(self.i.payload)),
+            h.eq(Mux(dx == 0, x, self.combine(row_rd.data, x))),
+            v.eq(Mux(dy == 0, h, self.combine(rows_rd.data, h))),
+            inside.eq((ix < Wo * K) & (iy < Ho * K)),
+            row_end.eq(dx == K - 1),
+            row_rd.addr.eq(word), row_wr.addr.eq(word), row_wr.data.eq(h), row_wr.en.eq(put),
+            rows_rd.addr.eq(addr), rows_wr.addr.eq(addr), rows_wr.data.eq(v),
+            rows_wr.en.eq(put & inside & row_end & (dy != K - 1)),
+        ]
+        with m.If(adv):
+            m.d.sync += valid.eq(put & inside & row_end & (dy == K - 1))
+            m.d.sync += payload.eq(v)
+        with m.If(put):
+            pixel_end, last_col = word == P - 1, ix == W - 1
+            m.d.sync += word.eq(Mux(pixel_end, 0, word + 1))
+            with m.If(row_end | ~pixel_end):
+                # the next word of this window's column of the row buffer, or of the next window's
+                m.d.sync += addr.eq(Mux(addr == Wo * P - 1, 0, addr + 1))
+            with m.Else():
+                m.d.sync += addr.eq(addr - (P - 1))   # this pixel's words again for the next one
+            with m.If(pixel_end):
+                m.d.sync += [ix.eq(Mux(last_col, 0, ix + 1)), dx.eq(Mux(last_col | row_end, 0, dx + 1))]
+                with m.If(last_col):
+                    m.d.sync += [addr.eq(0), iy.eq(Mux(iy == H - 1, 0, iy + 1)),
+                                 dy.eq(Mux((iy == H - 1) | (dy == K - 1), 0, dy + 1))]
+        return m
+
+
+class OrPool(_WindowPool):
+    """``kernel x kernel`` OR pooling of a bit image (max-pool on +-1 values): one ``channels``-bit
+    word per pixel in and out; output pixel ``(oy, ox)`` is the OR of input pixels
+    ``(oy * kernel + dy, ox * kernel + dx)``. See :class:`_WindowPool` for the stream and timing.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(channels)))
+    o : Out(stream.Signature(unsigned(channels)))
+    """
+
+    def __init__(self, height, width, channels, kernel):
+        self._args = dict(height=height, width=width, channels=channels, kernel=kernel)
+        require_positive_ints(channels=channels)
+        super().__init__(height, width, kernel, 1, channels, channels)
+
+    def widen(self, x):
+        return x
+
+    def combine(self, a, b):
+        return a | b
+
+
+class SumPool(_WindowPool):
+    """``kernel x kernel`` sum pooling of signed fixed-point values (average pooling without the
+    division: the sum of ``kernel**2`` values on a grid is their mean on a grid ``kernel**2`` times
+    finer, for ``kernel`` a power of two ``log2(kernel**2)`` more fraction bits).
+
+    A pixel's ``channels`` values arrive as ``words = ceil(channels / lanes)`` words of ``lanes``
+    signed ``width``-bit values (lane ``l`` of word ``w`` is channel ``w * lanes + l``) and leave in
+    the same order as ``out_width``-bit sums, ``out_width = width + bit_length(kernel**2 - 1)``, so
+    they never overflow. See :class:`_WindowPool` for the stream and timing.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(lanes * width)))
+    o : Out(stream.Signature(unsigned(lanes * out_width)))
+    """
+
+    def __init__(self, height, width, channels, kernel, lanes, value_width):
+        self._args = dict(height=height, width=width, channels=channels, kernel=kernel, lanes=lanes,
+                          value_width=value_width)
+        require_positive_ints(channels=channels, lanes=lanes, value_width=value_width, kernel=kernel)
+        self._lanes, self._vw = lanes, value_width
+        self.out_width = value_width + (kernel * kernel - 1).bit_length()
+        words = -(-channels // lanes)
+        super().__init__(height, width, kernel, words, lanes * value_width, lanes * self.out_width)
+
+    def _lanes_of(self, word, width):
+        return [word[l * width:(l + 1) * width].as_signed() for l in range(self._lanes)]
+
+    def widen(self, x):
+        return Cat(_sign_extend(v, self.out_width) for v in self._lanes_of(x, self._vw))
+
+    def combine(self, a, b):
+        return Cat((x + y)[:self.out_width] for x, y in zip(self._lanes_of(a, self.out_width),
+                                                             self._lanes_of(b, self.out_width)))
+
+
+def _sign_extend(value, width):
+    """A signed value as ``width`` bits."""
+    return Cat(value, *([value[-1]] * (width - len(value))))
