@@ -1,4 +1,4 @@
-"""XNOR-popcount matrix-vector unit of a binary fully connected layer."""
+"""Matrix-vector unit: XNOR-popcount for binary layers, multiply-accumulate for multi-bit inputs."""
 
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -47,6 +47,12 @@ class MatrixVectorUnit(wiring.Component):
     channels, ``p[m] = popcount(xnor(x, weights[m]))`` over the ``N`` real bits (bit 1 is +1,
     bit 0 is -1, so the binary dot product is ``2 * p[m] - N``).
 
+    With ``element_width`` ``E > 1`` the elements of ``x`` are ``E``-bit integers (unsigned pixels,
+    or two's complement with ``signed_elements``) and the unit computes the dot products
+    ``d[m] = sum_n w[m, n] * x[n]`` instead, ``p[m] = d[m]``: with ``weight_bits=1`` the weights are
+    +-1 (bit 1 is +1), with ``weight_bits=B > 1`` they are ``B``-bit two's complement integers,
+    multiplied as ``B`` bit planes (masked sums, shifted and added).
+
     Folding: ``pe`` output lanes by ``simd`` input lanes. The input vector arrives as
     ``SF = ceil(N / simd)`` words of ``simd`` bits (bit ``n`` is bit ``n % simd`` of word
     ``n // simd``). The padding bits of the last input word are masked on the way into the
@@ -77,7 +83,7 @@ class MatrixVectorUnit(wiring.Component):
 
     Parameters
     ----------
-    weights : array-like of 0/1, shape (M, N)
+    weights : array-like of 0/1 (integers for ``weight_bits > 1``), shape (M, N)
         Or shape (sets, M, N): vector ``v`` uses matrix ``v % sets``.
     thresholds : array-like of int, shape (M, K), each row sorted ascending; or None
         Or shape (classes, M, K): one table per class, chosen per vector by ``schedule``.
@@ -87,15 +93,22 @@ class MatrixVectorUnit(wiring.Component):
         The threshold class of each vector, repeating: vector ``v`` uses table
         ``schedule[v % len(schedule)]`` (a convolution's border classes, one entry per output pixel
         of a frame). Held in a ROM of ``len(schedule)`` words.
+    element_width : int
+        Bits per input element: 1 (binary) or more (integers, at most 24).
+    signed_elements : bool
+        Multi-bit elements are two's complement (default: unsigned).
+    weight_bits : int
+        1 (+-1 weights) or 2..16 (two's complement integer weights; multi-bit elements only).
 
     Attributes
     ----------
-    i : In(stream.Signature(unsigned(simd)))
+    i : In(stream.Signature(unsigned(simd * element_width)))
     o : Out(stream.Signature(unsigned(pe * K))) with thresholds, else
-        Out(stream.Signature(data.ArrayLayout(signed(w), pe))), ``w = N.bit_length() + 1``
+        Out(stream.Signature(data.ArrayLayout(signed(w), pe))), ``w`` the :attr:`score_width`
     """
 
-    def __init__(self, weights, thresholds, pe, simd, schedule=None, element_width=1):
+    def __init__(self, weights, thresholds, pe, simd, schedule=None, element_width=1, signed_elements=False,
+                 weight_bits=1):
         # recorded first so that __repr__ works even when validation fails
         self._pe = pe
         self._simd = simd
@@ -105,9 +118,13 @@ class MatrixVectorUnit(wiring.Component):
         require_positive_ints((int, np.integer), pe=pe, simd=simd)
         pe, simd = int(pe), int(simd)
         self._pe, self._simd = pe, simd
-        if element_width not in (1, 8):
-            raise ValueError(f"element_width must be 1 (bits) or 8 (pixels), not {element_width!r}")
-        self._e = element_width
+        require_positive_ints((int, np.integer), element_width=element_width, weight_bits=weight_bits)
+        if element_width > 24 or weight_bits > 16:
+            raise ValueError(f"element_width must be at most 24 and weight_bits at most 16, not "
+                             f"{element_width} and {weight_bits}")
+        if element_width == 1 and (signed_elements or weight_bits > 1):
+            raise ValueError("binary elements (element_width=1) take +-1 weights (weight_bits=1), unsigned")
+        self._e, self._signed, self._b = int(element_width), bool(signed_elements), int(weight_bits)
 
         weights = np.asarray(weights)
         if weights.ndim == 2:
@@ -115,9 +132,12 @@ class MatrixVectorUnit(wiring.Component):
         if weights.ndim != 3 or min(weights.shape) < 1:
             raise ValueError(f"weights must be a non-empty 2-D array (M, N) or 3-D (sets, M, N), "
                              f"not of shape {weights.shape}")
-        if not np.all((weights == 0) | (weights == 1)):
+        if self._b == 1 and not np.all((weights == 0) | (weights == 1)):
             raise ValueError("weights must contain only 0 and 1 (bit 1 is +1)")
-        self._weights = weights = weights.astype(np.uint8)
+        w_lo, w_hi = -(1 << (self._b - 1)), (1 << (self._b - 1)) - 1
+        if self._b > 1 and not (np.all(weights == np.round(weights)) and w_lo <= weights.min() and weights.max() <= w_hi):
+            raise ValueError(f"{self._b}-bit weights must be integers in {w_lo}..{w_hi}")
+        self._weights = weights = weights.astype(np.uint8 if self._b == 1 else np.int64)
         M, N = weights.shape[1:]
 
         self._schedule = None
@@ -204,25 +224,46 @@ class MatrixVectorUnit(wiring.Component):
 
     @property
     def element_width(self):
-        """Bits per input element: 1 (binary, XNOR-popcount) or 8 (pixels, integer sums)."""
+        """Bits per input element: 1 (binary, XNOR-popcount) or more (integers, dot products)."""
         return self._e
+
+    @property
+    def weight_bits(self):
+        """1 (+-1 weights) or the width of the two's complement integer weights."""
+        return self._b
 
     @property
     def accumulator_range(self):
         """``(lo, hi)``: what the per-channel accumulator can hold (the popcount ``0..N`` for bits,
-        the dot product ``-255 N..255 N`` for pixels); thresholds compare against it."""
-        return (0, self._N) if self._e == 1 else (-255 * self._N, 255 * self._N)
+        else ``-h..h`` with ``h`` ``N`` times the largest element and weight magnitudes: ``255 N``
+        for pixels and +-1 weights); thresholds compare against it."""
+        if self._e == 1:
+            return 0, self._N
+        element = (1 << (self._e - 1)) if self._signed else (1 << self._e) - 1
+        hi = self._N * element * (1 << (self._b - 1))
+        return -hi, hi
 
     @property
     def score_width(self):
-        """Width of the signed scores (score layer only), holding ``-N..N`` (``-255 N..255 N``)."""
-        return (self._N * (1 if self._e == 1 else 255)).bit_length() + 1
+        """Width of the signed scores (score layer only), holding ``-N..N`` (the accumulator's
+        range for multi-bit elements)."""
+        return max(self._N, self.accumulator_range[1]).bit_length() + 1
 
     def __repr__(self):
         def fmt(shape):
             return "None" if shape is None else "<" + "x".join(map(str, shape)) + ">"
         return (f"MatrixVectorUnit(weights={fmt(self._wshape)}, thresholds={fmt(self._tshape)}, "
                 f"pe={self._pe!r}, simd={self._simd!r})")
+
+    @property
+    def _element_range(self):
+        """The smallest and largest multi-bit element."""
+        return (-(1 << (self._e - 1)), (1 << (self._e - 1)) - 1) if self._signed else (0, (1 << self._e) - 1)
+
+    @property
+    def _word_bound(self):
+        """The largest magnitude of one input word's dot product (multi-bit elements)."""
+        return self._simd * max(map(abs, self._element_range)) * (1 << (self._b - 1))
 
     # -- memory images ----------------------------------------------------------------------------
 
@@ -232,22 +273,23 @@ class MatrixVectorUnit(wiring.Component):
         return self._weights.shape[0]
 
     def weight_words(self):
-        """The weight ROM image: ``sets * NF * SF`` ints of ``pe * simd`` bits.
+        """The weight ROM image: ``sets * NF * SF`` ints of ``pe * simd * B`` bits (``B`` the
+        :attr:`weight_bits`).
 
-        Bit ``l * simd + s`` of word ``(set * NF + nf) * SF + sf`` is
-        ``weights[set, nf * pe + l, sf * simd + s]``. All padding bits (columns ``n >= N`` and rows
-        ``m >= M``) are 1, so with the zero-masked input padding ``xnor(0, 1) = 0`` never counts and
-        every accumulator stays in ``0..N``.
+        Bits ``(l * simd + s) * B ..`` of word ``(set * NF + nf) * SF + sf`` hold
+        ``weights[set, nf * pe + l, sf * simd + s]`` (two's complement for ``B > 1``). All padding
+        weights (columns ``n >= N`` and rows ``m >= M``) are 1 (``B = 1``: with the zero-masked input
+        padding ``xnor(0, 1) = 0`` never counts and every accumulator stays in ``0..N``) or 0.
         """
-        M, N, pe, simd, SF, NF = self._M, self._N, self._pe, self._simd, self.sf, self.nf
+        M, N, pe, simd, SF, NF, B = self._M, self._N, self._pe, self._simd, self.sf, self.nf, self._b
         words = []
         for matrix in self._weights:
-            padded = np.ones((NF * pe, SF * simd), dtype=np.uint8)
+            padded = np.full((NF * pe, SF * simd), 1 if B == 1 else 0, dtype=np.int64)
             padded[:M, :N] = matrix
             for nf in range(NF):
                 for sf in range(SF):
                     block = padded[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)
-                    words.append(int("".join(str(b) for b in block[::-1]), 2))
+                    words.append(sum((int(w) & ((1 << B) - 1)) << (k * B) for k, w in enumerate(block)))
         return words
 
     def threshold_words(self):
@@ -279,7 +321,7 @@ class MatrixVectorUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
 
-        M, N, pe, simd, SF, NF, E = self._M, self._N, self._pe, self._simd, self.sf, self.nf, self._e
+        M, N, pe, simd, SF, NF, E, B = self._M, self._N, self._pe, self._simd, self.sf, self.nf, self._e, self._b
 
         # ---- input side: double-buffered vector store ----
         m.submodules.inbuf = inbuf = Memory(shape=unsigned(simd * E), depth=2 * SF, init=[])
@@ -335,13 +377,13 @@ class MatrixVectorUnit(wiring.Component):
         # (set * NF + nf0) * SF + sf0, kept as a counter (no multiplier), split into the bank of
         # rom_bank_depth words and the word in it
         rom_words, weight_words = self.weight_sets * NF * SF, self.weight_words()
-        bank_depth = min(rom_words, rom_bank_depth(pe * simd))
+        bank_depth = min(rom_words, rom_bank_depth(pe * simd * B))
         banks = -(-rom_words // bank_depth)
         waddr0, wbank0 = Signal(range(bank_depth)), Signal(range(banks))
         wports = []
         for b in range(banks):
             init = weight_words[b * bank_depth:(b + 1) * bank_depth]
-            wrom = Memory(shape=unsigned(pe * simd), depth=len(init), init=init)
+            wrom = Memory(shape=unsigned(pe * simd * B), depth=len(init), init=init)
             m.submodules["wrom" if banks == 1 else f"wrom{b}"] = wrom
             wports.append(wrom.read_port())
             m.d.comb += [wports[-1].addr.eq(waddr0), wports[-1].en.eq(adv)]
@@ -406,7 +448,7 @@ class MatrixVectorUnit(wiring.Component):
             # held the CNN's clock under 100 MHz)
             before_r = next_stage(f1, "f1b")
             bank1, bank1b = Signal.like(wbank0), Signal.like(wbank0)
-            held = [Signal(pe * simd, name=f"wbank{b}") for b in range(banks)]
+            held = [Signal(pe * simd * B, name=f"wbank{b}") for b in range(banks)]
             x1b = Signal(simd * E)
             with m.If(adv):
                 m.d.sync += [bank1.eq(wbank0), bank1b.eq(bank1), x1b.eq(rd.data)]
@@ -415,65 +457,78 @@ class MatrixVectorUnit(wiring.Component):
         # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
         # the popcount path (yosys can fold this register into the EBR's output register)
         f1r = next_stage(before_r, "f1r")
-        x1r, w1r = Signal(simd * E), Signal(pe * simd)
+        x1r, w1r = Signal(simd * E), Signal(pe * simd * B)
         with m.If(adv):
             m.d.sync += [x1r.eq(x1), w1r.eq(w1)]
         # stage 1s: the words registered again, so the placer can put one copy by the memories and
         # one by the lanes' compressor trees, which spread over many columns (the CNN's conv5: one
         # net from the weight register to a popcount took 2.88 ns of its 10.2 ns critical path)
         f1s = next_stage(f1r, "f1s")
-        x1s, w1s = Signal(simd * E), Signal(pe * simd)
+        x1s, w1s = Signal(simd * E), Signal(pe * simd * B)
         with m.If(adv):
             m.d.sync += [x1s.eq(x1r), w1s.eq(w1r)]
 
-        # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered; for pixels, the sums of the
-        # pixels under +1 weights per slice, and (shared by the lanes) of all pixels
+        # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered; for multi-bit elements, per
+        # weight bit plane the sums of the elements under its 1 bits per slice and (for +-1 weights,
+        # shared by the lanes) of all elements
         f1p = next_stage(f1s, "f1p")
         chunks = [(lo, min(lo + POPCOUNT_CHUNK, simd)) for lo in range(0, simd, POPCOUNT_CHUNK)]
-        top = 1 if E == 1 else 255
-        partial = [[Signal(range(top * (hi - lo) + 1), name=f"pp{l}_{c}") for c, (lo, hi) in enumerate(chunks)]
+        e_lo, e_hi = (0, 1) if E == 1 else self._element_range
+        planes = range(B)
+
+        def chunk_sum(name, lo, hi):
+            return Signal(range(min(e_lo, 0) * (hi - lo), e_hi * (hi - lo) + 1), name=name)
+
+        partial = [[[chunk_sum(f"pp{l}_{j}_{c}", lo, hi) for c, (lo, hi) in enumerate(chunks)] for j in planes]
                    for l in range(pe)]
-        totals = [Signal(range(255 * (hi - lo) + 1), name=f"total{c}") for c, (lo, hi) in enumerate(chunks)]
-        pixels = [x1s[s * 8:(s + 1) * 8] for s in range(simd)] if E == 8 else []
+        totals = [chunk_sum(f"total{c}", lo, hi) for c, (lo, hi) in enumerate(chunks)] if E > 1 and B == 1 else []
+        elements = [x1s[s * E:(s + 1) * E] for s in range(simd)] if E > 1 else []
+        if self._signed:
+            elements = [e.as_signed() for e in elements]
         with m.If(adv):
             for l in range(pe):
-                for (lo, hi), pp in zip(chunks, partial[l]):
-                    w = w1s[l * simd + lo:l * simd + hi]
-                    if E == 1:
-                        m.d.sync += pp.eq(xnor_popcount(m, x1s[lo:hi], w))
-                    else:
-                        m.d.sync += pp.eq(sum(Mux(w[s - lo], pixels[s], 0) for s in range(lo, hi)))
-            if E == 8:
-                for (lo, hi), total in zip(chunks, totals):
-                    m.d.sync += total.eq(sum(pixels[lo:hi]))
+                for j in planes:
+                    for (lo, hi), pp in zip(chunks, partial[l][j]):
+                        if E == 1:
+                            m.d.sync += pp.eq(xnor_popcount(m, x1s[lo:hi], w1s[l * simd + lo:l * simd + hi]))
+                        else:
+                            m.d.sync += pp.eq(sum(Mux(w1s[(l * simd + s) * B + j], elements[s], 0)
+                                                  for s in range(lo, hi)))
+            for (lo, hi), total in zip(chunks, totals):
+                m.d.sync += total.eq(sum(elements[lo:hi]))
+        sums = [[partial[l][j] for j in planes] for l in range(pe)]
 
         # stage 1q (binary units of more than SUM_GROUP slices): sums of SUM_GROUP slices, registered,
         # so no lane adds more than SUM_GROUP numbers in one cycle
-        sums, before_f2 = partial, f1p
+        before_f2 = f1p
         if E == 1 and len(chunks) > SUM_GROUP:
             before_f2 = next_stage(f1p, "f1q")
             groups = [chunks[g:g + SUM_GROUP] for g in range(0, len(chunks), SUM_GROUP)]
-            sums = [[Signal(range(group[-1][1] - group[0][0] + 1), name=f"pg{l}_{g}")
-                     for g, group in enumerate(groups)] for l in range(pe)]
+            sums = [[[Signal(range(group[-1][1] - group[0][0] + 1), name=f"pg{l}_{g}")
+                      for g, group in enumerate(groups)]] for l in range(pe)]
             with m.If(adv):
                 for l in range(pe):
-                    for g, total in enumerate(sums[l]):
-                        m.d.sync += total.eq(sum(partial[l][g * SUM_GROUP:(g + 1) * SUM_GROUP]))
+                    for g, total in enumerate(sums[l][0]):
+                        m.d.sync += total.eq(sum(partial[l][0][g * SUM_GROUP:(g + 1) * SUM_GROUP]))
 
-        # stage 2: the lane's popcount (for pixels: dot product 2 * plus - total), registered
+        # stage 2: the lane's popcount (multi-bit: its dot product: with +-1 weights
+        # 2 * plus - total, else the planes' sums shifted, the sign plane's subtracted), registered
         f2 = next_stage(before_f2, "f2")
         v2, first2, last2, nf2 = f2.valid, f2.first, f2.last, f2.nf
-        word_range = range(simd + 1) if E == 1 else range(-255 * simd, 255 * simd + 1)
+        word_range = range(simd + 1) if E == 1 else range(-self._word_bound, self._word_bound + 1)
         pc2 = [Signal(word_range, name=f"pc{l}") for l in range(pe)]
-        if E == 8:
-            word_total = Signal(range(255 * simd + 1))   # the word's pixel sum, shared by the lanes
+        if totals:
+            word_total = Signal(range(min(e_lo, 0) * simd, e_hi * simd + 1))   # shared by the lanes
             m.d.comb += word_total.eq(sum(totals))
         with m.If(adv):
             for l in range(pe):
                 if E == 1:
-                    m.d.sync += pc2[l].eq(sum(sums[l]))
+                    m.d.sync += pc2[l].eq(sum(sums[l][0]))
+                elif B == 1:
+                    m.d.sync += pc2[l].eq(2 * sum(sums[l][0]) - word_total)
                 else:
-                    m.d.sync += pc2[l].eq(2 * sum(partial[l]) - word_total)
+                    m.d.sync += pc2[l].eq(sum((sum(sums[l][j]) << j) for j in range(B - 1))
+                                          - (sum(sums[l][B - 1]) << (B - 1)))
 
         # stage 2: accumulate over SF words
         acc_lo, acc_hi = self.accumulator_range

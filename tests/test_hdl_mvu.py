@@ -196,29 +196,45 @@ def test_mvu_args():
     assert_rejects(MatrixVectorUnit, W, np.zeros((3, 2)), 2, 4, match="shape")
     assert_rejects(MatrixVectorUnit, W, np.array([[2, 1]] * 4), 2, 4, match="sorted")
     assert_rejects(MatrixVectorUnit, W, np.full((4, 1), 0.5), 2, 4, match="integer")
+    assert_rejects(MatrixVectorUnit, W, None, 2, 4, element_width=1, weight_bits=2, match="binary elements")
+    assert_rejects(MatrixVectorUnit, W * 4, None, 2, 4, element_width=8, weight_bits=3, match="3-bit weights")
+    assert_rejects(MatrixVectorUnit, W, None, 2, 4, element_width=25, match="at most 24")
+
+
+#: multi-bit elements: (element_width, signed_elements, weight_bits)
+ELEMENTS = [(8, False, 1),   # pixels and +-1 weights (PixelConv2d)
+            (8, True, 4),    # fixed-point values and 4-bit weights (a real 1x1 convolution)
+            (5, True, 2),
+            (3, False, 3)]
 
 
 @pytest.mark.parametrize("M,N,pe,simd", [(5, 19, 2, 4), (3, 9, 3, 9), (4, 40, 1, 16)])
 @pytest.mark.parametrize("K", [None, 2])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
-def test_mvu_on_pixels(M, N, pe, simd, K, stall):
-    """8-bit elements: the integer dot product of pixels with +-1 weights, thresholded or as scores."""
-    rng = np.random.default_rng(M * 10 + N)
-    W = rng.integers(0, 2, size=(M, N)).astype(np.uint8)
-    X = rng.integers(0, 256, size=(6, N))
-    X[0] = 255  # the accumulator's extremes
-    dots = X @ (2 * W.astype(np.int64) - 1).T  # (vectors, M)
+@pytest.mark.parametrize("E,signed,B", ELEMENTS)
+def test_mvu_on_multibit_elements(M, N, pe, simd, K, stall, E, signed, B):
+    """The integer dot products of multi-bit elements and weights, thresholded or as scores; the
+    extremes of both ranges reach the accumulator's bounds."""
+    rng = np.random.default_rng(M * 10 + N + E + B)
+    e_lo, e_hi = (-(1 << (E - 1)), (1 << (E - 1)) - 1) if signed else (0, (1 << E) - 1)
+    w_lo, w_hi = (0, 1) if B == 1 else (-(1 << (B - 1)), (1 << (B - 1)) - 1)
+    W = rng.integers(w_lo, w_hi + 1, size=(M, N))
+    X = rng.integers(e_lo, e_hi + 1, size=(6, N))
+    W[0], X[0], X[1] = w_lo, e_lo, e_hi
+    dots = X @ (2 * W - 1 if B == 1 else W).T  # (vectors, M)
     T = None
     if K:
-        T = np.sort(rng.integers(-255 * N - 3, 255 * N + 3, size=(M, K)), axis=1)
+        bound = abs(dots).max()
+        T = np.sort(rng.integers(-bound - 3, bound + 3, size=(M, K)), axis=1)
         T[0, 0] = dots[1, 0]  # a tie
         T.sort(axis=1)
-    dut = MatrixVectorUnit(W, T, pe, simd, element_width=8)
+    dut = MatrixVectorUnit(W, T, pe, simd, element_width=E, signed_elements=signed, weight_bits=B)
+    assert abs(dots).max() <= dut.accumulator_range[1]
     garbage = random.Random(3)
     inputs = []
     for x in X:
-        padded = list(x) + [garbage.randrange(256) for _ in range(-N % simd)]
-        inputs += [pack_lanes(padded[i:i + simd], 8) for i in range(0, len(padded), simd)]
+        padded = list(x) + [garbage.randrange(1 << E) for _ in range(-N % simd)]
+        inputs += [pack_lanes(padded[i:i + simd], E) for i in range(0, len(padded), simd)]
     got = stream_through(dut, inputs, dut.nf * len(X), stall=stall, seed=N)
     expected = []
     for d in dots:
