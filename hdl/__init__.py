@@ -18,8 +18,9 @@ from .argmax import ArgMaxHead
 from .chain import Chain
 from .fork_join import AddJoin, ConcatJoin, Fork, ForkJoin, LogicJoin, StreamRegister
 from .fixed_point import FixedSign, Requantize
+from .threshold_search import ThresholdSearch
 from .permute import Permute
 from .uart import UartRx, UartTx
 
 __all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool", "SumPool",
-           "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "Fork", "ForkJoin", "LogicJoin", "StreamRegister", "Permute", "UartRx", "UartTx"]
+           "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "ThresholdSearch", "Fork", "ForkJoin", "LogicJoin", "StreamRegister", "Permute", "UartRx", "UartTx"]
