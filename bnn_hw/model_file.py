@@ -37,21 +37,25 @@ def _batchnorm_config(layer: nn.modules.batchnorm._BatchNorm) -> dict:
     return {"num_features": layer.num_features, "eps": layer.eps, "momentum": layer.momentum}
 
 
-def _single(value, what: str) -> int:
+def _single(value, what: str, layer: str) -> int:
     """An int from an int or a square pair (torch accepts both for pooling sizes)."""
     if isinstance(value, (tuple, list)):
         if len(set(value)) != 1:
-            raise ModelFileError(f"MaxPool2d {what} must be square, not {tuple(value)}")
+            raise ModelFileError(f"{layer} {what} must be square, not {tuple(value)}")
         value = value[0]
     return int(value)
 
 
-def _maxpool_config(layer: nn.MaxPool2d) -> dict:
-    kernel, stride = _single(layer.kernel_size, "kernel_size"), _single(layer.stride, "stride")
-    if (kernel != stride or _single(layer.padding, "padding") != 0 or _single(layer.dilation, "dilation") != 1
-            or layer.ceil_mode or layer.return_indices):
-        raise ModelFileError("MaxPool2d must be non-overlapping (stride = kernel_size) without padding, "
-                             "dilation, ceil_mode or indices")
+def _pool_config(layer: nn.MaxPool2d | nn.AvgPool2d) -> dict:
+    """A non-overlapping pool's size; anything else (padding, dilation, ceil mode, indices, a divisor
+    override) is rejected."""
+    name = type(layer).__name__
+    kernel, stride = _single(layer.kernel_size, "kernel_size", name), _single(layer.stride, "stride", name)
+    extras = (_single(layer.dilation, "dilation", name) != 1 or layer.return_indices
+              if isinstance(layer, nn.MaxPool2d) else layer.divisor_override is not None)
+    if kernel != stride or _single(layer.padding, "padding", name) != 0 or layer.ceil_mode or extras:
+        raise ModelFileError(f"{name} must be non-overlapping (stride = kernel_size) without padding, "
+                             f"ceil_mode, dilation, indices or a divisor override")
     return {"kernel_size": kernel, "stride": stride}
 
 
@@ -74,10 +78,13 @@ LAYER_TYPES = {
     "LogicShortcut": (bnn.LogicShortcut, bnn.LogicShortcut.config),
     "ConcatShortcut": (bnn.ConcatShortcut, bnn.ConcatShortcut.config),
     "RealShortcut": (bnn.RealShortcut, bnn.RealShortcut.config),
+    "ShortcutBranch": (bnn.ShortcutBranch, bnn.ShortcutBranch.config),
     "FixedPoint": (bnn.FixedPoint, bnn.FixedPoint.config),
+    "FixedPointConv2d": (bnn.FixedPointConv2d, bnn.FixedPointConv2d.config),
     "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
     "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),
-    "MaxPool2d": (nn.MaxPool2d, _maxpool_config),
+    "MaxPool2d": (nn.MaxPool2d, _pool_config),
+    "AvgPool2d": (nn.AvgPool2d, _pool_config),
     "Flatten": (nn.Flatten, _flatten_config),
 }
 
@@ -94,7 +101,7 @@ def _type_name(layer: nn.Module) -> str:
 
 
 #: Layer types that hold a body of layers.
-CONTAINERS = ("LogicShortcut", "ConcatShortcut", "RealShortcut")
+CONTAINERS = ("LogicShortcut", "ConcatShortcut", "RealShortcut", "ShortcutBranch")
 
 
 def _describe(layer: nn.Module) -> dict:

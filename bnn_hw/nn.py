@@ -24,9 +24,13 @@ Layers:
   with the bits the body started from.
 - :class:`FixedPoint`: rounds real values to a signed fixed-point grid (Bi-Real's real-valued feature
   maps, as the hardware keeps them).
-- :class:`RealShortcut`: Bi-Real Net's real-valued shortcut, ``body(x) + x`` on fixed-point values.
-- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d`` (non-overlapping: stride = kernel) and
-  ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of the bits.
+- :class:`RealShortcut`: Bi-Real Net's real-valued shortcut, ``body(x) + x`` on fixed-point values,
+  or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
+- :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
+  shortcut's), exact on fixed-point inputs.
+- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d``, ``AvgPool2d`` (both non-overlapping:
+  stride = kernel) and ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of
+  the bits; average pooling of fixed-point values is their sum on a finer grid.
 
 Each bnn-hw layer describes itself with :meth:`config` and is rebuilt with ``cls(**config)``; this is
 what :func:`bnn_hw.save` writes, so no code is ever pickled.
@@ -39,7 +43,8 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
+           "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
+           "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -485,6 +490,20 @@ class FixedPoint(nn.Module):
         return f"frac_bits={self.frac_bits}, bits={self.bits}"
 
 
+class ShortcutBranch(nn.Sequential):
+    """The layers on the shortcut of a :class:`RealShortcut`, as its first layer: Bi-Real Net's
+    downsampling shortcut ``AvgPool2d(2)``, :class:`FixedPointConv2d`, ``BatchNorm2d``,
+    :class:`FixedPoint`, so that its sum with the body's stride-2 result is exact."""
+
+    def __init__(self, *layers):
+        super().__init__(*layers)
+        if not layers:
+            raise ValueError("ShortcutBranch needs at least one layer")
+
+    def config(self) -> dict:
+        return {}
+
+
 class RealShortcut(nn.Sequential):
     """Bi-Real Net's real-valued shortcut around a body of layers: ``body(x) + x``.
 
@@ -492,15 +511,77 @@ class RealShortcut(nn.Sequential):
     body typically ``Sign(grad="approx")``, ``BinaryConv2d(..., scale="magnitude")``, BatchNorm and
     a :class:`FixedPoint` with the same ``frac_bits``, so the sum is exact in float32. In hardware the
     sum is a fixed-point adder whose width the compiler chooses so it never overflows.
+
+    With a :class:`ShortcutBranch` as the first layer the block computes ``body(x) + branch(x)``
+    (the body is the other layers): Bi-Real's downsampling block, where the body convolves with
+    stride 2 and the branch average-pools and convolves 1x1 to the body's channels.
     """
 
     def __init__(self, *layers):
         super().__init__(*layers)
-        if not layers:
+        body = layers[1:] if layers and isinstance(layers[0], ShortcutBranch) else layers
+        if not body:
             raise ValueError("RealShortcut needs at least one layer in its body")
+        if any(isinstance(layer, ShortcutBranch) for layer in body):
+            raise ValueError("a ShortcutBranch must be the first layer of its RealShortcut")
+
+    @property
+    def branch(self) -> ShortcutBranch | None:
+        """The shortcut's layers, or None for the identity."""
+        return self[0] if isinstance(self[0], ShortcutBranch) else None
+
+    @property
+    def body(self) -> list:
+        return list(self)[1:] if self.branch is not None else list(self)
 
     def config(self) -> dict:
         return {}
 
     def forward(self, x):
-        return super().forward(x) + x
+        y = x
+        for layer in self.body:
+            y = layer(y)
+        return y + (x if self.branch is None else self.branch(x))
+
+
+class FixedPointConv2d(nn.Module):
+    """A real-valued 1x1 convolution (no bias) whose weights are rounded to signed fixed point:
+    ``weight_bits``-bit integers ``k`` with ``weight_frac_bits`` of them after the binary point
+    (``k / 2**weight_frac_bits``), straight-through in training (as :class:`FixedPoint`).
+
+    On fixed-point inputs every product and partial sum is then a multiple of one grid step, exact in
+    float32 while the sums stay below ``2**24`` steps (the compiler checks), so hardware integer
+    multiply-adds reproduce it bit for bit. Bi-Real Net's downsampling shortcut uses it after
+    ``AvgPool2d(2)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, weight_bits: int = 4, weight_frac_bits: int = 2):
+        super().__init__()
+        if min(in_channels, out_channels) < 1:
+            raise ValueError("FixedPointConv2d needs positive channel counts")
+        FixedPoint(weight_frac_bits, weight_bits)  # the same argument checks
+        if weight_bits > 16:
+            raise ValueError(f"FixedPointConv2d weights may have at most 16 bits, not {weight_bits}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.weight_bits, self.weight_frac_bits = int(weight_bits), int(weight_frac_bits)
+        bound = (in_channels ** -0.5)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1).uniform_(-bound, bound))
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """The smallest and largest weight integer ``k``."""
+        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+
+    def fixed_weight(self) -> torch.Tensor:
+        """The weights as used: on the fixed-point grid (float32)."""
+        return _RoundSTE.apply(self.weight, self.weight_frac_bits, *self.weight_range)
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "weight_bits": self.weight_bits, "weight_frac_bits": self.weight_frac_bits}
+
+    def forward(self, x):
+        return F.conv2d(x, self.fixed_weight())
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self.config().items())

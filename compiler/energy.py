@@ -43,6 +43,8 @@ class Traffic:
     real_mults: int = 0         #: float32 multiplications (only in a real-valued baseline)
     joins: int = 0              #: bits joined by a logic shortcut (a float32 add in the baseline)
     fixed_adds: int = 0         #: fixed-point shortcut additions, among ``int_ops`` (float32 adds in the baseline)
+    fixed_macs: int = 0         #: fixed-point multiply-adds (a real 1x1 convolution; float32 in the baseline)
+    fixed_mac_adds: int = 0     #: the integer additions they take, among ``int_ops``
     activations: int = 0        #: output bits computed by thresholds (BatchNorm and sign folded)
     channel_outputs: int = 0    #: outputs those thresholds stand for (one BatchNorm each, K signs)
 
@@ -102,7 +104,8 @@ def real_valued_baseline(t: Traffic) -> Traffic:
     """The same stage with Bi-Real's 32-bit feature maps and shortcuts: feature-map and shortcut
     accesses 32 bits wide (fixed-point values too), each output a float32 BatchNorm (a multiply,
     an add) and its signs (a comparison each, counted as an add) instead of the integer threshold
-    comparisons, and each logic join or fixed-point shortcut addition a float32 add."""
+    comparisons, each logic join or fixed-point shortcut addition a float32 add, and each fixed-point
+    multiply-add a float32 multiply and add."""
     joins = t.joins
     return Traffic(
         weight_bits=t.weight_bits,
@@ -112,9 +115,9 @@ def real_valued_baseline(t: Traffic) -> Traffic:
         fixed_bits=32 * t.fixed_values,
         fixed_values=t.fixed_values,
         binary_ops=t.binary_ops - joins,
-        int_ops=t.int_ops - t.activations - t.fixed_adds,
-        real_ops=t.channel_outputs + t.activations + joins + t.fixed_adds,
-        real_mults=t.channel_outputs,
+        int_ops=t.int_ops - t.activations - t.fixed_adds - t.fixed_mac_adds,
+        real_ops=t.channel_outputs + t.activations + joins + t.fixed_adds + t.fixed_macs,
+        real_mults=t.channel_outputs + t.fixed_macs,
     )
 
 

@@ -5,7 +5,9 @@ A dense layer with ``pe`` output lanes and ``simd`` input lanes takes
 least its window generator's ``k * k`` pixel words; the thermometer input stage reads ``simd`` pixels
 per cycle; max-pools take one pixel per cycle; the argmax head takes the score layer's ``pe`` scores
 per word, and so does a fixed-point table lookup (Requantize), which gives them in as few lanes as
-keep up with that layer; fixed-point adds and signs take as few values per word as keep up.
+keep up with that layer; fixed-point adds, signs and average pools take as few values per word as
+keep up; a real 1x1 convolution (FixedConv) folds as a dense layer per pixel, and the thresholds
+after it (LevelThresholds) take its ``pe`` sums per word.
 
 Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing;
@@ -25,14 +27,14 @@ from math import ceil
 
 from ..errors import BnnHwError
 from .ir import Graph
-from .ops import (Add, ArgMax, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedSign, LogicJoin, MaxPool,
-                  Requantize, Thermometer)
+from .ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv, FixedSign,
+                  LevelThresholds, LogicJoin, MaxPool, Requantize, Thermometer)
 from .ops._vectors import vectors
 
 __all__ = ["Fold", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
            "apply_folding"]
 
-_MATRIX_OPS = (BinaryDense, BinaryConv2d)
+_MATRIX_OPS = (BinaryDense, BinaryConv2d, FixedConv)
 _LANE_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
@@ -78,7 +80,7 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
             folds[node.name] = _cheapest(node.op, types[node.inputs[0]], budget)
         elif isinstance(node.op, (MaxPool, LogicJoin, Concat, ChannelShuffle)):
             folds[node.name] = Fold(1, 1)
-        elif isinstance(node.op, (Add, FixedSign)):
+        elif isinstance(node.op, (Add, FixedSign, AvgPool)):
             in_type = types[node.inputs[0]]
             values = node.op.values_per_vector(in_type)
             lanes = next((n for n in _LANE_CHOICES if node.op.cycles(in_type, Fold(n, 1)) <= budget), values)
@@ -168,6 +170,8 @@ def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None,
     for node in graph.nodes:
         if isinstance(node.op, ArgMax):
             folds[node.name] = Fold(1, folds[node.inputs[0]].pe)
+        elif isinstance(node.op, LevelThresholds):
+            folds[node.name] = Fold(folds[node.inputs[0]].pe, 1)   # the sums as they come
         elif isinstance(node.op, Requantize):
             producer, fold = graph.node(node.inputs[0]), folds[node.inputs[0]]
             in_type = types[node.inputs[0]]

@@ -4,7 +4,8 @@ Each layer becomes one node named after its kind and position in the Sequential 
 ``conv2``, ``batchnorm3``, ...), so error messages and folding files can name layers the way users see
 them; layer 0 of the body of a :class:`~bnn_hw.nn.LogicShortcut` at position 3 is ``conv3_0``, and the
 shortcut's join is ``xnor3`` (or ``or3``; ``add3`` for a :class:`~bnn_hw.nn.RealShortcut`), whose inputs are the body's last value and the value the
-body started from. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
+body started from. A RealShortcut with a :class:`~bnn_hw.nn.ShortcutBranch` (its layer 0) joins the
+branch's last value instead: its nodes (``avgpool3_0_0``, ...) follow the body's. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
 channels-last, so the BinaryLinear after a Flatten gets its weight columns reordered from PyTorch's
 (channels, height, width) to (height, width, channels).
 Structural problems (sizes that do not chain, a binary layer fed with real values, an unknown layer)
@@ -20,8 +21,8 @@ from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
 from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import (Add, ArgMax, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedSign, LogicJoin,
-                  MaxPool, PixelConv2d, Quantize, Scale, Sign, Thermometer)
+from .ops import (Add, ArgMax, AvgPool, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
+                  FixedSign, LogicJoin, MaxPool, PixelConv2d, Quantize, Scale, Sign, Thermometer)
 
 __all__ = ["from_model", "INPUT"]
 
@@ -112,36 +113,48 @@ def _layer_nodes(label: str, layer: nn.Module, value: str, in_type: TensorType,
         return [Node(f"shuffle{suffix}", ChannelShuffle(layer.groups), (value,))]
     if isinstance(layer, bnn.MultiSliceSign):
         return [Node(f"sign{suffix}", Sign(tuple(layer.offsets)), (value,))]
-    if isinstance(layer, nn.MaxPool2d):
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        name = type(layer).__name__
         try:
-            config = LAYER_TYPES["MaxPool2d"][1](layer)
+            kernel = LAYER_TYPES[name][1](layer)["kernel_size"]
         except ModelFileError as e:
-            raise UnsupportedModelError(f"layer {label} (MaxPool2d): {e}") from None
-        return [Node(f"maxpool{suffix}", MaxPool(config["kernel_size"]), (value,))]
+            raise UnsupportedModelError(f"layer {label} ({name}): {e}") from None
+        if isinstance(layer, nn.AvgPool2d):
+            return [Node(f"avgpool{suffix}", AvgPool(kernel), (value,))]
+        return [Node(f"maxpool{suffix}", MaxPool(kernel), (value,))]
+    if isinstance(layer, bnn.FixedPointConv2d):
+        weights = _numpy(layer.fixed_weight() * float(2 ** layer.weight_frac_bits))[:, :, 0, 0]
+        return [Node(f"conv{suffix}", FixedConv(weights.astype(np.int64), layer.weight_frac_bits, in_type.frac),
+                     (value,))]
     if isinstance(layer, nn.Flatten):
         return []
     raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "
                                 f"bnn-hw supports {supported_layers()}")
 
 
-def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list) -> str:
-    """Append the nodes of ``layers`` (labelled ``prefix`` + position) applied to ``value``, typing
-    them into ``types``; returns the last value."""
+def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, first: int = 0) -> str:
+    """Append the nodes of ``layers`` (labelled ``prefix`` + position, counted from ``first``)
+    applied to ``value``, typing them into ``types``; returns the last value."""
     for index, layer in enumerate(layers):
-        label = f"{prefix}{index}"
+        label = f"{prefix}{index + first}"
         flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
         if flattened and not isinstance(layer, bnn.BinaryLinear):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
                                         f"directly by a BinaryLinear")
+        if isinstance(layer, bnn.ShortcutBranch):
+            raise UnsupportedModelError(f"layer {label} (ShortcutBranch) must be the first layer of a RealShortcut")
         if isinstance(layer, (bnn.LogicShortcut, bnn.ConcatShortcut, bnn.RealShortcut)):
-            body = _sequence_nodes(list(layer), f"{label}.", value, types, nodes)
+            branch = layer.branch if isinstance(layer, bnn.RealShortcut) else None
+            start = 0 if branch is None else 1
+            body = _sequence_nodes(list(layer)[start:], f"{label}.", value, types, nodes, start)
+            shortcut = value if branch is None else _sequence_nodes(list(branch), f"{label}.0.", value, types, nodes)
             if isinstance(layer, bnn.LogicShortcut):
                 join, op = layer.op, LogicJoin(layer.op)
             elif isinstance(layer, bnn.RealShortcut):
-                join, op = "add", Add(types[value].shape[-1])
+                join, op = "add", Add(types[body].shape[-1])
             else:
                 join, op = "concat", Concat(types[value].shape[-1])
-            new = [Node(f"{join}{label.replace('.', '_')}", op, (body, value))]
+            new = [Node(f"{join}{label.replace('.', '_')}", op, (body, shortcut))]
         else:
             new = _layer_nodes(label, layer, value, types[value], flattened)
         for node in new:

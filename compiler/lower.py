@@ -3,7 +3,7 @@
 Each stage's op builds its component; where one stage's output words are not the next stage's input
 words, a :class:`~bnn_hw.hdl.Repack` gearbox regroups the bits. Image stages (convolutions, pools)
 stream one pixel (or one group of a pixel) per vector, padded to their words; the others one whole
-value. A shortcut block becomes a :class:`~bnn_hw.hdl.ForkJoin`. The resulting :class:`Pipeline` takes
+value. A shortcut block becomes a :class:`~bnn_hw.hdl.ForkJoin` (with its branch, if the shortcut computes). The resulting :class:`Pipeline` takes
 the input stream ``i`` (pixels, ``simd`` per word, or bit words) and gives one ``o`` word per frame
 holding the class ``index`` and all ``scores``.
 """
@@ -34,9 +34,12 @@ def _components(layout) -> dict:
             body = _components(item.body)
             if join.gearbox is not None:
                 body[f"{join.name}_repack"] = Repack(*join.gearbox)
+            branch = _components(item.branch) if item.branch else None
+            if branch is not None and bypass.branch_gearbox is not None:
+                branch[f"{join.name}_branch_repack"] = Repack(*bypass.branch_gearbox)
             body_bits = join.op.stream_words(join.in_type, join.fold)[0]
             components[join.name] = ForkJoin(Chain(body), join.op.join_hardware(body_bits, bypass.width, join.fold),
-                                             bypass.depth)
+                                             bypass.depth, branch=None if branch is None else Chain(branch))
             continue
         if item.gearbox is not None:
             components[f"{item.name}_repack"] = Repack(*item.gearbox)

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import BnnHwError, FitError, UnsupportedModelError
-from .blocks import Shortcut, series_parallel, shortcut_depth
+from .blocks import Shortcut, branch_shortcut_depth, series_parallel, shortcut_depth
 from .cost import DP16KD, BlockRam, Cost, gearbox_cost
 from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
@@ -33,12 +33,14 @@ __all__ = ["Stage", "Bypass", "Block", "Plan", "compile_model", "check_fit", "fa
 class Bypass:
     """The shortcut of a fork-join block: a FIFO of ``depth`` words of ``width`` bits beside the body
     (``words_per_vector`` words per vector), and the gearbox (:class:`~bnn_hw.hdl.Repack` arguments)
-    in front of the fork, or None."""
+    in front of the fork, or None; with a computing branch, the gearbox between the branch and the
+    FIFO, or None."""
 
     width: int
     depth: int
     gearbox: tuple[int, int, int, int] | None = None
     words_per_vector: int = 1
+    branch_gearbox: tuple[int, int, int, int] | None = None
 
     def cost(self, block_ram: BlockRam) -> Cost:
         """The FIFO of ``depth - 1`` words (its memory, output register and counters), the register
@@ -47,7 +49,9 @@ class Bypass:
         count = self.depth.bit_length()
         cost = Cost(lut4=fifo.lut4 + 4 * count + 12, ff=2 * self.width + 2 * count + 4, ebr=fifo.ebr,
                     buffer_bits=self.width * self.depth)
-        return cost if self.gearbox is None else cost + gearbox_cost(*self.gearbox)
+        for gearbox in (self.gearbox, self.branch_gearbox):
+            cost = cost if gearbox is None else cost + gearbox_cost(*gearbox)
+        return cost
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,15 @@ class Stage:
 @dataclass(frozen=True)
 class Block:
     """A fork-join block of the hardware: ``body`` (stages and blocks) beside the shortcut FIFO of
-    ``join.bypass``, joined by the ``join`` stage (its ``gearbox`` sits at the end of the body)."""
+    ``join.bypass``, joined by the ``join`` stage (its ``gearbox`` sits at the end of the body); a
+    computing shortcut has its ``branch`` stages in front of the FIFO."""
 
     body: tuple
     join: Stage
+    branch: tuple = ()
 
     def stages(self) -> list[Stage]:
-        return _flatten(self.body) + [self.join]
+        return _flatten(self.body) + _flatten(self.branch) + [self.join]
 
 
 def _flatten(items) -> list[Stage]:
@@ -132,10 +138,19 @@ class Plan:
                 fork = join.op.stream_words(types[item.fork], join.fold)
                 joined = join.op.stream_words(join.in_type, join.fold)
                 body, result = self._arrange(item.body, types, fork)
-                words = -(-fork[1] // fork[0])
-                depth = words * shortcut_depth(_flatten(body), join.op.vectors_per_frame(join.in_type))
-                bypass = Bypass(fork[0], depth, _gearbox(produced, fork), words)
-                layout.append(Block(tuple(body), replace(join, gearbox=_gearbox(result, joined), bypass=bypass)))
+                vectors = join.op.vectors_per_frame(join.in_type)
+                branch, branch_gearbox, shortcut = [], None, fork
+                if item.branch:
+                    branch, branch_result = self._arrange(item.branch, types, fork)
+                    shortcut = join.op.stream_words(types[item.branch[-1]], join.fold)
+                    branch_gearbox = _gearbox(branch_result, shortcut)
+                    depth = branch_shortcut_depth(_flatten(body), _flatten(branch), vectors)
+                else:
+                    depth = shortcut_depth(_flatten(body), vectors)
+                words = -(-shortcut[1] // shortcut[0])
+                bypass = Bypass(shortcut[0], words * depth, _gearbox(produced, fork), words, branch_gearbox)
+                layout.append(Block(tuple(body), replace(join, gearbox=_gearbox(result, joined), bypass=bypass),
+                                    tuple(branch)))
                 produced = join.op.stream_words(join.out_type, join.fold)
                 continue
             stage = self._stage(item, types)

@@ -12,6 +12,11 @@ convolution with zero padding gets one threshold table per border class, from it
 A chain ending in a :class:`~.ops.Quantize` (Bi-Real's real-valued feature map) is folded the same
 way into a :class:`~.ops.Requantize` table: the fixed-point integer of every possible ``p``, per
 channel, after the layer, which then gives its integer scores.
+
+After a :class:`~.ops.FixedConv` (the real 1x1 convolution of Bi-Real's downsampling shortcut) the
+sums take too many values for a table; the chain is a monotone step function of the sum per channel
+(float32 operations are monotone), so it folds into :class:`~.ops.LevelThresholds`, found by a
+binary search on the model's own float32 operations and checked against them (:func:`fold_levels`).
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from .ir import Graph, Node, checked_pass
-from .ops import BatchNorm, BinaryConv2d, BinaryDense, PixelConv2d, Quantize, Requantize, Scale, Sign
+from .ops import (BatchNorm, BinaryConv2d, BinaryDense, FixedConv, LevelThresholds, PixelConv2d, Quantize, Requantize,
+                  Scale, Sign)
 
-__all__ = ["streamline", "fold_thresholds", "fold_table"]
+__all__ = ["streamline", "fold_thresholds", "fold_table", "fold_levels"]
+
+#: :func:`fold_levels` checks its thresholds on every sum of a domain up to this size (values times
+#: channels), else on this many random sums and those next to every threshold.
+_LEVEL_CHECKS = 1 << 22
 
 _FOLDABLE = (Scale, BatchNorm)
 
@@ -86,6 +96,65 @@ def fold_table(n_inputs: int, channels: int, chain) -> np.ndarray:
     with torch.no_grad():
         t = _through(real, np.repeat(dots[:, None], channels, axis=1))
         return quantize.integers(t).numpy().astype(np.int64).T
+
+
+def fold_levels(conv: FixedConv, in_type, chain) -> tuple[FixedConv, LevelThresholds]:
+    """``conv`` (with its sums as output) and the :class:`LevelThresholds` equal to ``chain`` (the
+    real-valued ops, last the :class:`~.ops.Quantize`) applied to its real outputs ``S / 2**frac``.
+
+    Per channel the sums lie in ``lo..hi`` (from the weights and the inputs' range). A channel whose
+    values fall as ``S`` rises has its weights negated, so all rise; its thresholds are where each
+    next value is first reached, by a binary search run on all channels and values at once with the
+    model's float32 operations. The result is checked against those operations on every sum (or, for
+    large domains, on random sums and those next to every threshold).
+    """
+    import torch
+
+    *real, quantize = chain
+    w = conv.weights
+    e_lo, e_hi = -(1 << (in_type.width - 1)), (1 << (in_type.width - 1)) - 1
+    lo, hi = np.minimum(w * e_lo, w * e_hi).sum(axis=1), np.maximum(w * e_lo, w * e_hi).sum(axis=1)
+
+    def value(sums: np.ndarray, sign: np.ndarray) -> np.ndarray:
+        """The model's integers ``k`` for sums (rows, channels) of the weights times ``sign``."""
+        with torch.no_grad():
+            t = _through(real, (sign * sums).astype(np.float64) * 2.0 ** -conv.frac)
+            return quantize.integers(t).numpy().astype(np.int64)
+
+    ones = np.ones(len(w), np.int64)
+    flip = value(hi[None], ones)[0] < value(lo[None], ones)[0]
+    sign = np.where(flip, -1, 1)
+    lo, hi = np.where(flip, -hi, lo), np.where(flip, -lo, hi)
+    base, top = int(value(lo[None], sign).min()), int(value(hi[None], sign).max())
+    targets = base + 1 + np.arange(max(top - base, 1))[:, None]           # (K, 1): each next value
+    left, right = np.broadcast_to(lo, (len(targets), len(w))).copy(), np.broadcast_to(hi + 1, (len(targets), len(w))).copy()
+    while (left < right).any():
+        mid = (left + right) // 2
+        reached = value(np.minimum(mid, hi), sign) >= targets
+        right, left = np.where(reached & (left < right), mid, right), np.where(~reached & (left < right), mid + 1, left)
+    levels = LevelThresholds(left.T.copy(), base, quantize.frac)
+    _check_levels(levels, lambda sums: value(sums, sign), lo, hi)
+    weights = w * sign[:, None]
+    return FixedConv(weights, conv.weight_frac, conv.in_frac, sums=True), levels
+
+
+def _check_levels(levels: LevelThresholds, value, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Raise if ``levels`` differs from ``value`` on the sums ``lo..hi`` per channel (all of them,
+    or a sample and the neighbours of every threshold)."""
+    span = int((hi - lo).max()) + 1
+    if span * len(lo) <= _LEVEL_CHECKS:
+        sums = lo + np.arange(span)[:, None]
+    else:
+        rng = np.random.default_rng(0)
+        edges = levels.thresholds.T
+        sums = np.concatenate([lo + (rng.random((_LEVEL_CHECKS // len(lo), 1)) * (hi - lo + 1)).astype(np.int64),
+                               edges - 1, edges])
+    sums = np.clip(sums, lo, hi)
+    wrong = levels.reference(sums) != value(sums)
+    if wrong.any():
+        c = int(np.flatnonzero(wrong.any(axis=0))[0])
+        raise UnsupportedModelError(f"channel {c}: the activation after the 1x1 convolution is not monotonic in "
+                                    f"its sum, so it cannot be thresholds")
 
 
 def _through(real, dots: np.ndarray):
@@ -155,7 +224,16 @@ def streamline(graph: Graph) -> Graph:
         if node.name in dropped:
             continue
         node = Node(node.name, node.op, tuple(rename.get(i, i) for i in node.inputs))
-        if isinstance(node.op, (BinaryDense, BinaryConv2d)) and node.op.thresholds is None:
+        if isinstance(node.op, FixedConv) and not node.op.sums:
+            chain = _chain_after(graph, node)
+            if not chain or not isinstance(chain[-1].op, Quantize):
+                raise UnsupportedModelError(f"{node.name}: a FixedPointConv2d must be followed by [BatchNorm2d] and "
+                                            f"FixedPoint, which bnn-hw folds into thresholds on its sums")
+            conv, levels = fold_levels(node.op, types[node.inputs[0]], [n.op for n in chain])
+            nodes.append(node.with_op(conv))
+            dropped.update(n.name for n in chain)
+            node = Node(chain[-1].name, levels, (node.name,))
+        elif isinstance(node.op, (BinaryDense, BinaryConv2d)) and node.op.thresholds is None:
             chain = _chain_after(graph, node)
             if chain and isinstance(chain[-1].op, Quantize):
                 in_type, ops = types[node.inputs[0]], [n.op for n in chain]

@@ -202,11 +202,16 @@ class ForkJoin(wiring.Component):
     the FIFO, the body for the fork and the join for the body. The compiler computes ``depth`` from
     the body's stages (:func:`bnn_hw.compiler.blocks.shortcut_depth`).
 
+    With a ``branch`` the shortcut computes (Bi-Real's downsampling shortcut): the fork feeds it, and
+    the buffering after it holds its results, ``o = join(body(i), branch(i))``.
+
     Parameters
     ----------
-    body : wiring.Component with ports ``i`` (as wide as the join's ``b``) and ``o`` (as its ``a``)
+    body : wiring.Component with ports ``i`` (as wide as the join's ``b``, or the branch's ``i``)
+        and ``o`` (as the join's ``a``)
     join : wiring.Component with ports ``a``, ``b``, ``o``
     depth : int, positive
+    branch : wiring.Component with ports ``i`` (as the body's) and ``o`` (as the join's ``b``), or None
 
     Attributes
     ----------
@@ -214,14 +219,20 @@ class ForkJoin(wiring.Component):
     o : the join's ``o``
     """
 
-    def __init__(self, body, join, depth):
+    def __init__(self, body, join, depth, branch=None):
         require_positive_ints(depth=depth)
-        if payload_width(body, "i") != payload_width(join, "b") or payload_width(body, "o") != payload_width(join, "a"):
-            raise ValueError(f"the body's input must be as wide as the join's b ({payload_width(join, 'b')} bits) "
-                             f"and its output as its a ({payload_width(join, 'a')} bits), not "
-                             f"{payload_width(body, 'i')} and {payload_width(body, 'o')}")
+        shortcut_in, shortcut_out = (body, body) if branch is None else (branch, branch)
+        if payload_width(body, "i") != payload_width(shortcut_in, "i") or \
+                payload_width(shortcut_out, "i" if branch is None else "o") != payload_width(join, "b") or \
+                payload_width(body, "o") != payload_width(join, "a"):
+            raise ValueError(f"the body's input must be as wide as the {'join' if branch is None else 'branch'}'s "
+                             f"{'b' if branch is None else 'i'} and its output as the join's a "
+                             f"({payload_width(join, 'a')} bits), the join's b as the shortcut's words "
+                             f"({payload_width(join, 'b')} bits); the body takes {payload_width(body, 'i')} and "
+                             f"gives {payload_width(body, 'o')}")
         self._width = payload_width(body, "i")
-        self._body, self._join, self._depth = body, join, depth
+        self._shortcut_width = payload_width(join, "b")
+        self._body, self._join, self._depth, self._branch = body, join, depth, branch
         super().__init__({
             "i": In(stream.Signature(unsigned(self._width))),
             "o": join.signature.members["o"],
@@ -237,21 +248,27 @@ class ForkJoin(wiring.Component):
         return self._body
 
     def __repr__(self):
-        return f"ForkJoin(body={self._body!r}, join={self._join!r}, depth={self._depth})"
+        branch = "" if self._branch is None else f", branch={self._branch!r}"
+        return f"ForkJoin(body={self._body!r}, join={self._join!r}, depth={self._depth}{branch})"
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.fork = fork = Fork(self._width)
         m.submodules.body = self._body
-        m.submodules.shortcut_out = shortcut_out = StreamRegister(self._width)
+        m.submodules.shortcut_out = shortcut_out = StreamRegister(self._shortcut_width)
         m.submodules.join = self._join
         wiring.connect(m, wiring.flipped(self.i), fork.i)
         wiring.connect(m, fork.a, self._body.i)
+        shortcut_in = fork.b
+        if self._branch is not None:
+            m.submodules.branch = self._branch
+            wiring.connect(m, fork.b, self._branch.i)
+            shortcut_in = self._branch.o
         if self._depth == 1:
-            wiring.connect(m, fork.b, shortcut_out.i)
+            wiring.connect(m, shortcut_in, shortcut_out.i)
         else:
-            m.submodules.shortcut = shortcut = SyncFIFOBuffered(width=self._width, depth=self._depth - 1)
-            wiring.connect(m, fork.b, shortcut.w_stream)
+            m.submodules.shortcut = shortcut = SyncFIFOBuffered(width=self._shortcut_width, depth=self._depth - 1)
+            wiring.connect(m, shortcut_in, shortcut.w_stream)
             wiring.connect(m, shortcut.r_stream, shortcut_out.i)
         wiring.connect(m, self._body.o, self._join.a)
         wiring.connect(m, shortcut_out.o, self._join.b)

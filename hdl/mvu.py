@@ -10,7 +10,7 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .popcount import xnor_popcount
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "rom_bank_depth"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "rom_bank_depth", "dot_bound"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
 POPCOUNT_CHUNK = 16
@@ -27,6 +27,13 @@ def rom_bank_depth(width: int) -> int:
     split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
     made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
+
+
+def dot_bound(n: int, element_width: int, signed_elements: bool, weight_bits: int) -> int:
+    """The largest magnitude of a dot product of ``n`` multi-bit elements with weights: ``n`` times
+    the largest element magnitude times the largest weight magnitude (1 for +-1 weights)."""
+    element = (1 << (element_width - 1)) if signed_elements else (1 << element_width) - 1
+    return n * element * (1 << (weight_bits - 1))
 
 
 def _ceil_div(a, b):
@@ -239,8 +246,7 @@ class MatrixVectorUnit(wiring.Component):
         for pixels and +-1 weights); thresholds compare against it."""
         if self._e == 1:
             return 0, self._N
-        element = (1 << (self._e - 1)) if self._signed else (1 << self._e) - 1
-        hi = self._N * element * (1 << (self._b - 1))
+        hi = dot_bound(self._N, self._e, self._signed, self._b)
         return -hi, hi
 
     @property
@@ -263,7 +269,7 @@ class MatrixVectorUnit(wiring.Component):
     @property
     def _word_bound(self):
         """The largest magnitude of one input word's dot product (multi-bit elements)."""
-        return self._simd * max(map(abs, self._element_range)) * (1 << (self._b - 1))
+        return dot_bound(self._simd, self._e, self._signed, self._b)
 
     # -- memory images ----------------------------------------------------------------------------
 

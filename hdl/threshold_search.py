@@ -38,7 +38,7 @@ class ThresholdSearch(wiring.Component):
     Attributes
     ----------
     i : In(stream.Signature(data.ArrayLayout(signed(in_width), lanes)))
-    o : Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes)))
+    o : Out(stream.Signature(unsigned(lanes * out_width)))
     """
 
     def __init__(self, thresholds, lanes, in_width, base, out_width):
@@ -56,7 +56,7 @@ class ThresholdSearch(wiring.Component):
         self._thresholds, self._lanes, self._in_width, self._base = t.astype(np.int64), int(lanes), in_width, base
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(in_width), lanes))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes))),
+            "o": Out(stream.Signature(unsigned(lanes * out_width))),
         })
 
     def __repr__(self):

@@ -140,19 +140,23 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 
 
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
-                  padding_mode="constant", hidden=(6,), classes=3) -> torch.nn.Sequential:
+                  padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
+                  weight_bits=(4, 2)) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
-    around Sign (ApproxSign), a 3x3 magnitude-aware binary convolution, BN and FixedPoint; a Sign,
-    Flatten and binary FC layers. The convolutions pad with +1, or replicate with ``padding_mode``.
-    Random weights, adversarial BN statistics (one zero-scale channel per layer). Eval mode."""
+    around Sign (ApproxSign), a 3x3 magnitude-aware binary convolution, BN and FixedPoint; with
+    ``downsample`` a Bi-Real downsampling block to twice the channels at half the size (the body's
+    convolution with stride 2, a ShortcutBranch of AvgPool2d(2), a FixedPointConv2d with
+    ``weight_bits`` (bits, fraction bits), BN and FixedPoint); a Sign, Flatten and binary FC layers.
+    The convolutions pad with +1, or replicate with ``padding_mode``. Random weights, adversarial BN
+    statistics (one zero-scale channel per layer). Eval mode."""
     g = torch.Generator().manual_seed(seed)
     c, h, w = image
     pad_value = 1 if padding_mode == "constant" else -1
 
-    def conv_bn(cin, cout, sign, scale="magnitude", fixed=True):
-        conv = bnn.BinaryConv2d(cin, cout, 3, 1, 1, pad_value, scale=scale, padding_mode=padding_mode)
+    def conv_bn(cin, cout, sign, scale="magnitude", fixed=True, stride=1):
+        conv = bnn.BinaryConv2d(cin, cout, 3, stride, 1, pad_value, scale=scale, padding_mode=padding_mode)
         bn = torch.nn.BatchNorm2d(cout)
         with torch.no_grad():
             conv.weight.uniform_(-1, 1, generator=g)
@@ -163,6 +167,15 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
               *conv_bn(2 * c, channels, bnn.Sign(), scale=False, fixed=False)[1:], bnn.Sign(),
               *conv_bn(channels, channels, bnn.Sign())[1:]]
     layers += [bnn.RealShortcut(*conv_bn(channels, channels, bnn.Sign(grad="approx"))) for _ in range(blocks)]
+    if downsample:
+        conv = bnn.FixedPointConv2d(channels, 2 * channels, *weight_bits)
+        bn = torch.nn.BatchNorm2d(2 * channels)
+        with torch.no_grad():
+            conv.weight.uniform_(-1, 1, generator=g)
+        _adversarial_batchnorm(bn, channels, g, 1)
+        branch = bnn.ShortcutBranch(torch.nn.AvgPool2d(2), conv, bn, bnn.FixedPoint(frac_bits, bits))
+        layers.append(bnn.RealShortcut(branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=2)))
+        channels, h, w = 2 * channels, h // 2, w // 2
     layers += [bnn.Sign(), torch.nn.Flatten()]
     layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
     return torch.nn.Sequential(*layers).eval()

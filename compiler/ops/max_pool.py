@@ -13,11 +13,32 @@ import numpy as np
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 
-__all__ = ["MaxPool"]
+__all__ = ["MaxPool", "PoolWindows"]
+
+
+class PoolWindows:
+    """When a non-overlapping ``kernel x kernel`` pool of an image's pixels (one per cycle, a 3-word
+    output FIFO) needs and takes its input pixels."""
+
+    kernel: int
+
+    def inputs_needed(self, in_type, n: int) -> int:
+        """Input pixels the hardware takes before its ``n``-th output pixel: through the last
+        pixel of that output's window."""
+        h, w, _ = in_type.shape
+        k = self.kernel
+        frame, index = divmod(n - 1, (h // k) * (w // k))
+        oy, ox = divmod(index, w // k)
+        return frame * h * w + (oy * k + k - 1) * w + ox * k + k
+
+    def inputs_accepted(self, in_type, n: int) -> int:
+        """The most input pixels the hardware takes before its ``n``-th output: it works one input
+        pixel per cycle, with a 3-word output FIFO."""
+        return self.inputs_needed(in_type, n + 3)
 
 
 @dataclass(frozen=True)
-class MaxPool:
+class MaxPool(PoolWindows):
     kernel: int
 
     def __post_init__(self):
@@ -49,20 +70,6 @@ class MaxPool:
         ho, wo = h // k, w // k
         blocks = x[:, :ho * k, :wo * k].reshape(b, ho, k, wo, k, c)
         return blocks.max(axis=(2, 4))
-
-    def inputs_needed(self, in_type, n: int) -> int:
-        """Input pixels the hardware takes before its ``n``-th output pixel: through the last
-        pixel of that output's window."""
-        h, w, _ = in_type.shape
-        k = self.kernel
-        frame, index = divmod(n - 1, (h // k) * (w // k))
-        oy, ox = divmod(index, w // k)
-        return frame * h * w + (oy * k + k - 1) * w + ox * k + k
-
-    def inputs_accepted(self, in_type, n: int) -> int:
-        """The most input pixels the hardware takes before its ``n``-th output: it works one input
-        pixel per cycle, with a 3-word output FIFO."""
-        return self.inputs_needed(in_type, n + 3)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel each."""

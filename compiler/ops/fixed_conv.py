@@ -1,0 +1,221 @@
+"""The real-valued 1x1 convolution of Bi-Real's downsampling shortcut, and the thresholds it folds into.
+
+- :class:`FixedConv`: :class:`bnn_hw.nn.FixedPointConv2d` on a fixed-point image. Its weights are
+  integers ``w`` with ``weight_frac`` fraction bits and its inputs integers ``x`` with ``frac``, so
+  every output is the integer ``S = sum(w * x)`` with ``frac + weight_frac`` fraction bits, exact in
+  float32 while ``|S| < 2**24`` (checked). Before streamlining it gives the real value
+  ``S / 2**(frac + weight_frac)`` as PyTorch does (for the BatchNorm after it); after, ``S`` itself.
+- :class:`LevelThresholds`: what the ``[BatchNorm] FixedPoint`` after it makes of ``S``, a step
+  function of ``S`` that the streamlining pass finds with the model's own float32 operations
+  (:func:`~bnn_hw.compiler.streamline.fold_levels`): ``base + (number of the channel's thresholds
+  that S reaches)``. In hardware a pipelined binary search (:class:`~bnn_hw.hdl.ThresholdSearch`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+import numpy as np
+
+from ..cost import BlockRam, Cost
+from ..ir import Kind, TensorType
+from ._arrays import frozen_array
+from ._vectors import LaneStream, VectorStream, vectors
+from .fixed_point import FLOAT32_EXACT_BITS
+
+__all__ = ["FixedConv", "LevelThresholds"]
+
+
+def _signed_width(lo: int, hi: int) -> int:
+    from ...hdl.fixed_point import signed_width
+    return signed_width(lo, hi)
+
+
+@dataclass(frozen=True, eq=False)
+class FixedConv(VectorStream):
+    """A 1x1 convolution with integer weights ``(M, C)`` (``weight_frac`` fraction bits) on a
+    fixed-point image with ``in_frac`` fraction bits; ``sums`` says it gives the integer sums (after
+    streamlining) rather than their real values. In hardware a multiply-accumulate :class:`~bnn_hw.hdl.MatrixVectorUnit`
+    (two's complement elements, the weights as bit planes) per pixel: ``pe`` output channels by
+    ``simd`` input values."""
+
+    weights: np.ndarray   #: (M, C) int64
+    weight_frac: int
+    in_frac: int
+    sums: bool = False
+
+    def __post_init__(self):
+        w = np.asarray(self.weights)
+        if w.ndim != 2 or 0 in w.shape or w.dtype.kind not in "iu":
+            raise ValueError(f"a 1x1 convolution's weights must be an (M, C) integer array, not {w.shape}")
+        object.__setattr__(self, "weights", frozen_array(w, np.int64))
+
+    def __repr__(self):
+        return f"FixedConv({self.out_channels}x{self.in_channels}, int{self.weight_bits}.{self.weight_frac})"
+
+    @property
+    def out_channels(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def in_channels(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def weight_bits(self) -> int:
+        """Bits of the two's complement weights (at least 2)."""
+        return max(2, _signed_width(self.weights.min(), self.weights.max()))
+
+    def sum_bound(self, in_type) -> int:
+        """The largest magnitude of a sum the hardware's accumulator holds."""
+        from ...hdl.mvu import dot_bound
+        return dot_bound(self.in_channels, in_type.width, True, self.weight_bits)
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.INT or len(x.shape) != 3 or x.shape[-1] != self.in_channels or x.frac != self.in_frac:
+            raise ValueError(f"takes a fixed-point image of {self.in_channels} channels with {self.in_frac} "
+                             f"fraction bits, got {x}")
+        width = self.sum_bound(x).bit_length() + 1
+        if width > FLOAT32_EXACT_BITS:
+            raise ValueError(f"its sums need {width} bits, more than float32 PyTorch computes exactly "
+                             f"({FLOAT32_EXACT_BITS}); use fewer bits in the weights or the FixedPoint before it")
+        if not self.sums:
+            return TensorType(x.shape[:2] + (self.out_channels,), Kind.REAL, 32)
+        return TensorType(x.shape[:2] + (self.out_channels,), Kind.INT, width, self.frac)
+
+    @property
+    def frac(self) -> int:
+        """Fraction bits of the sums."""
+        return self.in_frac + self.weight_frac
+
+    def integer_sums(self, x: np.ndarray) -> np.ndarray:
+        """``S`` of a batch of images of integers ``x``: (B, H, W, M) int64."""
+        return np.asarray(x, np.int64) @ self.weights.T
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        s = self.integer_sums(x)
+        return s if self.sums else s.astype(np.float32) * np.float32(2.0 ** -self.frac)
+
+    # -- hardware -------------------------------------------------------------------------------
+
+    def lanes(self, in_type) -> tuple[int, int]:
+        """The most useful ``(pe, simd)``: one lane per output channel and per input value."""
+        return self.out_channels, self.in_channels
+
+    def cycles(self, in_type, pe: int, simd: int) -> int:
+        return vectors(in_type) * self.rom_depth(in_type, pe, simd)
+
+    def rom_depth(self, in_type, pe: int, simd: int) -> int:
+        """Words of the unit's weight ROM: ``NF * SF``."""
+        return ceil(self.out_channels / pe) * ceil(self.in_channels / simd)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """``simd`` values in, ``pe`` sums out."""
+        return fold.simd * in_type.width, fold.pe * (self.sum_bound(in_type).bit_length() + 1)
+
+    def hardware(self, in_type, fold):
+        from ...hdl import MatrixVectorUnit
+        return MatrixVectorUnit(self.weights, None, pe=fold.pe, simd=fold.simd, element_width=in_type.width,
+                                signed_elements=True, weight_bits=self.weight_bits)
+
+    def traffic(self, in_type, fold):
+        """Per pixel: the input values written once and read once per group of ``pe`` outputs, the
+        weights read once, one masked addition per weight bit plane and input (the multiply-adds,
+        float32 in a real-valued design), one accumulation per ``simd`` word."""
+        from ..energy import Traffic
+        pixels, m, c = vectors(in_type), self.out_channels, self.in_channels
+        values = pixels * c * (1 + ceil(m / fold.pe))
+        macs = pixels * m * c
+        return Traffic(weight_bits=pixels * self.weights.size * self.weight_bits,
+                       fixed_bits=values * in_type.width, fixed_values=values,
+                       int_ops=macs * self.weight_bits + pixels * m * ceil(c / fold.simd),
+                       fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        pe, simd, e, b = fold.pe, fold.simd, in_type.width, self.weight_bits
+        sf, nf = ceil(self.in_channels / simd), ceil(self.out_channels / pe)
+        acc = self.sum_bound(in_type).bit_length() + 1
+        memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * e, 2 * sf)
+        # per lane and weight bit plane a masked adder tree over the simd values (about 2 LUT4 per
+        # value bit), the planes' shifted sum and the accumulator; counters and the output FIFO
+        return Cost(
+            cycles=self.cycles(in_type, pe, simd),
+            lut4=pe * (2 * b * simd * e + b * acc + 3 * acc) + 2 * simd * e + 75 + memories.lut4,
+            ff=3 * simd * e + 2 * pe * simd * b + pe * (b + 3) * acc + 64,
+            ebr=memories.ebr,
+            weight_bits=self.weights.size * b,
+            buffer_bits=2 * sf * simd * e,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class LevelThresholds(LaneStream):
+    """Channel ``c``'s integer sum ``s`` to ``base + sum_j (s >= thresholds[c, j])``, a fixed-point
+    value with ``frac`` fraction bits; ``width`` bits hold every value. In hardware the producer's
+    ``fold.pe`` values per word (:class:`~._vectors.LaneStream`), a :class:`~bnn_hw.hdl.ThresholdSearch`."""
+
+    thresholds: np.ndarray   #: (M, K) int64, rows ascending
+    base: int
+    frac: int
+
+    def __post_init__(self):
+        t = np.asarray(self.thresholds)
+        if t.ndim != 2 or 0 in t.shape or t.dtype.kind not in "iu" or np.any(np.diff(t, axis=1) < 0):
+            raise ValueError(f"level thresholds must be an (M, K) integer array with ascending rows, not {t.shape}")
+        object.__setattr__(self, "thresholds", frozen_array(t, np.int64))
+
+    def __repr__(self):
+        return f"LevelThresholds({self.channels}x{self.thresholds.shape[1]} -> int{self.width}.{self.frac})"
+
+    @property
+    def channels(self) -> int:
+        return self.thresholds.shape[0]
+
+    @property
+    def width(self) -> int:
+        """Signed bits of the values (and more than the fraction bits)."""
+        return max(_signed_width(self.base, self.base + self.thresholds.shape[1]), self.frac + 1)
+
+    def infer(self, inputs):
+        (x,) = inputs
+        if x.kind is not Kind.INT or x.shape[-1] != self.channels:
+            raise ValueError(f"takes the integer sums of {self.channels} channels, got {x}")
+        return TensorType(x.shape, Kind.INT, self.width, self.frac)
+
+    def reference(self, sums: np.ndarray) -> np.ndarray:
+        s = np.asarray(sums, np.int64)
+        return self.base + (s[..., None] >= self.thresholds).sum(axis=-1)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """``pe`` sums in, ``pe`` values out."""
+        return fold.pe * in_type.width, fold.pe * self.width
+
+    def hardware(self, in_type, fold):
+        from ...hdl import ThresholdSearch
+        return ThresholdSearch(self.thresholds, fold.pe, in_type.width, self.base, self.width)
+
+    def traffic(self, in_type, fold):
+        """One threshold read and one comparison per search step and value; each value stands for a
+        BatchNorm (a float32 multiply and add in a real-valued design)."""
+        from ..energy import Traffic
+        values, steps = in_type.size, self.thresholds.shape[1].bit_length()
+        return Traffic(weight_bits=values * steps * (in_type.width + 1), int_ops=values * steps,
+                       channel_outputs=values)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        pe, w = fold.pe, in_type.width
+        steps, groups = self.thresholds.shape[1].bit_length(), ceil(self.channels / fold.pe)
+        roms = Cost()
+        for d in range(steps):
+            roms = roms + block_ram.place_rom(w + 1, groups << d)
+        # per lane and step a comparator; the sums, nodes and thresholds registered along the three
+        # stages of each step; the output FIFO
+        return Cost(
+            cycles=self.cycles(in_type, fold),
+            lut4=pe * (steps * (w + 2) + roms.lut4) + 2 * pe * self.width + 30,
+            ff=pe * steps * (3 * w + 2 * steps + w + 1) + pe * self.width + 3 * steps + 20,
+            ebr=pe * roms.ebr,
+            weight_bits=self.thresholds.size * (w + 1),
+        )
