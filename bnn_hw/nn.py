@@ -564,7 +564,9 @@ class FixedPointConv2d(nn.Module):
             raise ValueError(f"FixedPointConv2d weights may have at most 16 bits, not {weight_bits}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.weight_bits, self.weight_frac_bits = int(weight_bits), int(weight_frac_bits)
-        bound = (in_channels ** -0.5)
+        # across half the grid's range, so the rounding starts with many distinct weights (the
+        # BatchNorm after the layer normalizes the scale)
+        bound = 2.0 ** (self.weight_bits - 2 - self.weight_frac_bits)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1).uniform_(-bound, bound))
 
     @property

@@ -9,6 +9,7 @@ two are exact). Rows and columns that do not fill a whole window are dropped (fl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import ceil
 
 import numpy as np
 
@@ -45,19 +46,14 @@ class AvgPool(PoolWindows, LaneStream):
         (x,) = inputs
         if x.kind is not Kind.INT or len(x.shape) != 3:
             raise ValueError(f"averages a fixed-point image (a FixedPoint makes one), got {x}")
-        h, w, c = x.shape
-        if h < self.kernel or w < self.kernel:
-            raise ValueError(f"a {self.kernel}x{self.kernel} pool does not fit a {h}x{w} image")
+        shape = self.pooled_shape(x)
         width = x.width + self.extra_bits
         if width > FLOAT32_EXACT_BITS:
             raise ValueError(f"the window sums need {width} bits, more than float32 holds exactly")
-        return TensorType((h // self.kernel, w // self.kernel, c), Kind.INT, width, x.frac + self.extra_bits)
+        return TensorType(shape, Kind.INT, width, x.frac + self.extra_bits)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
-        b, h, w, c = x.shape
-        k = self.kernel
-        ho, wo = h // k, w // k
-        return np.asarray(x, np.int64)[:, :ho * k, :wo * k].reshape(b, ho, k, wo, k, c).sum(axis=(2, 4))
+        return self.windows(np.asarray(x, np.int64)).sum(axis=(2, 4))
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` values in, ``pe`` sums out."""
@@ -79,9 +75,12 @@ class AvgPool(PoolWindows, LaneStream):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         h, w, c = in_type.shape
-        words = -(-c // fold.pe)
+        words, window_row = -(-c // fold.pe), (w // self.kernel) * -(-c // fold.pe)
         sum_bits = fold.pe * (in_type.width + self.extra_bits)
-        rows = block_ram.place(sum_bits, (w // self.kernel) * words) + block_ram.place(sum_bits, words)
-        # two adders and two multiplexers per sum bit, counters and the 3-word output FIFO
-        return Cost(cycles=self.cycles(in_type, fold), lut4=4 * sum_bits + 70 + rows.lut4,
-                    ff=sum_bits + 40, ebr=rows.ebr, buffer_bits=((w // self.kernel) + 1) * words * sum_bits)
+        # both buffers are read asynchronously, so LUT RAM (16x4 cells) with a multiplexer per 16
+        # words of each bit; two adders and multiplexers per sum bit, counters and the output FIFO
+        # (fitted to yosys synth_ecp5 on the Bi-Real example's pool, benchmarks/cost_model.py)
+        cells = (ceil(window_row / 16) + ceil(words / 16)) * ceil(sum_bits / 4)
+        return Cost(cycles=self.cycles(in_type, fold),
+                    lut4=4 * cells + sum_bits * ceil(window_row / 16) + 6 * sum_bits + 70,
+                    ff=sum_bits + 40, buffer_bits=(window_row + words) * sum_bits)

@@ -138,11 +138,12 @@ class FixedConv(VectorStream):
         sf, nf = ceil(self.in_channels / simd), ceil(self.out_channels / pe)
         acc = self.sum_bound(in_type).bit_length() + 1
         memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * e, 2 * sf)
-        # per lane and weight bit plane a masked adder tree over the simd values (about 2 LUT4 per
-        # value bit), the planes' shifted sum and the accumulator; counters and the output FIFO
+        # per lane and weight bit plane a masked adder tree over the simd values (4.85 LUT4 per
+        # value bit, fitted to yosys synth_ecp5 on the Bi-Real example's unit), the planes' shifted
+        # sum and the accumulator; counters and the output FIFO
         return Cost(
             cycles=self.cycles(in_type, pe, simd),
-            lut4=pe * (2 * b * simd * e + b * acc + 3 * acc) + 2 * simd * e + 75 + memories.lut4,
+            lut4=round(pe * (4.85 * b * simd * e + b * acc + 3 * acc)) + 2 * simd * e + 75 + memories.lut4,
             ff=3 * simd * e + 2 * pe * simd * b + pe * (b + 3) * acc + 64,
             ebr=memories.ebr,
             weight_bits=self.weights.size * b,
@@ -210,12 +211,13 @@ class LevelThresholds(LaneStream):
         roms = Cost()
         for d in range(steps):
             roms = roms + block_ram.place_rom(w + 1, groups << d)
-        # per lane and step a comparator; the sums, nodes and thresholds registered along the three
-        # stages of each step; the output FIFO
+        # per lane and step a comparator (on a carry chain); the sums, nodes and thresholds registered
+        # along the three stages of each step; the output FIFO (fitted to yosys synth_ecp5 on the
+        # Bi-Real example's unit)
         return Cost(
             cycles=self.cycles(in_type, fold),
-            lut4=pe * (steps * (w + 2) + roms.lut4) + 2 * pe * self.width + 30,
-            ff=pe * steps * (3 * w + 2 * steps + w + 1) + pe * self.width + 3 * steps + 20,
+            lut4=pe * (steps * (w + 2) // 2 + roms.lut4) + 2 * pe * self.width + 30,
+            ff=pe * steps * (4 * w + 2 * steps + 13) + pe * self.width + 3 * steps + 20 + roms.ff,
             ebr=pe * roms.ebr,
             weight_bits=self.thresholds.size * (w + 1),
         )

@@ -185,8 +185,8 @@ class Add(LaneStream):
             raise ValueError(f"adds two values, got {len(inputs)}")
         body, shortcut = inputs
         if body.kind is not Kind.INT or shortcut.kind is not Kind.INT:
-            raise ValueError(f"adds fixed-point values (a FixedPoint ends the block's body), got {body} and "
-                             f"{shortcut}")
+            raise ValueError(f"adds fixed-point values (a FixedPoint ends the block's body, and its "
+                             f"ShortcutBranch if it has one), got {body} and {shortcut}")
         if body.shape != shortcut.shape or body.frac != shortcut.frac or body.shape[-1] != self.channels:
             raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it adds only "
                              f"values of one shape with the same fraction bits (FixedPoint frac_bits)")

@@ -22,6 +22,19 @@ class PoolWindows:
 
     kernel: int
 
+    def pooled_shape(self, x) -> tuple[int, int, int]:
+        """The pooled shape of the image type ``x`` (the pool must fit it)."""
+        h, w, c = x.shape
+        if h < self.kernel or w < self.kernel:
+            raise ValueError(f"a {self.kernel}x{self.kernel} pool does not fit a {h}x{w} image")
+        return h // self.kernel, w // self.kernel, c
+
+    def windows(self, x: np.ndarray) -> np.ndarray:
+        """A batch of images ``x`` as its windows, ``(batch, ho, kernel, wo, kernel, channels)``."""
+        b, h, w, c = x.shape
+        k = self.kernel
+        return x[:, :h // k * k, :w // k * k].reshape(b, h // k, k, w // k, k, c)
+
     def inputs_needed(self, in_type, n: int) -> int:
         """Input pixels the hardware takes before its ``n``-th output pixel: through the last
         pixel of that output's window."""
@@ -59,17 +72,10 @@ class MaxPool(PoolWindows):
         (x,) = inputs
         if x.kind is not Kind.BITS or len(x.shape) != 3:
             raise ValueError(f"max-pool is an OR of bits: it takes a binary image (after Sign), got {x}")
-        h, w, c = x.shape
-        if h < self.kernel or w < self.kernel:
-            raise ValueError(f"a {self.kernel}x{self.kernel} pool does not fit a {h}x{w} image")
-        return TensorType((h // self.kernel, w // self.kernel, c), Kind.BITS)
+        return TensorType(self.pooled_shape(x), Kind.BITS)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
-        b, h, w, c = x.shape
-        k = self.kernel
-        ho, wo = h // k, w // k
-        blocks = x[:, :ho * k, :wo * k].reshape(b, ho, k, wo, k, c)
-        return blocks.max(axis=(2, 4))
+        return self.windows(x).max(axis=(2, 4))
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel each."""
