@@ -29,8 +29,8 @@ class Fork(wiring.Component):
     """
 
     def __init__(self, width):
+        self._width = width   # recorded first, so that __repr__ works if validation fails
         require_positive_ints(width=width)
-        self._width = width
         super().__init__({
             "i": In(stream.Signature(unsigned(width))),
             "a": Out(stream.Signature(unsigned(width))),
@@ -68,8 +68,8 @@ class StreamRegister(wiring.Component):
     """
 
     def __init__(self, width):
+        self._width = width   # recorded first, so that __repr__ works if validation fails
         require_positive_ints(width=width)
-        self._width = width
         super().__init__({
             "i": In(stream.Signature(unsigned(width))),
             "o": Out(stream.Signature(unsigned(width))),
@@ -129,9 +129,9 @@ class LogicJoin(_Join):
     """
 
     def __init__(self, width, op):
+        self._width, self._op = width, op   # recorded first, so that __repr__ works if validation fails
         if op not in JOIN_OPS:
             raise ValueError(f"op must be one of {JOIN_OPS}, not {op!r}")
-        self._width, self._op = width, op
         super().__init__(width, width, width)
 
     def __repr__(self):
@@ -220,19 +220,19 @@ class ForkJoin(wiring.Component):
     """
 
     def __init__(self, body, join, depth, branch=None):
+        # recorded first, so that __repr__ works if validation fails
+        self._body, self._join, self._depth, self._branch = body, join, depth, branch
         require_positive_ints(depth=depth)
-        shortcut_in, shortcut_out = (body, body) if branch is None else (branch, branch)
-        if payload_width(body, "i") != payload_width(shortcut_in, "i") or \
-                payload_width(shortcut_out, "i" if branch is None else "o") != payload_width(join, "b") or \
-                payload_width(body, "o") != payload_width(join, "a"):
-            raise ValueError(f"the body's input must be as wide as the {'join' if branch is None else 'branch'}'s "
-                             f"{'b' if branch is None else 'i'} and its output as the join's a "
-                             f"({payload_width(join, 'a')} bits), the join's b as the shortcut's words "
-                             f"({payload_width(join, 'b')} bits); the body takes {payload_width(body, 'i')} and "
-                             f"gives {payload_width(body, 'o')}")
+        if branch is not None and payload_width(branch, "i") != payload_width(body, "i"):
+            raise ValueError(f"the branch must take the body's {payload_width(body, 'i')}-bit words, not "
+                             f"{payload_width(branch, 'i')}-bit ones")
+        shortcut_bits = payload_width(body, "i") if branch is None else payload_width(branch, "o")
+        if shortcut_bits != payload_width(join, "b") or payload_width(body, "o") != payload_width(join, "a"):
+            raise ValueError(f"the join takes {payload_width(join, 'a')}-bit words from the body and "
+                             f"{payload_width(join, 'b')}-bit ones from the shortcut, not "
+                             f"{payload_width(body, 'o')} and {shortcut_bits}")
         self._width = payload_width(body, "i")
         self._shortcut_width = payload_width(join, "b")
-        self._body, self._join, self._depth, self._branch = body, join, depth, branch
         super().__init__({
             "i": In(stream.Signature(unsigned(self._width))),
             "o": join.signature.members["o"],

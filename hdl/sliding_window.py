@@ -92,6 +92,10 @@ class SlidingWindow(wiring.Component):
     """
 
     def __init__(self, height, width, channels, kernel, stride=1, padding=0, pad_bit=0, groups=1, replicate=False):
+        # recorded first, so that __repr__ works if validation fails
+        self._h, self._w, self._c = height, width, channels
+        self._k, self._s, self._p, self._pad_bit, self._g = kernel, stride, padding, pad_bit, groups
+        self._replicate = bool(replicate)
         require_positive_ints(height=height, width=width, channels=channels, kernel=kernel, stride=stride,
                               groups=groups)
         if channels % groups:
@@ -106,9 +110,6 @@ class SlidingWindow(wiring.Component):
         if _out_size(height, kernel, stride, padding) < 1 or _out_size(width, kernel, stride, padding) < 1:
             raise ValueError(f"a {kernel}x{kernel} window with padding {padding} does not fit a "
                              f"{height}x{width} image")
-        self._h, self._w, self._c = height, width, channels
-        self._k, self._s, self._p, self._pad_bit, self._g = kernel, stride, padding, pad_bit, groups
-        self._replicate = bool(replicate)
         super().__init__({
             "i": In(stream.Signature(unsigned(channels))),
             "o": Out(stream.Signature(unsigned(channels // groups))),

@@ -68,6 +68,16 @@ def test_fork_join_around_a_body(stall, depth):
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_fork_join_with_a_computing_branch(stall):
+    """A branch that regroups each 4-bit word into 2-bit halves and back: o = body(i) << 4 | branch(i)."""
+    body = Chain([Repack(4, 4, 2), Repack(4, 2, 4)])
+    branch = Chain([StreamRegister(4), Repack(4, 4, 1), Repack(4, 1, 4)])
+    dut = ForkJoin(body, ConcatJoin(4, 4), depth=3, branch=branch)
+    words = list(np.random.default_rng(5).integers(0, 16, 20))
+    assert stream_through(dut, words, len(words), stall=stall, seed=6) == [w << 4 | w for w in words]
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_concat_join_puts_the_shortcut_in_the_low_bits(stall):
     """A body that passes each 4-bit word through in 2-bit halves: o = body(i) << 4 | i."""
     body = Chain([Repack(4, 4, 2), Repack(4, 2, 4)])
@@ -80,5 +90,7 @@ def test_arguments():
     assert_rejects(LogicJoin, 8, "and", match="op")
     assert_rejects(Fork, 0, match="width")
     assert_rejects(StreamRegister, 0, match="width")
-    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 3)]), LogicJoin(6, "or"), 1), match="as wide as")
+    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 3)]), LogicJoin(6, "or"), 1), match="the join takes")
+    assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 6)]), LogicJoin(6, "or"), 1, branch=StreamRegister(5)),
+                   match="the branch must take")
     assert_rejects(lambda: ForkJoin(Chain([Repack(6, 6, 6)]), LogicJoin(6, "or"), 0), match="depth")
