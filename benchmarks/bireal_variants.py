@@ -3,11 +3,11 @@
     python benchmarks/bireal_variants.py [--epochs 2] [--train-images 20000] [--test-images 5000]
 
 Each variant is the network of ``examples/fmnist_bireal/train.py`` (a pixel convolution, a
-fixed-point map at 14x14x32 with two real-valued shortcut blocks, binary downsampling, a map at
-7x7x64 with one block, two binary FC layers) with one choice changed: the fixed-point grid, the
-weight scale, the sign's gradient, or no shortcuts. Trained with the example's recipe (Adam 2e-3,
-cosine decay, batch 128) for a couple of epochs, seed 0 before each model is built; it prints the
-test accuracy of the eval-mode model. One run each: a point or two of difference is noise.
+fixed-point map at 14x14x32 with two real-valued shortcut blocks, Bi-Real's real-valued
+downsampling block, a map at 7x7x64 with one block, two binary FC layers) with one choice changed:
+the fixed-point grid, the weight scale, the sign's gradient, binary downsampling, or no shortcuts.
+Trained with the example's recipe (Adam 2e-3, cosine decay, batch 128) for a couple of epochs, seed
+0 before each model is built; it prints the test accuracy of the eval-mode model. One run each: a point or two of difference is noise.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ VARIANTS = {
     "coarser grid: FixedPoint(2, 4)": {"frac_bits": 2, "bits": 4},
     "no weight scale": {"scale": False},
     "straight-through sign gradient": {"sign_grad": "ste"},
+    "binary downsampling (Sign, OR max-pool, a new fixed-point map)": {"real_downsampling": False},
     "no shortcuts (each block its body alone)": {"shortcuts": False},
 }
 

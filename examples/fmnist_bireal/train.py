@@ -68,10 +68,12 @@ def build_model(c1: int, c2: int, hidden: int, frac_bits: int = 3, bits: int = 6
         return RealShortcut(*body) if shortcuts else nn.Sequential(*body)
 
     def down(a, b):
+        body = (Sign(sign_grad), conv(a, b, stride=2), nn.BatchNorm2d(b), FixedPoint(frac_bits, bits))
+        if not shortcuts:
+            return list(body)
         branch = ShortcutBranch(nn.AvgPool2d(2), FixedPointConv2d(a, b, 4, 2), nn.BatchNorm2d(b),
                                 FixedPoint(frac_bits, bits))
-        return [RealShortcut(branch, Sign(sign_grad), conv(a, b, stride=2), nn.BatchNorm2d(b),
-                             FixedPoint(frac_bits, bits))]
+        return [RealShortcut(branch, *body)]
 
     downsampling = down(c1, c2) if real_downsampling else [Sign(sign_grad), nn.MaxPool2d(2), *entry(c1, c2)]
     return nn.Sequential(
