@@ -1,4 +1,5 @@
-"""The registered output of a pipelined stream stage: a result register feeding a 3-word FIFO."""
+"""The registered output of a pipelined stream stage: a result register feeding a FIFO (3 words by
+default)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 __all__ = ["buffered_output"]
 
 
-def buffered_output(m, port, name: str = "out_fifo"):
-    """Drive the stream ``port`` from a 3-word FIFO (the fewest that sustain one word per cycle); returns ``(valid, payload, advance)``.
+def buffered_output(m, port, name: str = "out_fifo", depth: int = 3):
+    """Drive the stream ``port`` from a ``depth``-word FIFO (3, the fewest that sustain one word per
+    cycle, or more for a stage whose output comes in bursts); returns ``(valid, payload, advance)``.
 
     The stage sets ``valid``/``payload`` (its last pipeline register) and moves its pipeline only when
     ``advance`` is high. ``advance`` depends on the FIFO's fill level and ``valid`` alone, never on the
@@ -17,7 +19,7 @@ def buffered_output(m, port, name: str = "out_fifo"):
     through neighbouring stages into every clock enable otherwise).
     """
     width = len(Value.cast(port.payload))
-    fifo = SyncFIFOBuffered(width=width, depth=3)
+    fifo = SyncFIFOBuffered(width=width, depth=max(3, depth))
     m.submodules[name] = fifo
     valid, payload, advance = Signal(name=f"{name}_valid"), Signal(width, name=f"{name}_payload"), Signal()
     m.d.comb += [

@@ -22,17 +22,17 @@ class _WindowPool(wiring.Component):
     One input word per cycle: a ``words``-word buffer combines the pixels along a window row, a
     buffer of ``width // kernel * words`` words (distributed RAM) the rows of a window. Subclasses
     say how: :meth:`widen` makes an output word of an input word, :meth:`combine` joins two output
-    words. ``i.ready`` depends only on registers. Subclasses record their arguments in ``_args``
-    first (the repr), then validate them.
+    words. The output FIFO holds ``out_depth`` words (at least 3). ``i.ready`` depends only on
+    registers. Subclasses record their arguments in ``_args`` first (the repr), then validate them.
     """
 
     _args: dict
 
-    def __init__(self, height, width, kernel, words, in_width, out_width):
+    def __init__(self, height, width, kernel, words, in_width, out_width, out_depth=3):
         require_positive_ints(height=height, width=width, kernel=kernel, words=words)
         if kernel < 2 or kernel > min(height, width):
             raise ValueError(f"kernel must be at least 2 and fit the {height}x{width} image, not {kernel}")
-        self._h, self._w, self._k, self._words = height, width, kernel, words
+        self._h, self._w, self._k, self._words, self._out_depth = height, width, kernel, words, out_depth
         super().__init__({
             "i": In(stream.Signature(unsigned(in_width))),
             "o": Out(stream.Signature(unsigned(out_width))),
@@ -63,7 +63,7 @@ class _WindowPool(wiring.Component):
         word = Signal(range(P))                       # word of the pixel
         addr = Signal(range(Wo * P))                  # the window's word in the row buffer
 
-        valid, payload, adv = buffered_output(m, self.o)
+        valid, payload, adv = buffered_output(m, self.o, depth=self._out_depth)
         put = Signal()
         m.d.comb += [self.i.ready.eq(adv), put.eq(self.i.valid & adv)]
 
@@ -131,7 +131,10 @@ class SumPool(_WindowPool):
     A pixel's ``channels`` values arrive as ``words = ceil(channels / lanes)`` words of ``lanes``
     signed ``width``-bit values (lane ``l`` of word ``w`` is channel ``w * lanes + l``) and leave in
     the same order as ``out_width``-bit sums, ``out_width = width + bit_length(kernel**2 - 1)``, so
-    they never overflow. See :class:`_WindowPool` for the stream and timing.
+    they never overflow. See :class:`_WindowPool` for the stream and timing. A pooled row leaves
+    while the window's last input row arrives and none while the others do, so the output FIFO holds
+    a whole pooled row (:attr:`out_depth` words): a consumer that keeps up on average, such as a 1x1
+    convolution folded to the frame rate, never holds the pool back.
 
     Attributes
     ----------
@@ -146,7 +149,9 @@ class SumPool(_WindowPool):
         self._lanes, self._vw = lanes, value_width
         self.out_width = value_width + (kernel * kernel - 1).bit_length()
         words = -(-channels // lanes)
-        super().__init__(height, width, kernel, words, lanes * value_width, lanes * self.out_width)
+        self.out_depth = max(3, width // kernel * words)
+        super().__init__(height, width, kernel, words, lanes * value_width, lanes * self.out_width,
+                         self.out_depth)
 
     def _lanes_of(self, word, width):
         return [word[l * width:(l + 1) * width].as_signed() for l in range(self._lanes)]

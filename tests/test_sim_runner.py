@@ -102,11 +102,12 @@ def test_logic_shortcut_networks(tmp_path, op, stall):
 
 
 def test_real_shortcut_networks(tmp_path):
-    """Bi-Real blocks (fixed-point tables, adders and signs) in Verilog, under random stalls (the
-    Amaranth pipeline tests cover both paddings with and without stalls)."""
-    model = random_bireal(image=(1, 7, 6), seed=12, blocks=2, padding_mode="replicate")
+    """Bi-Real blocks (fixed-point tables, adders and signs) and a downsampling block (average pool,
+    multiply-accumulate, level thresholds) in Verilog, under random stalls (the Amaranth pipeline
+    tests cover both paddings with and without stalls)."""
+    model = random_bireal(image=(1, 8, 6), seed=12, blocks=2, padding_mode="replicate", downsample=True)
     plan = compile_model(model)
-    frames = np.random.default_rng(4).integers(0, 256, (8, 7, 6, 1)).astype(np.uint8)
+    frames = np.random.default_rng(4).integers(0, 256, (8, 8, 6, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=5)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, frames))

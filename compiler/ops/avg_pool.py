@@ -55,6 +55,11 @@ class AvgPool(PoolWindows, LaneStream):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return self.windows(np.asarray(x, np.int64)).sum(axis=(2, 4))
 
+    def inputs_accepted(self, in_type, n: int) -> int:
+        """The most input pixels the hardware takes before its ``n``-th output: its output FIFO
+        holds a whole pooled row (:class:`~bnn_hw.hdl.SumPool`)."""
+        return self.inputs_needed(in_type, n + in_type.shape[1] // self.kernel + 1)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` values in, ``pe`` sums out."""
         return fold.pe * in_type.width, fold.pe * (in_type.width + self.extra_bits)
@@ -78,9 +83,11 @@ class AvgPool(PoolWindows, LaneStream):
         words, window_row = -(-c // fold.pe), (w // self.kernel) * -(-c // fold.pe)
         sum_bits = fold.pe * (in_type.width + self.extra_bits)
         # both buffers are read asynchronously, so LUT RAM (16x4 cells) with a multiplexer per 16
-        # words of each bit; two adders and multiplexers per sum bit, counters and the output FIFO
-        # (fitted to yosys synth_ecp5 on the Bi-Real example's pool, benchmarks/cost_model.py)
+        # words of each bit; two adders and multiplexers per sum bit, counters; the output FIFO of a
+        # pooled row (fitted to yosys synth_ecp5 on the Bi-Real example's pool, benchmarks/cost_model.py)
         cells = (ceil(window_row / 16) + ceil(words / 16)) * ceil(sum_bits / 4)
+        out_fifo = block_ram.place(sum_bits, max(3, window_row))
         return Cost(cycles=self.cycles(in_type, fold),
-                    lut4=4 * cells + sum_bits * ceil(window_row / 16) + 6 * sum_bits + 70,
-                    ff=sum_bits + 40, buffer_bits=(window_row + words) * sum_bits)
+                    lut4=4 * cells + sum_bits * ceil(window_row / 16) + 6 * sum_bits + 70 + out_fifo.lut4,
+                    ff=2 * sum_bits + 40, ebr=out_fifo.ebr,
+                    buffer_bits=(2 * window_row + words) * sum_bits)
