@@ -10,7 +10,7 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .popcount import xnor_popcount
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "rom_bank_depth", "dot_bound"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "rom_bank_depth", "dot_bound"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
 POPCOUNT_CHUNK = 16
@@ -19,6 +19,10 @@ _BLOCK_DEPTH_BY_WIDTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024)
 #: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
 #: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
 SUM_GROUP = 4
+#: With multi-bit weights each bit plane sums slices of this many multi-bit elements, then the slice
+#: sums SUM_GROUP at a time, one registered level each (16 10-bit values in one cycle held the
+#: Bi-Real example's 1x1 convolution at 78 MHz).
+MAC_CHUNK = 4
 
 
 def rom_bank_depth(width: int) -> int:
@@ -82,8 +86,9 @@ class MatrixVectorUnit(wiring.Component):
     Timing: in steady state one vector takes ``NF * SF`` cycles (one weight word per cycle, no
     bubble between output words or between vectors) provided the producer delivers the next vector
     (``SF`` words) in that time and the consumer takes the output. The first output word appears
-    ``SF + 8`` cycles after the last input word of a vector is accepted (when the unit was idle),
-    the following words of that vector every ``SF`` cycles.
+    ``SF + 8`` cycles after the last input word of a vector is accepted (when the unit was idle; with
+    multi-bit weights one more per level of the slice sums' adder tree), the following words of that
+    vector every ``SF`` cycles.
     A single advance enable stalls the whole compute pipeline when its result cannot be written
     into the 3-word output FIFO; that FIFO's write-ready depends only on its fill level, and
     ``i.ready`` only on registers, so no ready signal passes through the unit combinationally.
@@ -478,7 +483,8 @@ class MatrixVectorUnit(wiring.Component):
         # weight bit plane the sums of the elements under its 1 bits per slice and (for +-1 weights,
         # shared by the lanes) of all elements
         f1p = next_stage(f1s, "f1p")
-        chunks = [(lo, min(lo + POPCOUNT_CHUNK, simd)) for lo in range(0, simd, POPCOUNT_CHUNK)]
+        chunk = POPCOUNT_CHUNK if B == 1 else MAC_CHUNK
+        chunks = [(lo, min(lo + chunk, simd)) for lo in range(0, simd, chunk)]
         e_lo, e_hi = (0, 1) if E == 1 else self._element_range
         planes = range(B)
 
@@ -516,6 +522,30 @@ class MatrixVectorUnit(wiring.Component):
                 for l in range(pe):
                     for g, total in enumerate(sums[l][0]):
                         m.d.sync += total.eq(sum(partial[l][0][g * SUM_GROUP:(g + 1) * SUM_GROUP]))
+
+        # stages 1t (multi-bit weights): each plane's slice sums added SUM_GROUP at a time, a
+        # registered level each, until one sum per plane is left
+        if B > 1:
+            level = [[[(pp, hi - lo) for pp, (lo, hi) in zip(partial[l][j], chunks)] for j in planes]
+                     for l in range(pe)]
+            depth = 0
+            while len(level[0][0]) > 1:
+                before_f2 = next_stage(before_f2, f"f1t{depth}")
+                reduced = []
+                for l in range(pe):
+                    reduced.append([])
+                    for j in planes:
+                        terms = level[l][j]
+                        groups = [terms[g:g + SUM_GROUP] for g in range(0, len(terms), SUM_GROUP)]
+                        reduced[l].append([])
+                        for g, group in enumerate(groups):
+                            count = sum(n for _, n in group)
+                            total = chunk_sum(f"pt{depth}_{l}_{j}_{g}", 0, count)
+                            with m.If(adv):
+                                m.d.sync += total.eq(sum(value for value, _ in group))
+                            reduced[l][j].append((total, count))
+                level, depth = reduced, depth + 1
+            sums = [[[level[l][j][0][0]] for j in planes] for l in range(pe)]
 
         # stage 2: the lane's popcount (multi-bit: its dot product: with +-1 weights
         # 2 * plus - total, else the planes' sums shifted, the sign plane's subtracted), registered

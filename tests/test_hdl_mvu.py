@@ -208,7 +208,8 @@ ELEMENTS = [(8, False, 1),   # pixels and +-1 weights (PixelConv2d)
             (3, False, 3)]
 
 
-@pytest.mark.parametrize("M,N,pe,simd", [(5, 19, 2, 4), (3, 9, 3, 9), (4, 40, 1, 16)])
+@pytest.mark.parametrize("M,N,pe,simd", [(5, 19, 2, 4), (3, 9, 3, 9), (4, 40, 1, 16),
+                                         (2, 50, 1, 40)])   # 10 slices of MAC_CHUNK: two adder levels
 @pytest.mark.parametrize("K", [None, 2])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 @pytest.mark.parametrize("E,signed,B", ELEMENTS)
