@@ -3,7 +3,7 @@ values), sum pooling of fixed-point values (average pooling with the division le
 point)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -27,6 +27,9 @@ class _WindowPool(wiring.Component):
     """
 
     _args: dict
+    #: register a window row's partial result before the rows are combined (two adders in one
+    #: cycle, behind a LUT-RAM read each, held a sum pool at 91 MHz)
+    split: bool = False
 
     def __init__(self, height, width, kernel, words, in_width, out_width, out_depth=3):
         require_positive_ints(height=height, width=width, kernel=kernel, words=words)
@@ -74,15 +77,27 @@ class _WindowPool(wiring.Component):
         m.d.comb += [
             x.eq(self.widen(self.i.payload)),
             h.eq(Mux(dx == 0, x, self.combine(row_rd.data, x))),
-            v.eq(Mux(dy == 0, h, self.combine(rows_rd.data, h))),
             inside.eq((ix < Wo * K) & (iy < Ho * K)),
             row_end.eq(dx == K - 1),
             row_rd.addr.eq(word), row_wr.addr.eq(word), row_wr.data.eq(h), row_wr.en.eq(put),
-            rows_rd.addr.eq(addr), rows_wr.addr.eq(addr), rows_wr.data.eq(v),
-            rows_wr.en.eq(put & inside & row_end & (dy != K - 1)),
+        ]
+        # the rows are combined with h as it is (or, split, a cycle later: the row buffer's word is
+        # read and written in that cycle, so consecutive words never see a stale one)
+        window = Signal(data.StructLayout({"h": out_width, "put": 1, "first": 1, "last": 1, "end": 1,
+                                           "addr": range(Wo * P)}))
+        m.d.comb += window.eq(Cat(h, put, dy == 0, dy == K - 1, inside & row_end, addr))
+        if self.split:
+            held = Signal.like(window)
+            with m.If(adv):
+                m.d.sync += held.eq(window)
+            window = held
+        m.d.comb += [
+            v.eq(Mux(window.first, window.h, self.combine(rows_rd.data, window.h))),
+            rows_rd.addr.eq(window.addr), rows_wr.addr.eq(window.addr), rows_wr.data.eq(v),
+            rows_wr.en.eq(adv & window.put & window.end & ~window.last),
         ]
         with m.If(adv):
-            m.d.sync += valid.eq(put & inside & row_end & (dy == K - 1))
+            m.d.sync += valid.eq(window.put & window.end & window.last)
             m.d.sync += payload.eq(v)
         with m.If(put):
             pixel_end, last_col = word == P - 1, ix == W - 1
@@ -134,13 +149,16 @@ class SumPool(_WindowPool):
     they never overflow. See :class:`_WindowPool` for the stream and timing. A pooled row leaves
     while the window's last input row arrives and none while the others do, so the output FIFO holds
     a whole pooled row (:attr:`out_depth` words): a consumer that keeps up on average, such as a 1x1
-    convolution folded to the frame rate, never holds the pool back.
+    convolution folded to the frame rate, never holds the pool back. A window row's partial sums
+    are registered before the rows are added (:attr:`_WindowPool.split`).
 
     Attributes
     ----------
     i : In(stream.Signature(unsigned(lanes * width)))
     o : Out(stream.Signature(unsigned(lanes * out_width)))
     """
+
+    split = True
 
     def __init__(self, height, width, channels, kernel, lanes, value_width):
         self._args = dict(height=height, width=width, channels=channels, kernel=kernel, lanes=lanes,

@@ -134,6 +134,7 @@ class FixedConv(VectorStream):
                        fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        from ...hdl.mvu import MAC_CHUNK
         pe, simd, e, b = fold.pe, fold.simd, in_type.width, self.weight_bits
         sf, nf = ceil(self.in_channels / simd), ceil(self.out_channels / pe)
         acc = self.sum_bound(in_type).bit_length() + 1
@@ -144,7 +145,9 @@ class FixedConv(VectorStream):
         return Cost(
             cycles=self.cycles(in_type, pe, simd),
             lut4=round(pe * (4.85 * b * simd * e + b * acc + 3 * acc)) + 2 * simd * e + 75 + memories.lut4,
-            ff=3 * simd * e + 2 * pe * simd * b + pe * (b + 3) * acc + 64,
+            # the words registered, per lane and plane the slice sums and their adder tree's levels,
+            # the lane's sum and accumulator, counters
+            ff=3 * simd * e + 2 * pe * simd * b + pe * (b * (ceil(simd / MAC_CHUNK) + 1) * (e + 4) + 3 * acc) + 64,
             ebr=memories.ebr,
             weight_bits=self.weights.size * b,
             buffer_bits=2 * sf * simd * e,
