@@ -27,8 +27,9 @@ class _WindowPool(wiring.Component):
     """
 
     _args: dict
-    #: register a window row's partial result before the rows are combined (two adders in one
-    #: cycle, behind a LUT-RAM read each, held a sum pool at 91 MHz)
+    #: register a window row's partial result before the rows are combined, and read the row buffer
+    #: a cycle ahead (two adders in one cycle, behind a LUT-RAM read each, held a sum pool at 91 MHz;
+    #: the 224-word row buffer's asynchronous read, a multiplexer tree, then at 97 MHz)
     split: bool = False
 
     def __init__(self, height, width, kernel, words, in_width, out_width, out_depth=3):
@@ -58,7 +59,7 @@ class _WindowPool(wiring.Component):
 
         m.submodules.rows = rows = Memory(shape=unsigned(out_width), depth=Wo * P, init=[])
         m.submodules.row = row = Memory(shape=unsigned(out_width), depth=P, init=[])
-        rows_rd, rows_wr = rows.read_port(domain="comb"), rows.write_port()
+        rows_rd, rows_wr = rows.read_port(domain="sync" if self.split else "comb"), rows.write_port()
         row_rd, row_wr = row.read_port(domain="comb"), row.write_port()
 
         ix, iy = Signal(range(W)), Signal(range(H))
@@ -81,19 +82,22 @@ class _WindowPool(wiring.Component):
             row_end.eq(dx == K - 1),
             row_rd.addr.eq(word), row_wr.addr.eq(word), row_wr.data.eq(h), row_wr.en.eq(put),
         ]
-        # the rows are combined with h as it is (or, split, a cycle later: the row buffer's word is
-        # read and written in that cycle, so consecutive words never see a stale one)
+        # the rows are combined with h as it is, or (split) a cycle later with the row buffer's word
+        # read in the cycle before: a window column's word is read and written once per image row
+        # (width * words >= 2 cycles apart), so the read never misses a write
         window = Signal(data.StructLayout({"h": out_width, "put": 1, "first": 1, "last": 1, "end": 1,
                                            "addr": range(Wo * P)}))
         m.d.comb += window.eq(Cat(h, put, dy == 0, dy == K - 1, inside & row_end, addr))
+        m.d.comb += rows_rd.addr.eq(addr)
         if self.split:
+            m.d.comb += rows_rd.en.eq(adv)
             held = Signal.like(window)
             with m.If(adv):
                 m.d.sync += held.eq(window)
             window = held
         m.d.comb += [
             v.eq(Mux(window.first, window.h, self.combine(rows_rd.data, window.h))),
-            rows_rd.addr.eq(window.addr), rows_wr.addr.eq(window.addr), rows_wr.data.eq(v),
+            rows_wr.addr.eq(window.addr), rows_wr.data.eq(v),
             rows_wr.en.eq(adv & window.put & window.end & ~window.last),
         ]
         with m.If(adv):
