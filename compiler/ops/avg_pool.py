@@ -82,12 +82,12 @@ class AvgPool(PoolWindows, LaneStream):
         h, w, c = in_type.shape
         words, window_row = -(-c // fold.pe), (w // self.kernel) * -(-c // fold.pe)
         sum_bits = fold.pe * (in_type.width + self.extra_bits)
-        # both buffers are read asynchronously, so LUT RAM (16x4 cells) with a multiplexer per 16
-        # words of each bit; two adders and multiplexers per sum bit, counters; the output FIFO of a
-        # pooled row (fitted to yosys synth_ecp5 on the Bi-Real example's pool, benchmarks/cost_model.py)
+        # both buffers in LUT RAM (16x4 cells) with a multiplexer per 16 words of each bit; two
+        # adders and multiplexers per sum bit, the registers between them, counters; the output FIFO
+        # of a pooled row (fitted to yosys synth_ecp5 on the Bi-Real example's pool)
         cells = (ceil(window_row / 16) + ceil(words / 16)) * ceil(sum_bits / 4)
         out_fifo = block_ram.place(sum_bits, max(3, window_row))
         return Cost(cycles=self.cycles(in_type, fold),
-                    lut4=4 * cells + sum_bits * ceil(window_row / 16) + 6 * sum_bits + 70 + out_fifo.lut4,
-                    ff=2 * sum_bits + 40, ebr=out_fifo.ebr,
+                    lut4=4 * cells + sum_bits * ceil(window_row / 16) + 6 * sum_bits + 140 + out_fifo.lut4,
+                    ff=4 * sum_bits + 80, ebr=out_fifo.ebr,
                     buffer_bits=(2 * window_row + words) * sum_bits)
