@@ -139,12 +139,13 @@ class FixedConv(VectorStream):
         sf, nf = ceil(self.in_channels / simd), ceil(self.out_channels / pe)
         acc = self.sum_bound(in_type).bit_length() + 1
         memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * e, 2 * sf)
-        # per lane and weight bit plane a masked adder tree over the simd values (4.85 LUT4 per
-        # value bit, fitted to yosys synth_ecp5 on the Bi-Real example's unit), the planes' shifted
-        # sum and the accumulator; counters and the output FIFO
+        # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
+        # of 4 values, then of 4 sums: about 2 LUT4 per value bit, fitted to yosys synth_ecp5 on the
+        # Bi-Real example's unit), the planes' shifted sum and the accumulator; counters and the
+        # output FIFO
         return Cost(
             cycles=self.cycles(in_type, pe, simd),
-            lut4=round(pe * (4.85 * b * simd * e + b * acc + 3 * acc)) + 2 * simd * e + 75 + memories.lut4,
+            lut4=round(pe * (2 * b * simd * e + b * acc + 3 * acc)) + 2 * simd * e + 75 + memories.lut4,
             # the words registered, per lane and plane the slice sums and their adder tree's levels,
             # the lane's sum and accumulator, counters
             ff=3 * simd * e + 2 * pe * simd * b + pe * (b * (ceil(simd / MAC_CHUNK) + 1) * (e + 4) + 3 * acc) + 64,
