@@ -508,44 +508,37 @@ class MatrixVectorUnit(wiring.Component):
                                                   for s in range(lo, hi)))
             for (lo, hi), total in zip(chunks, totals):
                 m.d.sync += total.eq(sum(elements[lo:hi]))
-        sums = [[partial[l][j] for j in planes] for l in range(pe)]
+        # slice sums per lane and plane, each with the number of elements (bits) it adds up
+        level = [[[(pp, hi - lo) for pp, (lo, hi) in zip(partial[l][j], chunks)] for j in planes]
+                 for l in range(pe)]
 
-        # stage 1q (binary units of more than SUM_GROUP slices): sums of SUM_GROUP slices, registered,
-        # so no lane adds more than SUM_GROUP numbers in one cycle
+        def group_sums(level, name):
+            """Each lane's and plane's sums added SUM_GROUP at a time into registers: the next level."""
+            reduced = [[[] for _ in planes] for _ in range(pe)]
+            for l in range(pe):
+                for j in planes:
+                    terms = level[l][j]
+                    for g in range(0, len(terms), SUM_GROUP):
+                        group = terms[g:g + SUM_GROUP]
+                        count = sum(n for _, n in group)
+                        total = chunk_sum(f"{name}{l}_{j}_{g // SUM_GROUP}", 0, count)
+                        with m.If(adv):
+                            m.d.sync += total.eq(sum(value for value, _ in group))
+                        reduced[l][j].append((total, count))
+            return reduced
+
+        # stage 1q (binary units of more than SUM_GROUP slices): one level of group sums, so no lane
+        # adds more than SUM_GROUP numbers in one cycle; stages 1t (multi-bit weights): levels until
+        # one sum per plane is left
         before_f2 = f1p
         if E == 1 and len(chunks) > SUM_GROUP:
             before_f2 = next_stage(f1p, "f1q")
-            groups = [chunks[g:g + SUM_GROUP] for g in range(0, len(chunks), SUM_GROUP)]
-            sums = [[[Signal(range(group[-1][1] - group[0][0] + 1), name=f"pg{l}_{g}")
-                      for g, group in enumerate(groups)]] for l in range(pe)]
-            with m.If(adv):
-                for l in range(pe):
-                    for g, total in enumerate(sums[l][0]):
-                        m.d.sync += total.eq(sum(partial[l][0][g * SUM_GROUP:(g + 1) * SUM_GROUP]))
-
-        # stages 1t (multi-bit weights): each plane's slice sums added SUM_GROUP at a time, a
-        # registered level each, until one sum per plane is left
-        if B > 1:
-            level = [[[(pp, hi - lo) for pp, (lo, hi) in zip(partial[l][j], chunks)] for j in planes]
-                     for l in range(pe)]
-            depth = 0
-            while len(level[0][0]) > 1:
-                before_f2 = next_stage(before_f2, f"f1t{depth}")
-                reduced = []
-                for l in range(pe):
-                    reduced.append([])
-                    for j in planes:
-                        terms = level[l][j]
-                        groups = [terms[g:g + SUM_GROUP] for g in range(0, len(terms), SUM_GROUP)]
-                        reduced[l].append([])
-                        for g, group in enumerate(groups):
-                            count = sum(n for _, n in group)
-                            total = chunk_sum(f"pt{depth}_{l}_{j}_{g}", 0, count)
-                            with m.If(adv):
-                                m.d.sync += total.eq(sum(value for value, _ in group))
-                            reduced[l][j].append((total, count))
-                level, depth = reduced, depth + 1
-            sums = [[[level[l][j][0][0]] for j in planes] for l in range(pe)]
+            level = group_sums(level, "pg")
+        depth = 0
+        while B > 1 and len(level[0][0]) > 1:
+            before_f2 = next_stage(before_f2, f"f1t{depth}")
+            level, depth = group_sums(level, f"pt{depth}_"), depth + 1
+        sums = [[[value for value, _ in level[l][j]] for j in planes] for l in range(pe)]
 
         # stage 2: the lane's popcount (multi-bit: its dot product: with +-1 weights
         # 2 * plus - total, else the planes' sums shifted, the sign plane's subtracted), registered
