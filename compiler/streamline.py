@@ -110,9 +110,11 @@ def fold_levels(conv: FixedConv, in_type, chain) -> tuple[FixedConv, LevelThresh
     """
     import torch
 
+    from ..hdl.mvu import element_range
+
     *real, quantize = chain
     w = conv.weights
-    e_lo, e_hi = -(1 << (in_type.width - 1)), (1 << (in_type.width - 1)) - 1
+    e_lo, e_hi = element_range(in_type.width, True)
     lo, hi = np.minimum(w * e_lo, w * e_hi).sum(axis=1), np.maximum(w * e_lo, w * e_hi).sum(axis=1)
 
     def value(sums: np.ndarray, sign: np.ndarray) -> np.ndarray:

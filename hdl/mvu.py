@@ -10,7 +10,8 @@ from ._checks import require_positive_ints
 from ._output import buffered_output
 from .popcount import xnor_popcount
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "rom_bank_depth", "dot_bound"]
+__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "rom_bank_depth", "element_range",
+           "dot_bound"]
 
 #: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
 POPCOUNT_CHUNK = 16
@@ -33,10 +34,17 @@ def rom_bank_depth(width: int) -> int:
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
 
 
+def element_range(element_width: int, signed_elements: bool) -> tuple[int, int]:
+    """The smallest and largest multi-bit element: two's complement or unsigned."""
+    if signed_elements:
+        return -(1 << (element_width - 1)), (1 << (element_width - 1)) - 1
+    return 0, (1 << element_width) - 1
+
+
 def dot_bound(n: int, element_width: int, signed_elements: bool, weight_bits: int) -> int:
     """The largest magnitude of a dot product of ``n`` multi-bit elements with weights: ``n`` times
     the largest element magnitude times the largest weight magnitude (1 for +-1 weights)."""
-    element = (1 << (element_width - 1)) if signed_elements else (1 << element_width) - 1
+    element = max(map(abs, element_range(element_width, signed_elements)))
     return n * element * (1 << (weight_bits - 1))
 
 
@@ -267,11 +275,6 @@ class MatrixVectorUnit(wiring.Component):
                 f"pe={self._pe!r}, simd={self._simd!r})")
 
     @property
-    def _element_range(self):
-        """The smallest and largest multi-bit element."""
-        return (-(1 << (self._e - 1)), (1 << (self._e - 1)) - 1) if self._signed else (0, (1 << self._e) - 1)
-
-    @property
     def _word_bound(self):
         """The largest magnitude of one input word's dot product (multi-bit elements)."""
         return dot_bound(self._simd, self._e, self._signed, self._b)
@@ -485,7 +488,7 @@ class MatrixVectorUnit(wiring.Component):
         f1p = next_stage(f1s, "f1p")
         chunk = POPCOUNT_CHUNK if B == 1 else MAC_CHUNK
         chunks = [(lo, min(lo + chunk, simd)) for lo in range(0, simd, chunk)]
-        e_lo, e_hi = (0, 1) if E == 1 else self._element_range
+        e_lo, e_hi = (0, 1) if E == 1 else element_range(E, self._signed)
         planes = range(B)
 
         def chunk_sum(name, lo, hi):

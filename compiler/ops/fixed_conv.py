@@ -72,12 +72,16 @@ class FixedConv(VectorStream):
         from ...hdl.mvu import dot_bound
         return dot_bound(self.in_channels, in_type.width, True, self.weight_bits)
 
+    def sum_width(self, in_type) -> int:
+        """Signed bits of the sums: the hardware accumulator's (its score width)."""
+        return self.sum_bound(in_type).bit_length() + 1
+
     def infer(self, inputs):
         (x,) = inputs
         if x.kind is not Kind.INT or len(x.shape) != 3 or x.shape[-1] != self.in_channels or x.frac != self.in_frac:
             raise ValueError(f"takes a fixed-point image of {self.in_channels} channels with {self.in_frac} "
                              f"fraction bits, got {x}")
-        width = self.sum_bound(x).bit_length() + 1
+        width = self.sum_width(x)
         if width > FLOAT32_EXACT_BITS:
             raise ValueError(f"its sums need {width} bits, more than float32 PyTorch computes exactly "
                              f"({FLOAT32_EXACT_BITS}); use fewer bits in the weights or the FixedPoint before it")
@@ -113,7 +117,7 @@ class FixedConv(VectorStream):
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``simd`` values in, ``pe`` sums out."""
-        return fold.simd * in_type.width, fold.pe * (self.sum_bound(in_type).bit_length() + 1)
+        return fold.simd * in_type.width, fold.pe * self.sum_width(in_type)
 
     def hardware(self, in_type, fold):
         from ...hdl import MatrixVectorUnit
@@ -137,7 +141,7 @@ class FixedConv(VectorStream):
         from ...hdl.mvu import MAC_CHUNK
         pe, simd, e, b = fold.pe, fold.simd, in_type.width, self.weight_bits
         sf, nf = ceil(self.in_channels / simd), ceil(self.out_channels / pe)
-        acc = self.sum_bound(in_type).bit_length() + 1
+        acc = self.sum_width(in_type)
         memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * e, 2 * sf)
         # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
         # of 4 values, then of 4 sums: about 2 LUT4 per value bit, fitted to yosys synth_ecp5 on the
