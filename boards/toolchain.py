@@ -2,7 +2,8 @@
 
 amaranth's build scripts find each tool through an environment variable named after it (``YOSYS``,
 ``NEXTPNR_ECP5``, ``ECPPACK``; ``NEXTPNR_ICE40``, ``ICEPACK``); a user's own settings of these win,
-otherwise the ``yowasp-*`` commands beside the running Python (or on PATH) are used.
+otherwise the ``yowasp-*`` commands beside the running Python (or on PATH) are used. A family's
+netlist pass (bnn-hw's own, between yosys and nextpnr) runs with the running Python (``BNN_HW_PYTHON``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ToolchainError
-from .family import ECP5, Family
+from .family import ECP5, NETLIST_PASS_PYTHON, Family
 
 __all__ = ["toolchain_env"]
 
@@ -38,4 +39,6 @@ def toolchain_env(family: Family = ECP5) -> dict[str, str]:
             raise ToolchainError(f"{tool.command} not found; install it with 'pip install {tool.package}' "
                                  f"(or point {tool.env_var} at your own {tool.name})")
         env[tool.env_var] = found
+    if family.netlist_pass:   # the pass is bnn-hw's own: run by this Python
+        env[NETLIST_PASS_PYTHON.upper().replace("-", "_")] = sys.executable
     return env

@@ -21,7 +21,7 @@ def buffered_output(m, port, name: str = "out_fifo", depth: int = 3):
     width = len(Value.cast(port.payload))
     fifo = SyncFIFOBuffered(width=width, depth=max(3, depth))
     m.submodules[name] = fifo
-    valid, payload, advance = Signal(name=f"{name}_valid"), Signal(width, name=f"{name}_payload"), Signal()
+    valid, payload, advance = Signal(name=f"{name}_valid"), Signal(width, name=f"{name}_payload", reset_less=True), Signal()
     m.d.comb += [
         advance.eq(~valid | fifo.w_rdy),
         fifo.w_en.eq(valid),

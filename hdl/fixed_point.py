@@ -138,7 +138,7 @@ class Requantize(wiring.Component):
                 banked.append(port.data)
             if banks > 1:
                 bank = [Signal(range(banks), name=f"bank{lane}_{k}") for k in range(2)]
-                data = [Signal(self.width, name=f"data{lane}_{b}") for b in range(banks)]
+                data = [Signal(self.width, name=f"data{lane}_{b}", reset_less=True) for b in range(banks)]
                 with m.If(adv):
                     m.d.sync += [bank[0].eq(addr[bank_bits:]), bank[1].eq(bank[0])]
                     m.d.sync += [d.eq(q) for d, q in zip(data, banked)]

@@ -58,8 +58,9 @@ class Fork(wiring.Component):
 class StreamRegister(wiring.Component):
     """A one-word stream register: ``o`` gives the words of ``i`` one cycle later, one per cycle.
 
-    The payload register loads ``i.payload`` directly (the load is its clock enable), so a word
-    from a block RAM meets no logic before it; ``i.ready`` is ``o.ready`` or an empty register.
+    The payload register loads ``i.payload`` directly (the load is its clock enable) and has no
+    reset, so a word from a block RAM meets no logic before it (on the ECP5, the register moves into
+    the block RAM: :mod:`bnn_hw.boards.ecp5_outreg`); ``i.ready`` is ``o.ready`` or an empty register.
 
     Attributes
     ----------
@@ -80,11 +81,12 @@ class StreamRegister(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        payload = Signal(self._width, reset_less=True)   # data: o.valid has the reset
+        m.d.comb += [self.i.ready.eq(~self.o.valid | self.o.ready), self.o.payload.eq(payload)]
         with m.If(self.i.ready):
             m.d.sync += self.o.valid.eq(self.i.valid)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += self.o.payload.eq(self.i.payload)
+            m.d.sync += payload.eq(self.i.payload)
         return m
 
 
@@ -110,7 +112,7 @@ class _Join(wiring.Component):
         m = Module()
         valid, payload, adv = buffered_output(m, self.o)
         both, taken = Signal(), Signal()
-        a, b = Signal.like(self.a.payload), Signal.like(self.b.payload)
+        a, b = Signal.like(self.a.payload, reset_less=True), Signal.like(self.b.payload, reset_less=True)
         m.d.comb += [both.eq(self.a.valid & self.b.valid),
                      self.a.ready.eq(adv & both), self.b.ready.eq(adv & both)]
         with m.If(adv):

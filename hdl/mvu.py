@@ -462,16 +462,17 @@ class MatrixVectorUnit(wiring.Component):
             # held the CNN's clock under 100 MHz)
             before_r = next_stage(f1, "f1b")
             bank1, bank1b = Signal.like(wbank0), Signal.like(wbank0)
-            held = [Signal(pe * simd * B, name=f"wbank{b}") for b in range(banks)]
-            x1b = Signal(simd * E)
+            held = [Signal(pe * simd * B, name=f"wbank{b}", reset_less=True) for b in range(banks)]
+            x1b = Signal(simd * E, reset_less=True)
             with m.If(adv):
                 m.d.sync += [bank1.eq(wbank0), bank1b.eq(bank1), x1b.eq(rd.data)]
                 m.d.sync += [h.eq(port.data) for h, port in zip(held, wports)]
             x1, w1 = x1b, Array(held)[bank1b]
         # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
-        # the popcount path (yosys can fold this register into the EBR's output register)
+        # the popcount path; reset-less, so that on the ECP5 it moves into the block RAM's own output
+        # register (bnn_hw.boards.ecp5_outreg)
         f1r = next_stage(before_r, "f1r")
-        x1r, w1r = Signal(simd * E), Signal(pe * simd * B)
+        x1r, w1r = Signal(simd * E, reset_less=True), Signal(pe * simd * B, reset_less=True)
         with m.If(adv):
             m.d.sync += [x1r.eq(x1), w1r.eq(w1)]
         # stage 1s: the words registered again, so the placer can put one copy by the memories and
@@ -583,7 +584,7 @@ class MatrixVectorUnit(wiring.Component):
             tport = trom.read_port()
             # read one stage early and register the data, so the ROM's clock-to-output is not in
             # the comparator path: thr3 holds the thresholds of nf3 when acc holds its popcounts
-            thr3 = Signal(pe * K * tw)
+            thr3 = Signal(pe * K * tw, reset_less=True)
             m.d.comb += [
                 tport.addr.eq(before_f2.taddr),
                 tport.en.eq(adv),

@@ -106,7 +106,7 @@ class ThresholdSearch(wiring.Component):
             m.d.sync += [current.valid.eq(self.i.valid), current.g.eq(g), current.sums.eq(self.i.payload)]
         for d in range(D):
             read, held = stage(f"s{d}_read", d), stage(f"s{d}_held", d)
-            thresholds = [Signal(signed(w + 1), name=f"t{d}_{l}") for l in range(lanes)]
+            thresholds = [Signal(signed(w + 1), name=f"t{d}_{l}", reset_less=True) for l in range(lanes)]
             after = stage(f"s{d + 1}", d + 1)
             for l in range(lanes):
                 rom = Memory(shape=unsigned(w + 1), depth=groups << d, init=self.rom_words(l, d))
