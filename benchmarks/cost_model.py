@@ -14,6 +14,8 @@ with classic ABC, not the mapper the build uses on the whole design).
 Measured LUT4 = LUT4 + 2 x CCU2C (a carry cell is two LUT4 halves) + 4 x TRELLIS_DPR16X4 (a 16x4
 distributed RAM occupies four LUT4 sites); FF = TRELLIS_FF; EBR = DP16KD. nextpnr's packed counts of
 a whole build are a little higher (it adds two carry cells per chain); ``bnn-hw build`` reports those.
+The FF counted here include the registers after block RAM reads that an ECP5 build then moves into
+the block RAMs' output registers (:mod:`bnn_hw.boards.ecp5_outreg`); the build's report says how many.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from amaranth.hdl import UnusedElaboratable
 import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
 from bnn_hw.compiler.lower import build_pipeline
+from bnn_hw.boards.build import YOSYS_AFTER_READ
 from bnn_hw.compiler.cost import Cost
 from bnn_hw.compiler.plan import Block, compile_model
 
@@ -40,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [ROOT / "examples" / "fmnist_mlp" / "net.pt", ROOT / "examples" / "fmnist_cnv" / "net.pt"]
 JUDGED_ABOVE = 200   # LUT4 estimates below this are not judged
 RESOURCES = ("lut4", "ff", "ebr")
-#: ``synth_ecp5`` as the build runs it, then with classic ABC mapping the LUTs instead of ABC9
+#: ``synth_ecp5`` as the build runs it (after its commands on the design as read), then with classic
+#: ABC mapping the LUTs instead of ABC9
 SYNTH_SCRIPTS = ("synth_ecp5 -top top",
                  "synth_ecp5 -top top -run :map_luts; techmap -map +/lattice/latches_map.v; abc -lut 4; clean; "
                  "synth_ecp5 -top top -run map_cells:")
@@ -59,7 +63,7 @@ def synthesise(component, yosys: str) -> dict[str, int]:
     with tempfile.TemporaryDirectory(prefix="bnn_hw_cost_") as tmp:
         Path(tmp, "top.il").write_text(rtlil.convert(component, name="top"))
         for attempt, synth in enumerate(SYNTH_SCRIPTS):
-            script = f"read_rtlil top.il; {synth}; tee -q -o stat.json stat -json"
+            script = f"read_rtlil top.il; {YOSYS_AFTER_READ}; {synth}; tee -q -o stat.json stat -json"
             run = subprocess.run([yosys, "-q", "-p", script], cwd=tmp, capture_output=True, text=True)
             if run.returncode == 0:
                 break

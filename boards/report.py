@@ -160,7 +160,8 @@ def render_resources(report: dict) -> str:
     outreg = report.get("block_ram_output_registers")
     if outreg:
         lines.append(f"block RAM output registers: {outreg['registered']} of {outreg['ports']} read ports "
-                     f"({outreg['flip_flops']} flip-flops moved into the block RAMs)")
+                     f"({outreg['flip_flops']} flip-flops moved into the block RAMs: counted in the FF "
+                     f"estimate, not in the measured FF)")
     lines.append(f"cycles per frame: {_fmt(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
     lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles (estimated)")
     lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")

@@ -31,6 +31,9 @@ def test_report_from_a_real_nextpnr_report():
     assert [row["name"] for row in report["layers"]] == ["thermometer0", "dense1", "dense4", "argmax"]
     text = render_text(report)
     assert "measured Fmax: 51.5 MHz" in text and "EBR 35/208" in text
+    assert "block RAM output registers" not in text
+    report["block_ram_output_registers"] = {"ports": 35, "registered": 34, "flip_flops": 1200, "skipped": {}}
+    assert "block RAM output registers: 34 of 35 read ports (1200 flip-flops" in render_text(report)
 
 
 def test_report_from_a_real_nextpnr_ice40_report():
