@@ -46,11 +46,13 @@ class OutregSummary:
     flip_flops: int = 0            #: flip-flops absorbed into them
     #: why the other ports were left alone: reason -> count
     skipped: Counter = field(default_factory=Counter)
+    #: the block RAM cells (yosys's hierarchical names) of the ports left alone, and why
+    skipped_ports: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """Plain data for JSON."""
         return {"ports": self.ports, "registered": self.registered, "flip_flops": self.flip_flops,
-                "skipped": dict(self.skipped)}
+                "skipped": dict(self.skipped), "skipped_ports": dict(self.skipped_ports)}
 
     def __str__(self):
         why = ", ".join(f"{n} {reason}" for reason, n in self.skipped.most_common())
@@ -110,6 +112,8 @@ def _plan_group(module: dict, sinks: dict, ram: dict, side: str, pins: list[str]
     if not used:
         return None, "unused"
     clock = conns.get(f"CLK{side}", ["0"])[0]
+    if params.get(f"REGMODE_{side}", "NOREG").strip() != "NOREG":
+        return None, "output register already on"
     if clock in _CONSTANTS or params.get(f"CLK{side}MUX", f"CLK{side}").strip() != f"CLK{side}":
         return None, "no rising-edge read clock"
     if conns.get(f"RST{side}", ["0"])[0] != "0":
@@ -149,7 +153,7 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
     module = _top(netlist)
     sinks = _sinks(module)
     summary = OutregSummary()
-    for ram in [c for c in module["cells"].values() if c["type"] == "DP16KD"]:
+    for name, ram in [(n, c) for n, c in module["cells"].items() if c["type"] == "DP16KD"]:
         groups = _read_groups(ram)
         for side, pins in groups:
             plan, reason = _plan_group(module, sinks, ram, side, pins)
@@ -158,10 +162,11 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
             summary.ports += 1
             if plan is None:
                 summary.skipped[reason] += 1
+                summary.skipped_ports[f"{name} ({side})"] = reason
                 continue
             flops, enable = plan
-            for pin, name in flops.items():
-                ram["connections"][pin] = module["cells"].pop(name)["connections"]["Q"]
+            for pin, flop in flops.items():
+                ram["connections"][pin] = module["cells"].pop(flop)["connections"]["Q"]
             sides = "AB" if len(groups) == 1 else side
             for s in sides:
                 ram["parameters"][f"REGMODE_{s}"] = "OUTREG"

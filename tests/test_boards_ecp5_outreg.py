@@ -61,6 +61,15 @@ def test_flip_flops_after_a_read_port_become_its_output_register():
     assert "1 of 1 block RAM read ports" in str(summary)
 
 
+def test_a_second_run_changes_nothing():
+    netlist = _netlist()
+    absorb_output_registers(netlist)
+    after = json.dumps(netlist, sort_keys=True)
+    again = absorb_output_registers(netlist)
+    assert json.dumps(netlist, sort_keys=True) == after
+    assert again.registered == 0 and again.skipped_ports == {"ram (A)": "output register already on"}
+
+
 def test_an_always_enabled_register_and_port_b():
     netlist = _netlist(read_side="B", flops={i: {"ce": None} for i in range(4)})
     absorb_output_registers(netlist)
@@ -93,7 +102,7 @@ def test_what_the_output_register_cannot_replace_is_left_alone(flops, extra, rea
     summary = absorb_output_registers(netlist)
     assert json.dumps(netlist, sort_keys=True) == before
     assert summary.registered == 0 and dict(summary.skipped) == {reason: 1}
-    assert reason in str(summary)
+    assert summary.skipped_ports == {"ram (A)": reason} and reason in str(summary)
 
 
 def test_a_read_port_with_a_reset_is_left_alone():
@@ -133,7 +142,8 @@ def test_on_yosys_synthesis_of_two_roms(tmp_path):
     flops_before = sum(c["type"] == "TRELLIS_FF" for c in before["modules"]["top"]["cells"].values())
     assert main([str(tmp_path / "top.json"), str(tmp_path / "summary.json")]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary == {"ports": 2, "registered": 1, "flip_flops": 36, "skipped": {"flip-flop with set/reset": 1}}
+    assert summary == {"ports": 2, "registered": 1, "flip_flops": 36, "skipped": {"flip-flop with set/reset": 1},
+                       "skipped_ports": {"reset.0.0 (B)": "flip-flop with set/reset"}}
     cells = json.loads((tmp_path / "top.json").read_text())["modules"]["top"]["cells"]
     assert sum(c["type"] == "TRELLIS_FF" for c in cells.values()) == flops_before - 36
     registered = [c for c in cells.values() if c["type"] == "DP16KD" and c["parameters"]["REGMODE_B"] == "OUTREG"]
