@@ -22,6 +22,7 @@ import numpy as np
 from ..compiler.lower import build_pipeline, payload_width
 from ..compiler.plan import Plan, check_fit
 from ..errors import BnnHwError, ToolchainError
+from ..hdl.memory_attrs import COLLISION_FREE
 from ..sim.encoding import input_words
 from ..sim.verilog import write_verilog
 from .board import BUILD_NAME, Board
@@ -43,8 +44,11 @@ ROUTERS = ("router1", "router2")
 #: when not empty and writes only when not full, and its two addresses meet only then), so its read
 #: port may give X on such a collision and yosys need not build logic emulating read-before-write
 #: across the block RAM's two ports (a LUT between the block RAM and the register after it, which
-#: then cannot move into the block RAM's output register)
-YOSYS_AFTER_READ = "setparam -set COLLISION_X_MASK 1'1 A:src=*amaranth?lib?fifo.py:* w:inner_level %m %i t:$memrd_v2 %i"
+#: then cannot move into the block RAM's output register); the same for the memories bnn-hw's own
+#: components mark collision-free (:data:`~bnn_hw.hdl.memory_attrs.COLLISION_FREE`)
+YOSYS_AFTER_READ = "; ".join(
+    f"setparam -set COLLISION_X_MASK 1'1 {modules} t:$memrd_v2 %i"
+    for modules in ("A:src=*amaranth?lib?fifo.py:* w:inner_level %m %i", f"a:{COLLISION_FREE} %m"))
 
 
 @dataclass(frozen=True)

@@ -137,15 +137,17 @@ def window_cost(height: int, width: int, channels: int, kernel: int, stride: int
     """Estimated cost of a :class:`~bnn_hw.hdl.SlidingWindow` with these arguments, its line buffer
     placed by ``block_ram``.
 
-    Fitted to yosys ``synth_ecp5`` of 84 generators (``benchmarks/window_sweep.py``: 7x7 to 28x28
-    images, 1x1 and 3x3 kernels, 16 to 256 channels, 1 to 4 groups): LUT4 mean error 4.7%, 8.5% at
-    most on 3x3 windows and 26% on the smallest 1x1 ones (7x7, 16 channels: about 25 LUT4). The
-    model counts: counters and schedule tables (115 LUT4, 60 more for a kernel over 1x1, and then 3
-    LUT4 and 1.2 FF per image column for the read address's registered parts: clamped column and
-    slot base), the 3-word output FIFO in LUT RAM, and per bit the read path: from LUT RAM, the
-    output word's multiplexing (0.8 per output bit, 0.2 per pixel bit and doubling of the groups)
-    and a 2:1 multiplexer per pixel bit for each further 16 words of depth; from block RAM, 1.2 per
-    pixel bit (0.27 more per doubling of the groups).
+    Fitted to yosys ``synth_ecp5`` of 84 generators, as the build runs it (``benchmarks/window_sweep.py``:
+    7x7 to 28x28 images, 1x1 and 3x3 kernels, 16 to 256 channels, 1 to 4 groups): LUT4 mean error
+    5.1%, 10.7% at most on 3x3 windows and 26% on the smallest 1x1 ones (7x7, 16 channels: about
+    120 LUT4). The model counts: counters and schedule tables (115 LUT4, 60 more for a kernel over
+    1x1, and then 3 LUT4 and 1.2 FF per image column for the read address's registered parts:
+    clamped column and slot base), the 3-word output FIFO in LUT RAM, the word read registered as
+    it is (one FF per pixel bit; with the line buffer in block RAM those flip-flops are the ones an
+    ECP5 build moves into the block RAM, and the collision-free line buffer needs no read-before-
+    write logic), and per bit the multiplexing after it: 0.4 per pixel bit and doubling of the
+    groups, and from LUT RAM a 2:1 multiplexer per pixel bit for each further 16 words of depth;
+    from block RAM 0.1 per pixel bit more.
     """
     from ..hdl.sliding_window import line_buffer_rows
     out_width = channels // groups
@@ -153,11 +155,11 @@ def window_cost(height: int, width: int, channels: int, kernel: int, stride: int
     lines = block_ram.place(channels, depth)
     doublings = (groups - 1).bit_length()
     if lines.ebr:
-        read = 1.2 * channels + 0.27 * channels * doublings
+        read = 0.1 * channels + 0.45 * channels * doublings
     else:
-        read = 0.8 * out_width + 0.2 * channels * doublings + channels * (ceil(depth / 16) - 1)
+        read = 0.4 * channels * doublings + channels * (ceil(depth / 16) - 1)
     address = (kernel > 1) * width       # the registered address parts grow with the row
     return lines + Cost(lut4=115 + 60 * (kernel > 1) + 3 * address + 4 * ceil(out_width / 4) + round(read),
                         ff=43 + 26 * (kernel > 1) + round(1.2 * address) + channels + 2 * out_width
-                        + channels * (lines.ebr > 0),
+                        + channels * (lines.ebr == 0),
                         buffer_bits=depth * channels)

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
 from ._output import buffered_output
+from .memory_attrs import COLLISION_FREE
 
 __all__ = ["SlidingWindow", "line_buffer_rows", "pixels_needed", "pixels_accepted"]
 
@@ -150,7 +151,9 @@ class SlidingWindow(wiring.Component):
         H, W, C, K, S, P, G = self._h, self._w, self._c, self._k, self._s, self._p, self._g
         Ho, Wo, R = self.out_height, self.out_width, self.rows
 
-        m.submodules.lines = lines = Memory(shape=unsigned(C), depth=R * W, init=[])
+        # collision-free: a read (see rd.en) is of a complete row the window needs, never of the slot
+        # being written (tests/test_hdl_sliding_window.py checks it)
+        m.submodules.lines = lines = Memory(shape=unsigned(C), depth=R * W, init=[], attrs={COLLISION_FREE: 1})
         wr, rd = lines.write_port(), lines.read_port()
         slot_base = Array(Const(slot * W, range(R * W)) for slot in range(R))
 
@@ -212,11 +215,13 @@ class SlidingWindow(wiring.Component):
             # (outside the image the pad word replaces the data, or with replicate the nearest pixel
             # is read: above the image kslot still holds row 0's slot, below it row H - 1's)
             rd.addr.eq(base + column),
-            rd.en.eq(adv),
         ]
         pad = Signal()
         if not self._replicate:
             m.d.comb += pad.eq((iy < 0) | (iy > H - 1) | (ix < 0) | (ix > W - 1))
+        # read only for an emitted word that is not padding: always a complete row that the output
+        # row needs, never the slot being written (a padding row may need no row at all)
+        m.d.comb += rd.en.eq(emit & ~pad)
 
         rslot_next = Signal(range(R))
         m.d.comb += rslot_next.eq(Mux(rslot + release >= R, rslot + release - R, rslot + release))
@@ -255,15 +260,19 @@ class SlidingWindow(wiring.Component):
         m.d.comb += released.eq(Mux(emit & row_end, release, 0))
         m.d.sync += filled.eq(filled + row_done - released)
 
-        # ---- memory data (or the pad word) one cycle after the address, then registered: the block
-        # RAM's slow clock-to-output does not reach the output FIFO's write port ----
+        # ---- memory data one cycle after the address, registered as it is (reset-less, nothing
+        # between: on the ECP5 this register is the block RAM's own output register), then the pad
+        # word or the group's part of it into the output register ----
         pad1, group1, valid1 = Signal(), Signal(range(G)), Signal()
+        pad2, group2, valid2 = Signal(), Signal(range(G)), Signal()
+        data2 = Signal(C, reset_less=True)
         width = C // G
         with m.If(adv):
             m.d.sync += [
                 valid1.eq(emit), pad1.eq(pad), group1.eq(group),
-                valid.eq(valid1),
-                payload.eq(Mux(pad1, Const((1 << width) - 1 if self._pad_bit else 0, width),
-                               rd.data.word_select(group1, width))),
+                valid2.eq(valid1), pad2.eq(pad1), group2.eq(group1), data2.eq(rd.data),
+                valid.eq(valid2),
+                payload.eq(Mux(pad2, Const((1 << width) - 1 if self._pad_bit else 0, width),
+                               data2.word_select(group2, width))),
             ]
         return m

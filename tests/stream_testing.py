@@ -56,11 +56,12 @@ async def receive(ctx, port, count, rng=None, stall_prob=0.0, stamps=None):
     return words
 
 
-def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None, max_cycles=100_000):
+def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None, max_cycles=100_000, monitors=()):
     """Send ``words`` into ``dut.i`` and return ``count`` words taken from ``dut.o``.
 
     Producer and consumer both stall with probability ``stall`` (seeded ``seed`` and ``seed + 1``);
-    ``stamps`` is passed to :func:`receive`, ``max_cycles`` to :func:`run`.
+    ``stamps`` is passed to :func:`receive`, ``max_cycles`` and ``monitors`` (testbenches that watch
+    the design every cycle, in the background) to :func:`run`.
     """
     got = []
 
@@ -70,12 +71,13 @@ def stream_through(dut, words, count, *, stall=0.0, seed=0, stamps=None, max_cyc
     async def consumer(ctx):
         got.extend(await receive(ctx, dut.o, count, random.Random(seed + 1), stall, stamps))
 
-    run(dut, producer, consumer, max_cycles=max_cycles)
+    run(dut, producer, consumer, max_cycles=max_cycles, monitors=monitors)
     return got
 
 
-def run(dut, *testbenches, max_cycles=100_000):
-    """Simulate ``dut`` with a 1 MHz ``sync`` clock until all ``testbenches`` return.
+def run(dut, *testbenches, max_cycles=100_000, monitors=()):
+    """Simulate ``dut`` with a 1 MHz ``sync`` clock until all ``testbenches`` return, with
+    ``monitors`` running in the background.
 
     Fails if they have not all finished after ``max_cycles`` cycles (deadlock guard).
     """
@@ -83,6 +85,8 @@ def run(dut, *testbenches, max_cycles=100_000):
     sim.add_clock(1e-6)
     for testbench in testbenches:
         sim.add_testbench(testbench)
+    for monitor in monitors:
+        sim.add_testbench(monitor, background=True)
 
     async def watchdog(ctx):
         for _ in range(max_cycles):

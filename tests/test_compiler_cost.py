@@ -40,9 +40,11 @@ def test_roms_go_to_logic_where_yosys_finds_them_cheaper():
 
 
 def test_window_estimates_follow_the_read_path():
-    # a 1x1 window over 4 groups sends a quarter of the pixel: it costs less than the whole pixel
+    # a 1x1 window over 4 groups reads the whole pixel word and sends a quarter of it: a smaller
+    # output register, a selection of the group more (yosys: 616 LUT4 against 605 for the whole pixel)
     grouped, whole = (window_cost(14, 14, 128, 1, 1, g, DP16KD) for g in (4, 1))
-    assert grouped.lut4 < whole.lut4 and grouped.buffer_bits == whole.buffer_bits == 2 * 14 * 128
+    assert grouped.ff < whole.ff and grouped.buffer_bits == whole.buffer_bits == 2 * 14 * 128
+    assert abs(grouped.lut4 - whole.lut4) < 0.1 * whole.lut4
     # a line buffer in block RAM is counted in blocks, one in LUT RAM in LUT4
     big = window_cost(28, 28, 64, 3, 1, 1, DP16KD)
     assert big.ebr == DP16KD.blocks(64, 4 * 28) and whole.ebr == 0

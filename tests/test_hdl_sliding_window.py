@@ -6,6 +6,7 @@ import pytest
 
 from bnn_hw.compiler.ops import BinaryConv2d
 from bnn_hw.hdl import SlidingWindow
+from bnn_hw.hdl.memory_attrs import COLLISION_FREE
 from stream_testing import assert_rejects, elaborated, pack_bits, stream_through
 
 
@@ -31,10 +32,35 @@ def test_windows_match_reference(h, w, c, k, s, p, pad_bit, stall, replicate):
     if replicate and p >= k:   # windows wholly in the border: nothing to replicate
         assert_rejects(SlidingWindow, h, w, c, k, s, p, pad_bit, replicate=True, match="padding < kernel")
         return
-    dut = SlidingWindow(h, w, c, k, s, p, pad_bit, replicate=replicate)
+    dut = _Watched(h, w, c, k, s, p, pad_bit, replicate=replicate)
     inputs = [pack_bits(px, c)[0] for px in images.reshape(-1, c)]
     expected = _expected(images, k, s, p, pad_bit, replicate)
-    assert stream_through(dut, inputs, len(expected), stall=stall, seed=k + s) == expected
+    reads = []
+    got = stream_through(dut, inputs, len(expected), stall=stall, seed=k + s, monitors=[dut.no_collision(reads)])
+    assert got == expected
+    assert 0 < len(reads) <= len(expected)   # the monitor saw the reads: one per word, none for padding
+
+
+class _Watched(SlidingWindow):
+    """A SlidingWindow whose line buffer a monitor watches: it is marked collision-free (the build
+    lets yosys treat a read of the word being written as X), so no cycle may read and write the same
+    word."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        self.lines = m.submodules.lines
+        assert self.lines.attrs == {COLLISION_FREE: 1}
+        return m
+
+    def no_collision(self, reads):
+        async def monitor(ctx):
+            (wr,), (rd,) = self.lines.write_ports, self.lines.read_ports
+            async for _, _, *values in ctx.tick().sample(wr.en, wr.addr, rd.en, rd.addr):
+                w_en, w_addr, r_en, r_addr = values
+                if r_en:
+                    reads.append(r_addr)
+                    assert not (w_en and w_addr == r_addr), f"read and write of word {r_addr} in one cycle"
+        return monitor
 
 
 @pytest.mark.parametrize("c, groups", [(4, 2), (6, 3), (3, 3)])
