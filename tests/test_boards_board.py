@@ -26,6 +26,20 @@ def test_platform_needs_no_programming_tool(name):
     assert not any(tool in t for t in platform.command_templates for tool in PROGRAMMING_TOOLS)
 
 
+@pytest.mark.parametrize("name", ["ulx3s", "orangecrab", "icebreaker"])
+def test_a_build_runs_the_familys_netlist_pass_between_synthesis_and_place_and_route(name):
+    board = get_board(name)
+    templates = board.build_platform().command_templates
+    tools = [next(t for t in ("yosys", "bnn-hw-python", "nextpnr", "ecppack", "icepack") if t in template)
+             for template in templates]
+    if board.family.netlist_pass:
+        assert tools == ["yosys", "bnn-hw-python", "nextpnr", "ecppack"]
+        assert f"-m {board.family.netlist_pass} {{{{name}}}}.json" in templates[1]
+    else:
+        assert tools == ["yosys", "nextpnr", "icepack"]
+    assert board.platform().netlist_pass is None   # a plain instance runs no pass
+
+
 def test_families_and_chips():
     assert {n: (b.family, b.device) for n, b in BOARDS.items() if n.startswith(("ice", "orange"))} == {
         "icebreaker": (ICE40, "iCE40UP5K"),
