@@ -44,10 +44,13 @@ class OutregSummary:
     ports: int = 0                 #: block RAM read ports seen (groups of outputs)
     registered: int = 0            #: ports whose output register was turned on
     flip_flops: int = 0            #: flip-flops absorbed into them
-    #: why the other ports were left alone: reason -> count
-    skipped: Counter = field(default_factory=Counter)
-    #: the block RAM cells (yosys's hierarchical names) of the ports left alone, and why
+    #: the ports left alone (block RAM cell, yosys's hierarchical name, and side), and why
     skipped_ports: dict = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> Counter:
+        """Why the other ports were left alone: reason -> count."""
+        return Counter(self.skipped_ports.values())
 
     def as_dict(self) -> dict:
         """Plain data for JSON."""
@@ -99,10 +102,6 @@ def _read_groups(ram: dict) -> list[tuple[str, list[str]]]:
     return [("A", a), ("B", b)]
 
 
-def _one(values: set, missing="missing"):
-    return next(iter(values)) if len(values) == 1 else missing
-
-
 def _plan_group(module: dict, sinks: dict, ram: dict, side: str, pins: list[str]):
     """The flip-flops (pin -> cell name) and clock enable to absorb for one read port, or a reason
     why not."""
@@ -140,10 +139,9 @@ def _plan_group(module: dict, sinks: dict, ram: dict, side: str, pins: list[str]
         else:
             return None, "flip-flop with an inverted clock enable"
         flops[pin] = name
-    enable = _one(enables)
-    if enable == "missing":
+    if len(enables) != 1:
         return None, "flip-flops with different clock enables"
-    return (flops, enable), None
+    return (flops, enables.pop()), None
 
 
 def absorb_output_registers(netlist: dict) -> OutregSummary:
@@ -161,7 +159,6 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
                 continue
             summary.ports += 1
             if plan is None:
-                summary.skipped[reason] += 1
                 summary.skipped_ports[f"{name} ({side})"] = reason
                 continue
             flops, enable = plan

@@ -15,11 +15,16 @@ from typing import Callable
 from ..compiler.cost import DP16KD, SB_RAM40_4K, BlockRam
 from .ecp5_pll import PllConfig, pll_config
 
-__all__ = ["Tool", "Family", "ECP5", "ICE40", "NETLIST_PASS_PYTHON"]
+__all__ = ["Tool", "Family", "ECP5", "ICE40", "NETLIST_PASS_PYTHON", "tool_env_var"]
 
 #: amaranth's tool name (``invoke_tool``) for the Python that runs a family's netlist pass in a build
 #: script; its environment variable is ``BNN_HW_PYTHON``
 NETLIST_PASS_PYTHON = "bnn-hw-python"
+
+
+def tool_env_var(name: str) -> str:
+    """The environment variable amaranth's build script runs tool ``name`` through (``NEXTPNR_ICE40``)."""
+    return name.upper().replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class Tool:
     @property
     def env_var(self) -> str:
         """The environment variable amaranth's build script runs it through (``NEXTPNR_ICE40``)."""
-        return self.name.upper().replace("-", "_")
+        return tool_env_var(self.name)
 
     @property
     def command(self) -> str:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ToolchainError
-from .family import ECP5, NETLIST_PASS_PYTHON, Family
+from .family import ECP5, NETLIST_PASS_PYTHON, Family, tool_env_var
 
 __all__ = ["toolchain_env"]
 
@@ -40,5 +40,5 @@ def toolchain_env(family: Family = ECP5) -> dict[str, str]:
                                  f"(or point {tool.env_var} at your own {tool.name})")
         env[tool.env_var] = found
     if family.netlist_pass:   # the pass is bnn-hw's own: run by this Python
-        env[NETLIST_PASS_PYTHON.upper().replace("-", "_")] = sys.executable
+        env[tool_env_var(NETLIST_PASS_PYTHON)] = sys.executable
     return env
