@@ -37,7 +37,7 @@ from bnn_hw.boards.toolchain import toolchain_env
 from bnn_hw.compiler.lower import build_pipeline
 from bnn_hw.boards.build import YOSYS_AFTER_READ
 from bnn_hw.compiler.cost import Cost
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [ROOT / "examples" / "fmnist_mlp" / "net.pt", ROOT / "examples" / "fmnist_cnv" / "net.pt"]

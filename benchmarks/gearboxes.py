@@ -20,7 +20,7 @@ import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
 from bnn_hw.compiler.cost import gearbox_cost
 from bnn_hw.compiler.lower import build_pipeline
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.hdl import Chain, ForkJoin, Repack
 from bnn_hw.hdl.repack import repack_mode
 

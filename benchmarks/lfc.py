@@ -32,7 +32,7 @@ from bnn_hw import nn as bnn
 from bnn_hw.boards import get_board
 from bnn_hw.boards.build import ROUTERS
 from bnn_hw.compiler.folding import parse_folding
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 
 LFC = (784, 1024, 1024, 1024, 10)
 

@@ -19,7 +19,7 @@ from unittest import mock
 
 import bnn_hw
 from bnn_hw.compiler import blocks, plan as plan_module
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 import bnn_hw
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
 from bnn_hw.sim.verilog import write_verilog

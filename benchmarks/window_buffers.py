@@ -17,7 +17,7 @@ import os
 
 import bnn_hw
 from bnn_hw.compiler.ops import BinaryConv2d
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.hdl import SlidingWindow
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -30,84 +30,10 @@ FORMAT = "bnn-hw-model"
 VERSION = 1
 
 
-def _batchnorm_config(layer: nn.modules.batchnorm._BatchNorm) -> dict:
-    if not (layer.affine and layer.track_running_stats):
-        raise ModelFileError(f"{type(layer).__name__} must have affine=True and track_running_stats=True "
-                             f"to be saved")
-    return {"num_features": layer.num_features, "eps": layer.eps, "momentum": layer.momentum}
-
-
-def _single(value, what: str, layer: str) -> int:
-    """An int from an int or a square pair (torch accepts both for pooling sizes)."""
-    if isinstance(value, (tuple, list)):
-        if len(set(value)) != 1:
-            raise ModelFileError(f"{layer} {what} must be square, not {tuple(value)}")
-        value = value[0]
-    return int(value)
-
-
-def _pool_config(layer: nn.MaxPool2d | nn.AvgPool2d) -> dict:
-    """A non-overlapping pool's size; anything else (padding, dilation, ceil mode, indices, a divisor
-    override) is rejected."""
-    name = type(layer).__name__
-    kernel, stride = _single(layer.kernel_size, "kernel_size", name), _single(layer.stride, "stride", name)
-    extras = (_single(layer.dilation, "dilation", name) != 1 or layer.return_indices
-              if isinstance(layer, nn.MaxPool2d) else layer.divisor_override is not None)
-    if kernel != stride or _single(layer.padding, "padding", name) != 0 or layer.ceil_mode or extras:
-        raise ModelFileError(f"{name} must be non-overlapping (stride = kernel_size) without padding, "
-                             f"ceil_mode, dilation, indices or a divisor override")
-    return {"kernel_size": kernel, "stride": stride}
-
-
-def _flatten_config(layer: nn.Flatten) -> dict:
-    if (layer.start_dim, layer.end_dim) != (1, -1):
-        raise ModelFileError("Flatten must flatten all dimensions after the batch (start_dim=1, end_dim=-1)")
-    return {}
-
-
-#: Layer type name -> (class, function giving its constructor arguments).
-LAYER_TYPES = {
-    "ImageInput": (bnn.ImageInput, bnn.ImageInput.config),
-    "Thermometer": (bnn.Thermometer, bnn.Thermometer.config),
-    "BinaryLinear": (bnn.BinaryLinear, bnn.BinaryLinear.config),
-    "BinaryConv2d": (bnn.BinaryConv2d, bnn.BinaryConv2d.config),
-    "PixelConv2d": (bnn.PixelConv2d, bnn.PixelConv2d.config),
-    "Sign": (bnn.Sign, bnn.Sign.config),
-    "MultiSliceSign": (bnn.MultiSliceSign, bnn.MultiSliceSign.config),
-    "ChannelShuffle": (bnn.ChannelShuffle, bnn.ChannelShuffle.config),
-    "LogicShortcut": (bnn.LogicShortcut, bnn.LogicShortcut.config),
-    "ConcatShortcut": (bnn.ConcatShortcut, bnn.ConcatShortcut.config),
-    "RealShortcut": (bnn.RealShortcut, bnn.RealShortcut.config),
-    "ShortcutBranch": (bnn.ShortcutBranch, bnn.ShortcutBranch.config),
-    "FixedPoint": (bnn.FixedPoint, bnn.FixedPoint.config),
-    "FixedPointConv2d": (bnn.FixedPointConv2d, bnn.FixedPointConv2d.config),
-    "BatchNorm1d": (nn.BatchNorm1d, _batchnorm_config),
-    "BatchNorm2d": (nn.BatchNorm2d, _batchnorm_config),
-    "MaxPool2d": (nn.MaxPool2d, _pool_config),
-    "AvgPool2d": (nn.AvgPool2d, _pool_config),
-    "Flatten": (nn.Flatten, _flatten_config),
-}
-
-
-def supported_layers() -> str:
-    return ", ".join(LAYER_TYPES)
-
-
-def _type_name(layer: nn.Module) -> str:
-    for name, (cls, _) in LAYER_TYPES.items():
-        if type(layer) is cls:
-            return name
-    raise ModelFileError(f"cannot save layer {type(layer).__name__}: bnn-hw supports {supported_layers()}")
-
-
-#: Layer types that hold a body of layers.
-CONTAINERS = ("LogicShortcut", "ConcatShortcut", "RealShortcut", "ShortcutBranch")
-
-
 def _describe(layer: nn.Module) -> dict:
-    name = _type_name(layer)
-    entry = {"type": name, "config": LAYER_TYPES[name][1](layer)}
-    if name in CONTAINERS:
+    name, config = bnn.layer_config(layer)
+    entry = {"type": name, "config": config}
+    if bnn.LAYER_TYPES[name].container:
         entry["layers"] = [_describe(child) for child in layer]
     return entry
 
@@ -150,17 +76,17 @@ def _build_layer(path, label: str, entry) -> nn.Module:
             or not isinstance(entry.get("config"), dict):
         raise ModelFileError(f"{path}: layer {label} is malformed (needs 'type' and 'config')")
     name = entry["type"]
-    if name not in LAYER_TYPES:
+    if name not in bnn.LAYER_TYPES:
         raise ModelFileError(f"{path}: layer {label} has unsupported type {name!r}; "
-                             f"bnn-hw supports {supported_layers()}")
+                             f"bnn-hw supports {bnn.supported_layers()}")
+    kind = bnn.LAYER_TYPES[name]
     children = []
-    if name in CONTAINERS:
+    if kind.container:
         if not isinstance(entry.get("layers"), list):
             raise ModelFileError(f"{path}: layer {label} ({name}) is malformed (needs its 'layers')")
         children = [_build_layer(path, f"{label}.{i}", e) for i, e in enumerate(entry["layers"])]
-    cls = LAYER_TYPES[name][0]
     try:
-        return cls(*children, **entry["config"])
+        return kind.cls(*children, **entry["config"])
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: layer {label} ({name}) has a bad config: {e}") from None
 

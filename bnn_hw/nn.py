@@ -2,7 +2,7 @@
 
 Every layer's eval-mode forward is exact: binary values are exactly +-1.0, binary dot products are
 sums of +-1 terms (exact in float32 below 2**24), so the compiler can reproduce the output bit for bit.
-Bit encoding (``shared/DESIGN.md`` section 3): +1 is bit 1, -1 is bit 0, and ``sign(0) = +1``.
+Bit encoding (``docs/conventions.md``): +1 is bit 1, -1 is bit 0, and ``sign(0) = +1``.
 
 Layers:
 
@@ -29,7 +29,8 @@ Layers:
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
   shortcut's), exact on fixed-point inputs.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d``, ``AvgPool2d`` (both non-overlapping:
-  stride = kernel) and ``Flatten`` are used as they are. Max-pool on +-1 values is a logical OR of
+  stride = kernel) and ``Flatten`` are used as they are; ``Dropout`` and ``Identity`` are accepted and
+  vanish (they do nothing in eval mode). Max-pool on +-1 values is a logical OR of
   the bits; average pooling of fixed-point values is their sum on a finer grid.
 
 Each bnn-hw layer describes itself with :meth:`config` and is rebuilt with ``cls(**config)``; this is
@@ -38,13 +39,62 @@ what :func:`bnn_hw.save` writes, so no code is ever pickled.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import ModelFileError
+
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
            "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
-           "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS"]
+           "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
+           "LayerType", "layer_type", "layer_config", "supported_layers"]
+
+
+@dataclass(frozen=True)
+class LayerType:
+    """A layer a model may hold: its class and the function giving its constructor arguments
+    (``cls(*children, **config(layer))`` rebuilds it; a container's children are its layers)."""
+
+    cls: type
+    config: Callable[[nn.Module], dict]
+
+    @property
+    def container(self) -> bool:
+        """It holds a body of layers."""
+        return issubclass(self.cls, nn.Sequential)
+
+
+#: Every layer type a model may hold, by name: bnn-hw's own layers (registered where they are
+#: defined, by :func:`layer_type`) and the PyTorch layers it accepts (at the end of this module).
+#: The model file and the compiler's frontend read this; nothing else lists layers.
+LAYER_TYPES: dict[str, LayerType] = {}
+
+
+def layer_type(cls: type | None = None, *, config: Callable[[nn.Module], dict] | None = None):
+    """Register a layer class (as a decorator, with its ``config`` method) or a PyTorch layer class
+    with a ``config`` function that checks and describes it."""
+    def register(cls):
+        LAYER_TYPES[cls.__name__] = LayerType(cls, config or cls.config)
+        return cls
+    return register if cls is None else register(cls)
+
+
+def layer_config(layer: nn.Module) -> tuple[str, dict]:
+    """The registered type name of ``layer`` and its config; :class:`ModelFileError` if it is not a
+    supported layer or is configured in a way bnn-hw does not support."""
+    for name, kind in LAYER_TYPES.items():
+        if type(layer) is kind.cls:
+            return name, kind.config(layer)
+    raise ModelFileError(f"layer {type(layer).__name__} is not supported: bnn-hw supports {supported_layers()}")
+
+
+def supported_layers() -> str:
+    """The supported layer types, for error messages."""
+    return ", ".join(LAYER_TYPES)
 
 
 class _SignSTE(torch.autograd.Function):
@@ -126,6 +176,7 @@ class _BinaryWeights(nn.Module):
         return self.scale
 
 
+@layer_type
 class ImageInput(nn.Module):
     """Declares the input of a convolutional model: ``(batch, channels, height, width)``.
 
@@ -156,6 +207,7 @@ class ImageInput(nn.Module):
         return f"channels={self.channels}, height={self.height}, width={self.width}"
 
 
+@layer_type
 class Thermometer(nn.Module):
     """Thermometer-encode 8-bit pixels into bits.
 
@@ -193,6 +245,7 @@ class Thermometer(nn.Module):
         return f"thresholds={self.thresholds}"
 
 
+@layer_type
 class BinaryLinear(_BinaryWeights):
     """Fully connected layer with binary weights and binary (+-1) inputs.
 
@@ -228,6 +281,7 @@ class BinaryLinear(_BinaryWeights):
 PAD_VALUES = (-1, 0, 1)
 
 
+@layer_type
 class BinaryConv2d(_BinaryWeights):
     """2-D convolution with binary weights on binary (+-1) inputs.
 
@@ -287,6 +341,7 @@ class BinaryConv2d(_BinaryWeights):
         return ", ".join(f"{k}={v}" for k, v in c.items())
 
 
+@layer_type
 class PixelConv2d(BinaryConv2d):
     """The first convolution of a network on 8-bit pixels: binary weights, exact integer sums.
 
@@ -306,6 +361,7 @@ class PixelConv2d(BinaryConv2d):
                 "scale": self.scale_mode}
 
 
+@layer_type
 class Sign(nn.Module):
     """Binary activation ``x >= 0 -> +1, else -1``.
 
@@ -335,6 +391,7 @@ class Sign(nn.Module):
 BOOLNET_OFFSETS = (-2 / 3, -1 / 3, 1 / 3, 2 / 3)
 
 
+@layer_type
 class MultiSliceSign(nn.Module):
     """BoolNet's multi-slice binarization: ``K`` signs of each channel at sorted ``offsets``.
 
@@ -366,6 +423,7 @@ class MultiSliceSign(nn.Module):
         return f"offsets={self.offsets}, grad={self.grad!r}"
 
 
+@layer_type
 class ChannelShuffle(nn.Module):
     """Channel shuffle: ``(batch, C, ...)`` viewed as ``(batch, groups, C / groups, ...)``, the two
     channel axes swapped. Output channel ``i * groups + g`` is input channel ``g * C / groups + i``."""
@@ -388,6 +446,7 @@ class ChannelShuffle(nn.Module):
         return f"groups={self.groups}"
 
 
+@layer_type
 class LogicShortcut(nn.Sequential):
     """BoolNet's logic shortcut around a body of layers: ``op(body(x), x)`` on +-1 values.
 
@@ -421,6 +480,7 @@ class LogicShortcut(nn.Sequential):
         return f"op={self.op!r}"
 
 
+@layer_type
 class ConcatShortcut(nn.Sequential):
     """``torch.cat([x, body(x)], dim=1)``: the input's channels, then those the body computes.
 
@@ -457,6 +517,7 @@ class _RoundSTE(torch.autograd.Function):
         return grad * ((x >= lo) & (x <= hi)).to(grad.dtype), None, None, None
 
 
+@layer_type
 class FixedPoint(nn.Module):
     """Round to signed fixed point: ``bits``-bit two's complement integers with ``frac_bits`` of them
     after the binary point, so values ``k / 2**frac_bits`` for ``k`` in ``-2**(bits-1) .. 2**(bits-1)-1``.
@@ -490,6 +551,7 @@ class FixedPoint(nn.Module):
         return f"frac_bits={self.frac_bits}, bits={self.bits}"
 
 
+@layer_type
 class ShortcutBranch(nn.Sequential):
     """The layers on the shortcut of a :class:`RealShortcut`, as its first layer: Bi-Real Net's
     downsampling shortcut ``AvgPool2d(2)``, :class:`FixedPointConv2d`, ``BatchNorm2d``,
@@ -504,6 +566,7 @@ class ShortcutBranch(nn.Sequential):
         return {}
 
 
+@layer_type
 class RealShortcut(nn.Sequential):
     """Bi-Real Net's real-valued shortcut around a body of layers: ``body(x) + x``.
 
@@ -544,6 +607,7 @@ class RealShortcut(nn.Sequential):
         return y + (x if self.branch is None else self.branch(x))
 
 
+@layer_type
 class FixedPointConv2d(nn.Module):
     """A real-valued 1x1 convolution (no bias) whose weights are rounded to signed fixed point:
     ``weight_bits``-bit integers ``k`` with ``weight_frac_bits`` of them after the binary point
@@ -587,3 +651,47 @@ class FixedPointConv2d(nn.Module):
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.config().items())
+
+
+# -- PyTorch layers that bnn-hw accepts as they are -------------------------------------------------
+
+def _batchnorm_config(layer: nn.modules.batchnorm._BatchNorm) -> dict:
+    if not (layer.affine and layer.track_running_stats):
+        raise ModelFileError(f"{type(layer).__name__} must have affine=True and track_running_stats=True "
+                             f"to be saved")
+    return {"num_features": layer.num_features, "eps": layer.eps, "momentum": layer.momentum}
+
+
+def _single(value, what: str, layer: str) -> int:
+    """An int from an int or a square pair (torch accepts both for pooling sizes)."""
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise ModelFileError(f"{layer} {what} must be square, not {tuple(value)}")
+        value = value[0]
+    return int(value)
+
+
+def _pool_config(layer: nn.MaxPool2d | nn.AvgPool2d) -> dict:
+    """A non-overlapping pool's size; anything else (padding, dilation, ceil mode, indices, a divisor
+    override) is rejected."""
+    name = type(layer).__name__
+    kernel, stride = _single(layer.kernel_size, "kernel_size", name), _single(layer.stride, "stride", name)
+    extras = (_single(layer.dilation, "dilation", name) != 1 or layer.return_indices
+              if isinstance(layer, nn.MaxPool2d) else layer.divisor_override is not None)
+    if kernel != stride or _single(layer.padding, "padding", name) != 0 or layer.ceil_mode or extras:
+        raise ModelFileError(f"{name} must be non-overlapping (stride = kernel_size) without padding, "
+                             f"ceil_mode, dilation, indices or a divisor override")
+    return {"kernel_size": kernel, "stride": stride}
+
+
+def _flatten_config(layer: nn.Flatten) -> dict:
+    if (layer.start_dim, layer.end_dim) != (1, -1):
+        raise ModelFileError("Flatten must flatten all dimensions after the batch (start_dim=1, end_dim=-1)")
+    return {}
+
+
+for _cls, _config in ((nn.BatchNorm1d, _batchnorm_config), (nn.BatchNorm2d, _batchnorm_config),
+                      (nn.MaxPool2d, _pool_config), (nn.AvgPool2d, _pool_config), (nn.Flatten, _flatten_config),
+                      # eval-mode no-ops that trained models often keep
+                      (nn.Dropout, lambda layer: {"p": float(layer.p)}), (nn.Identity, lambda layer: {})):
+    layer_type(_cls, config=_config)

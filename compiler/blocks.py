@@ -79,14 +79,14 @@ def deadlock_free_depth(body, vectors: int) -> int:
     ``body`` lists the body's stages in order (those of nested blocks included), each an object with
     ``op`` and ``in_type``; ``vectors`` is the number of vectors (pixels, or 1 for a vector
     value) per frame at the join. An op's ``inputs_needed(in_type, n)`` says how many input vectors
-    it must have before it gives its ``n``-th output vector (1 each, if it has no such method: a
-    vector in, a vector out). When the body gives result ``n`` the fork has sent ``need(n)`` words
+    it must have before it gives its ``n``-th output vector (by default ``n``: a vector in, a vector
+    out). When the body gives result ``n`` the fork has sent ``need(n)`` words
     and the join has taken ``n - 1``. The last of them may still wait at the fork (an eager fork: the
     body has taken it, the FIFO not yet), so the FIFO must hold ``max(need(n) - n)`` of them, and at
     least the one the join reads; the count repeats from frame to frame. One word less deadlocks
     (``tests/test_compiler_blocks.py`` shows it in simulation).
     """
-    return max(1, _largest_lead(body, vectors, "inputs_needed", 0))
+    return max(1, _largest_lead(body, vectors, _needed))
 
 
 def shortcut_depth(body, vectors: int) -> int:
@@ -95,12 +95,12 @@ def shortcut_depth(body, vectors: int) -> int:
     least :func:`deadlock_free_depth`.
 
     An op's ``inputs_accepted(in_type, n)`` is the most input vectors it takes before its ``n``-th
-    output (a window generator: its whole line buffer); an op without one takes up to two vectors
-    ahead (its double-buffered input or output FIFO). With the deadlock-free depth alone, the shipped
+    output (a window generator: its whole line buffer; by default two vectors ahead, its
+    double-buffered input or output FIFO). With the deadlock-free depth alone, the shipped
     BoolNet-style network took 13,767 cycles per frame in cocotb instead of 7,056
     (``benchmarks/shortcut_fifo.py``).
     """
-    return max(deadlock_free_depth(body, vectors), _largest_lead(body, vectors, "inputs_accepted", 2))
+    return max(deadlock_free_depth(body, vectors), _largest_lead(body, vectors, _accepted))
 
 
 def branch_shortcut_depth(body, branch, vectors: int) -> int:
@@ -114,8 +114,8 @@ def branch_shortcut_depth(body, branch, vectors: int) -> int:
     branch must not need more inputs for a result than the body does (the body would wait on a join
     that waits on the branch); :class:`UnsupportedModelError` says so.
     """
-    branch_need = _composed(branch, "inputs_needed", 0)
-    body_need, body_ahead = _composed(body, "inputs_needed", 0), _composed(body, "inputs_accepted", 2)
+    branch_need = _composed(branch, _needed)
+    body_need, body_ahead = _composed(body, _needed), _composed(body, _accepted)
     late = next((n for n in range(1, vectors + 1) if branch_need(n) > body_need(n)), None)
     if late is not None:
         raise UnsupportedModelError(f"the shortcut branch {branch[0].name} needs {branch_need(late)} inputs for "
@@ -129,22 +129,28 @@ def branch_shortcut_depth(body, branch, vectors: int) -> int:
     return max(1, lead)
 
 
-def _composed(body, method: str, slack: int):
+def _needed(stage, n: int) -> int:
+    return stage.op.inputs_needed(stage.in_type, n)
+
+
+def _accepted(stage, n: int) -> int:
+    return stage.op.inputs_accepted(stage.in_type, n)
+
+
+def _composed(body, per_stage):
     """``n -> inputs(n)``: the inputs the stages of ``body`` take before their ``n``-th result,
-    composed from each op's ``method`` (``n + slack`` where an op has none)."""
+    composed from each stage's ``per_stage(stage, n)``."""
     stages = list(reversed(body))
 
     def inputs(n: int) -> int:
         for stage in stages:
-            per_op = getattr(stage.op, method, None)
-            n = per_op(stage.in_type, n) if per_op else n + slack
+            n = per_stage(stage, n)
         return n
 
     return inputs
 
 
-def _largest_lead(body, vectors: int, method: str, slack: int) -> int:
-    """``max(inputs(n) - n)`` over a frame's results, ``inputs`` composed over the body's stages from
-    each op's ``method`` (``n + slack`` where an op has none)."""
-    inputs = _composed(body, method, slack)
+def _largest_lead(body, vectors: int, per_stage) -> int:
+    """``max(inputs(n) - n)`` over a frame's results, ``inputs`` composed over the body's stages."""
+    inputs = _composed(body, per_stage)
     return max(inputs(n) - n for n in range(1, vectors + 1))

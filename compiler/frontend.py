@@ -8,29 +8,27 @@ body started from. A RealShortcut with a :class:`~bnn_hw.nn.ShortcutBranch` (its
 branch's last value instead: its nodes (``avgpool3_0_0``, ...) follow the body's. ``ImageInput`` declares the input image and ``Flatten`` makes no node: images stream
 channels-last, so the BinaryLinear after a Flatten gets its weight columns reordered from PyTorch's
 (channels, height, width) to (height, width, channels).
-Structural problems (sizes that do not chain, a binary layer fed with real values, an unknown layer)
-raise :class:`UnsupportedModelError` with one line naming the layer.
+Each layer lowers through the function its op module registered for the layer's class
+(:func:`bnn_hw.compiler.ops.base.lowers`), given a :class:`Lowering` context. Structural problems
+(sizes that do not chain, a binary layer fed with real values, an unknown layer) raise
+:class:`UnsupportedModelError` with one line naming the layer.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+
 from torch import nn
 
 from .. import nn as bnn
 from ..errors import ModelFileError, UnsupportedModelError
-from ..model_file import LAYER_TYPES, supported_layers
 from .ir import Graph, Kind, Node, TensorType, ValidationError, validate
-from .ops import (Add, ArgMax, AvgPool, BatchNorm, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
-                  FixedSign, LogicJoin, MaxPool, PixelConv2d, Quantize, Scale, Sign, Thermometer)
+from .ops import LOWERINGS, ArgMax
+from .ops.base import lowers
 
-__all__ = ["from_model", "INPUT"]
+__all__ = ["from_model", "INPUT", "Lowering"]
 
 INPUT = "pixels"
-
-
-def _numpy(t) -> np.ndarray:
-    return t.detach().cpu().numpy()
 
 
 def _input_type(layers) -> TensorType:
@@ -55,81 +53,71 @@ def _input_type(layers) -> TensorType:
     return TensorType((first_dense.in_features,), Kind.BITS)
 
 
-def _scaled(node: Node, layer) -> list[Node]:
-    scale = layer.output_scale()
-    if scale is None:
-        return [node]
-    return [node, Node(f"{node.name}_scale", Scale(_numpy(scale)), (node.name,))]
+@dataclass
+class Lowering:
+    """What a layer's lowering function gets: where the layer stands and the value it applies to.
 
+    ``label`` is the layer's position (``"3"``, or ``"3.0"`` inside a block); ``value`` names its
+    input, of type ``in_type``; ``flattened`` says a Flatten came right before it. ``types`` and
+    ``nodes`` are the graph so far (a block's lowering appends its body's nodes through :meth:`sequence`).
+    """
 
-def _dense_weights(layer: bnn.BinaryLinear, in_type: TensorType, flattened: bool) -> np.ndarray:
-    """The layer's weight bits, columns in the channels-last order in which its input streams."""
-    weights = (_numpy(layer.weight) >= 0).astype(np.uint8)
-    if len(in_type.shape) == 1:
-        return weights
-    if not flattened:
-        raise UnsupportedModelError("a BinaryLinear after an image needs a Flatten before it")
-    h, w, c = in_type.shape
-    if weights.shape[1] != h * w * c:
-        return weights  # the size check names the problem
-    # torch flattens (channels, height, width); the hardware streams (height, width, channels)
-    return weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
+    label: str
+    layer: nn.Module
+    value: str
+    in_type: TensorType
+    flattened: bool
+    types: dict
+    nodes: list
 
+    @property
+    def at_input(self) -> bool:
+        """The layer reads the model's input."""
+        return self.value == INPUT
 
-def _layer_nodes(label: str, layer: nn.Module, value: str, in_type: TensorType,
-                 flattened: bool) -> list[Node]:
-    suffix = label.replace(".", "_")
-    if isinstance(layer, bnn.ImageInput):
-        if label != "0":
-            raise UnsupportedModelError(f"layer {label} (ImageInput) must be the first layer")
-        return []
-    if isinstance(layer, bnn.Thermometer):
-        if value != INPUT:
-            raise UnsupportedModelError(f"layer {label} (Thermometer) must be the first layer "
-                                        f"(after ImageInput, if any)")
-        return [Node(f"thermometer{suffix}", Thermometer(tuple(layer.thresholds)), (value,))]
-    if isinstance(layer, bnn.BinaryLinear):
-        dense = Node(f"dense{suffix}", BinaryDense(_dense_weights(layer, in_type, flattened)), (value,))
-        return _scaled(dense, layer)
-    if isinstance(layer, bnn.BinaryConv2d):
-        weights = (_numpy(layer.weight) >= 0).astype(np.uint8).transpose(0, 2, 3, 1)  # (M, kh, kw, Cg)
-        if isinstance(layer, bnn.PixelConv2d):
-            if value != INPUT:
-                raise UnsupportedModelError(f"layer {label} (PixelConv2d) must come right after ImageInput")
-            op = PixelConv2d(weights, layer.stride, layer.padding)
-        else:
-            op = BinaryConv2d(weights, layer.stride, layer.padding, layer.pad_value, layer.groups,
-                              replicate=layer.padding_mode == "replicate")
-        return _scaled(Node(f"conv{suffix}", op, (value,)), layer)
-    if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        op = BatchNorm(_numpy(layer.running_mean), _numpy(layer.running_var), _numpy(layer.weight),
-                       _numpy(layer.bias), float(layer.eps))
-        return [Node(f"batchnorm{suffix}", op, (value,))]
-    if isinstance(layer, bnn.Sign):
-        return [Node(f"sign{suffix}", FixedSign() if in_type.kind is Kind.INT else Sign(), (value,))]
-    if isinstance(layer, bnn.FixedPoint):
-        return [Node(f"fixed{suffix}", Quantize(layer.frac_bits, layer.bits), (value,))]
-    if isinstance(layer, bnn.ChannelShuffle):
-        return [Node(f"shuffle{suffix}", ChannelShuffle(layer.groups), (value,))]
-    if isinstance(layer, bnn.MultiSliceSign):
-        return [Node(f"sign{suffix}", Sign(tuple(layer.offsets)), (value,))]
-    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
-        name = type(layer).__name__
+    def node(self, kind: str, op, inputs: tuple[str, ...] | None = None) -> Node:
+        """A node ``op`` named ``kind`` + the layer's position (``dense3``, ``conv3_0``) reading
+        ``inputs`` (default: the layer's input)."""
+        return Node(f"{kind}{self.label.replace('.', '_')}", op, inputs or (self.value,))
+
+    def error(self, message: str) -> UnsupportedModelError:
+        """A one-line error naming the layer."""
+        return UnsupportedModelError(f"layer {self.label} ({type(self.layer).__name__}): {message}")
+
+    def config(self) -> dict:
+        """The layer's checked config (as the model file stores it)."""
         try:
-            kernel = LAYER_TYPES[name][1](layer)["kernel_size"]
+            return bnn.layer_config(self.layer)[1]
         except ModelFileError as e:
-            raise UnsupportedModelError(f"layer {label} ({name}): {e}") from None
-        if isinstance(layer, nn.AvgPool2d):
-            return [Node(f"avgpool{suffix}", AvgPool(kernel), (value,))]
-        return [Node(f"maxpool{suffix}", MaxPool(kernel), (value,))]
-    if isinstance(layer, bnn.FixedPointConv2d):
-        weights = _numpy(layer.fixed_weight() * float(2 ** layer.weight_frac_bits))[:, :, 0, 0]
-        return [Node(f"conv{suffix}", FixedConv(weights.astype(np.int64), layer.weight_frac_bits, in_type.frac),
-                     (value,))]
-    if isinstance(layer, nn.Flatten):
-        return []
-    raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "
-                                f"bnn-hw supports {supported_layers()}")
+            raise self.error(str(e)) from None
+
+    def block(self, body: list, first: int = 0, branch: list | None = None) -> tuple[str, str]:
+        """Lower a shortcut block's ``body`` (its layers from position ``first`` on) and its computing
+        ``branch`` (None: the identity) on the layer's input; returns the values the join takes,
+        ``(body's last, shortcut's last)``."""
+        last = _sequence_nodes(body, f"{self.label}.", self.value, self.types, self.nodes, first)
+        if branch is None:
+            return last, self.value
+        return last, _sequence_nodes(branch, f"{self.label}.0.", self.value, self.types, self.nodes)
+
+
+@lowers(bnn.ImageInput)
+def _image_input(layer, ctx: Lowering) -> list[Node]:
+    if ctx.label != "0":
+        raise ctx.error("must be the first layer")
+    return []
+
+
+@lowers(nn.Flatten, nn.Dropout, nn.Identity)
+def _no_node(layer, ctx: Lowering) -> list[Node]:
+    """Images stream channels-last, so a Flatten moves no data (the BinaryLinear after it reorders its
+    weights); Dropout and Identity do nothing in eval mode."""
+    return []
+
+
+@lowers(bnn.ShortcutBranch)
+def _misplaced_branch(layer, ctx: Lowering) -> list[Node]:
+    raise ctx.error("must be the first layer of a RealShortcut")
 
 
 def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, first: int = 0) -> str:
@@ -141,23 +129,12 @@ def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, f
         if flattened and not isinstance(layer, bnn.BinaryLinear):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
                                         f"directly by a BinaryLinear")
-        if isinstance(layer, bnn.ShortcutBranch):
-            raise UnsupportedModelError(f"layer {label} (ShortcutBranch) must be the first layer of a RealShortcut")
-        if isinstance(layer, (bnn.LogicShortcut, bnn.ConcatShortcut, bnn.RealShortcut)):
-            branch = layer.branch if isinstance(layer, bnn.RealShortcut) else None
-            start = 0 if branch is None else 1
-            body = _sequence_nodes(list(layer)[start:], f"{label}.", value, types, nodes, start)
-            shortcut = value if branch is None else _sequence_nodes(list(branch), f"{label}.0.", value, types, nodes)
-            if isinstance(layer, bnn.LogicShortcut):
-                join, op = layer.op, LogicJoin(layer.op)
-            elif isinstance(layer, bnn.RealShortcut):
-                join, op = "add", Add(types[body].shape[-1])
-            else:
-                join, op = "concat", Concat(types[value].shape[-1])
-            new = [Node(f"{join}{label.replace('.', '_')}", op, (body, shortcut))]
-        else:
-            new = _layer_nodes(label, layer, value, types[value], flattened)
-        for node in new:
+        lowering = LOWERINGS.get(type(layer))
+        if lowering is None:
+            raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "
+                                        f"bnn-hw supports {bnn.supported_layers()}")
+        ctx = Lowering(label, layer, value, types[value], flattened, types, nodes)
+        for node in lowering(layer, ctx):
             try:
                 types[node.name] = node.op.infer(tuple(types[i] for i in node.inputs))
             except ValueError as e:

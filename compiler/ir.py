@@ -2,8 +2,9 @@
 
 A :class:`Graph` is a tuple of :class:`Node` in topological order plus its input and output names.
 Each node applies an *op* (a frozen dataclass from :mod:`bnn_hw.compiler.ops`) to the values named in
-``inputs``. Ops own their semantics: ``infer`` (type rule), ``reference`` (NumPy), and, for ops that
-exist in hardware, ``hardware`` and ``cost``. Passes are pure functions ``Graph -> Graph``.
+``inputs``. Ops own their semantics through the contract of :mod:`bnn_hw.compiler.ops.base`:
+``infer`` (type rule), ``reference`` (NumPy), and, for ops that exist in hardware, folding, streams,
+``hardware`` and ``cost``. Passes are pure functions ``Graph -> Graph``.
 
 Values are typed by :class:`TensorType`: a shape (channels-last, no batch dimension) and a
 :class:`Kind`. Bits are the binary +-1 values (bit 1 = +1), ``UINT8`` are pixels, ``INT`` are exact
@@ -14,17 +15,17 @@ floating-point values that exist only before streamlining.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from dataclasses import dataclass, replace
 from math import prod
 
-from ..errors import BnnHwError
-
 __all__ = ["Kind", "TensorType", "Node", "Graph", "validate", "ValidationError", "checked_pass"]
 
 
-class ValidationError(BnnHwError):
-    """The graph breaks an IR rule (a compiler bug, or a model the frontend should have rejected)."""
+class ValidationError(Exception):
+    """The graph breaks an IR rule: a compiler bug (the frontend turns what a model can cause into
+    :class:`~bnn_hw.errors.UnsupportedModelError`), so not a user error: the CLI shows its traceback."""
 
 
 class Kind(enum.Enum):
@@ -138,13 +139,11 @@ def validate(graph: Graph) -> Graph:
 def checked_pass(fn):
     """Decorate a pass ``Graph -> Graph``; with ``BNN_HW_VALIDATE=1`` its result is validated."""
 
+    @functools.wraps(fn)
     def run(graph: Graph, *args, **kwargs) -> Graph:
         result = fn(graph, *args, **kwargs)
         if os.environ.get("BNN_HW_VALIDATE") == "1":
             validate(result)
         return result
 
-    run.__name__ = fn.__name__
-    run.__doc__ = fn.__doc__
-    run.__wrapped__ = fn
     return run

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from ..hdl import Chain, ForkJoin, Repack
 from ..hdl.chain import payload_width
-from .plan import Block, Plan
+from .plan import Plan
+from .stages import Block
 
 __all__ = ["build_pipeline", "payload_width"]
 
 
 def build_pipeline(plan: Plan) -> Chain:
-    """Instantiate the plan's stages, each behind its gearbox (:attr:`~bnn_hw.compiler.plan.Stage.gearbox`)
-    where it has one, as one Chain; each :class:`~bnn_hw.compiler.plan.Block` becomes a
+    """Instantiate the plan's stages, each behind its gearbox (:attr:`~bnn_hw.compiler.stages.Stage.gearbox`)
+    where it has one, as one Chain; each :class:`~bnn_hw.compiler.stages.Block` becomes a
     :class:`~bnn_hw.hdl.ForkJoin` named after its join."""
     return Chain(_components(plan.layout))
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bnn_hw.boards import get_board
 from bnn_hw.boards.report import make_report, parse_yosys_cells, render_text
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.cli import main
 from conftest import random_boolnet, random_mlp
 

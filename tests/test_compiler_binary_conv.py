@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bnn_hw.compiler.frontend import from_model
 from bnn_hw.compiler.ops import BinaryConv2d
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.reference import execute
 from bnn_hw.errors import UnsupportedModelError
 from conftest import random_cnn, torch_scores

@@ -11,7 +11,7 @@ from bnn_hw import nn as bnn
 from bnn_hw.compiler.energy import plan_traffic, real_valued_baseline
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import AvgPool, FixedConv, LevelThresholds
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
 from conftest import random_bireal, torch_scores
 from test_compiler_blocks import _images, assert_pipeline_matches_reference

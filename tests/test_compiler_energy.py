@@ -5,7 +5,7 @@ import pytest
 from bnn_hw.compiler.energy import (HOROWITZ_45NM, Traffic, energy_pj, matrix_traffic, plan_traffic,
                                     real_valued_baseline)
 from bnn_hw.compiler.folding import Fold
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from conftest import random_boolnet, random_mlp
 
 

@@ -10,7 +10,7 @@ from bnn_hw import nn as bnn
 from bnn_hw.compiler.energy import Traffic, plan_traffic, real_valued_baseline
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import Add, FixedSign, Requantize
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
 from bnn_hw.hdl.fixed_point import signed_width
 from conftest import random_bireal, torch_scores

@@ -7,7 +7,7 @@ import pytest
 from bnn_hw.cli import main
 from bnn_hw.compiler.folding import Fold, parse_folding
 from bnn_hw.compiler.ops import Requantize
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError
 from conftest import random_bireal, random_mlp
 
@@ -55,7 +55,7 @@ def test_target_fps_picks_the_cheapest_folding_that_meets_it():
 
 def test_fit_gives_the_fastest_folding_within_the_headroom():
     from bnn_hw.boards import get_board
-    from bnn_hw.compiler.plan import FIT_HEADROOM
+    from bnn_hw.compiler import FIT_HEADROOM
 
     model = random_mlp(784, [256, 256], 10, seed=0, thresholds=(16,))
     small, big = (get_board(b).chip for b in ("ulx3s-12f", "ulx3s-85f"))
@@ -76,22 +76,23 @@ def test_impossible_targets_are_clear_errors():
 
 @pytest.mark.parametrize("budget", [1024, 2048, 3000, 20000])
 def test_cheapest_folding_is_the_fewest_lanes_then_the_fewest_cycles(budget):
-    from bnn_hw.compiler.folding import _LANE_CHOICES, MAX_ROM_DEPTH, folding_for_cycles
+    from bnn_hw.compiler.folding import MAX_ROM_DEPTH, folding_for_cycles
     from bnn_hw.compiler.frontend import from_model
+    from bnn_hw.compiler.ops.base import LANE_CHOICES
 
     graph = from_model(random_mlp(784, [1024], 10, seed=0, thresholds=(16,)))
     dense = next(n for n in graph.nodes if n.name.startswith("dense"))
     in_type = graph.types()[dense.inputs[0]]
     fold = folding_for_cycles(graph, budget)[dense.name]
-    cycles = dense.op.cycles(in_type, fold.pe, fold.simd)
+    cycles = dense.op.cycles(in_type, fold)
     # a dense unit's weight ROM is as deep as its cycles per frame: no deeper than MAX_ROM_DEPTH
     budget = min(budget, MAX_ROM_DEPTH)
-    assert cycles <= budget and dense.op.rom_depth(in_type, fold.pe, fold.simd) <= MAX_ROM_DEPTH
+    assert cycles <= budget and dense.op.memory_depth(in_type, fold) <= MAX_ROM_DEPTH
     max_pe, max_simd = dense.op.lanes(in_type)
-    for pe in _LANE_CHOICES:
-        for simd in _LANE_CHOICES:
+    for pe in LANE_CHOICES:
+        for simd in LANE_CHOICES:
             pe, simd = min(pe, max_pe), min(simd, max_simd)
-            other = dense.op.cycles(in_type, pe, simd)
+            other = dense.op.cycles(in_type, Fold(pe, simd))
             if other <= budget:
                 assert pe * simd > fold.pe * fold.simd or (pe * simd == fold.pe * fold.simd and other >= cycles)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bnn_hw import nn as bnn
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.errors import UnsupportedModelError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 import bnn_hw
 from bnn_hw.compiler.ops import BinaryDense
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
 from conftest import torch_scores
 

@@ -7,9 +7,10 @@ import torch
 from bnn_hw import nn as bnn
 from bnn_hw.compiler.frontend import from_model
 from bnn_hw.compiler.ops import BatchNorm, BinaryDense, Sign
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.reference import execute
-from bnn_hw.compiler.streamline import fold_thresholds, streamline
+from bnn_hw.compiler.streamline import streamline
+from bnn_hw.compiler.thresholds import fold_thresholds
 from conftest import random_mlp, torch_scores
 
 

@@ -4,7 +4,7 @@ downsamples through a real-valued shortcut (average pool, 1x1 convolution, level
 
 import bnn_hw
 from bnn_hw.compiler.ops import Add, AvgPool, FixedConv, LevelThresholds, Requantize
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 from example_testing import EXAMPLES, check_shipped_model, short_training_run
 
 

@@ -3,7 +3,7 @@ matches PyTorch on the whole test set, and its shortcut FIFOs are as deep as com
 
 import bnn_hw
 from bnn_hw.compiler.blocks import deadlock_free_depth
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 from example_testing import EXAMPLES, check_shipped_model, short_training_run
 
 

@@ -4,7 +4,7 @@ PyTorch on the whole test set and fails early with a named layer on a chip that 
 import bnn_hw
 import pytest
 from bnn_hw.boards import get_board
-from bnn_hw.compiler.plan import check_fit, compile_model
+from bnn_hw.compiler import check_fit, compile_model
 from bnn_hw.errors import FitError
 from example_testing import EXAMPLES, check_shipped_model, short_training_run
 

@@ -7,7 +7,7 @@ import pytest
 
 import bnn_hw
 from bnn_hw.compiler.folding import Fold
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
 from conftest import random_bireal, random_boolnet, random_cnn, random_mlp, torch_scores

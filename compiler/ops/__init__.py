@@ -1,18 +1,16 @@
-"""The IR's ops. Each module holds one op: its type rule, NumPy semantics, hardware and cost."""
+"""The IR's ops. Each module holds one op (or a few that belong together): its type rule, NumPy
+semantics, streamlining, folding, hardware, cost and the training layers that lower to it; the
+contract is :mod:`.base`. Every module here is imported, which registers its ops (:data:`.base.OPS`,
+exported by class name) and lowerings (:data:`.base.LOWERINGS`): adding an op needs no edit here.
+"""
 
-from .argmax import ArgMax
-from .avg_pool import AvgPool
-from .binary_conv import BinaryConv2d
-from .binary_dense import BinaryDense
-from .channel_shuffle import ChannelShuffle
-from .concat import Concat
-from .fixed_conv import FixedConv, LevelThresholds
-from .fixed_point import Add, FixedSign, Quantize, Requantize
-from .logic_join import LogicJoin
-from .max_pool import MaxPool
-from .pixel_conv import PixelConv2d
-from .real import BatchNorm, Scale, Sign
-from .thermometer import Thermometer
+import importlib
+import pkgutil
 
-__all__ = ["Add", "FixedSign", "Quantize", "Requantize", "AvgPool", "FixedConv", "LevelThresholds", "ArgMax", "BatchNorm", "BinaryConv2d", "BinaryDense", "ChannelShuffle", "Concat", "LogicJoin", "MaxPool",
-           "PixelConv2d", "Scale", "Sign", "Thermometer"]
+from .base import LOWERINGS, OPS, Fold
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+globals().update(OPS)
+__all__ = sorted(OPS) + ["Fold", "OPS", "LOWERINGS"]

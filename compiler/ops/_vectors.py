@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..ir import Kind, TensorType
+from .base import LANE_CHOICES, Fold, FoldRule, StreamOp, ceil_div
 
 __all__ = ["vector_bits", "vectors", "VectorStream", "WholeVectors", "LaneStream", "joined_bits"]
 
@@ -31,7 +32,7 @@ def joined_bits(inputs, verb: str, same: str, same_shape) -> tuple[TensorType, T
     return body, shortcut
 
 
-class VectorStream:
+class VectorStream(StreamOp, abstract=True):
     """Stream methods of an op that streams one whole vector per word, one per cycle."""
 
     def vectors_per_frame(self, in_type) -> int:
@@ -47,22 +48,32 @@ class VectorStream:
         """``(word, vector)`` bits in which a join takes (and gives) ``value_type``: whole vectors."""
         return vector_bits(value_type), vector_bits(value_type)
 
-    def shortcut_traffic(self, bits: int, vectors_per_frame: int):
-        """A join's shortcut FIFO traffic per frame: ``bits`` written and read, as shortcut bits."""
-        from ..energy import Traffic
-        return Traffic(shortcut_bits=bits)
+    def cycles(self, in_type, fold) -> int:
+        """A vector per cycle."""
+        return vectors(in_type)
 
 
-class WholeVectors(VectorStream):
+class WholeVectors(VectorStream, abstract=True):
     """A :class:`VectorStream` whose words are its vectors, as wide in as out."""
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         return vector_bits(in_type), vector_bits(in_type)
 
 
-class LaneStream(VectorStream):
+class LaneStream(VectorStream, abstract=True):
     """A :class:`VectorStream` of multi-bit values that takes a vector's values ``fold.pe`` per word
-    (padded in the last), each ``width`` bits: ``ceil(C / pe)`` words per vector of ``C`` values."""
+    (padded in the last), each ``width`` bits: ``ceil(C / pe)`` words per vector of ``C`` values; the
+    folding gives it as few lanes as keep within the cycle budget."""
+
+    fold_rule = FoldRule.SEARCHED
+
+    def lanes(self, in_type) -> tuple[int, int]:
+        return self.values_per_vector(in_type), 1
+
+    def cheapest_fold(self, in_type, budget: int) -> Fold:
+        values = self.values_per_vector(in_type)
+        lanes = next((n for n in LANE_CHOICES if self.cycles(in_type, Fold(n, 1)) <= budget), values)
+        return Fold(min(lanes, values), 1)
 
     def values_per_vector(self, value_type) -> int:
         return vector_bits(value_type) // value_type.width
@@ -72,4 +83,4 @@ class LaneStream(VectorStream):
         return fold.pe * value_type.width, vector_bits(value_type)
 
     def cycles(self, in_type, fold) -> int:
-        return vectors(in_type) * -(-self.values_per_vector(in_type) // fold.pe)
+        return vectors(in_type) * ceil_div(self.values_per_vector(in_type), fold.pe)

@@ -11,12 +11,15 @@ import numpy as np
 
 from ..cost import Cost, gearbox_cost
 from ..ir import Kind, TensorType
+from .base import Fold, FoldRule, StreamOp
 
 __all__ = ["ArgMax"]
 
 
 @dataclass(frozen=True)
-class ArgMax:
+class ArgMax(StreamOp):
+    fold_rule = FoldRule.FOLLOWS
+
     def infer(self, inputs):
         (x,) = inputs
         if x.kind is not Kind.INT or len(x.shape) != 1:
@@ -25,6 +28,14 @@ class ArgMax:
 
     def reference(self, scores: np.ndarray) -> np.ndarray:
         return np.argmax(scores, axis=1)[:, None]  # numpy, like torch, returns the first maximum
+
+    def derived_fold(self, in_type, producer_fold, producer_cycles: int) -> Fold:
+        """The score layer's ``pe`` scores per word."""
+        return Fold(1, producer_fold.pe)
+
+    def cycles(self, in_type, fold) -> int:
+        """A score per cycle."""
+        return in_type.size
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` scores in, the index and every
@@ -41,7 +52,7 @@ class ArgMax:
         from ..energy import Traffic
         return Traffic(int_ops=in_type.size)
 
-    def cost(self, in_type, fold, block_ram=None) -> Cost:
+    def cost(self, in_type, fold, block_ram) -> Cost:
         from ...hdl.argmax import index_width
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
         # one score per cycle; wider words are first cut into single scores
@@ -49,6 +60,6 @@ class ArgMax:
                                                         score_width, classes * score_width)
         # registers: the scores held and the output word's copy, the running maximum and its index,
         # the index counter and the output's index
-        return Cost(cycles=classes, lut4=score_width * 2 + classes * 2,
+        return Cost(cycles=self.cycles(in_type, fold), lut4=score_width * 2 + classes * 2,
                     ff=2 * classes * score_width + 3 * index_width(classes) + 1,
                     buffer_bits=classes * score_width) + slices

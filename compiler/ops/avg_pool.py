@@ -9,13 +9,15 @@ two are exact). Rows and columns that do not fill a whole window are dropped (fl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
 
 import numpy as np
+
+from torch import nn
 
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._vectors import LaneStream
+from .base import ceil_div, lowers
 from .fixed_point import FLOAT32_EXACT_BITS
 from .max_pool import PoolWindows
 
@@ -80,14 +82,19 @@ class AvgPool(PoolWindows, LaneStream):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         h, w, c = in_type.shape
-        words, window_row = -(-c // fold.pe), (w // self.kernel) * -(-c // fold.pe)
+        words, window_row = ceil_div(c, fold.pe), (w // self.kernel) * ceil_div(c, fold.pe)
         sum_bits = fold.pe * (in_type.width + self.extra_bits)
         # both buffers in LUT RAM (16x4 cells) with a multiplexer per 16 words of each bit; two
         # adders and multiplexers per sum bit, the registers between them, counters; the output FIFO
         # of a pooled row (fitted to yosys synth_ecp5 on the Bi-Real example's pool)
-        cells = (ceil(window_row / 16) + ceil(words / 16)) * ceil(sum_bits / 4)
+        cells = (ceil_div(window_row, 16) + ceil_div(words, 16)) * ceil_div(sum_bits, 4)
         out_fifo = block_ram.place(sum_bits, max(3, window_row))
         return Cost(cycles=self.cycles(in_type, fold),
-                    lut4=4 * cells + sum_bits * ceil(window_row / 16) + 6 * sum_bits + 140 + out_fifo.lut4,
+                    lut4=4 * cells + sum_bits * ceil_div(window_row, 16) + 6 * sum_bits + 140 + out_fifo.lut4,
                     ff=4 * sum_bits + 80, ebr=out_fifo.ebr,
                     buffer_bits=(2 * window_row + words) * sum_bits)
+
+
+@lowers(nn.AvgPool2d)
+def _lower(layer, ctx):
+    return [ctx.node("avgpool", AvgPool(ctx.config()["kernel_size"]))]

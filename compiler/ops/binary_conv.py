@@ -21,19 +21,24 @@ plain binary dot product.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
-from math import ceil
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..cost import BlockRam, Cost, gearbox_cost, window_cost
+from ... import nn as bnn
+from ...errors import UnsupportedModelError
 from ..ir import Kind, TensorType
+from ..thresholds import fold_thresholds
 from ._arrays import frozen_array
-from .binary_dense import BinaryDense, dense_cost
+from ._matrix import MatrixStream
+from .base import Chain, ceil_div, lowers
+from .binary_dense import BinaryDense, dense_cost, scaled
+from .fixed_point import requantize
 
-__all__ = ["BinaryConv2d", "conv_output_size"]
+__all__ = ["BinaryConv2d", "conv_output_size", "conv_weights"]
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -42,7 +47,7 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 @dataclass(frozen=True, eq=False)
-class BinaryConv2d:
+class BinaryConv2d(MatrixStream):
     weights: np.ndarray                 #: (M, kh, kw, C / groups) uint8 bits, 1 = +1
     stride: int = 1
     padding: int = 0
@@ -92,6 +97,11 @@ class BinaryConv2d:
         return self.kernel * self.kernel * self.group_channels
 
     @property
+    def score_width(self) -> int:
+        """Signed width holding every score ``-N..N`` (before thresholds)."""
+        return self.window_bits.bit_length() + 1
+
+    @property
     def slices(self) -> int:
         return 0 if self.thresholds is None else self.thresholds.shape[2]
 
@@ -127,7 +137,7 @@ class BinaryConv2d:
             if self.thresholds.shape[0] != self.border_classes(h, w)[1].shape[0]:
                 raise ValueError(f"thresholds do not match the border classes of a {h}x{w} image")
             return TensorType((ho, wo, self.out_channels * self.slices), Kind.BITS)
-        return TensorType((ho, wo, self.out_channels), Kind.INT, self.window_bits.bit_length() + 1)
+        return TensorType((ho, wo, self.out_channels), Kind.INT, self.score_width)
 
     # -- semantics ------------------------------------------------------------------------------
 
@@ -189,7 +199,36 @@ class BinaryConv2d:
         bits = p[..., None] >= t[None]
         return bits.reshape(p.shape[:3] + (-1,)).astype(np.uint8)
 
+    def fold_chain(self, in_type, chain, name):
+        """Thresholds per border class on the popcount (a sign ends the chain; a channel whose sign
+        falls has its weights flipped), or the scores and a :class:`~.fixed_point.Requantize` table
+        (ungrouped, without zero padding)."""
+        if self.thresholds is not None or not chain:
+            return None
+        _, corrections = self.border_classes(*in_type.shape[:2])
+        if chain[-1].chain is Chain.FIXED:
+            if not self._requantizable(corrections):
+                raise UnsupportedModelError(
+                    f"{name}: a fixed-point value must come from a BinaryLinear or an ungrouped BinaryConv2d "
+                    f"that pads with -1, +1 or replicate (not zero padding, groups or 8-bit pixels)")
+            return self, requantize(self.window_bits, self.out_channels, chain)
+        thresholds, flip = fold_thresholds(self.window_bits, self.out_channels, chain, corrections,
+                                           pixels=self.sums_pixels)
+        weights = np.where(flip[:, None, None, None], 1 - self.weights, self.weights)
+        return replace(self, weights=weights, thresholds=thresholds), None
+
+    #: Its sums are of 8-bit pixels (not popcounts of bits).
+    sums_pixels = False
+
+    def _requantizable(self, corrections) -> bool:
+        """Whether a table of its scores' popcounts can give fixed-point values."""
+        return self.groups == 1 and len(corrections) == 1
+
     # -- hardware -------------------------------------------------------------------------------
+
+    @property
+    def weight_count(self) -> int:
+        return self.weights.size
 
     def vectors_per_frame(self, in_type) -> int:
         ho, wo = self.output_shape(*in_type.shape[:2])
@@ -207,14 +246,14 @@ class BinaryConv2d:
         """The most useful ``(pe, simd)``: one lane per output channel of a group and per window bit."""
         return self.out_channels // self.groups, self.window_bits
 
-    def rom_depth(self, in_type, pe: int, simd: int) -> int:
+    def memory_depth(self, in_type, fold) -> int:
         """Words of the unit's weight ROM: ``NF * SF`` per group."""
-        return self.groups * ceil(self.out_channels // self.groups / pe) * ceil(self.window_bits / simd)
+        return self.groups * ceil_div(self.out_channels // self.groups, fold.pe) * ceil_div(self.window_bits, fold.simd)
 
-    def cycles(self, in_type, pe: int, simd: int) -> int:
+    def cycles(self, in_type, fold) -> int:
         """Cycles per frame: each window takes the longer of the window generator's ``k * k`` pixel
         words and the matrix-vector unit's ``NF * SF`` cycles."""
-        mvu = self.rom_depth(in_type, pe, simd) // self.groups
+        mvu = self.memory_depth(in_type, fold) // self.groups
         return self.vectors_per_frame(in_type) * max(mvu, self.kernel * self.kernel)
 
     def inputs_needed(self, in_type, n: int) -> int:
@@ -232,7 +271,7 @@ class BinaryConv2d:
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel in, ``pe`` channels out (their
         threshold bits, or their scores)."""
-        per_channel = self.slices if self.thresholds is not None else self.window_bits.bit_length() + 1
+        per_channel = self.slices if self.thresholds is not None else self.score_width
         return self.in_vector_bits(in_type), fold.pe * per_channel
 
     def hardware(self, in_type, fold):
@@ -280,7 +319,7 @@ class BinaryConv2d:
         cg = self.group_channels
         gearbox = gearbox_cost(self.window_bits, cg, fold.simd, self.window_bits) if fold.simd != cg else Cost()
         return Cost(
-            cycles=self.cycles(in_type, fold.pe, fold.simd),
+            cycles=self.cycles(in_type, fold),
             # the window generator with its line buffer, the gearbox from pixel words to the unit's
             # simd-bit words, the matrix-vector unit
             lut4=mvu.lut4 + window.lut4 + gearbox.lut4,
@@ -290,3 +329,15 @@ class BinaryConv2d:
             buffer_bits=mvu.buffer_bits + window.buffer_bits,
             binary_ops=self.vectors_per_frame(in_type) * 2 * per * self.window_bits,
         )
+
+
+def conv_weights(layer) -> np.ndarray:
+    """A convolution layer's weight bits, channels-last: (M, kh, kw, C / groups)."""
+    return (layer.weight.detach().cpu().numpy() >= 0).astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+@lowers(bnn.BinaryConv2d)
+def _lower(layer, ctx):
+    op = BinaryConv2d(conv_weights(layer), layer.stride, layer.padding, layer.pad_value, layer.groups,
+                      replicate=layer.padding_mode == "replicate")
+    return scaled(ctx.node("conv", op), layer)

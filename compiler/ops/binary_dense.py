@@ -13,19 +13,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from math import ceil
 
 import numpy as np
 
+from ... import nn as bnn
+from ...errors import UnsupportedModelError
 from ..cost import BlockRam, Cost
-from ..ir import Kind, TensorType
+from ..ir import Kind, Node, TensorType
 from ._arrays import frozen_array, pack_bits
+from ..thresholds import fold_thresholds
+from ._matrix import MatrixStream
+from .base import Chain, ceil_div, lowers
+from .fixed_point import requantize
 
-__all__ = ["BinaryDense", "dense_cost"]
+__all__ = ["BinaryDense", "dense_cost", "scaled"]
 
 
 @dataclass(frozen=True, eq=False)
-class BinaryDense:
+class BinaryDense(MatrixStream):
     weights: np.ndarray                 #: (M, N) uint8 bits, 1 = +1
     thresholds: np.ndarray | None = None  #: (M, K) int64, sorted per row, or None for integer scores
 
@@ -104,18 +109,32 @@ class BinaryDense:
         bits = p[:, :, None] >= self.thresholds[None, :, :]
         return bits.reshape(len(x), -1).astype(np.uint8)
 
+    def fold_chain(self, in_type, chain, name):
+        """Thresholds on the popcount (a sign ends the chain; a channel whose sign falls has its
+        weights flipped), or the layer's scores and a :class:`~.fixed_point.Requantize` table."""
+        if self.thresholds is not None or not chain:
+            return None
+        if chain[-1].chain is Chain.FIXED:
+            return self, requantize(self.in_features, self.out_features, chain)
+        thresholds, flip = fold_thresholds(self.in_features, self.out_features, chain)
+        return BinaryDense(np.where(flip[:, None], 1 - self.weights, self.weights), thresholds[0]), None
+
     # -- hardware -------------------------------------------------------------------------------
 
     def lanes(self, in_type) -> tuple[int, int]:
         """The most useful ``(pe, simd)``: one lane per output channel and per input bit."""
         return self.out_features, self.in_features
 
-    def cycles(self, in_type, pe: int, simd: int) -> int:
-        return ceil(self.out_features / pe) * ceil(self.in_features / simd)
+    @property
+    def weight_count(self) -> int:
+        return self.weights.size
 
-    def rom_depth(self, in_type, pe: int, simd: int) -> int:
+    def cycles(self, in_type, fold) -> int:
+        return ceil_div(self.out_features, fold.pe) * ceil_div(self.in_features, fold.simd)
+
+    def memory_depth(self, in_type, fold) -> int:
         """Words of the unit's weight ROM: ``NF * SF``."""
-        return self.cycles(in_type, pe, simd)
+        return self.cycles(in_type, fold)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""
@@ -141,18 +160,18 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     threshold tables in its ROMs, its memories counted in ``block_ram`` blocks."""
     from ...hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
     pe, simd = fold.pe, fold.simd
-    sf, nf = ceil(in_features / simd), ceil(out_features / pe)
+    sf, nf = ceil_div(in_features, simd), ceil_div(out_features, pe)
     acc = (in_features + 1).bit_length()
     k = slices
     score_width = in_features.bit_length() + 1
     weight_bits = weight_sets * out_features * in_features + threshold_sets * out_features * k * acc
     chunks = [min(POPCOUNT_CHUNK, simd - lo) for lo in range(0, simd, POPCOUNT_CHUNK)]
-    group_sums = ceil(len(chunks) / SUM_GROUP) if len(chunks) > SUM_GROUP else 0
+    group_sums = ceil_div(len(chunks), SUM_GROUP) if len(chunks) > SUM_GROUP else 0
     out_bits = pe * (k if k else score_width)
     # weight ROM (in banks of rom_bank_depth words, each registered, when deeper), double-buffered
     # input word, threshold ROM: in block RAM or LUT RAM
     rom_words, bank_depth = weight_sets * sf * nf, rom_bank_depth(pe * simd)
-    banks = ceil(rom_words / bank_depth)
+    banks = ceil_div(rom_words, bank_depth)
     weight_roms = Cost()
     for b in range(banks):
         weight_roms = weight_roms + block_ram.place_rom(pe * simd, min(bank_depth, rom_words - b * bank_depth))
@@ -179,3 +198,32 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
         buffer_bits=2 * sf * simd,
         binary_ops=2 * out_features * in_features,
     )
+
+
+def scaled(node: Node, layer) -> list[Node]:
+    """``node`` of a binary layer, followed by its per-channel :class:`~.real.Scale` if it has one."""
+    from .real import Scale
+    scale = layer.output_scale()
+    if scale is None:
+        return [node]
+    return [node, Node(f"{node.name}_scale", Scale(scale.detach().cpu().numpy()), (node.name,))]
+
+
+def _dense_weights(layer, ctx) -> np.ndarray:
+    """The layer's weight bits, columns in the channels-last order in which its input streams."""
+    weights = (layer.weight.detach().cpu().numpy() >= 0).astype(np.uint8)
+    in_type = ctx.in_type
+    if len(in_type.shape) == 1:
+        return weights
+    if not ctx.flattened:
+        raise UnsupportedModelError("a BinaryLinear after an image needs a Flatten before it")
+    h, w, c = in_type.shape
+    if weights.shape[1] != h * w * c:
+        return weights  # the size check names the problem
+    # torch flattens (channels, height, width); the hardware streams (height, width, channels)
+    return weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
+
+
+@lowers(bnn.BinaryLinear)
+def _lower(layer, ctx):
+    return scaled(ctx.node("dense", BinaryDense(_dense_weights(layer, ctx))), layer)

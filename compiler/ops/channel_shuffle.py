@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind
-from ._vectors import WholeVectors, vector_bits, vectors
+from ._vectors import WholeVectors, vector_bits
+from .base import lowers
 
 __all__ = ["ChannelShuffle"]
 
@@ -52,8 +54,13 @@ class ChannelShuffle(WholeVectors):
         return Permute([p * channels + int(c) for p in range(pixels) for c in order])
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        return Cost(cycles=vectors(in_type))   # wires
+        return Cost(cycles=self.cycles(in_type, fold))   # wires
 
     def traffic(self, in_type, fold):
         from ..energy import Traffic
         return Traffic()
+
+
+@lowers(bnn.ChannelShuffle)
+def _lower(layer, ctx):
+    return [ctx.node("shuffle", ChannelShuffle(layer.groups))]

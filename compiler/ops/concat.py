@@ -12,15 +12,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from ._vectors import VectorStream, joined_bits, vector_bits, vectors
+from ._vectors import VectorStream, joined_bits, vector_bits
+from .base import JoinOp, lowers
 
 __all__ = ["Concat"]
 
 
 @dataclass(frozen=True)
-class Concat(VectorStream):
+class Concat(VectorStream, JoinOp):
     shortcut_channels: int   #: channels (or bits of a vector) the shortcut carries
 
     def __repr__(self):
@@ -35,7 +37,7 @@ class Concat(VectorStream):
     def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         return np.concatenate([shortcut, body], axis=-1)
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int, fold=None):
+    def join_hardware(self, body_bits: int, shortcut_bits: int, fold):
         """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
         whose shortcut carries ``shortcut_bits``."""
         from ...hdl import ConcatJoin
@@ -45,9 +47,15 @@ class Concat(VectorStream):
         # wires; the input pair's registers, the result register and its 3-word output FIFO (LUT
         # RAM), as wide as the output
         bits = vector_bits(in_type) // in_type.shape[-1] * (in_type.shape[-1] + self.shortcut_channels)
-        return Cost(cycles=vectors(in_type), lut4=2 * bits + 12, ff=3 * bits + 8)
+        return Cost(cycles=self.cycles(in_type, fold), lut4=2 * bits + 12, ff=3 * bits + 8)
 
     def traffic(self, in_type, fold):
         """Wiring (the shortcut FIFO's traffic is its block's)."""
         from ..energy import Traffic
         return Traffic()
+
+
+@lowers(bnn.ConcatShortcut)
+def _lower(layer, ctx):
+    body, shortcut = ctx.block(list(layer))
+    return [ctx.node("concat", Concat(ctx.in_type.shape[-1]), (body, shortcut))]

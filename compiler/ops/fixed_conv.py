@@ -7,21 +7,25 @@
   ``S / 2**(frac + weight_frac)`` as PyTorch does (for the BatchNorm after it); after, ``S`` itself.
 - :class:`LevelThresholds`: what the ``[BatchNorm] FixedPoint`` after it makes of ``S``, a step
   function of ``S`` that the streamlining pass finds with the model's own float32 operations
-  (:func:`~bnn_hw.compiler.streamline.fold_levels`): ``base + (number of the channel's thresholds
+  (:func:`~bnn_hw.compiler.thresholds.fold_levels`): ``base + (number of the channel's thresholds
   that S reaches)``. In hardware a pipelined binary search (:class:`~bnn_hw.hdl.ThresholdSearch`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
 
 import numpy as np
 
+from ... import nn as bnn
+from ...errors import UnsupportedModelError
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..thresholds import fold_levels
 from ._arrays import frozen_array
+from ._matrix import MatrixStream
 from ._vectors import LaneStream, VectorStream, vectors
+from .base import Chain, Fold, FoldRule, ceil_div, lowers
 from .fixed_point import FLOAT32_EXACT_BITS
 
 __all__ = ["FixedConv", "LevelThresholds"]
@@ -33,7 +37,7 @@ def _signed_width(lo: int, hi: int) -> int:
 
 
 @dataclass(frozen=True, eq=False)
-class FixedConv(VectorStream):
+class FixedConv(VectorStream, MatrixStream):
     """A 1x1 convolution with integer weights ``(M, C)`` (``weight_frac`` fraction bits) on a
     fixed-point image with ``in_frac`` fraction bits; ``sums`` says it gives the integer sums (after
     streamlining) rather than their real values. In hardware a multiply-accumulate :class:`~bnn_hw.hdl.MatrixVectorUnit`
@@ -102,18 +106,39 @@ class FixedConv(VectorStream):
         s = self.integer_sums(x)
         return s if self.sums else s.astype(np.float32) * np.float32(2.0 ** -self.frac)
 
+    @property
+    def real_only(self) -> bool:
+        """Before streamlining it gives real values."""
+        return not self.sums
+
+    def fold_chain(self, in_type, chain, name):
+        """The sums, and the :class:`LevelThresholds` of the ``[BatchNorm] FixedPoint`` after them
+        (channels whose values fall as the sum rises get their weights negated)."""
+        if self.sums:
+            return None
+        if not chain or chain[-1].chain is not Chain.FIXED:
+            raise UnsupportedModelError(f"{name}: a FixedPointConv2d must be followed by [BatchNorm2d] and "
+                                        f"FixedPoint, which bnn-hw folds into thresholds on its sums")
+        sign, thresholds, base = fold_levels(self.weights, self.frac, in_type, chain)
+        return (FixedConv(self.weights * sign[:, None], self.weight_frac, self.in_frac, sums=True),
+                LevelThresholds(thresholds, base, chain[-1].frac))
+
     # -- hardware -------------------------------------------------------------------------------
+
+    @property
+    def weight_count(self) -> int:
+        return self.weights.size
 
     def lanes(self, in_type) -> tuple[int, int]:
         """The most useful ``(pe, simd)``: one lane per output channel and per input value."""
         return self.out_channels, self.in_channels
 
-    def cycles(self, in_type, pe: int, simd: int) -> int:
-        return vectors(in_type) * self.rom_depth(in_type, pe, simd)
+    def cycles(self, in_type, fold) -> int:
+        return vectors(in_type) * self.memory_depth(in_type, fold)
 
-    def rom_depth(self, in_type, pe: int, simd: int) -> int:
+    def memory_depth(self, in_type, fold) -> int:
         """Words of the unit's weight ROM: ``NF * SF``."""
-        return ceil(self.out_channels / pe) * ceil(self.in_channels / simd)
+        return ceil_div(self.out_channels, fold.pe) * ceil_div(self.in_channels, fold.simd)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``simd`` values in, ``pe`` sums out."""
@@ -130,17 +155,17 @@ class FixedConv(VectorStream):
         float32 in a real-valued design), one accumulation per ``simd`` word."""
         from ..energy import Traffic
         pixels, m, c = vectors(in_type), self.out_channels, self.in_channels
-        values = pixels * c * (1 + ceil(m / fold.pe))
+        values = pixels * c * (1 + ceil_div(m, fold.pe))
         macs = pixels * m * c
         return Traffic(weight_bits=pixels * self.weights.size * self.weight_bits,
                        fixed_bits=values * in_type.width, fixed_values=values,
-                       int_ops=macs * self.weight_bits + pixels * m * ceil(c / fold.simd),
+                       int_ops=macs * self.weight_bits + pixels * m * ceil_div(c, fold.simd),
                        fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         from ...hdl.mvu import MAC_CHUNK
         pe, simd, e, b = fold.pe, fold.simd, in_type.width, self.weight_bits
-        sf, nf = ceil(self.in_channels / simd), ceil(self.out_channels / pe)
+        sf, nf = ceil_div(self.in_channels, simd), ceil_div(self.out_channels, pe)
         acc = self.sum_width(in_type)
         memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * e, 2 * sf)
         # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
@@ -148,11 +173,11 @@ class FixedConv(VectorStream):
         # Bi-Real example's unit), the planes' shifted sum and the accumulator; counters and the
         # output FIFO
         return Cost(
-            cycles=self.cycles(in_type, pe, simd),
+            cycles=self.cycles(in_type, fold),
             lut4=round(pe * (2 * b * simd * e + b * acc + 3 * acc)) + 2 * simd * e + 75 + memories.lut4,
             # the words registered, per lane and plane the slice sums and their adder tree's levels,
             # the lane's sum and accumulator, counters
-            ff=3 * simd * e + 2 * pe * simd * b + pe * (b * (ceil(simd / MAC_CHUNK) + 1) * (e + 4) + 3 * acc) + 64,
+            ff=3 * simd * e + 2 * pe * simd * b + pe * (b * (ceil_div(simd, MAC_CHUNK) + 1) * (e + 4) + 3 * acc) + 64,
             ebr=memories.ebr,
             weight_bits=self.weights.size * b,
             buffer_bits=2 * sf * simd * e,
@@ -168,6 +193,8 @@ class LevelThresholds(LaneStream):
     thresholds: np.ndarray   #: (M, K) int64, rows ascending
     base: int
     frac: int
+
+    fold_rule = FoldRule.FOLLOWS
 
     def __post_init__(self):
         t = np.asarray(self.thresholds)
@@ -197,6 +224,10 @@ class LevelThresholds(LaneStream):
         s = np.asarray(sums, np.int64)
         return self.base + (s[..., None] >= self.thresholds).sum(axis=-1)
 
+    def derived_fold(self, in_type, producer_fold, producer_cycles: int):
+        """The sums as they come: the producer's ``pe`` per word."""
+        return Fold(producer_fold.pe, 1)
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` sums in, ``pe`` values out."""
         return fold.pe * in_type.width, fold.pe * self.width
@@ -215,7 +246,7 @@ class LevelThresholds(LaneStream):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         pe, w = fold.pe, in_type.width
-        steps, groups = self.thresholds.shape[1].bit_length(), ceil(self.channels / fold.pe)
+        steps, groups = self.thresholds.shape[1].bit_length(), ceil_div(self.channels, fold.pe)
         roms = Cost()
         for d in range(steps):
             roms = roms + block_ram.place_rom(w + 1, groups << d)
@@ -229,3 +260,9 @@ class LevelThresholds(LaneStream):
             ebr=pe * roms.ebr,
             weight_bits=self.thresholds.size * (w + 1),
         )
+
+
+@lowers(bnn.FixedPointConv2d)
+def _lower(layer, ctx):
+    weights = (layer.fixed_weight() * float(2 ** layer.weight_frac_bits)).detach().cpu().numpy()[:, :, 0, 0]
+    return [ctx.node("conv", FixedConv(weights.astype(np.int64), layer.weight_frac_bits, ctx.in_type.frac))]

@@ -19,16 +19,18 @@ the types check.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import ceil
 
 import numpy as np
 
+from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..thresholds import fold_table
 from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
+from .base import Chain, Fold, FoldRule, JoinOp, Op, ceil_div, lowers
 
-__all__ = ["Quantize", "Requantize", "Add", "FixedSign", "FLOAT32_EXACT_BITS"]
+__all__ = ["Quantize", "Requantize", "Add", "FixedSign", "FLOAT32_EXACT_BITS", "requantize"]
 
 #: The widest signed integers float32 holds exactly (a 24-bit significand), the widest fixed-point type.
 FLOAT32_EXACT_BITS = 25
@@ -39,12 +41,16 @@ def _integers(x) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Quantize:
+class Quantize(Op):
     """``clamp(round(x * 2**frac), range)`` of a real value: :class:`bnn_hw.nn.FixedPoint`, whose
     float32 PyTorch code it runs (so its integers ``k`` are the model's ``y * 2**frac``)."""
 
     frac: int
     width: int
+
+    real_only = True
+    chain = Chain.FIXED
+    layer_name = "FixedPoint"
 
     def __post_init__(self):
         from ...nn import FixedPoint
@@ -82,6 +88,8 @@ class Requantize(VectorStream):
 
     table: np.ndarray  #: (M, N + 1) int64
     frac: int
+
+    fold_rule = FoldRule.FOLLOWS
 
     def __post_init__(self):
         t = np.asarray(self.table)
@@ -127,7 +135,15 @@ class Requantize(VectorStream):
         """The fewest lanes (a divisor of ``in_lanes``) that give a vector's values in at most
         ``cycles`` cycles (its producer's time per vector), so the table ROMs are few and full."""
         divisors = [d for d in range(1, in_lanes + 1) if in_lanes % d == 0]
-        return next((d for d in divisors if ceil(self.channels / d) <= cycles), in_lanes)
+        return next((d for d in divisors if ceil_div(self.channels, d) <= cycles), in_lanes)
+
+    def derived_fold(self, in_type, producer_fold, producer_cycles: int):
+        """The producer's ``pe`` scores per word in, as few lanes out as keep up with it."""
+        lanes = self.lanes_within(producer_fold.pe, producer_cycles // vectors(in_type))
+        return Fold(lanes, producer_fold.pe)
+
+    def cycles(self, in_type, fold) -> int:
+        return vectors(in_type) * ceil_div(self.channels, fold.pe)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``simd`` scores in, ``pe`` values out."""
@@ -137,8 +153,9 @@ class Requantize(VectorStream):
         from ...hdl import Requantize as Unit
         return Unit(self.table, lanes=fold.pe, in_lanes=fold.simd, width=self.width)
 
-    def rom_depth(self, lanes: int) -> int:
-        return ceil(self.channels / lanes) * (self.inputs + 1)
+    def memory_depth(self, in_type, fold) -> int:
+        """Words of each lane's table ROM."""
+        return ceil_div(self.channels, fold.pe) * (self.inputs + 1)
 
     def traffic(self, in_type, fold):
         """One table word read and one address addition per value; in a real-valued design each
@@ -150,13 +167,13 @@ class Requantize(VectorStream):
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         from ...hdl.mvu import rom_bank_depth
         lanes, sw, parts = fold.pe, in_type.width, fold.simd // fold.pe
-        depth = self.rom_depth(lanes)
+        depth = self.memory_depth(in_type, fold)
         rom = block_ram.place_rom(self.width, depth)
-        banks = ceil(depth / rom_bank_depth(self.width))
+        banks = ceil_div(depth, rom_bank_depth(self.width))
         banked = lanes * banks * self.width if banks > 1 else 0   # each bank's word registered
         out_bits = lanes * self.width
         return Cost(
-            cycles=vectors(in_type) * ceil(self.channels / lanes),
+            cycles=self.cycles(in_type, fold),
             # per lane the score multiplexer, the address adder, the ROM (block or LUT RAM) and the
             # bank multiplexer; the counters and the 3-word output FIFO (LUT RAM)
             lut4=lanes * (sw * (parts - 1) + sw + rom.lut4) + banked // 2 + 2 * out_bits + 24,
@@ -166,8 +183,14 @@ class Requantize(VectorStream):
         )
 
 
+def requantize(n_inputs: int, channels: int, chain) -> Requantize:
+    """The :class:`Requantize` table of the real-valued ``chain`` (ending in a :class:`Quantize`)
+    after the scores of a binary layer of ``n_inputs`` inputs and ``channels`` channels."""
+    return Requantize(fold_table(n_inputs, channels, chain), chain[-1].frac)
+
+
 @dataclass(frozen=True)
-class Add(LaneStream):
+class Add(LaneStream, JoinOp):
     """Bi-Real's real-valued shortcut join: ``body + shortcut``, two fixed-point values of
     ``channels`` channels on the same grid; the sum is one bit wider than the wider of them, so it
     never overflows.
@@ -260,3 +283,15 @@ class FixedSign(LaneStream):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         return Cost(cycles=self.cycles(in_type, fold), lut4=2 * fold.pe + 12, ff=fold.pe + 8)
+
+
+@lowers(bnn.FixedPoint)
+def _lower_fixed_point(layer, ctx):
+    return [ctx.node("fixed", Quantize(layer.frac_bits, layer.bits))]
+
+
+@lowers(bnn.RealShortcut)
+def _lower_real_shortcut(layer, ctx):
+    branch = layer.branch
+    body, shortcut = ctx.block(layer.body, 0 if branch is None else 1, None if branch is None else list(branch))
+    return [ctx.node("add", Add(ctx.types[body].shape[-1]), (body, shortcut))]

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import nn as bnn
 from ..cost import BlockRam, Cost
-from ._vectors import WholeVectors, joined_bits, vector_bits, vectors
+from ._vectors import WholeVectors, joined_bits, vector_bits
+from .base import JoinOp, lowers
 
 __all__ = ["LogicJoin"]
 
 
 @dataclass(frozen=True)
-class LogicJoin(WholeVectors):
+class LogicJoin(WholeVectors, JoinOp):
     mode: str  #: "xnor" or "or"
 
     def __post_init__(self):
@@ -40,7 +42,7 @@ class LogicJoin(WholeVectors):
             return (1 - (body ^ shortcut)).astype(np.uint8)
         return (body | shortcut).astype(np.uint8)
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int, fold=None):
+    def join_hardware(self, body_bits: int, shortcut_bits: int, fold):
         """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
         whose shortcut carries ``shortcut_bits``."""
         from ...hdl import LogicJoin as Join
@@ -55,5 +57,11 @@ class LogicJoin(WholeVectors):
         bits = vector_bits(in_type)
         # a LUT4 per bit, the input pair's registers, the result register and its 3-word output
         # FIFO (LUT RAM)
-        return Cost(cycles=vectors(in_type), lut4=bits + 2 * bits + 12, ff=4 * bits + 8,
+        return Cost(cycles=self.cycles(in_type, fold), lut4=bits + 2 * bits + 12, ff=4 * bits + 8,
                     binary_ops=in_type.size)
+
+
+@lowers(bnn.LogicShortcut)
+def _lower(layer, ctx):
+    body, shortcut = ctx.block(list(layer))
+    return [ctx.node(layer.op, LogicJoin(layer.op), (body, shortcut))]

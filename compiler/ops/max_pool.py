@@ -10,13 +10,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from torch import nn
+
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from .base import StreamOp, lowers
 
 __all__ = ["MaxPool", "PoolWindows"]
 
 
-class PoolWindows:
+class PoolWindows(StreamOp, abstract=True):
     """When a non-overlapping ``kernel x kernel`` pool of an image's pixels (one per cycle, a 3-word
     output FIFO) needs and takes its input pixels."""
 
@@ -77,6 +80,11 @@ class MaxPool(PoolWindows):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return self.windows(x).max(axis=(2, 4))
 
+    def cycles(self, in_type, fold) -> int:
+        """An input pixel per cycle."""
+        h, w, _ = in_type.shape
+        return h * w
+
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: one pixel each."""
         return self.in_vector_bits(in_type), self.in_vector_bits(in_type)
@@ -97,5 +105,10 @@ class MaxPool(PoolWindows):
         wo = w // self.kernel
         row = block_ram.place(c, wo)   # the pooled row kept between input rows
         # OR and output word per channel, counters (fitted to yosys on the shipped CNN's pools)
-        return Cost(cycles=h * w, lut4=round(3.1 * c) + 55 + row.lut4, ff=3 * c + 20, ebr=row.ebr,
+        return Cost(cycles=self.cycles(in_type, fold), lut4=round(3.1 * c) + 55 + row.lut4, ff=3 * c + 20, ebr=row.ebr,
                     buffer_bits=wo * c + c, binary_ops=h * w * c)
+
+
+@lowers(nn.MaxPool2d)
+def _lower(layer, ctx):
+    return [ctx.node("maxpool", MaxPool(ctx.config()["kernel_size"]))]

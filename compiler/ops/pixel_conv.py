@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from .binary_conv import BinaryConv2d
+from .base import ceil_div, lowers
+from .binary_conv import BinaryConv2d, conv_weights
+from .binary_dense import scaled
 
 __all__ = ["PixelConv2d"]
 
@@ -26,6 +29,8 @@ PIXEL_MAX = 255
 @dataclass(frozen=True, eq=False)
 class PixelConv2d(BinaryConv2d):
     pad_value: int = 0
+
+    sums_pixels = True
 
     def __post_init__(self):
         if self.pad_value != 0 or self.groups != 1:
@@ -40,6 +45,11 @@ class PixelConv2d(BinaryConv2d):
         """The values a channel's integer dot product can take."""
         return -PIXEL_MAX * self.window_bits, PIXEL_MAX * self.window_bits
 
+    @property
+    def score_width(self) -> int:
+        """Signed width holding every sum of pixels times +-1."""
+        return (PIXEL_MAX * self.window_bits).bit_length() + 1
+
     def infer(self, inputs):
         (x,) = inputs
         if x.kind is not Kind.UINT8 or len(x.shape) != 3:
@@ -47,8 +57,11 @@ class PixelConv2d(BinaryConv2d):
         bits = TensorType(x.shape, Kind.BITS)
         out = super().infer((bits,))
         if self.thresholds is None:
-            return TensorType(out.shape, Kind.INT, (PIXEL_MAX * self.window_bits).bit_length() + 1)
+            return TensorType(out.shape, Kind.INT, self.score_width)
         return out
+
+    def _requantizable(self, corrections) -> bool:
+        return False
 
     def border_classes(self, height: int, width: int):
         """One class: zero padding adds nothing to an integer sum of pixels."""
@@ -79,15 +92,15 @@ class PixelConv2d(BinaryConv2d):
         from ...hdl.sliding_window import line_buffer_rows
         h, w, c = in_type.shape
         pe, simd = fold.pe, fold.simd
-        sf, nf = -(-self.window_bits // simd), -(-self.out_channels // pe)
+        sf, nf = ceil_div(self.window_bits, simd), ceil_div(self.out_channels, pe)
         rows = line_buffer_rows(self.kernel, self.stride, h)
-        acc = (PIXEL_MAX * self.window_bits).bit_length() + 1
+        acc = self.score_width
         k = self.slices
         # weight ROM, input words, line buffer, threshold ROM: in block RAM or LUT RAM
         memories = (block_ram.place_rom(pe * simd, sf * nf) + block_ram.place(8 * simd, 2 * sf)
                     + block_ram.place(8 * c, rows * w) + block_ram.place_rom(pe * k * acc, nf))
         return Cost(
-            cycles=self.cycles(in_type, pe, simd),
+            cycles=self.cycles(in_type, fold),
             # per lane: an 8-bit adder tree over the pixels under +1 weights (about 9 LUT4 per
             # pixel), accumulator and comparators; the shared pixel total; window counters
             # (within 2% of yosys on the shipped CNN's first layer, benchmarks/cost_model.py)
@@ -97,3 +110,10 @@ class PixelConv2d(BinaryConv2d):
             weight_bits=self.weights.size + (self.thresholds.size * acc if k else 0),
             buffer_bits=2 * sf * 8 * simd + rows * w * 8 * c,
         )
+
+
+@lowers(bnn.PixelConv2d)
+def _lower(layer, ctx):
+    if not ctx.at_input:
+        raise ctx.error("must come right after ImageInput")
+    return scaled(ctx.node("conv", PixelConv2d(conv_weights(layer), layer.stride, layer.padding)), layer)

@@ -13,8 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from torch import nn
+
+from ... import nn as bnn
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
+from .base import Chain, Op, lowers
 
 __all__ = ["Scale", "BatchNorm", "Sign"]
 
@@ -36,10 +40,14 @@ def _torch(fn, x):
 
 
 @dataclass(frozen=True, eq=False)
-class Scale:
+class Scale(Op):
     """``y = x * scale`` per channel (``BinaryLinear(scale=True)``)."""
 
     scale: np.ndarray
+
+    real_only = True
+    chain = Chain.AFFINE
+    layer_name = "a per-channel scale"
 
     def __post_init__(self):
         object.__setattr__(self, "scale", frozen_array(self.scale, np.float32))
@@ -59,7 +67,7 @@ class Scale:
 
 
 @dataclass(frozen=True, eq=False)
-class BatchNorm:
+class BatchNorm(Op):
     """Eval-mode ``torch.nn.BatchNorm1d`` / ``BatchNorm2d`` with its running statistics, per channel
     (the last axis, channels-last)."""
 
@@ -68,6 +76,10 @@ class BatchNorm:
     weight: np.ndarray
     bias: np.ndarray
     eps: float
+
+    real_only = True
+    chain = Chain.AFFINE
+    layer_name = "BatchNorm"
 
     def __post_init__(self):
         for f in ("mean", "var", "weight", "bias"):
@@ -90,7 +102,7 @@ class BatchNorm:
 
 
 @dataclass(frozen=True)
-class Sign:
+class Sign(Op):
     """``x - offset >= 0 -> bit 1 (+1)``, else bit 0 (-1), for each of the ``offsets``.
 
     One offset (0, the default) is the plain sign. Several are BoolNet's multi-slice sign: channel
@@ -99,6 +111,10 @@ class Sign:
     """
 
     offsets: tuple[float, ...] = (0.0,)
+
+    real_only = True
+    chain = Chain.BITS
+    layer_name = "Sign"
 
     def __post_init__(self):
         offsets = tuple(float(np.float32(o)) for o in self.offsets)
@@ -129,3 +145,21 @@ class Sign:
         x = np.asarray(x, np.float32)
         bits = self.slice_bits(torch.from_numpy(np.ascontiguousarray(x))).numpy()
         return bits.reshape(x.shape[:-1] + (-1,)).astype(np.uint8)
+
+
+@lowers(nn.BatchNorm1d, nn.BatchNorm2d)
+def _lower_batchnorm(layer, ctx):
+    op = BatchNorm(*(t.detach().cpu().numpy() for t in (layer.running_mean, layer.running_var, layer.weight,
+                                                       layer.bias)), float(layer.eps))
+    return [ctx.node("batchnorm", op)]
+
+
+@lowers(bnn.Sign)
+def _lower_sign(layer, ctx):
+    from .fixed_point import FixedSign
+    return [ctx.node("sign", FixedSign() if ctx.in_type.kind is Kind.INT else Sign())]
+
+
+@lowers(bnn.MultiSliceSign)
+def _lower_multi_slice_sign(layer, ctx):
+    return [ctx.node("sign", Sign(tuple(layer.offsets)))]
