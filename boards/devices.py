@@ -1,4 +1,4 @@
-"""FPGA devices and their resources (``shared/DESIGN.md`` section 6)."""
+"""FPGA devices and their resources (``docs/boards.md``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The build report: ``report.json`` (machine-readable) and ``report.txt`` (for people).
 
-Every figure carries its provenance (``shared/DESIGN.md`` section 5): ``estimated`` numbers come from
+Every figure carries its provenance (``docs/conventions.md``): ``estimated`` numbers come from
 the per-op cost models, ``measured`` ones from yosys' ``stat`` and nextpnr's ``--report`` JSON.
 Which nextpnr resources are read depends on the chip's family (``TRELLIS_COMB``, ``DP16KD`` ... on
 ECP5; ``ICESTORM_LC``, ``ICESTORM_RAM`` ... on iCE40); estimated block RAM counts the family's blocks.
