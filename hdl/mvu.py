@@ -1,29 +1,32 @@
-"""Matrix-vector unit: XNOR-popcount for binary layers, multiply-accumulate for multi-bit inputs."""
+"""Matrix-vector unit: XNOR-popcount for binary layers, multiply-accumulate for multi-bit inputs.
+
+:class:`MatrixVectorUnit` is the skeleton both kinds share: the double-buffered input vector store,
+the banked weight ROM, the counters that walk a vector's words, the accumulators and the threshold
+compare or scores, behind a registered output. The lanes' dot products of an input word with a
+weight word come from one of two datapaths: :class:`~bnn_hw.hdl.mvu_popcount.PopcountDatapath`
+(binary elements) or :class:`~bnn_hw.hdl.mvu_mac.MacDatapath` (multi-bit elements), on the pipeline
+and slice sums of :mod:`bnn_hw.hdl.mvu_datapath`.
+"""
+
+from typing import NamedTuple
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import require_positive_ints
 from ._output import buffered_output
-from .popcount import xnor_popcount
+from .mvu_datapath import POPCOUNT_CHUNK, SUM_GROUP, Pipeline
+from .mvu_mac import MAC_CHUNK, MacDatapath, dot_bound, element_range
+from .mvu_popcount import PopcountDatapath
 
 __all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "rom_bank_depth", "element_range",
            "dot_bound"]
 
-#: The popcount of a ``simd``-bit word is pipelined: slices of this many bits, then their sum.
-POPCOUNT_CHUNK = 16
 #: ECP5 DP16KD depth at each narrow port width; 512 words at 36 bits and wider.
 _BLOCK_DEPTH_BY_WIDTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
-#: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
-#: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
-SUM_GROUP = 4
-#: With multi-bit weights each bit plane sums slices of this many multi-bit elements, then the slice
-#: sums SUM_GROUP at a time, one registered level each (16 10-bit values in one cycle held the
-#: Bi-Real example's 1x1 convolution at 78 MHz).
-MAC_CHUNK = 4
 
 
 def rom_bank_depth(width: int) -> int:
@@ -32,20 +35,6 @@ def rom_bank_depth(width: int) -> int:
     split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
     made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
-
-
-def element_range(element_width: int, signed_elements: bool) -> tuple[int, int]:
-    """The smallest and largest multi-bit element: two's complement or unsigned."""
-    if signed_elements:
-        return -(1 << (element_width - 1)), (1 << (element_width - 1)) - 1
-    return 0, (1 << element_width) - 1
-
-
-def dot_bound(n: int, element_width: int, signed_elements: bool, weight_bits: int) -> int:
-    """The largest magnitude of a dot product of ``n`` multi-bit elements with weights: ``n`` times
-    the largest element magnitude times the largest weight magnitude (1 for +-1 weights)."""
-    element = max(map(abs, element_range(element_width, signed_elements)))
-    return n * element * (1 << (weight_bits - 1))
 
 
 def _ceil_div(a, b):
@@ -57,6 +46,84 @@ def _shape_of(array):
         return tuple(int(n) for n in np.shape(array))
     except Exception:
         return ("?",)
+
+
+def _weight_array(weights, weight_bits):
+    """``weights`` checked and as a 3-D array (sets, M, N): uint8 bits, or int64 ``weight_bits``-bit
+    two's complement integers."""
+    weights = np.asarray(weights)
+    if weights.ndim == 2:
+        weights = weights[None]
+    if weights.ndim != 3 or min(weights.shape) < 1:
+        raise ValueError(f"weights must be a non-empty 2-D array (M, N) or 3-D (sets, M, N), "
+                         f"not of shape {weights.shape}")
+    if weight_bits == 1 and not np.all((weights == 0) | (weights == 1)):
+        raise ValueError("weights must contain only 0 and 1 (bit 1 is +1)")
+    w_lo, w_hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+    if weight_bits > 1 and not (np.all(weights == np.round(weights)) and w_lo <= weights.min()
+                                and weights.max() <= w_hi):
+        raise ValueError(f"{weight_bits}-bit weights must be integers in {w_lo}..{w_hi}")
+    return weights.astype(np.uint8 if weight_bits == 1 else np.int64)
+
+
+def _threshold_tables(thresholds, M):
+    """``thresholds`` checked and as a 3-D int64 array (classes, M, K), rows sorted ascending."""
+    try:
+        tarr = np.asarray(thresholds)
+        if tarr.dtype.kind not in "iu" and not (tarr.dtype.kind == "f" and np.all(tarr == np.round(tarr))):
+            raise TypeError
+        tarr = tarr.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError("thresholds must be an integer array of shape (M, K) or None")
+    if tarr.ndim == 2:
+        tarr = tarr[None]
+    if tarr.ndim != 3 or tarr.shape[0] < 1 or tarr.shape[1] != M or tarr.shape[2] < 1:
+        raise ValueError(f"thresholds must have shape ({M}, K) or (classes, {M}, K) with K >= 1, "
+                         f"not {tarr.shape}")
+    if np.any(np.diff(tarr, axis=2) < 0):
+        raise ValueError("each row of thresholds must be sorted ascending")
+    return tarr
+
+
+def _class_schedule(schedule, classes):
+    """The threshold class of each vector, as a tuple; None where one table serves every vector."""
+    if schedule is None and classes == 1:
+        return None
+    sched = np.asarray(schedule if schedule is not None else [], dtype=np.int64).reshape(-1)
+    if sched.size == 0 or sched.min() < 0 or sched.max() >= classes:
+        raise ValueError(f"with {classes} threshold classes, schedule must be a non-empty "
+                         f"sequence of class indices 0..{classes - 1}")
+    return tuple(int(c) for c in sched)
+
+
+class _InputBuffer(NamedTuple):
+    """The double-buffered input vector store as its reader sees it."""
+
+    port: object        #: the memory's read port
+    full: Value         #: per half: holds a complete vector not yet consumed
+    bank: Value         #: the half being read
+    filled: Value       #: a half's bit set by the writer as its vector completes (combinational)
+    release: Value      #: a half's bit for the reader to set when it is consumed (combinational)
+
+
+class _WeightRom(NamedTuple):
+    """The banked weight ROM: its read ports, the bank and the word in it being read."""
+
+    ports: list         #: one read port per bank
+    bank: Value
+    address: Value
+    bank_depth: int     #: words per bank
+    last_bank_words: int
+
+
+class _Position(NamedTuple):
+    """Where stage 0 is: the word ``sf`` of the vector and its output word ``nf``."""
+
+    active: Value       #: a complete vector is there to read
+    step: Value         #: the pipeline advances with a word read (``adv & active``)
+    first: Value        #: ``sf`` is the vector's first word
+    last: Value         #: ``sf`` is the vector's last word
+    nf: Value           #: the output word being computed
 
 
 class MatrixVectorUnit(wiring.Component):
@@ -145,48 +212,18 @@ class MatrixVectorUnit(wiring.Component):
         if element_width == 1 and (signed_elements or weight_bits > 1):
             raise ValueError("binary elements (element_width=1) take +-1 weights (weight_bits=1), unsigned")
         self._e, self._signed, self._b = int(element_width), bool(signed_elements), int(weight_bits)
-
-        weights = np.asarray(weights)
-        if weights.ndim == 2:
-            weights = weights[None]
-        if weights.ndim != 3 or min(weights.shape) < 1:
-            raise ValueError(f"weights must be a non-empty 2-D array (M, N) or 3-D (sets, M, N), "
-                             f"not of shape {weights.shape}")
-        if self._b == 1 and not np.all((weights == 0) | (weights == 1)):
-            raise ValueError("weights must contain only 0 and 1 (bit 1 is +1)")
-        w_lo, w_hi = -(1 << (self._b - 1)), (1 << (self._b - 1)) - 1
-        if self._b > 1 and not (np.all(weights == np.round(weights)) and w_lo <= weights.min() and weights.max() <= w_hi):
-            raise ValueError(f"{self._b}-bit weights must be integers in {w_lo}..{w_hi}")
-        self._weights = weights = weights.astype(np.uint8 if self._b == 1 else np.int64)
-        M, N = weights.shape[1:]
-
+        self._weights = _weight_array(weights, self._b)
+        self._M, self._N = self._weights.shape[1:]
         self._schedule = None
         if thresholds is not None:
-            try:
-                tarr = np.asarray(thresholds)
-                if tarr.dtype.kind not in "iu" and not (
-                        tarr.dtype.kind == "f" and np.all(tarr == np.round(tarr))):
-                    raise TypeError
-                tarr = tarr.astype(np.int64)
-            except (TypeError, ValueError, OverflowError):
-                raise ValueError("thresholds must be an integer array of shape (M, K) or None")
-            if tarr.ndim == 2:
-                tarr = tarr[None]
-            if tarr.ndim != 3 or tarr.shape[0] < 1 or tarr.shape[1] != M or tarr.shape[2] < 1:
-                raise ValueError(f"thresholds must have shape ({M}, K) or (classes, {M}, K) with K >= 1, "
-                                 f"not {tarr.shape}")
-            if np.any(np.diff(tarr, axis=2) < 0):
-                raise ValueError("each row of thresholds must be sorted ascending")
-            self._thresholds = tarr
-            if schedule is not None or tarr.shape[0] > 1:
-                sched = np.asarray(schedule if schedule is not None else [], dtype=np.int64).reshape(-1)
-                if sched.size == 0 or sched.min() < 0 or sched.max() >= tarr.shape[0]:
-                    raise ValueError(f"with {tarr.shape[0]} threshold classes, schedule must be a non-empty "
-                                     f"sequence of class indices 0..{tarr.shape[0] - 1}")
-                self._schedule = tuple(int(c) for c in sched)
+            self._thresholds = _threshold_tables(thresholds, self._M)
+            self._schedule = _class_schedule(schedule, self._thresholds.shape[0])
         elif schedule is not None:
             raise ValueError("a schedule needs thresholds")
-        self._M, self._N = M, N
+        if self._e == 1:
+            self._datapath = PopcountDatapath(pe, simd)
+        else:
+            self._datapath = MacDatapath(pe, simd, self._e, self._signed, self._b)
 
         if thresholds is None:
             out_shape = data.ArrayLayout(signed(self.score_width), pe)
@@ -257,10 +294,7 @@ class MatrixVectorUnit(wiring.Component):
         """``(lo, hi)``: what the per-channel accumulator can hold (the popcount ``0..N`` for bits,
         else ``-h..h`` with ``h`` ``N`` times the largest element and weight magnitudes: ``255 N``
         for pixels and +-1 weights); thresholds compare against it."""
-        if self._e == 1:
-            return 0, self._N
-        hi = dot_bound(self._N, self._e, self._signed, self._b)
-        return -hi, hi
+        return self._datapath.sum_range(self._N)
 
     @property
     def score_width(self):
@@ -273,11 +307,6 @@ class MatrixVectorUnit(wiring.Component):
             return "None" if shape is None else "<" + "x".join(map(str, shape)) + ">"
         return (f"MatrixVectorUnit(weights={fmt(self._wshape)}, thresholds={fmt(self._tshape)}, "
                 f"pe={self._pe!r}, simd={self._simd!r})")
-
-    @property
-    def _word_bound(self):
-        """The largest magnitude of one input word's dot product (multi-bit elements)."""
-        return dot_bound(self._simd, self._e, self._signed, self._b)
 
     # -- memory images ----------------------------------------------------------------------------
 
@@ -333,11 +362,38 @@ class MatrixVectorUnit(wiring.Component):
     # -- hardware ---------------------------------------------------------------------------------
 
     def elaborate(self, platform):
+        """The input buffer, then the compute pipeline: stage 0 reads the input and weight words,
+        stages 1 to 1s register them, the datapath's stages give each lane's dot product of the
+        word, stage 2 registers it, stage 3 accumulates a vector's words, and the thresholds or
+        scores go through the result register into the output FIFO."""
         m = Module()
+        buffer = self._input_buffer(m)
+        # The result register feeds a 3-word FIFO whose write-ready depends only on its fill level,
+        # so the pipeline's advance enable does not wait on the consumer's ready combinationally
+        # (a long path through neighbouring stages into this unit's many clock enables).
+        res_valid, res_payload, adv = buffered_output(m, self.o)
+        pipe = Pipeline(m, adv, self._flags_layout())
+        position, rom = self._walk_vectors(m, adv, buffer)
+        f0 = self._stage0_flags(m, position)
+        f1s, x1s, w1s = self._read_words(pipe, f0, buffer.port, rom)
+        before_f2, values = self._datapath.build(pipe, x1s, w1s, f1s)
+        f2, pc2 = self._word_values(pipe, before_f2, values)
+        v3, nf3, acc = self._accumulate(pipe, f2, pc2)
+        if self._thresholds is not None:
+            result = self._thresholded(pipe, before_f2.taddr, acc)
+        else:
+            result = self._scores(m, acc, nf3)
+        with m.If(adv):
+            m.d.sync += res_valid.eq(v3)
+            with m.If(v3):
+                m.d.sync += res_payload.eq(result)
+        return m
 
-        M, N, pe, simd, SF, NF, E, B = self._M, self._N, self._pe, self._simd, self.sf, self.nf, self._e, self._b
-
-        # ---- input side: double-buffered vector store ----
+    def _input_buffer(self, m):
+        """The double-buffered (ping-pong, ``2 * SF`` words) input vector store and its write side:
+        input words are accepted while the half being written is free, the padding bits of a
+        vector's last word masked; a half becomes full with the vector's last word."""
+        N, simd, SF, E = self._N, self._simd, self.sf, self._e
         m.submodules.inbuf = inbuf = Memory(shape=unsigned(simd * E), depth=2 * SF, init=[])
         wr = inbuf.write_port()
         rd = inbuf.read_port()
@@ -369,249 +425,196 @@ class MatrixVectorUnit(wiring.Component):
             with m.If(wlast):
                 m.d.sync += wbank.eq(~wbank)
                 m.d.comb += set_full.eq(1 << wbank)
+        return _InputBuffer(rd, full, rbank, set_full, clr_full)
 
-        # ---- compute pipeline, all stages advance together ----
-        # The result register feeds a 3-word FIFO whose write-ready depends only on its fill level,
-        # so the pipeline's advance enable does not wait on the consumer's ready combinationally
-        # (a long path through neighbouring stages into this unit's many clock enables).
-        res_valid, res_payload, adv = buffered_output(m, self.o)
-
-        # stage 0: address generation
+    def _walk_vectors(self, m, adv, buffer):
+        """Stage 0: the counters that read a full half's ``SF`` words ``NF`` times (once per output
+        word), the weight ROM in step, then release the half and move to the other one;
+        ``(position, weight ROM)``."""
+        # The statements keep the order they had before the unit's datapaths were split off: the
+        # Verilog stays the same, and with it yosys's mapping (which can change with the order).
+        SF, NF = self.sf, self.nf
         sf0 = Signal(range(SF))
         nf0 = Signal(range(NF))
         active = Signal()
         first0 = Signal()
         last0 = Signal()
         m.d.comb += [
-            active.eq(full.bit_select(rbank, 1)),
+            active.eq(buffer.full.bit_select(buffer.bank, 1)),
             first0.eq(sf0 == 0),
             last0.eq(sf0 == SF - 1),
         ]
+        rom = self._weight_rom(m, adv)
+        m.d.comb += [
+            buffer.port.addr.eq(Mux(buffer.bank, SF, 0) + sf0),
+            buffer.port.en.eq(adv),
+        ]
+        step = adv & active
+        with m.If(step):
+            m.d.sync += sf0.eq(Mux(last0, 0, sf0 + 1))
+            self._advance_weight_address(m, rom)
+            with m.If(last0):
+                m.d.sync += nf0.eq(Mux(nf0 == NF - 1, 0, nf0 + 1))
+                with m.If(nf0 == NF - 1):
+                    m.d.sync += buffer.bank.eq(~buffer.bank)
+                    m.d.comb += buffer.release.eq(1 << buffer.bank)
+        m.d.sync += buffer.full.eq((buffer.full & ~buffer.release) | buffer.filled)
+        return _Position(active, step, first0, last0, nf0), rom
 
-        # (set * NF + nf0) * SF + sf0, kept as a counter (no multiplier), split into the bank of
-        # rom_bank_depth words and the word in it
-        rom_words, weight_words = self.weight_sets * NF * SF, self.weight_words()
-        bank_depth = min(rom_words, rom_bank_depth(pe * simd * B))
+    def _weight_rom(self, m, adv):
+        """The weight ROM, in banks of :func:`rom_bank_depth` words, read (while ``adv``) at word
+        ``(set * NF + nf) * SF + sf``, kept as a counter (no multiplier) of the bank and the word in
+        it."""
+        rom_words, weight_words = self.weight_sets * self.nf * self.sf, self.weight_words()
+        width = self._pe * self._simd * self._b
+        bank_depth = min(rom_words, rom_bank_depth(width))
         banks = -(-rom_words // bank_depth)
         waddr0, wbank0 = Signal(range(bank_depth)), Signal(range(banks))
         wports = []
         for b in range(banks):
             init = weight_words[b * bank_depth:(b + 1) * bank_depth]
-            wrom = Memory(shape=unsigned(pe * simd * B), depth=len(init), init=init)
+            wrom = Memory(shape=unsigned(width), depth=len(init), init=init)
             m.submodules["wrom" if banks == 1 else f"wrom{b}"] = wrom
             wports.append(wrom.read_port())
             m.d.comb += [wports[-1].addr.eq(waddr0), wports[-1].en.eq(adv)]
-        m.d.comb += [
-            rd.addr.eq(Mux(rbank, SF, 0) + sf0),
-            rd.en.eq(adv),
-        ]
-        last_bank_words = rom_words - (banks - 1) * bank_depth
-        with m.If(adv & active):
-            m.d.sync += sf0.eq(Mux(last0, 0, sf0 + 1))
-            with m.If((wbank0 == banks - 1) & (waddr0 == last_bank_words - 1)):
-                m.d.sync += [waddr0.eq(0), wbank0.eq(0)]
-            with m.Elif(waddr0 == bank_depth - 1):
-                m.d.sync += [waddr0.eq(0), wbank0.eq(wbank0 + 1)]
-            with m.Else():
-                m.d.sync += waddr0.eq(waddr0 + 1)
-            with m.If(last0):
-                m.d.sync += nf0.eq(Mux(nf0 == NF - 1, 0, nf0 + 1))
-                with m.If(nf0 == NF - 1):
-                    m.d.sync += rbank.eq(~rbank)
-                    m.d.comb += clr_full.eq(1 << rbank)
+        return _WeightRom(wports, wbank0, waddr0, bank_depth, rom_words - (banks - 1) * bank_depth)
 
-        m.d.sync += full.eq((full & ~clr_full) | set_full)
+    def _advance_weight_address(self, m, rom):
+        """Move the weight ROM's address on by a word, from the last word back to the first."""
+        last_bank = len(rom.ports) - 1
+        with m.If((rom.bank == last_bank) & (rom.address == rom.last_bank_words - 1)):
+            m.d.sync += [rom.address.eq(0), rom.bank.eq(0)]
+        with m.Elif(rom.address == rom.bank_depth - 1):
+            m.d.sync += [rom.address.eq(0), rom.bank.eq(rom.bank + 1)]
+        with m.Else():
+            m.d.sync += rom.address.eq(rom.address + 1)
 
-        # threshold ROM address of the word computed at stage 0: its class's table, then nf
+    def _flags_layout(self):
+        """The flags that travel down the pipeline with each word."""
+        return data.StructLayout({"valid": 1, "first": 1, "last": 1, "nf": range(self.nf),
+                                  "taddr": range(self.threshold_classes * self.nf)})
+
+    def _stage0_flags(self, m, position):
+        """The flags of the word read at stage 0."""
+        f0 = Signal(self._flags_layout())
+        m.d.comb += [f0.valid.eq(position.active), f0.first.eq(position.first), f0.last.eq(position.last),
+                     f0.nf.eq(position.nf), f0.taddr.eq(self._threshold_address(m, position))]
+        return f0
+
+    def _threshold_address(self, m, position):
+        """The threshold ROM address of the word computed at stage 0: its vector's class's table,
+        then ``nf``; the class from the schedule ROM, read a cycle ahead so it is ready when the
+        vector changes."""
+        NF = self.nf
         taddr0 = Signal(range(self.threshold_classes * NF))
         if self._schedule is None:
-            m.d.comb += taddr0.eq(nf0)
-        else:
-            # class of each vector, cyclically; read one cycle ahead so it is ready when v moves
-            V = len(self._schedule)
-            m.submodules.srom = srom = Memory(shape=range(self.threshold_classes * NF), depth=V,
-                                              init=[c * NF for c in self._schedule])
-            sport = srom.read_port()
-            v, v_next = Signal(range(V)), Signal(range(V))
-            m.d.comb += v_next.eq(v)
-            with m.If(adv & active & last0 & (nf0 == NF - 1)):
-                m.d.comb += v_next.eq(Mux(v == V - 1, 0, v + 1))
-            m.d.sync += v.eq(v_next)
-            m.d.comb += [sport.addr.eq(v_next), taddr0.eq(sport.data + nf0)]
+            m.d.comb += taddr0.eq(position.nf)
+            return taddr0
+        V = len(self._schedule)
+        m.submodules.srom = srom = Memory(shape=range(self.threshold_classes * NF), depth=V,
+                                          init=[c * NF for c in self._schedule])
+        sport = srom.read_port()
+        v, v_next = Signal(range(V)), Signal(range(V))
+        m.d.comb += v_next.eq(v)
+        with m.If(position.step & position.last & (position.nf == NF - 1)):
+            m.d.comb += v_next.eq(Mux(v == V - 1, 0, v + 1))
+        m.d.sync += v.eq(v_next)
+        m.d.comb += [sport.addr.eq(v_next), taddr0.eq(sport.data + position.nf)]
+        return taddr0
 
-        # Pipeline flags travel with the data: one struct-typed register per stage, all advancing
-        # together on ``adv``.
-        flags = data.StructLayout({"valid": 1, "first": 1, "last": 1, "nf": range(NF),
-                                   "taddr": range(self.threshold_classes * NF)})
-        f0 = Signal(flags)
-        m.d.comb += [f0.valid.eq(active), f0.first.eq(first0), f0.last.eq(last0), f0.nf.eq(nf0),
-                     f0.taddr.eq(taddr0)]
-
-        def next_stage(previous, name):
-            stage = Signal(flags, name=name)
-            with m.If(adv):
-                m.d.sync += stage.eq(previous)
-            return stage
-
+    def _read_words(self, pipe, f0, rd, rom):
+        """Stages 1 to 1s: the input and weight words as read, registered twice; ``(flags, x, w)``."""
+        simd, E, B = self._simd, self._e, self._b
         # stage 1: memory data available
-        f1 = next_stage(f0, "f1")
-        x1, w1, before_r = rd.data, wports[0].data, f1
-        if banks > 1:
-            # stage 1b: every bank's word registered right at its block RAM, then the bank picked
-            # from registers (a multiplexer straight after the block RAMs' slow clock-to-output
-            # held the CNN's clock under 100 MHz)
-            before_r = next_stage(f1, "f1b")
-            bank1, bank1b = Signal.like(wbank0), Signal.like(wbank0)
-            held = [Signal(pe * simd * B, name=f"wbank{b}", reset_less=True) for b in range(banks)]
-            x1b = Signal(simd * E, reset_less=True)
-            with m.If(adv):
-                m.d.sync += [bank1.eq(wbank0), bank1b.eq(bank1), x1b.eq(rd.data)]
-                m.d.sync += [h.eq(port.data) for h, port in zip(held, wports)]
-            x1, w1 = x1b, Array(held)[bank1b]
+        f1 = pipe.stage(f0, "f1")
+        x1, w1, before_r = rd.data, rom.ports[0].data, f1
+        if len(rom.ports) > 1:
+            before_r, x1, w1 = self._select_bank(pipe, f1, rd, rom)
         # stage 1r: register the memory outputs, so the block RAM's slow clock-to-output is not in
         # the popcount path; reset-less, so that on the ECP5 it moves into the block RAM's own output
         # register (bnn_hw.boards.ecp5_outreg)
-        f1r = next_stage(before_r, "f1r")
-        x1r, w1r = Signal(simd * E, reset_less=True), Signal(pe * simd * B, reset_less=True)
-        with m.If(adv):
-            m.d.sync += [x1r.eq(x1), w1r.eq(w1)]
+        f1r = pipe.stage(before_r, "f1r")
+        x1r, w1r = Signal(simd * E, reset_less=True), Signal(self._pe * simd * B, reset_less=True)
+        pipe.register(x1r, x1)
+        pipe.register(w1r, w1)
         # stage 1s: the words registered again, so the placer can put one copy by the memories and
         # one by the lanes' compressor trees, which spread over many columns (the CNN's conv5: one
         # net from the weight register to a popcount took 2.88 ns of its 10.2 ns critical path)
-        f1s = next_stage(f1r, "f1s")
-        x1s, w1s = Signal(simd * E), Signal(pe * simd * B)
-        with m.If(adv):
-            m.d.sync += [x1s.eq(x1r), w1s.eq(w1r)]
+        f1s = pipe.stage(f1r, "f1s")
+        x1s, w1s = Signal(simd * E), Signal(self._pe * simd * B)
+        pipe.register(x1s, x1r)
+        pipe.register(w1s, w1r)
+        return f1s, x1s, w1s
 
-        # stage 1p: popcounts of POPCOUNT_CHUNK-bit slices, registered; for multi-bit elements, per
-        # weight bit plane the sums of the elements under its 1 bits per slice and (for +-1 weights,
-        # shared by the lanes) of all elements
-        f1p = next_stage(f1s, "f1p")
-        chunk = POPCOUNT_CHUNK if B == 1 else MAC_CHUNK
-        chunks = [(lo, min(lo + chunk, simd)) for lo in range(0, simd, chunk)]
-        e_lo, e_hi = (0, 1) if E == 1 else element_range(E, self._signed)
-        planes = range(B)
+    def _select_bank(self, pipe, f1, rd, rom):
+        """Stage 1b of a banked weight ROM: every bank's word registered right at its block RAM, then
+        the bank picked from registers (a multiplexer straight after the block RAMs' slow
+        clock-to-output held the CNN's clock under 100 MHz); ``(flags, x, w)``."""
+        f1b = pipe.stage(f1, "f1b")
+        bank1, bank1b = Signal.like(rom.bank), Signal.like(rom.bank)
+        held = [Signal(self._pe * self._simd * self._b, name=f"wbank{b}", reset_less=True)
+                for b in range(len(rom.ports))]
+        x1b = Signal(self._simd * self._e, reset_less=True)
+        pipe.register(bank1, rom.bank)
+        pipe.register(bank1b, bank1)
+        pipe.register(x1b, rd.data)
+        for h, port in zip(held, rom.ports):
+            pipe.register(h, port.data)
+        return f1b, x1b, Array(held)[bank1b]
 
-        def chunk_sum(name, lo, hi):
-            return Signal(range(min(e_lo, 0) * (hi - lo), e_hi * (hi - lo) + 1), name=name)
+    def _word_values(self, pipe, flags, values):
+        """Stage 2: each lane's dot product of the word (the popcount for bits), registered."""
+        f2 = pipe.stage(flags, "f2")
+        lo, hi = self._datapath.sum_range(self._simd)
+        pc2 = [Signal(range(lo, hi + 1), name=f"pc{l}") for l in range(self._pe)]
+        for pc, value in zip(pc2, values):
+            pipe.register(pc, value)
+        return f2, pc2
 
-        partial = [[[chunk_sum(f"pp{l}_{j}_{c}", lo, hi) for c, (lo, hi) in enumerate(chunks)] for j in planes]
-                   for l in range(pe)]
-        totals = [chunk_sum(f"total{c}", lo, hi) for c, (lo, hi) in enumerate(chunks)] if E > 1 and B == 1 else []
-        elements = [x1s[s * E:(s + 1) * E] for s in range(simd)] if E > 1 else []
-        if self._signed:
-            elements = [e.as_signed() for e in elements]
-        with m.If(adv):
-            for l in range(pe):
-                for j in planes:
-                    for (lo, hi), pp in zip(chunks, partial[l][j]):
-                        if E == 1:
-                            m.d.sync += pp.eq(xnor_popcount(m, x1s[lo:hi], w1s[l * simd + lo:l * simd + hi]))
-                        else:
-                            m.d.sync += pp.eq(sum(Mux(w1s[(l * simd + s) * B + j], elements[s], 0)
-                                                  for s in range(lo, hi)))
-            for (lo, hi), total in zip(chunks, totals):
-                m.d.sync += total.eq(sum(elements[lo:hi]))
-        # slice sums per lane and plane, each with the number of elements (bits) it adds up
-        level = [[[(pp, hi - lo) for pp, (lo, hi) in zip(partial[l][j], chunks)] for j in planes]
-                 for l in range(pe)]
-
-        def group_sums(level, name):
-            """Each lane's and plane's sums added SUM_GROUP at a time into registers: the next level."""
-            reduced = [[[] for _ in planes] for _ in range(pe)]
-            for l in range(pe):
-                for j in planes:
-                    terms = level[l][j]
-                    for g in range(0, len(terms), SUM_GROUP):
-                        group = terms[g:g + SUM_GROUP]
-                        count = sum(n for _, n in group)
-                        total = chunk_sum(f"{name}{l}_{j}_{g // SUM_GROUP}", 0, count)
-                        with m.If(adv):
-                            m.d.sync += total.eq(sum(value for value, _ in group))
-                        reduced[l][j].append((total, count))
-            return reduced
-
-        # stage 1q (binary units of more than SUM_GROUP slices): one level of group sums, so no lane
-        # adds more than SUM_GROUP numbers in one cycle; stages 1t (multi-bit weights): levels until
-        # one sum per plane is left
-        before_f2 = f1p
-        if E == 1 and len(chunks) > SUM_GROUP:
-            before_f2 = next_stage(f1p, "f1q")
-            level = group_sums(level, "pg")
-        depth = 0
-        while B > 1 and len(level[0][0]) > 1:
-            before_f2 = next_stage(before_f2, f"f1t{depth}")
-            level, depth = group_sums(level, f"pt{depth}_"), depth + 1
-        sums = [[[value for value, _ in level[l][j]] for j in planes] for l in range(pe)]
-
-        # stage 2: the lane's popcount (multi-bit: its dot product: with +-1 weights
-        # 2 * plus - total, else the planes' sums shifted, the sign plane's subtracted), registered
-        f2 = next_stage(before_f2, "f2")
-        v2, first2, last2, nf2 = f2.valid, f2.first, f2.last, f2.nf
-        word_range = range(simd + 1) if E == 1 else range(-self._word_bound, self._word_bound + 1)
-        pc2 = [Signal(word_range, name=f"pc{l}") for l in range(pe)]
-        if totals:
-            word_total = Signal(range(min(e_lo, 0) * simd, e_hi * simd + 1))   # shared by the lanes
-            m.d.comb += word_total.eq(sum(totals))
-        with m.If(adv):
-            for l in range(pe):
-                if E == 1:
-                    m.d.sync += pc2[l].eq(sum(sums[l][0]))
-                elif B == 1:
-                    m.d.sync += pc2[l].eq(2 * sum(sums[l][0]) - word_total)
-                else:
-                    m.d.sync += pc2[l].eq(sum((sum(sums[l][j]) << j) for j in range(B - 1))
-                                          - (sum(sums[l][B - 1]) << (B - 1)))
-
-        # stage 2: accumulate over SF words
+    def _accumulate(self, pipe, f2, pc2):
+        """Stage 3: each lane's word values summed over the ``SF`` words of a vector; ``(valid, nf,
+        accumulators)``, valid after a vector's last word."""
+        m = pipe.m
         acc_lo, acc_hi = self.accumulator_range
-        acc = [Signal(range(acc_lo, acc_hi + 1), name=f"acc{l}") for l in range(pe)]
-        v3, nf3 = Signal(), Signal(range(NF))
-        with m.If(adv):
-            m.d.sync += [
-                v3.eq(v2 & last2),
-                nf3.eq(nf2),
-            ]
-            with m.If(v2):
-                for l in range(pe):
-                    m.d.sync += acc[l].eq(Mux(first2, 0, acc[l]) + pc2[l])
+        acc = [Signal(range(acc_lo, acc_hi + 1), name=f"acc{l}") for l in range(self._pe)]
+        v3, nf3 = Signal(), Signal(range(self.nf))
+        pipe.register(v3, f2.valid & f2.last)
+        pipe.register(nf3, f2.nf)
+        with m.If(pipe.advance):
+            with m.If(f2.valid):
+                for a, pc in zip(acc, pc2):
+                    m.d.sync += a.eq(Mux(f2.first, 0, a) + pc)
+        return v3, nf3, acc
 
-        # stage 3: activation -> output register
-        if self._thresholds is not None:
-            K = self.k
-            words, tw = self.threshold_words()
-            m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=len(words), init=words)
-            tport = trom.read_port()
-            # read one stage early and register the data, so the ROM's clock-to-output is not in
-            # the comparator path: thr3 holds the thresholds of nf3 when acc holds its popcounts
-            thr3 = Signal(pe * K * tw, reset_less=True)
-            m.d.comb += [
-                tport.addr.eq(before_f2.taddr),
-                tport.en.eq(adv),
-            ]
-            with m.If(adv):
-                m.d.sync += thr3.eq(tport.data)
-            bits = []
-            for l in range(pe):
-                for j in range(K):
-                    t = thr3[(l * K + j) * tw:(l * K + j + 1) * tw]
-                    bits.append(acc[l] >= (t if E == 1 else t.as_signed()))
-            result = Cat(bits)
-        else:
-            sw = self.score_width
-            last_lanes = M - (NF - 1) * pe
-            lanes = []
-            for l in range(pe):
-                dot = Signal(signed(sw), name=f"dot{l}")
-                m.d.comb += dot.eq(acc[l] * 2 - N if E == 1 else acc[l])
-                if l >= last_lanes:
-                    dot = Mux(nf3 == NF - 1, 0, dot)
-                lanes.append(dot[:sw])
-            result = Cat(lanes)
+    def _thresholded(self, pipe, taddr, acc):
+        """The output word's bits: each lane's accumulator against its thresholds, read from the
+        threshold ROM at ``taddr`` one stage early and registered, so that the ROM's clock-to-output
+        is not in the comparator path."""
+        pe, K = self._pe, self.k
+        words, tw = self.threshold_words()
+        pipe.m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=len(words), init=words)
+        tport = trom.read_port()
+        thr3 = Signal(pe * K * tw, reset_less=True)
+        pipe.m.d.comb += [tport.addr.eq(taddr), tport.en.eq(pipe.advance)]
+        pipe.register(thr3, tport.data)
+        signed_thresholds = self.accumulator_range[0] < 0
+        bits = []
+        for l in range(pe):
+            for j in range(K):
+                t = thr3[(l * K + j) * tw:(l * K + j + 1) * tw]
+                bits.append(acc[l] >= (t.as_signed() if signed_thresholds else t))
+        return Cat(bits)
 
-        with m.If(adv):
-            m.d.sync += res_valid.eq(v3)
-            with m.If(v3):
-                m.d.sync += res_payload.eq(result)
-
-        return m
+    def _scores(self, m, acc, nf3):
+        """The output word of the score layer: each lane's signed dot product; lanes beyond ``M``
+        in the last word 0."""
+        M, N, pe, NF, sw = self._M, self._N, self._pe, self.nf, self.score_width
+        last_lanes = M - (NF - 1) * pe
+        lanes = []
+        for l in range(pe):
+            dot = Signal(signed(sw), name=f"dot{l}")
+            m.d.comb += dot.eq(self._datapath.score(acc[l], N))
+            if l >= last_lanes:
+                dot = Mux(nf3 == NF - 1, 0, dot)
+            lanes.append(dot[:sw])
+        return Cat(lanes)

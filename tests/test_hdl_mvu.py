@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import MatrixVectorUnit
-from bnn_hw.hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
+from bnn_hw.hdl.mvu import MAC_CHUNK, POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
+from bnn_hw.hdl.mvu_mac import MacDatapath
+from bnn_hw.hdl.mvu_popcount import PopcountDatapath
 from stream_testing import assert_rejects, elaborated, pack_bits, pack_lanes, stream_through
 
 
@@ -252,3 +254,13 @@ def test_mvu_on_multibit_elements(M, N, pe, simd, K, stall, E, signed, B):
                                          (36, 512), (1024, 512)])
 def test_rom_bank_depth_is_one_block_deep(width, depth):
     assert rom_bank_depth(width) == depth
+
+
+def test_datapaths_slice_the_word():
+    """Bits, and multi-bit elements with +-1 weights (pixels), are summed in slices of POPCOUNT_CHUNK;
+    with multi-bit weights each bit plane in slices of MAC_CHUNK elements."""
+    assert POPCOUNT_CHUNK == 16 and MAC_CHUNK == 4
+    assert PopcountDatapath(2, 40).slices == [(0, 16), (16, 32), (32, 40)]
+    assert MacDatapath(2, 40, 8, False, 1).slices == [(0, 16), (16, 32), (32, 40)]
+    assert MacDatapath(2, 9, 10, True, 4).slices == [(0, 4), (4, 8), (8, 9)]
+    assert list(MacDatapath(2, 9, 10, True, 4).planes) == [0, 1, 2, 3]
