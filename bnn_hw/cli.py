@@ -34,7 +34,7 @@ def _load_plan(args, interface: str | None = None):
     from .boards import get_board
     from .boards.uart_top import capacity_beside_server
     from .compiler.folding import parse_folding
-    from .compiler.plan import compile_model
+    from .compiler.driver import compile_model
 
     folding = parse_folding(args.folding) if args.folding else None
     board = get_board(args.board)

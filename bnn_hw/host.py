@@ -4,8 +4,8 @@
     with open_board("/dev/ttyUSB0", baud=1_000_000) as client:
         classes, scores = client.classify(plan, frames)
 
-The protocol itself is :mod:`bnn_hw.protocol` (shared with the simulation tests); this module only
-adds the serial port, through pyserial.
+The host's client is :mod:`bnn_hw.protocol` (on :mod:`bnn_hw.wire`, the bytes shared with the
+gateware server and the simulation tests); this module only adds the serial port, through pyserial.
 """
 
 from __future__ import annotations

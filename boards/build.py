@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..compiler.driver import check_fit
+from ..compiler.io_layout import input_words
 from ..compiler.lower import build_pipeline, payload_width
-from ..compiler.plan import Plan, check_fit
+from ..compiler.plan import Plan
 from ..errors import BnnHwError, ToolchainError
 from ..hdl.memory_attrs import COLLISION_FREE
-from ..sim.encoding import input_words
 from ..sim.verilog import write_verilog
 from .board import BUILD_NAME, Board
 from .demo_top import DemoTop

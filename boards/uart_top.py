@@ -1,6 +1,6 @@
 """The UART inference server: frames in over a serial line, classes and scores back.
 
-:class:`InferenceServer` speaks the protocol of :mod:`bnn_hw.protocol` on its ``rx`` / ``tx`` pins::
+:class:`InferenceServer` speaks the protocol of :mod:`bnn_hw.wire` on its ``rx`` / ``tx`` pins::
 
     rx pin -> UartRx -> byte FIFO -> request parser (CRC) --payload--> Repack (bytes to words) -> frame RAM
     frame RAM (after a good CRC) -> [AsyncFIFO] -> pipeline -> [AsyncFIFO] -> Repack (result to bytes)
@@ -28,12 +28,13 @@ from amaranth.lib.fifo import AsyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..compiler.io_layout import input_word_bits, plan_info, result_bits
 from ..compiler.lower import build_pipeline, payload_width
 from ..errors import BnnHwError
 from ..hdl import Repack, UartRx, UartTx
+from ..hdl.argmax import index_width
 from ..hdl.uart import MIN_DIVISOR
-from ..protocol import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status, input_word_bits, result_bits
-from ..sim.encoding import index_width
+from ..wire import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status
 
 __all__ = ["InferenceServer", "uart_divisor", "server_reserve", "capacity_beside_server", "write_server_verilog",
            "SERVER_TOPLEVEL"]
@@ -97,7 +98,7 @@ def _connect(m, source, sink):
 
 
 class InferenceServer(wiring.Component):
-    """Serve INFO and INFER requests (:mod:`bnn_hw.protocol`) for ``pipeline`` over a UART.
+    """Serve INFO and INFER requests (:mod:`bnn_hw.wire`) for ``pipeline`` over a UART.
 
     Parameters
     ----------
@@ -110,7 +111,7 @@ class InferenceServer(wiring.Component):
     result_width, classes, score_width : int
         The output word's width, and the classes and bits per score in it.
     design_id : int
-        A 32-bit id reported by INFO (:func:`bnn_hw.protocol.design_id` of the plan).
+        A 32-bit id reported by INFO (:func:`bnn_hw.compiler.io_layout.design_id` of the plan).
     divisor : int
         Clock cycles of the ``sync`` domain per bit (clock frequency / baud rate), at least 4.
     timeout_bits : int
@@ -174,9 +175,9 @@ class InferenceServer(wiring.Component):
     def for_plan(cls, plan, *, divisor, design=None, timeout_bits=1024, pipeline_domain="sync",
                  rx_fifo_depth=64) -> "InferenceServer":
         """The server for a compiled plan's pipeline; ``design`` defaults to the plan's
-        :func:`~bnn_hw.protocol.design_id`."""
+        :func:`~bnn_hw.compiler.io_layout.design_id`."""
         pipeline = build_pipeline(plan)
-        info = Info.for_plan(plan, design)
+        info = plan_info(plan, design)
         width, result = payload_width(pipeline, "i"), payload_width(pipeline, "o")
         if (width, result) != (input_word_bits(plan), result_bits(plan)):
             raise AssertionError(f"the pipeline's words ({width}, {result} bits) disagree with the protocol's "

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ToolchainError
+from ..compiler.io_layout import decode_result, input_words
 from ..compiler.plan import Plan
-from .encoding import decode_result, input_words
 from .tools import simulator_env
 from .verilog import write_verilog
 

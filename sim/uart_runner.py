@@ -1,8 +1,8 @@
 """Simulate the whole UART inference server of a plan under cocotb, talking to it over its serial pins.
 
 :func:`simulate_uart` writes the :class:`~bnn_hw.boards.uart_top.InferenceServer` as Verilog, builds
-it with Verilator (or Icarus), and sends raw requests through a simulated serial port with the host
-code of :mod:`bnn_hw.protocol` (:mod:`bnn_hw.sim.uart_testbench`); it returns the device's replies.
+it with Verilator (or Icarus), and sends raw requests through a simulated serial port with the host's
+:func:`bnn_hw.wire.exchange` (:mod:`bnn_hw.sim.uart_testbench`); it returns the device's replies.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..compiler.plan import Plan
-from ..protocol import ProtocolError, Reply
+from ..wire import ProtocolError, Reply
 from .runner import _run_cocotb
 
 __all__ = ["simulate_uart", "CLOCK_NS"]

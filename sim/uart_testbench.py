@@ -3,9 +3,9 @@
 It reads its job (JSON) from the file named by ``BNN_HW_SIM_JOB``: the raw request bytes (hex), the
 clock period, the clock cycles per bit and how long a read may wait. A :class:`SimulatedSerialPort`
 on the ``rx`` / ``tx`` pins, which drives and samples them once per bit (never once per clock
-cycle), carries the requests of a :class:`bnn_hw.protocol.Client` running in a :func:`cocotb.bridge`
-thread: the same host code that talks to a board. The replies (or the protocol error that ended
-the run) go to the JSON file named by ``BNN_HW_SIM_RESULT``.
+cycle), carries the requests of :func:`bnn_hw.wire.exchange` running in a :func:`cocotb.bridge`
+thread: the same code with which the host's :class:`bnn_hw.protocol.Client` talks to a board. The
+replies (or the protocol error that ended the run) go to the JSON file named by ``BNN_HW_SIM_RESULT``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, First, Timer
 from cocotb.utils import get_sim_time
 
-from ..protocol import Client, ProtocolError, line_levels
+from ..wire import ProtocolError, exchange, line_levels
 
 
 class SimulatedSerialPort:
@@ -83,12 +83,12 @@ class SimulatedSerialPort:
 
 @bridge
 def _exchange(port: SimulatedSerialPort, requests: list[bytes]) -> tuple[list, str | None]:
-    """Send every request through a protocol :class:`Client`; the replies, and the error that
+    """Send every request with :func:`~bnn_hw.wire.exchange`; the replies, and the error that
     stopped the run if any."""
-    client, replies = Client(port), []
+    replies = []
     for index, request in enumerate(requests):
         try:
-            reply = client.exchange(request)
+            reply = exchange(port, request)
         except ProtocolError as error:
             return replies, f"request {index}: {error}"
         replies.append({"status": int(reply.status), "payload": reply.payload.hex()})

@@ -9,10 +9,10 @@ from bnn_hw.boards.board import PROGRAMMING_TOOLS
 from bnn_hw.boards.demo_top import DemoTop
 from bnn_hw.boards.family import ECP5, ICE40
 from bnn_hw.cli import main
+from bnn_hw.compiler.io_layout import input_words
 from bnn_hw.compiler.lower import build_pipeline, payload_width
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError
-from bnn_hw.sim.encoding import input_words
 from conftest import random_mlp
 
 NAMES = sorted(BOARDS)

@@ -11,10 +11,10 @@ from amaranth.sim import Simulator
 import bnn_hw
 from bnn_hw.boards.demo_top import DemoTop
 from bnn_hw.cli import main
+from bnn_hw.compiler.io_layout import input_words
 from bnn_hw.compiler.lower import build_pipeline, payload_width
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError, ToolchainError
-from bnn_hw.sim.encoding import input_words
 from conftest import random_mlp
 
 SHIPPED = Path(__file__).parent.parent / "examples" / "fmnist_mlp" / "net.pt"
@@ -34,7 +34,7 @@ def test_too_big_for_the_device_fails_before_synthesis(tmp_path, capsys):
 def test_too_big_for_the_up5k_fails_before_synthesis_in_its_own_blocks(tmp_path, capsys):
     from bnn_hw.boards import get_board
     from bnn_hw.compiler.folding import parse_folding
-    from bnn_hw.compiler.plan import check_fit
+    from bnn_hw.compiler import check_fit
 
     path, folding = tmp_path / "wide.pt", "dense1=2x64"   # 150 kbit of weights, few LUTs
     model = random_mlp(64, [768], 10, seed=0)
@@ -183,7 +183,7 @@ def test_fit_leaves_room_for_the_uart_server(tmp_path):
 
     from bnn_hw.boards.uart_top import server_reserve
     from bnn_hw.cli import _load_plan
-    from bnn_hw.compiler.plan import FIT_HEADROOM
+    from bnn_hw.compiler import FIT_HEADROOM
 
     path = tmp_path / "m.pt"
     bnn_hw.save(random_mlp(64, [32], 10, seed=0), path)
@@ -201,7 +201,7 @@ def test_the_placement_seed_and_router_reach_nextpnr(tmp_path, monkeypatch):
     """Stand-in tools: yosys writes an empty netlist, nextpnr records its arguments and fails."""
     from bnn_hw.boards.build import build
     from bnn_hw.boards import get_board
-    from bnn_hw.compiler.plan import compile_model
+    from bnn_hw.compiler import compile_model
     from conftest import random_mlp
 
     args = tmp_path / "nextpnr_args"

@@ -1,5 +1,6 @@
 """The UART inference server in the Amaranth simulator, driven bit by bit through its rx pin and
-answered through its tx pin, with the host side of :mod:`bnn_hw.protocol`."""
+answered through its tx pin, with the requests and replies of :mod:`bnn_hw.wire` and the payloads of
+:mod:`bnn_hw.compiler.io_layout`."""
 
 import random
 
@@ -9,11 +10,11 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 
 from bnn_hw.boards.uart_top import InferenceServer, uart_divisor, write_server_verilog
 from bnn_hw.compiler.folding import Fold
+from bnn_hw.compiler.io_layout import decode_infer_reply, design_id, encode_frame, plan_info
 from bnn_hw.compiler.lower import build_pipeline, payload_width
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError
-from bnn_hw.protocol import (Command, Info, Status, decode_infer_reply, design_id, encode_frame,
-                             encode_request)
+from bnn_hw.wire import Command, Info, Status, encode_request
 from conftest import random_cnn, random_mlp
 from stream_testing import assert_rejects, elaborated
 from uart_testing import CLOCK, SimHost, simulate
@@ -89,7 +90,7 @@ def test_info_and_inference_match_the_reference(request, which):
     async def script(ctx, host):
         reply = await host.exchange(ctx, encode_request(Command.INFO))
         assert reply.status == Status.OK
-        assert Info.from_bytes(reply.payload) == Info.for_plan(plan) == server.info
+        assert Info.from_bytes(reply.payload) == plan_info(plan) == server.info
         assert server.info.design_id == design_id(plan)
         await _infer_and_check(ctx, host, plan, frames)
         assert ctx.get(server.last_class) == plan.predict(frames[-1:])[0][0]

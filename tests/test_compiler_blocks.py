@@ -10,13 +10,13 @@ import torch
 
 import bnn_hw
 from bnn_hw import nn as bnn
-from bnn_hw.compiler import plan as plan_module
+from bnn_hw.compiler import arrange as arrange_module
 from bnn_hw.compiler.blocks import Shortcut, deadlock_free_depth, series_parallel
 from bnn_hw.compiler.frontend import from_model
 from bnn_hw.compiler.lower import build_pipeline
-from bnn_hw.compiler.plan import Block, compile_model
+from bnn_hw.compiler import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
-from bnn_hw.sim.encoding import decode_result, input_words
+from bnn_hw.compiler.io_layout import decode_result, input_words
 from conftest import random_boolnet, torch_scores
 from stream_testing import stream_through
 
@@ -168,7 +168,7 @@ def test_channel_shuffle_matches_pytorch():
 def test_a_shortcut_fifo_one_word_short_of_the_deadlock_free_depth_deadlocks(monkeypatch, short):
     """The deadlock-free depth is the least that works: one word less and the fork, body and join
     wait on each other for ever."""
-    monkeypatch.setattr(plan_module, "shortcut_depth", lambda body, vectors: deadlock_free_depth(body, vectors) - short)
+    monkeypatch.setattr(arrange_module, "shortcut_depth", lambda body, vectors: deadlock_free_depth(body, vectors) - short)
     model = random_boolnet(seed=7)
     plan = compile_model(model)
     if not short:

@@ -1,5 +1,6 @@
 """``bnn-hw run`` end to end on the host side: a pseudo-terminal stands in for the board's serial
-port, answered by a model of the device built from the protocol module and the NumPy reference."""
+port, answered by a model of the device built from the wire format, the plan's I/O layout and the NumPy
+reference."""
 
 import os
 import threading
@@ -7,28 +8,29 @@ import tty
 
 import pytest
 
-from bnn_hw import protocol
+from bnn_hw import wire
 from bnn_hw.cli import main
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler.io_layout import encode_frame, plan_info, result_bits
+from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
+from bnn_hw.hdl.argmax import index_width
 from bnn_hw.model_file import load
-from bnn_hw.sim.encoding import index_width
 
 MLP = os.path.join(os.path.dirname(__file__), "..", "examples", "fmnist_mlp", "net.pt")
 
 
 def _serve(fd, plan, stop):
     """Answer requests on ``fd`` as the gateware would (requests share the replies' framing)."""
-    info = protocol.Info.for_plan(plan)
-    parser = protocol.ReplyParser()
+    info = plan_info(plan)
+    parser = wire.ReplyParser()
     while not stop.is_set():
         try:
             data = os.read(fd, 4096)
         except OSError:
             return
         for request in parser.feed(data):
-            if int(request.status) == protocol.Command.INFO:
-                reply = protocol.encode_reply(protocol.Status.OK, info.to_bytes())
+            if int(request.status) == wire.Command.INFO:
+                reply = wire.encode_reply(wire.Status.OK, info.to_bytes())
             else:
                 reply = _infer_reply(plan, request.payload)
             os.write(fd, reply)
@@ -38,11 +40,11 @@ def _infer_reply(plan, payload):
     """The reply to an INFER of ``payload``: find the frame whose encoding it is and answer for it."""
     frame = _FRAMES[payload]
     classes, scores = plan.predict(frame[None])
-    result = protocol.result_bits(plan)
+    result = result_bits(plan)
     width = plan.stages[-1].in_type.width
     word = int(classes[0]) | sum((int(s) & ((1 << width) - 1)) << (index_width(len(scores[0])) + k * width)
                                  for k, s in enumerate(scores[0]))
-    return protocol.encode_reply(protocol.Status.OK, word.to_bytes(-(-result // 8), "little"))
+    return wire.encode_reply(wire.Status.OK, word.to_bytes(-(-result // 8), "little"))
 
 
 _FRAMES: dict = {}
@@ -53,7 +55,7 @@ def fake_board():
     plan = compile_model(load(MLP))
     images, _ = fashion_mnist("test")
     for frame in images[:12]:
-        _FRAMES[protocol.encode_frame(plan, frame)] = frame
+        _FRAMES[encode_frame(plan, frame)] = frame
     controller, device = os.openpty()
     tty.setraw(device)
     tty.setraw(controller)

@@ -1,4 +1,5 @@
-"""The host side of the UART protocol: framing, CRC, reply parsing, frame layout and the Client."""
+"""The UART protocol on the host side: framing, CRC and reply parsing (:mod:`bnn_hw.wire`), a plan's
+frame and result payloads (:mod:`bnn_hw.compiler.io_layout`) and the :class:`~bnn_hw.protocol.Client`."""
 
 import binascii
 
@@ -6,12 +7,13 @@ import numpy as np
 import pytest
 
 from bnn_hw.compiler.folding import Fold
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler.io_layout import decode_infer_reply, design_id, encode_frame, input_words, plan_info
+from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError
-from bnn_hw.protocol import (SYNC, Client, Command, CrcError, DeviceError, GarbageError, Info, ProtocolError,
-                             Reply, ReplyParser, ReplyTimeoutError, Status, crc16, decode_infer_reply,
-                             design_id, encode_frame, encode_reply, encode_request)
-from bnn_hw.sim.encoding import index_width, input_words
+from bnn_hw.hdl.argmax import index_width
+from bnn_hw.protocol import Client
+from bnn_hw.wire import (SYNC, Command, CrcError, DeviceError, GarbageError, Info, ProtocolError, Reply, ReplyParser,
+                         ReplyTimeoutError, Status, crc16, encode_reply, encode_request)
 from conftest import random_mlp
 
 
@@ -122,7 +124,7 @@ def test_error_statuses_have_clear_messages(status, message):
 
 
 def test_info_round_trip_and_checks(plan):
-    info = Info.for_plan(plan)
+    info = plan_info(plan)
     assert info == Info(input_words=4, bytes_per_word=4, result_bytes=3, classes=3, score_width=5,
                         design_id=design_id(plan))
     payload = info.to_bytes()
@@ -130,9 +132,9 @@ def test_info_round_trip_and_checks(plan):
     assert payload[0] == 1 and payload[1:3] == (4).to_bytes(2, "little")
     assert payload[8:12] == design_id(plan).to_bytes(4, "little")
     assert Info.from_bytes(payload) == info
-    info.check_matches(Info.for_plan(plan))
+    info.check_matches(plan_info(plan))
     with pytest.raises(ProtocolError, match="another network"):
-        info.check_matches(Info.for_plan(plan, design=info.design_id ^ 1))
+        info.check_matches(plan_info(plan, design=info.design_id ^ 1))
     with pytest.raises(ProtocolError, match="bytes per word is 4, the model needs 1"):
         info.check_matches(Info(4, 1, 3, 3, 5, info.design_id))
     with pytest.raises(ProtocolError, match="12"):
@@ -171,7 +173,7 @@ class FakeDevice:
     ``write`` / ``read``; ``read`` returns fewer bytes when its queue runs dry, like a timeout)."""
 
     def __init__(self, plan, info=None, corrupt_reply=False, silent=False, reads=None):
-        self.plan, self.info = plan, info or Info.for_plan(plan)
+        self.plan, self.info = plan, info or plan_info(plan)
         self.corrupt_reply, self.silent = corrupt_reply, silent
         self.pending = bytearray()
         self.requests = []
@@ -226,7 +228,7 @@ def test_client_classifies_like_the_reference(plan):
 
 
 def test_client_info_and_errors(plan):
-    assert Client(FakeDevice(plan)).info() == Info.for_plan(plan)
+    assert Client(FakeDevice(plan)).info() == plan_info(plan)
     with pytest.raises(DeviceError, match="length") as caught:
         Client(FakeDevice(plan)).infer(b"\0")
     assert caught.value.status == Status.BAD_LENGTH
@@ -234,7 +236,7 @@ def test_client_info_and_errors(plan):
         Client(FakeDevice(plan, corrupt_reply=True)).info()
     with pytest.raises(ReplyTimeoutError, match="no reply"):
         Client(FakeDevice(plan, silent=True)).info()
-    other = Info.for_plan(plan, design=123)
+    other = plan_info(plan, design=123)
     with pytest.raises(ProtocolError, match="another network"):
         Client(FakeDevice(plan, info=other)).classify(plan, np.zeros((1, 13), np.uint8))
 
@@ -244,4 +246,4 @@ def test_client_exchange_returns_error_replies(plan):
     bad = bytearray(encode_request(Command.INFER, bytes(16)))
     bad[5] ^= 1
     assert client.exchange(bytes(bad)) == Reply(Status.BAD_CRC, b"")
-    assert client.exchange(encode_request(Command.INFO)).payload == Info.for_plan(plan).to_bytes()
+    assert client.exchange(encode_request(Command.INFO)).payload == plan_info(plan).to_bytes()

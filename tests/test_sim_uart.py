@@ -1,5 +1,6 @@
 """The whole UART inference server in cocotb + Verilator, driven over its serial pins by the host's
-protocol code: the shipped MLP on real Fashion-MNIST test images, and corrupted requests."""
+exchange (:func:`bnn_hw.wire.exchange`): the shipped MLP on real Fashion-MNIST test images, and
+corrupted requests."""
 
 from pathlib import Path
 
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 
 import bnn_hw
-from bnn_hw.compiler.plan import compile_model
+from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
-from bnn_hw.protocol import Command, Info, Status, decode_infer_reply, encode_frame, encode_request
+from bnn_hw.compiler.io_layout import decode_infer_reply, encode_frame, plan_info
+from bnn_hw.wire import Command, Info, Status, encode_request
 from bnn_hw.sim.uart_runner import simulate_uart
 
 SHIPPED = Path(__file__).parent.parent / "examples" / "fmnist_mlp" / "net.pt"
@@ -37,7 +39,7 @@ def shipped(tmp_path_factory):
 def test_info_reply(shipped):
     plan, _, replies = shipped
     assert replies[0].status == Status.OK
-    assert Info.from_bytes(replies[0].payload) == Info.for_plan(plan)
+    assert Info.from_bytes(replies[0].payload) == plan_info(plan)
 
 
 def test_every_reply_equals_the_reference_on_fashion_mnist(shipped):

@@ -6,7 +6,7 @@ factor to model a sender whose clock is off).
 
 from amaranth.sim import Simulator
 
-from bnn_hw.protocol import ReplyParser, line_levels
+from bnn_hw.wire import ReplyParser, line_levels
 
 __all__ = ["CLOCK", "send_bytes", "ticks", "LineListener", "SimHost", "simulate"]
 
@@ -60,7 +60,7 @@ class LineListener:
 
 
 class SimHost:
-    """The host end of a serial link to a simulated device, parsing replies with :mod:`bnn_hw.protocol`."""
+    """The host end of a serial link to a simulated device, parsing replies with :mod:`bnn_hw.wire`."""
 
     def __init__(self, rx_pin, tx_pin, divisor, rate=1.0):
         self.rx_pin, self.divisor = rx_pin, divisor
