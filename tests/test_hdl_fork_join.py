@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from bnn_hw.hdl import Chain, ConcatJoin, Fork, ForkJoin, LogicJoin, Repack, StreamRegister
+from bnn_hw.hdl import Chain, ConcatJoin, Fork, ForkJoin, LogicJoin, Permute, Repack, StreamRegister
 from stream_testing import assert_rejects, receive, run, send, stream_through
 
 
@@ -60,21 +60,30 @@ def test_logic_join_pairs_words_in_order(op, fn, stall):
 @pytest.mark.parametrize("depth", [1, 5])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_fork_join_around_a_body(stall, depth):
-    """A body that regroups 6-bit words into 3-bit halves and back: o = xnor(i, i) = all ones."""
-    body = Chain([Repack(6, 6, 3), Repack(6, 3, 6)])
+    """A body that regroups 6-bit words into 3-bit halves, reverses their bit order and regroups
+    them back: o = xnor(reverse(i), i), computed here bit by bit."""
+    body = Chain([Repack(6, 6, 3), Repack(6, 3, 6), Permute(list(reversed(range(6))))])
     dut = ForkJoin(body, LogicJoin(6, "xnor"), depth=depth)
-    words = list(np.random.default_rng(8).integers(0, 64, 25))
-    assert stream_through(dut, words, len(words), stall=stall, seed=9) == [63] * len(words)
+    words = [int(w) for w in np.random.default_rng(8).integers(0, 64, 25)]
+    expected = [~(_reversed(w, 6) ^ w) & 63 for w in words]
+    assert len(set(expected)) > 5   # the data decide the result
+    assert stream_through(dut, words, len(words), stall=stall, seed=9) == expected
+
+
+def _reversed(word: int, width: int) -> int:
+    return int(format(word, f"0{width}b")[::-1], 2)
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_fork_join_with_a_computing_branch(stall):
-    """A branch that regroups each 4-bit word into 2-bit halves and back: o = body(i) << 4 | branch(i)."""
+    """A branch that regroups each 4-bit word into bits, reverses them and regroups them back:
+    o = body(i) << 4 | reverse(i)."""
     body = Chain([Repack(4, 4, 2), Repack(4, 2, 4)])
-    branch = Chain([StreamRegister(4), Repack(4, 4, 1), Repack(4, 1, 4)])
+    branch = Chain([StreamRegister(4), Repack(4, 4, 1), Repack(4, 1, 4), Permute([3, 2, 1, 0])])
     dut = ForkJoin(body, ConcatJoin(4, 4), depth=3, branch=branch)
-    words = list(np.random.default_rng(5).integers(0, 16, 20))
-    assert stream_through(dut, words, len(words), stall=stall, seed=6) == [w << 4 | w for w in words]
+    words = [int(w) for w in np.random.default_rng(5).integers(0, 16, 20)]
+    expected = [w << 4 | _reversed(w, 4) for w in words]
+    assert stream_through(dut, words, len(words), stall=stall, seed=6) == expected
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])
