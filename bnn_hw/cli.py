@@ -32,7 +32,7 @@ def _load_plan(args, interface: str | None = None):
     for the ``"uart"`` server where that is the top level."""
     from . import load
     from .boards import get_board
-    from .boards.uart_top import capacity_beside_server
+    from .boards.server_top import capacity_beside_server
     from .compiler.folding import parse_folding
     from .compiler.driver import compile_model
 

@@ -32,7 +32,7 @@ line has been quiet for its timeout (a corrupted LEN can make it wait for up to 
 bytes). The host sends one request and waits for its reply before sending the next (:func:`exchange`).
 
 This module is what both ends share, and imports nothing of bnn-hw but :mod:`bnn_hw.errors`: the
-gateware server (:mod:`bnn_hw.boards.uart_top`) takes its constants, codes and :class:`Info` table
+gateware server (:mod:`bnn_hw.hdl.uart_server`) takes its constants, codes and :class:`Info` table
 from here; the host client (:mod:`bnn_hw.protocol`), the simulations and the tests use
 :func:`encode_request`, :class:`ReplyParser` and :func:`exchange`. What a compiled network puts in
 the payloads is :mod:`bnn_hw.compiler.io_layout`.

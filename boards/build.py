@@ -20,18 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler.driver import check_fit
-from ..compiler.io_layout import input_words
+from ..compiler.io_layout import input_words, plan_info
 from ..compiler.lower import build_pipeline, payload_width
 from ..compiler.plan import Plan
 from ..errors import BnnHwError, ToolchainError
 from ..hdl.memory_attrs import COLLISION_FREE
-from ..sim.verilog import write_verilog
+from ..hdl.uart_server import InferenceServer, uart_divisor
+from ..hdl.verilog import PIPELINE_TOPLEVEL, write_verilog
 from .board import BUILD_NAME, Board
 from .demo_top import DemoTop
 from .report import make_report, write_report
-from .server_top import ServerTop
+from .server_top import ServerTop, capacity_beside_server
 from .toolchain import toolchain_env
-from .uart_top import InferenceServer, capacity_beside_server, uart_divisor
 
 __all__ = ["BuildResult", "ROUTERS", "build"]
 
@@ -89,7 +89,7 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
           seed: int | None = None, router: str | None = None, progress=print) -> BuildResult:
     """Build ``plan`` for ``board`` into ``out_dir``.
 
-    With ``baud`` the top level is the UART inference server (:mod:`bnn_hw.protocol` on the board's
+    With ``baud`` the top level is the UART inference server (:mod:`bnn_hw.wire` on the board's
     ``uart`` 0 at that rate); otherwise the LED demo, which holds ``demo_frames`` and their
     ``demo_labels``. ``clock_mhz`` asks for a core clock from the PLL (the highest it can make up to
     that value); by default the board's core clock; the oscillator's own frequency means no PLL.
@@ -113,11 +113,12 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     check_fit(plan, capacity, device)
     core = board.core_clock(clock_mhz)
     env = toolchain_env(board.family)
-    progress(f"writing Verilog to {out_dir / 'bnn_pipeline.v'}")
-    write_verilog(plan, out_dir / "bnn_pipeline.v")
+    verilog = out_dir / f"{PIPELINE_TOPLEVEL}.v"
+    progress(f"writing Verilog to {verilog}")
+    write_verilog(build_pipeline(plan), verilog, PIPELINE_TOPLEVEL)
     if baud is not None:
         divisor = uart_divisor(core.hz, baud)   # fails early on a baud rate the clock cannot make
-        server = InferenceServer.for_plan(plan, divisor=divisor)
+        server = InferenceServer.for_pipeline(build_pipeline(plan), plan_info(plan), divisor=divisor)
         top = ServerTop(server, leds=board.leds, pll=core.pll)
         interface = {"kind": "uart", "baud": baud, "cycles_per_bit": divisor,
                      "design_id": f"{server.info.design_id:08x}"}

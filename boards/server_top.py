@@ -1,9 +1,10 @@
 """The board top level for the UART inference server: the host sends frames, the board answers.
 
-The board's USB-serial port (``uart`` 0) carries the :mod:`bnn_hw.protocol` requests to an
-:class:`~bnn_hw.boards.uart_top.InferenceServer` around the pipeline, all in the core clock domain
+The board's USB-serial port (``uart`` 0) carries the :mod:`bnn_hw.wire` requests to an
+:class:`~bnn_hw.hdl.uart_server.InferenceServer` around the pipeline, all in the core clock domain
 (the board oscillator or the ECP5 PLL's output, as for the demo top). LEDs 0-3 show the class of the
 last answer and the board's last LED lights while the last reply was an error.
+:func:`capacity_beside_server` is what is left of a board's chip for the pipeline beside the server.
 """
 
 from __future__ import annotations
@@ -11,11 +12,20 @@ from __future__ import annotations
 from amaranth import Elaboratable, Module, Signal
 from amaranth.lib import io
 
+from ..hdl.uart_server import InferenceServer, server_reserve
 from .demo_top import core_clock, drive_leds
 from .ecp5_pll import PllConfig
-from .uart_top import InferenceServer
 
-__all__ = ["ServerTop"]
+__all__ = ["ServerTop", "capacity_beside_server"]
+
+
+def capacity_beside_server(board, input_type) -> tuple[dict[str, int], str]:
+    """``board``'s chip capacity less :func:`~bnn_hw.hdl.uart_server.server_reserve`, and the device
+    named with what is kept back (for fit checks and their messages)."""
+    reserve = server_reserve(input_type, board.chip.block_ram)
+    capacity = {k: v - reserve.get(k, 0) for k, v in board.chip.capacity().items()}
+    kept = ", ".join(f"{v} {k.upper()}" for k, v in reserve.items())
+    return capacity, f"{board.device} beside the UART server ({kept})"
 
 
 class ServerTop(Elaboratable):

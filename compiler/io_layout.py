@@ -2,8 +2,9 @@
 payloads of the UART protocol (:mod:`bnn_hw.wire`).
 
 Everything that turns a plan into numbers and bytes at the pipeline's edges lives here, for every
-driver alike: the simulation (:mod:`bnn_hw.sim`), the board builds (:mod:`bnn_hw.boards`, whose
-UART server answers INFO with :func:`plan_info`) and the host client (:mod:`bnn_hw.protocol`).
+driver alike: the simulation (:mod:`bnn_hw.sim`), the board builds (:mod:`bnn_hw.boards`, which
+hand the server in :mod:`bnn_hw.hdl.uart_server` its :func:`plan_info`) and the host client
+(:mod:`bnn_hw.protocol`).
 """
 
 from __future__ import annotations

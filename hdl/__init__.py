@@ -5,7 +5,9 @@ stream ``o`` (:mod:`amaranth.lib.stream`). Bit vectors travel LSB first, +1 as b
 with zero padding in the last word of each vector. :class:`ForkJoin` runs a body of stages beside a
 shortcut FIFO and joins the two bitwise (:class:`LogicJoin`) or adds them in fixed point
 (:class:`AddJoin`, after :class:`Requantize` tables). :class:`UartRx` and :class:`UartTx` carry
-bytes between a stream and a serial pin.
+bytes between a stream and a serial pin; :mod:`bnn_hw.hdl.uart_server` serves the UART protocol
+(:mod:`bnn_hw.wire`) around a pipeline, and :mod:`bnn_hw.hdl.verilog` writes a component as Verilog.
+The components know nothing of the compiler: it builds them (:mod:`bnn_hw.compiler.lower`).
 """
 
 from .popcount import popcount

@@ -19,12 +19,13 @@ import numpy as np
 from ..errors import ToolchainError
 from ..compiler.io_layout import decode_result, input_words
 from ..compiler.plan import Plan
+from ..hdl.verilog import PIPELINE_TOPLEVEL
 from .tools import simulator_env
 from .verilog import write_verilog
 
 __all__ = ["SimResult", "simulate", "TOPLEVEL"]
 
-TOPLEVEL = "bnn_pipeline"
+TOPLEVEL = PIPELINE_TOPLEVEL
 
 
 @dataclass(frozen=True)

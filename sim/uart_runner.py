@@ -1,8 +1,9 @@
 """Simulate the whole UART inference server of a plan under cocotb, talking to it over its serial pins.
 
-:func:`simulate_uart` writes the :class:`~bnn_hw.boards.uart_top.InferenceServer` as Verilog, builds
-it with Verilator (or Icarus), and sends raw requests through a simulated serial port with the host's
-:func:`bnn_hw.wire.exchange` (:mod:`bnn_hw.sim.uart_testbench`); it returns the device's replies.
+:func:`simulate_uart` writes the :class:`~bnn_hw.hdl.uart_server.InferenceServer` around the plan's
+pipeline as Verilog, builds it with Verilator (or Icarus), and sends raw requests through a simulated
+serial port with the host's :func:`bnn_hw.wire.exchange` (:mod:`bnn_hw.sim.uart_testbench`); it
+returns the device's replies.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from ..compiler.io_layout import plan_info
+from ..compiler.lower import build_pipeline
 from ..compiler.plan import Plan
+from ..hdl.uart_server import SERVER_TOPLEVEL, InferenceServer, write_server_verilog
 from ..wire import ProtocolError, Reply
 from .runner import _run_cocotb
 
@@ -32,12 +36,11 @@ def simulate_uart(plan: Plan, requests: Sequence[bytes], *, divisor: int = 8, ti
     ``design`` its design id (default: the plan's). Raises :class:`ProtocolError` when the device does
     not answer a request properly, :class:`~bnn_hw.errors.ToolchainError` when the simulation fails.
     """
-    from ..boards.uart_top import SERVER_TOPLEVEL, write_server_verilog
-
     build_dir = Path(build_dir or tempfile.mkdtemp(prefix="bnn_hw_uart_")).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    verilog = write_server_verilog(plan, build_dir / f"{SERVER_TOPLEVEL}.v", divisor=divisor,
-                                   timeout_bits=timeout_bits, design=design)
+    server = InferenceServer.for_pipeline(build_pipeline(plan), plan_info(plan, design), divisor=divisor,
+                                          timeout_bits=timeout_bits)
+    verilog = write_server_verilog(server, build_dir / f"{SERVER_TOPLEVEL}.v")
     # a read may wait for the device's timeout, then for a frame through the pipeline
     busy_cycles = 4 * sum(stage.cost.cycles for stage in plan.stages) + 10_000
     job, result = build_dir / "uart_job.json", build_dir / "uart_result.json"

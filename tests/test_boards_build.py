@@ -181,7 +181,7 @@ def test_pll_clocked_board_top_elaborates_with_its_constraint(rng):
 def test_fit_leaves_room_for_the_uart_server(tmp_path):
     from argparse import Namespace
 
-    from bnn_hw.boards.uart_top import server_reserve
+    from bnn_hw.hdl.uart_server import server_reserve
     from bnn_hw.cli import _load_plan
     from bnn_hw.compiler import FIT_HEADROOM
 

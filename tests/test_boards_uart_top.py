@@ -1,19 +1,21 @@
-"""The UART inference server in the Amaranth simulator, driven bit by bit through its rx pin and
-answered through its tx pin, with the requests and replies of :mod:`bnn_hw.wire` and the payloads of
-:mod:`bnn_hw.compiler.io_layout`."""
+"""The UART inference server (:mod:`bnn_hw.hdl.uart_server`) in the Amaranth simulator, driven bit by
+bit through its rx pin and answered through its tx pin, with the requests and replies of
+:mod:`bnn_hw.wire` and the payloads of :mod:`bnn_hw.compiler.io_layout`."""
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from amaranth.hdl import ClockDomain, Elaboratable, Module
 
-from bnn_hw.boards.uart_top import InferenceServer, uart_divisor, write_server_verilog
 from bnn_hw.compiler.folding import Fold
-from bnn_hw.compiler.io_layout import decode_infer_reply, design_id, encode_frame, plan_info
+from bnn_hw.compiler.io_layout import (decode_infer_reply, design_id, encode_frame, input_word_bits, plan_info,
+                                       result_bits)
 from bnn_hw.compiler.lower import build_pipeline, payload_width
 from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError
+from bnn_hw.hdl.uart_server import InferenceServer, uart_divisor, write_server_verilog
 from bnn_hw.wire import Command, Info, Status, encode_request
 from conftest import random_cnn, random_mlp
 from stream_testing import assert_rejects, elaborated
@@ -33,6 +35,11 @@ def pixel_plan():
 def bit_plan():
     """Bit vectors of 7 bits per word (one byte each, the top bit padding), 5 words per frame."""
     return compile_model(random_mlp(30, [11], 5, thresholds=(), seed=4), {"dense0": Fold(11, 7)})
+
+
+def _server(plan, **options):
+    """The server around ``plan``'s pipeline, answering INFO for ``plan``."""
+    return InferenceServer.for_pipeline(build_pipeline(plan), plan_info(plan), **options)
 
 
 def _frames(plan, count, seed=0):
@@ -84,7 +91,7 @@ async def _infer_and_check(ctx, host, plan, frames):
 @pytest.mark.parametrize("which", ["pixel_plan", "bit_plan"])
 def test_info_and_inference_match_the_reference(request, which):
     plan = request.getfixturevalue(which)
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
     frames = _frames(plan, 6)
 
     async def script(ctx, host):
@@ -101,7 +108,7 @@ def test_info_and_inference_match_the_reference(request, which):
 
 def test_corrupted_frame_gets_bad_crc_and_never_reaches_the_pipeline(pixel_plan):
     plan = pixel_plan
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
     frames = _frames(plan, 3, seed=1)
     words_in = []
 
@@ -127,7 +134,7 @@ def test_corrupted_frame_gets_bad_crc_and_never_reaches_the_pipeline(pixel_plan)
 
 def test_error_replies_and_recovery(bit_plan):
     plan = bit_plan
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
     frames = _frames(plan, 2, seed=2)
     payload = encode_frame(plan, frames[0])
 
@@ -153,7 +160,7 @@ def test_error_replies_and_recovery(bit_plan):
 
 def test_truncated_request_times_out_and_the_next_one_works(pixel_plan):
     plan = pixel_plan
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
     frames = _frames(plan, 1, seed=3)
     request = encode_request(Command.INFER, encode_frame(plan, frames[0]))
 
@@ -171,7 +178,7 @@ def test_truncated_request_times_out_and_the_next_one_works(pixel_plan):
 def test_timeout_waits_for_the_configured_silence(pixel_plan):
     """The TIMEOUT reply starts no earlier than ``timeout_bits`` bit times after the last byte."""
     plan = pixel_plan
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
 
     async def script(ctx, host):
         await host.write(ctx, encode_request(Command.INFO)[:2])
@@ -190,7 +197,7 @@ def test_timeout_waits_for_the_configured_silence(pixel_plan):
 def test_random_garbage_never_hangs_the_server(bit_plan):
     """Whatever arrives, after a quiet timeout the next good request is served."""
     plan = bit_plan
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
     frames = _frames(plan, 3, seed=4)
     rng = random.Random(7)
 
@@ -211,7 +218,7 @@ def test_random_garbage_never_hangs_the_server(bit_plan):
 def test_pipeline_in_its_own_clock_domain(pixel_plan, pipe_clock):
     """Frames and results cross through AsyncFIFOs to a pipeline on a faster or slower clock."""
     plan = pixel_plan
-    server = InferenceServer.for_plan(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS, pipeline_domain="pipe")
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS, pipeline_domain="pipe")
     frames = _frames(plan, 4, seed=5)
 
     async def script(ctx, host):
@@ -224,8 +231,8 @@ def test_pipeline_in_its_own_clock_domain(pixel_plan, pipe_clock):
     _serve(server, script, pipe_clock=pipe_clock)
 
 
-def test_for_plan_agrees_with_the_protocol_on_every_input_kind():
-    """The protocol's frame layout is the pipeline's for pixels, bit vectors and images."""
+def test_the_io_layout_agrees_with_the_pipeline_on_every_input_kind():
+    """The I/O layout's words are the pipeline's for pixels, bit vectors and images."""
     plans = [
         compile_model(random_mlp(23, [37], 10, seed=5), {"thermometer0": Fold(1, 5)}),
         compile_model(random_mlp(30, [17], 6, seed=4, thresholds=())),
@@ -235,8 +242,10 @@ def test_for_plan_agrees_with_the_protocol_on_every_input_kind():
                                  seed=3)),
     ]
     for plan in plans:
-        server = elaborated(InferenceServer.for_plan(plan, divisor=8))
+        server = elaborated(_server(plan, divisor=8))
         pipeline = server._pipeline
+        assert (payload_width(pipeline, "i"), payload_width(pipeline, "o")) == (input_word_bits(plan),
+                                                                                result_bits(plan))
         assert server.info.bytes_per_word == -(-payload_width(pipeline, "i") // 8)
         assert server.info.result_bytes == -(-payload_width(pipeline, "o") // 8)
         assert len(encode_frame(plan, _frames(plan, 1)[0])) == server.info.frame_bytes
@@ -270,10 +279,13 @@ def test_rejects_bad_arguments(pixel_plan):
     assert_rejects(make, input_words_per_frame=0, match="input_words_per_frame")
     assert_rejects(make, input_words_per_frame=20_000, match="does not fit")
     assert_rejects(make, pipeline_domain="not a domain", match="pipeline_domain")
+    info = plan_info(pixel_plan)
+    for wrong in (replace(info, bytes_per_word=5), replace(info, result_bytes=2), replace(info, classes=4)):
+        assert_rejects(lambda: InferenceServer.for_pipeline(build_pipeline(pixel_plan), wrong, divisor=8))
 
 
 def test_server_verilog_has_the_board_ports(tmp_path, bit_plan):
-    text = write_server_verilog(bit_plan, tmp_path / "top.v", divisor=8).read_text()
+    text = write_server_verilog(_server(bit_plan, divisor=8), tmp_path / "top.v").read_text()
     assert "module bnn_uart_top(" in text
     for port in ("input clk", "input rst", "input rx", "output tx", "output [2:0] last_class",
                  "output [2:0] status"):

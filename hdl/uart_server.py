@@ -15,6 +15,13 @@ without a byte: nothing hangs.
 
 With ``pipeline_domain`` other than ``"sync"`` the pipeline runs in that clock domain (which the
 parent defines) and frames and results cross through :class:`~amaranth.lib.fifo.AsyncFIFO`\\ s.
+
+The server knows nothing of plans: it takes the pipeline component and the values of its INFO table
+(:class:`~bnn_hw.wire.Info`). Whoever has a plan computes those with the compiler
+(:func:`bnn_hw.compiler.lower.build_pipeline`, :func:`bnn_hw.compiler.io_layout.plan_info`) and
+passes them in (:func:`InferenceServer.for_pipeline`): the board build (:mod:`bnn_hw.boards.build`,
+which puts it on a board with :class:`~bnn_hw.boards.server_top.ServerTop`) and the simulation
+(:mod:`bnn_hw.sim.uart_runner`).
 """
 
 from __future__ import annotations
@@ -28,16 +35,15 @@ from amaranth.lib.fifo import AsyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..compiler.io_layout import input_word_bits, plan_info, result_bits
-from ..compiler.lower import build_pipeline, payload_width
 from ..errors import BnnHwError
-from ..hdl import Repack, UartRx, UartTx
-from ..hdl.argmax import index_width
-from ..hdl.uart import MIN_DIVISOR
 from ..wire import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status
+from .argmax import index_width
+from .chain import payload_width
+from .repack import Repack
+from .uart import MIN_DIVISOR, UartRx, UartTx
+from .verilog import write_verilog
 
-__all__ = ["InferenceServer", "uart_divisor", "server_reserve", "capacity_beside_server", "write_server_verilog",
-           "SERVER_TOPLEVEL"]
+__all__ = ["InferenceServer", "uart_divisor", "server_reserve", "write_server_verilog", "SERVER_TOPLEVEL"]
 
 #: The Verilog module name :func:`write_server_verilog` gives the server.
 SERVER_TOPLEVEL = "bnn_uart_top"
@@ -77,15 +83,6 @@ def server_reserve(input_type, block_ram) -> dict[str, int]:
     """
     fifos = 0 if block_ram.lutram_cells_per_block else 3
     return {"lut4": 800, "ff": 450, "ebr": block_ram.blocks(8, _ceil_div(input_type.bits, 8)) + fifos}
-
-
-def capacity_beside_server(board, input_type) -> tuple[dict[str, int], str]:
-    """``board``'s chip capacity less :func:`server_reserve`, and the device named with what is kept
-    back (for fit checks and their messages)."""
-    reserve = server_reserve(input_type, board.chip.block_ram)
-    capacity = {k: v - reserve.get(k, 0) for k, v in board.chip.capacity().items()}
-    kept = ", ".join(f"{v} {k.upper()}" for k, v in reserve.items())
-    return capacity, f"{board.device} beside the UART server ({kept})"
 
 
 def _connect(m, source, sink):
@@ -172,18 +169,19 @@ class InferenceServer(wiring.Component):
         })
 
     @classmethod
-    def for_plan(cls, plan, *, divisor, design=None, timeout_bits=1024, pipeline_domain="sync",
-                 rx_fifo_depth=64) -> "InferenceServer":
-        """The server for a compiled plan's pipeline; ``design`` defaults to the plan's
-        :func:`~bnn_hw.compiler.io_layout.design_id`."""
-        pipeline = build_pipeline(plan)
-        info = plan_info(plan, design)
-        width, result = payload_width(pipeline, "i"), payload_width(pipeline, "o")
-        if (width, result) != (input_word_bits(plan), result_bits(plan)):
-            raise AssertionError(f"the pipeline's words ({width}, {result} bits) disagree with the protocol's "
-                                 f"layout ({input_word_bits(plan)}, {result_bits(plan)} bits)")
-        return cls(pipeline, info.input_words, width, result, info.classes, info.score_width, info.design_id,
-                   divisor, timeout_bits, pipeline_domain, rx_fifo_depth)
+    def for_pipeline(cls, pipeline, info: Info, *, divisor, timeout_bits=1024, pipeline_domain="sync",
+                     rx_fifo_depth=64) -> "InferenceServer":
+        """The server for ``pipeline`` that answers INFO with ``info`` (for a compiled plan:
+        :func:`~bnn_hw.compiler.io_layout.plan_info`); its word widths are the pipeline's payloads.
+
+        Raises :class:`ValueError` when ``info`` does not describe those words.
+        """
+        server = cls(pipeline, info.input_words, payload_width(pipeline, "i"), payload_width(pipeline, "o"),
+                     info.classes, info.score_width, info.design_id, divisor, timeout_bits, pipeline_domain,
+                     rx_fifo_depth)
+        if server.info != info:
+            raise ValueError(f"the pipeline's words make the INFO table {server.info}, not {info}")
+        return server
 
     @property
     def info(self) -> Info:
@@ -435,13 +433,7 @@ class InferenceServer(wiring.Component):
         return last
 
 
-def write_server_verilog(plan, path: str | Path, *, divisor: int, timeout_bits: int = 1024,
-                         design: int | None = None, name: str = SERVER_TOPLEVEL) -> Path:
-    """Write the :class:`InferenceServer` for ``plan`` to ``path`` as a Verilog module called ``name``
-    with ports ``clk``, ``rst``, ``rx``, ``tx``, ``last_class`` and ``status``."""
-    from amaranth.back import verilog
-
-    path = Path(path)
-    server = InferenceServer.for_plan(plan, divisor=divisor, design=design, timeout_bits=timeout_bits)
-    path.write_text(verilog.convert(server, name=name, emit_src=False))
-    return path
+def write_server_verilog(server: InferenceServer, path: str | Path, *, name: str = SERVER_TOPLEVEL) -> Path:
+    """Write ``server`` to ``path`` as a Verilog module called ``name`` with ports ``clk``, ``rst``,
+    ``rx``, ``tx``, ``last_class`` and ``status``."""
+    return write_verilog(server, path, name)
