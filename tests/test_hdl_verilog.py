@@ -1,6 +1,9 @@
+import re
+
 import numpy as np
 import pytest
 from amaranth.back import verilog
+from amaranth.hdl import Shape
 
 from bnn_hw.hdl import ArgMaxHead, Chain, MatrixVectorUnit, Repack, ThermometerEncoder
 
@@ -30,8 +33,32 @@ def test_names_cover_components():
     assert sorted(NAMES) == sorted(_components())
 
 
+def _ports(text: str, module: str) -> dict[str, tuple[str, int]]:
+    """The ports of ``module`` in the Verilog ``text``: name -> (direction, width)."""
+    body = re.search(rf"^module {module}\(.*?^endmodule", text, re.M | re.S)
+    assert body, f"no module {module}"
+    ports = {}
+    for direction, msb, name in re.findall(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\w+);", body[0], re.M):
+        ports[name] = (direction, int(msb or 0) + 1)
+    return ports
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_converts_to_verilog(name):
+def test_converts_to_verilog_with_the_component_s_stream_ports(name):
+    """The Verilog module has exactly the component's ports: clock, reset, and each stream's payload
+    (as wide as its signature), valid and ready in the right directions."""
     dut = _components()[name]()
     text = verilog.convert(dut, name=f"top_{name}")
-    assert f"module top_{name}" in text
+    i_width, o_width = (Shape.cast(dut.signature.members[port].signature.members["payload"].shape).width
+                        for port in ("i", "o"))
+    assert _ports(text, f"top_{name}") == {
+        "clk": ("input", 1), "rst": ("input", 1),
+        "i__payload": ("input", i_width), "i__valid": ("input", 1), "i__ready": ("output", 1),
+        "o__payload": ("output", o_width), "o__valid": ("output", 1), "o__ready": ("input", 1),
+    }
+
+
+def test_the_chain_s_ports_are_its_first_and_last_stage_s():
+    chain = _components()["chain"]()
+    ports = _ports(verilog.convert(chain, name="top_chain"), "top_chain")
+    assert ports["i__payload"] == ("input", 8) and ports["o__payload"] == ("output", 4 + 10 * 6)
