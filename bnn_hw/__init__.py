@@ -2,6 +2,9 @@
 
 ``bnn_hw.nn`` holds the training layers, :func:`save` / :func:`load` the model file, and the
 subpackages ``bnn_hw.compiler``, ``bnn_hw.hdl``, ``bnn_hw.sim`` and ``bnn_hw.boards`` the tool chain.
+``bnn_hw.wire`` is the UART protocol's byte format (shared by the gateware server and the host),
+``bnn_hw.protocol`` and ``bnn_hw.host`` the host's client and serial port, ``bnn_hw.cli`` the command
+line. Which package may import which is checked by ``tests/test_bnn_hw_layers.py``.
 """
 
 from .errors import BnnHwError
