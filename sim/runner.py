@@ -91,6 +91,10 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
             total, failed = get_results(Path(xml))
         except SystemExit:  # the runner exits when the simulation or a cocotb test fails
             total, failed = 0, 1
+    if result.exists():
+        with np.load(result, allow_pickle=False) as data:
+            if "error" in data.files:
+                raise ToolchainError(f"the simulated pipeline failed: {data['error']}; see {sim_log}")
     if total == 0 or failed or not result.exists():
         raise ToolchainError(f"the cocotb simulation failed; see {sim_log}")
 

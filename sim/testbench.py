@@ -6,6 +6,10 @@ and stall probabilities for the producer and the consumer. It streams the frames
 output word per frame, and writes the raw output words with the cycle of every input and output
 handshake to ``BNN_HW_SIM_RESULT``. Signals are driven and sampled on the falling edge, after the
 design has settled, so handshakes are judged the same way on Verilator and Icarus.
+
+The pipeline fails (the result holds an ``error`` and the test fails) if it does not give every
+frame's output in time, leaves input words unread when the last output comes, or gives an output
+more while the testbench keeps waiting (as long again as the longest frame took) after the last.
 """
 
 from __future__ import annotations
@@ -40,12 +44,17 @@ async def stream_frames(dut):
     frames = len(frame_lengths)
     outputs, out_cycles, in_cycles = [], [], []
     sent, cycle = 0, 0
+
+    def fail(message: str):
+        np.savez(os.environ["BNN_HW_SIM_RESULT"], error=np.array(message))
+        raise AssertionError(message)
+
     while len(outputs) < frames:
         await FallingEdge(dut.clk)
         cycle += 1
         if cycle > timeout:
-            raise AssertionError(f"timeout: {len(outputs)} of {frames} frames out after {timeout} cycles "
-                                 f"(pipeline stalled or deadlocked)")
+            fail(f"{len(outputs)} of {frames} frames out after {timeout} cycles (the pipeline stalled or "
+                 f"deadlocked)")
         offer = sent < len(stream) and rng.random() >= in_stall
         dut.i__valid.value = int(offer)
         if offer:
@@ -59,6 +68,16 @@ async def stream_frames(dut):
         if dut.o__valid.value and dut.o__ready.value:
             outputs.append(int(dut.o__payload.value))
             out_cycles.append(cycle)
+    if sent < len(stream):
+        fail(f"the last frame's output came with {len(stream) - sent} of {len(stream)} input words unread")
+    longest = max(o - i for i, o in zip(in_cycles, out_cycles))
+    for _ in range(longest + 16):
+        await FallingEdge(dut.clk)
+        dut.i__valid.value = 0
+        dut.o__ready.value = 1
+        await ReadOnly()
+        if dut.o__valid.value:
+            fail(f"an output more than the {frames} frames sent: {int(dut.o__payload.value)}")
     np.savez(os.environ["BNN_HW_SIM_RESULT"],
              outputs=np.array([str(o) for o in outputs]),  # arbitrary-width integers as decimal text
              in_cycles=np.array(in_cycles), out_cycles=np.array(out_cycles))
