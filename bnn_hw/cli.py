@@ -135,12 +135,33 @@ def cmd_sim(args):
     return 0 if mismatches == 0 else 1
 
 
+def _frames_from_npy(path: str, input_type):
+    """The frames in the ``.npy`` file ``path`` as a batch of ``input_type`` values, checked before
+    any port is opened: one frame per row (flat or shaped), integers in the input's range."""
+    from .compiler.ir import Kind
+
+    try:
+        frames = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise BnnHwError(f"{path}: not a readable .npy array ({e})") from None
+    shape, size = input_type.shape, input_type.size
+    if frames.ndim < 2 or frames[0].size != size:
+        raise BnnHwError(f"{path}: holds an array of shape {frames.shape}; the model takes frames of {size} "
+                         f"values (shape {shape}), one per row: (N, {size}) or (N, ...) with {size} values a row")
+    if frames.dtype.kind not in "biu":
+        raise BnnHwError(f"{path}: holds {frames.dtype} values; frames are integers")
+    top = 255 if input_type.kind is Kind.UINT8 else 1
+    if frames.size and (frames.min() < 0 or frames.max() > top):
+        raise BnnHwError(f"{path}: values range over {frames.min()}..{frames.max()}; the model's inputs are 0..{top}")
+    return frames.reshape((len(frames),) + shape)
+
+
 def cmd_run(args):
     from .host import open_board
 
     plan, _ = _load_plan(args)
     if args.npy:
-        frames, labels = np.load(args.npy, allow_pickle=False), None
+        frames, labels = _frames_from_npy(args.npy, plan.input_type), None
     else:
         frames, labels = _sample_inputs(plan, args.images)
     print(f"classifying {len(frames)} frames on {args.port} at {args.baud} baud ...", flush=True)
@@ -189,8 +210,41 @@ def cmd_boards(args):
         print("aliases: " + ", ".join(aliases))
 
 
+def _positive(kind):
+    """An argparse type: a positive ``kind`` (int or float)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0 or value in (float("inf"),):
+            raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, "
+                                             f"not {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _probability(text: str) -> float:
+    """An argparse type: a probability below 1 (a stall probability of 1 never moves a word)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1), not {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments print one line (``error: bnn-hw sim: argument --images: ...``), status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bnn-hw", description="Compile binary neural networks into FPGA hardware.")
+    p = _Parser(prog="bnn-hw", description="Compile binary neural networks into FPGA hardware.")
     sub = p.add_subparsers(dest="command", required=True)
 
     def model_command(name, help, fn):
@@ -200,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--folding", metavar="SPEC",
                        help="folding overrides: a JSON file or NAME=PExSIMD[,NAME=PExSIMD...]")
         auto = s.add_mutually_exclusive_group()
-        auto.add_argument("--target-fps", type=float, metavar="N",
+        auto.add_argument("--target-fps", type=_positive(float), metavar="N",
                           help="cheapest folding whose slowest stage reaches N frames/s at the clock")
         auto.add_argument("--fit", action="store_true",
                           help="fastest folding that fits the board's chip (estimate within 80%%)")
@@ -213,10 +267,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="top level: 'uart' serves 'bnn-hw run' over the board's USB-serial port (default "
                         "where the board has one); 'demo' shows stored test images' classes on the LEDs "
                         "(default on boards without a serial port)")
-    s.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+    s.add_argument("--baud", type=_positive(int), default=DEFAULT_BAUD,
                    help=f"with --interface uart: the serial rate (default {DEFAULT_BAUD}; up to 3000000)")
-    s.add_argument("--demo-images", type=int, default=8, help="test images stored on chip for the LED demo")
-    s.add_argument("--clock", type=float, metavar="MHZ",
+    s.add_argument("--demo-images", type=_positive(int), default=8, help="test images stored on chip for the LED demo")
+    s.add_argument("--clock", type=_positive(float), metavar="MHZ",
                    help="core clock from the PLL, at most MHZ (default: the board's, see 'bnn-hw boards'; "
                         "the oscillator's own frequency means no PLL)")
     s.add_argument("--seed", type=int, metavar="N",
@@ -229,14 +283,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)
     s = model_command("sim", "simulate the generated RTL on test images against the reference", cmd_sim)
-    s.add_argument("--images", type=int, default=100)
+    s.add_argument("--images", type=_positive(int), default=100)
     s.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))
-    s.add_argument("--stall", type=float, default=0.0, help="random stall probability on both ports")
+    s.add_argument("--stall", type=_probability, default=0.0, help="random stall probability on both ports")
     s.add_argument("--build-dir", default=None)
     s = model_command("run", "classify frames on a board running a --interface uart build", cmd_run)
     s.add_argument("--port", required=True, help="the board's serial port, e.g. /dev/ttyUSB0")
-    s.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"serial rate of the build (default {DEFAULT_BAUD})")
-    s.add_argument("--images", type=int, default=100, help="test images to send (default 100)")
+    s.add_argument("--baud", type=_positive(int), default=DEFAULT_BAUD, help=f"serial rate of the build (default {DEFAULT_BAUD})")
+    s.add_argument("--images", type=_positive(int), default=100, help="test images to send (default 100)")
     s.add_argument("--npy", help="send the frames in this .npy array instead (one frame per row)")
     s.add_argument("--show", type=int, default=10, help="print the first N predictions (default 10)")
     s = sub.add_parser("program", help="load a built bitstream onto a board with openFPGALoader")
