@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from bnn_hw import nn as bnn
+
+# Property tests: "ci" (the default) is derandomized, so every run tries the same examples;
+# HYPOTHESIS_PROFILE=nightly (the slow tier's script) draws many more, at random.
+settings.register_profile("ci", derandomize=True, max_examples=20, deadline=None)
+settings.register_profile("nightly", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def random_mlp(features: int, hidden: list[int], classes: int, *, thresholds=(64, 128, 192),
@@ -56,12 +65,13 @@ def _adversarial_batchnorm(bn, fan_in: int, g: torch.Generator, zero_scale_chann
 
 def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(6,), classes=3, *,
                thresholds=(100,), pixels: bool = False, seed: int = 0, scale: bool = False,
-               zero_scale_channels: int = 1) -> torch.nn.Sequential:
+               zero_scale_channels: int = 1, pool_kernel: int = 2) -> torch.nn.Sequential:
     """An untrained CNN: ``ImageInput(*image)``, a Thermometer (if ``thresholds``), then for each
     ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d (``pad_value``
     ``"replicate"``: replicate padding) (the first a
     PixelConv2d on 8-bit pixels if ``pixels``, zero padded, no groups), BatchNorm2d, Sign
-    and, where ``pools`` has the conv's index, a 2x2 MaxPool2d; then Flatten and binary FC layers.
+    and, where ``pools`` has the conv's index, a ``pool_kernel`` square MaxPool2d; then Flatten and
+    binary FC layers.
     Random weights and adversarial BN statistics. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     channels, height, width = image
@@ -89,8 +99,8 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
         height = (height + 2 * padding - kernel) // stride + 1
         width = (width + 2 * padding - kernel) // stride + 1
         if index in pools:
-            layers.append(torch.nn.MaxPool2d(2))
-            height, width = height // 2, width // 2
+            layers.append(torch.nn.MaxPool2d(pool_kernel))
+            height, width = height // pool_kernel, width // pool_kernel
     layers.append(torch.nn.Flatten())
     layers += _binary_classifier(channels * height * width, hidden, classes, g, scale=False,
                                  zero_scale_channels=zero_scale_channels)
@@ -141,13 +151,13 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
                   padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
-                  weight_bits=(4, 2)) -> torch.nn.Sequential:
+                  weight_bits=(4, 2), pool: int = 2) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
     around Sign (ApproxSign), a 3x3 magnitude-aware binary convolution, BN and FixedPoint; with
-    ``downsample`` a Bi-Real downsampling block to twice the channels at half the size (the body's
-    convolution with stride 2, a ShortcutBranch of AvgPool2d(2), a FixedPointConv2d with
+    ``downsample`` a Bi-Real downsampling block to twice the channels at 1 / ``pool`` the size (the
+    body's convolution with stride ``pool``, a ShortcutBranch of AvgPool2d(pool), a FixedPointConv2d with
     ``weight_bits`` (bits, fraction bits), BN and FixedPoint); a Sign, Flatten and binary FC layers.
     The convolutions pad with +1, or replicate with ``padding_mode``. Random weights, adversarial BN
     statistics (one zero-scale channel per layer). Eval mode."""
@@ -173,9 +183,9 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
         with torch.no_grad():
             conv.weight.uniform_(-1, 1, generator=g)
         _adversarial_batchnorm(bn, channels, g, 1)
-        branch = bnn.ShortcutBranch(torch.nn.AvgPool2d(2), conv, bn, bnn.FixedPoint(frac_bits, bits))
-        layers.append(bnn.RealShortcut(branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=2)))
-        channels, h, w = 2 * channels, h // 2, w // 2
+        branch = bnn.ShortcutBranch(torch.nn.AvgPool2d(pool), conv, bn, bnn.FixedPoint(frac_bits, bits))
+        layers.append(bnn.RealShortcut(branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=pool)))
+        channels, h, w = 2 * channels, h // pool, w // pool
     layers += [bnn.Sign(), torch.nn.Flatten()]
     layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
     return torch.nn.Sequential(*layers).eval()

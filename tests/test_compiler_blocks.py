@@ -172,8 +172,11 @@ def test_a_shortcut_fifo_one_word_short_of_the_deadlock_free_depth_deadlocks(mon
     model = random_boolnet(seed=7)
     plan = compile_model(model)
     if not short:
-        frames = _images(model, 2, 1)
-        assert [g[0] for g in _simulate(plan, frames, 0.3)] == list(plan.predict(frames)[0])
+        frames = _images(model, 4, 1)
+        classes, scores = plan.predict(frames)
+        got = _simulate(plan, frames, 0.3)
+        assert [g[0] for g in got] == list(classes)
+        assert all(np.array_equal(g[1], s) for g, s in zip(got, scores))
         return
     with pytest.raises(AssertionError, match="did not finish"):
         _simulate(plan, _images(model, 1, 1), 0.0, max_cycles=20_000)
