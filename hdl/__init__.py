@@ -8,21 +8,31 @@ shortcut FIFO and joins the two bitwise (:class:`LogicJoin`) or adds them in fix
 bytes between a stream and a serial pin; :mod:`bnn_hw.hdl.uart_server` serves the UART protocol
 (:mod:`bnn_hw.wire`) around a pipeline, and :mod:`bnn_hw.hdl.verilog` writes a component as Verilog.
 The components know nothing of the compiler: it builds them (:mod:`bnn_hw.compiler.lower`).
+
+Every component a module here lists in its ``__all__`` is exported from the package, so a new
+component needs no edit here; helper functions are imported from their modules.
 """
 
-from .popcount import popcount
-from .repack import Repack
-from .thermometer import ThermometerEncoder
-from .mvu import MatrixVectorUnit
-from .sliding_window import SlidingWindow
-from .pool import OrPool, SumPool
-from .argmax import ArgMaxHead
-from .chain import Chain
-from .fork_join import AddJoin, ConcatJoin, Fork, ForkJoin, LogicJoin, StreamRegister
-from .fixed_point import FixedSign, Requantize
-from .threshold_search import ThresholdSearch
-from .permute import Permute
-from .uart import UartRx, UartTx
+import importlib
+import pkgutil
 
-__all__ = ["popcount", "Repack", "ThermometerEncoder", "MatrixVectorUnit", "SlidingWindow", "OrPool", "SumPool",
-           "ArgMaxHead", "Chain", "AddJoin", "ConcatJoin", "FixedSign", "Requantize", "ThresholdSearch", "Fork", "ForkJoin", "LogicJoin", "StreamRegister", "Permute", "UartRx", "UartTx"]
+from amaranth.lib import wiring
+
+
+def _components() -> dict[str, type]:
+    """Every component class that a public module of this package lists in its ``__all__``."""
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            if isinstance(value, type) and issubclass(value, wiring.Component):
+                found[name] = value
+    return found
+
+
+_COMPONENTS = _components()
+globals().update(_COMPONENTS)
+__all__ = sorted(_COMPONENTS)
