@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import fashion_mnist
+from .intmath import ceil_div
 from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, ImageInput
 
@@ -114,7 +115,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     last = next(m for m in reversed(model) if isinstance(m, BinaryLinear))
     log_t = nn.Parameter(torch.tensor(-0.5 * math.log(last.in_features)))
     optimizer = torch.optim.Adam(list(model.parameters()) + [log_t], lr=lr)
-    steps_per_epoch = math.ceil(len(images) / batch_size)
+    steps_per_epoch = ceil_div(len(images), batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     layers = [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
     binary = [m.weight for m in layers]

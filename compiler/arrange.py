@@ -15,7 +15,7 @@ from ..errors import UnsupportedModelError
 from .blocks import Shortcut, branch_shortcut_depth, series_parallel, shortcut_depth
 from .cost import BlockRam
 from .ir import Graph
-from .ops.base import ceil_div
+from ..intmath import ceil_div
 from .stages import Block, Bypass, Stage, flatten
 
 __all__ = ["arrange"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
-from math import ceil
+
+from ..intmath import ceil_div
 
 __all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost", "window_cost"]
 
@@ -24,7 +25,7 @@ def _fewest_blocks(configs: tuple[tuple[int, int], ...], width: int, depth: int)
     configuration (an unbounded knapsack over the width)."""
     best = [0] + [None] * width
     for w in range(1, width + 1):
-        best[w] = min(ceil(depth / d) + best[max(0, w - cw)] for d, cw in configs)
+        best[w] = min(ceil_div(depth, d) + best[max(0, w - cw)] for d, cw in configs)
     return best[width]
 
 
@@ -55,7 +56,7 @@ class BlockRam:
         """The cost of a ``width`` x ``depth`` memory where yosys puts it: in blocks, or (small and
         shallow) in LUT RAM."""
         blocks = self.blocks(width, depth)
-        cells = ceil(depth / 16) * ceil(width / 4)
+        cells = ceil_div(depth, 16) * ceil_div(width, 4)
         if cells <= self.lutram_cells_per_block * blocks:
             return Cost(lut4=4 * cells)
         return Cost(ebr=blocks)
@@ -65,7 +66,7 @@ class BlockRam:
         :attr:`rom_logic_bits_per_block` bits per block) as logic, one LUT4 per 16 words of each bit
         and its read register, else as :meth:`place` puts a memory."""
         if width * depth <= self.rom_logic_bits_per_block * self.blocks(width, depth):
-            return Cost(lut4=width * ceil(depth / 16), ff=width)
+            return Cost(lut4=width * ceil_div(depth, 16), ff=width)
         return self.place(width, depth)
 
     def __str__(self):
@@ -123,7 +124,7 @@ def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bit
                     ff=2 * in_width + slices.bit_length() + 2)
     if mode == "deserialize":
         slices = out_width // in_width
-        counters = (slices - 1).bit_length() + (ceil(vector_bits / in_width) - 1).bit_length()
+        counters = (slices - 1).bit_length() + (ceil_div(vector_bits, in_width) - 1).bit_length()
         realigns = deserializer_realigns(vector_bits, in_width, out_width, out_vector_bits)
         return Cost(lut4=4 + 4 * (slices - 1).bit_length() + out_width * realigns,
                     ff=2 * out_width - in_width + counters + 1)
@@ -157,9 +158,9 @@ def window_cost(height: int, width: int, channels: int, kernel: int, stride: int
     if lines.ebr:
         read = 0.1 * channels + 0.45 * channels * doublings
     else:
-        read = 0.4 * channels * doublings + channels * (ceil(depth / 16) - 1)
+        read = 0.4 * channels * doublings + channels * (ceil_div(depth, 16) - 1)
     address = (kernel > 1) * width       # the registered address parts grow with the row
-    return lines + Cost(lut4=115 + 60 * (kernel > 1) + 3 * address + 4 * ceil(out_width / 4) + round(read),
+    return lines + Cost(lut4=115 + 60 * (kernel > 1) + 3 * address + 4 * ceil_div(out_width, 4) + round(read),
                         ff=43 + 26 * (kernel > 1) + round(1.2 * address) + channels + 2 * out_width
                         + channels * (lines.ebr == 0),
                         buffer_bits=depth * channels)

@@ -16,7 +16,8 @@ the same in both.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from math import ceil
+
+from ..intmath import ceil_div
 
 __all__ = ["Traffic", "EnergyTable", "HOROWITZ_45NM", "CITATION", "PROVENANCE", "matrix_traffic",
            "plan_traffic", "energy_pj", "real_valued_baseline"]
@@ -57,7 +58,7 @@ def matrix_traffic(vectors: int, out_features: int, in_features: int, slices: in
     """A :class:`~bnn_hw.hdl.MatrixVectorUnit`'s ``vectors`` products per inference: each input
     vector written once to its double buffer and read once per group of ``pe`` outputs, the weights
     read once per vector, one accumulation per ``simd`` word and ``slices`` comparisons per output."""
-    nf, sf = ceil(out_features / fold.pe), ceil(in_features / fold.simd)
+    nf, sf = ceil_div(out_features, fold.pe), ceil_div(in_features, fold.simd)
     acc = (in_features * (255 if element_bits == 8 else 1)).bit_length() + 1
     thresholds = out_features * slices * acc
     binary = 2 * out_features * in_features if element_bits == 1 else 0

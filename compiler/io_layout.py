@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import fields, is_dataclass
-from math import ceil
 
 import numpy as np
 
 from ..hdl.argmax import index_width
+from ..intmath import ceil_div
 from ..wire import Info, ProtocolError
 from .ir import Kind
 from .plan import Plan
@@ -47,7 +47,7 @@ def input_words(plan: Plan, frame: np.ndarray) -> list[int]:
     """
     lanes, width = _input_lanes(plan)
     frame = np.asarray(frame).reshape(-1)
-    padded = np.zeros(ceil(frame.size / lanes) * lanes, np.int64)
+    padded = np.zeros(ceil_div(frame.size, lanes) * lanes, np.int64)
     padded[:frame.size] = frame
     return [sum(int(v) << (k * width) for k, v in enumerate(row)) for row in padded.reshape(-1, lanes)]
 
@@ -99,7 +99,7 @@ def plan_info(plan: Plan, design: int | None = None) -> Info:
     """The INFO a bitstream built from ``plan`` reports (``design`` defaults to :func:`design_id`)."""
     scores = plan.stages[-1].in_type
     return Info(input_words=len(input_words(plan, np.zeros(plan.input_type.size, np.uint8))),
-                bytes_per_word=ceil(input_word_bits(plan) / 8), result_bytes=ceil(result_bits(plan) / 8),
+                bytes_per_word=ceil_div(input_word_bits(plan), 8), result_bytes=ceil_div(result_bits(plan), 8),
                 classes=scores.size, score_width=scores.width,
                 design_id=design_id(plan) if design is None else design)
 
@@ -107,7 +107,7 @@ def plan_info(plan: Plan, design: int | None = None) -> Info:
 def encode_frame(plan: Plan, frame) -> bytes:
     """The INFER payload for one input ``frame`` of ``plan``: its :func:`input_words`, each as
     ``ceil(input_word_bits / 8)`` bytes, little-endian."""
-    size = ceil(input_word_bits(plan) / 8)
+    size = ceil_div(input_word_bits(plan), 8)
     return b"".join(word.to_bytes(size, "little") for word in input_words(plan, frame))
 
 
@@ -115,9 +115,9 @@ def decode_infer_reply(plan: Plan, payload: bytes) -> tuple[int, np.ndarray]:
     """The class index and the integer scores in an INFER reply payload; :class:`~bnn_hw.wire.ProtocolError`
     when the payload cannot be ``plan``'s result."""
     bits = result_bits(plan)
-    if len(payload) != ceil(bits / 8):
+    if len(payload) != ceil_div(bits, 8):
         raise ProtocolError(f"INFER reply has {len(payload)} payload bytes, the model's result needs "
-                            f"{ceil(bits / 8)}; is the bitstream built for this model?")
+                            f"{ceil_div(bits, 8)}; is the bitstream built for this model?")
     word = int.from_bytes(payload, "little")
     if word >> bits:
         raise ProtocolError("INFER reply has bits set beyond the model's result; is the bitstream built "

@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from .repack import Repack
 
@@ -82,7 +83,7 @@ class ArgMaxHead(wiring.Component):
     @property
     def words(self):
         """Input words per vector."""
-        return -(-self._classes // self._lanes)
+        return ceil_div(self._classes, self._lanes)
 
     def __repr__(self):
         return (f"ArgMaxHead(classes={self._classes}, lanes={self._lanes}, "

@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .mvu import rom_bank_depth
@@ -60,7 +61,7 @@ class Requantize(wiring.Component):
         if width is not None and (not isinstance(width, int) or width < needed):
             raise ValueError(f"width must be an integer of at least {needed} bits (the table's), not {width!r}")
         self._width = needed if width is None else width
-        self._words = -(-table.shape[0] // self._lanes)
+        self._words = ceil_div(table.shape[0], self._lanes)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(self.inputs.bit_length() + 1), self._in_lanes))),
             "o": Out(stream.Signature(unsigned(self._lanes * self.width))),
@@ -95,8 +96,8 @@ class Requantize(wiring.Component):
         m = Module()
         lanes, n, channels = self._lanes, self.inputs, self._table.shape[0]
         parts = self._in_lanes // lanes                       # output words per input word
-        in_words = -(-channels // self._in_lanes)
-        last_parts = -(-(channels - (in_words - 1) * self._in_lanes) // lanes)  # in the last input word
+        in_words = ceil_div(channels, self._in_lanes)
+        last_parts = ceil_div(channels - (in_words - 1) * self._in_lanes, lanes)  # in the last input word
         valid, payload, adv = buffered_output(m, self.o)
 
         # stage 1: each lane's ROM address, ``output word * (N + 1) + p``; stage 2: the ROM's output
@@ -106,7 +107,7 @@ class Requantize(wiring.Component):
         # Last, the result register (before the output FIFO).
         depth = self._words * (n + 1)
         bank_bits = min(rom_bank_depth(self.width), 1 << (depth - 1).bit_length()).bit_length() - 1
-        banks = -(-depth // (1 << bank_bits))
+        banks = ceil_div(depth, 1 << bank_bits)
         word, part, base = Signal(range(in_words)), Signal(range(parts)), Signal(range(depth))
         last_word = word == in_words - 1
         last_part = Mux(last_word, part == last_parts - 1, part == parts - 1)

@@ -16,6 +16,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .mvu_datapath import POPCOUNT_CHUNK, SUM_GROUP, Pipeline
@@ -35,10 +36,6 @@ def rom_bank_depth(width: int) -> int:
     split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
     made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
-
-
-def _ceil_div(a, b):
-    return -(-a // b)
 
 
 def _shape_of(array):
@@ -267,12 +264,12 @@ class MatrixVectorUnit(wiring.Component):
     @property
     def sf(self):
         """Input words per vector, ``ceil(N / simd)``."""
-        return _ceil_div(self._N, self._simd)
+        return ceil_div(self._N, self._simd)
 
     @property
     def nf(self):
         """Output words per vector, ``ceil(M / pe)``."""
-        return _ceil_div(self._M, self._pe)
+        return ceil_div(self._M, self._pe)
 
     @property
     def cycles_per_vector(self):
@@ -468,7 +465,7 @@ class MatrixVectorUnit(wiring.Component):
         rom_words, weight_words = self.weight_sets * self.nf * self.sf, self.weight_words()
         width = self._pe * self._simd * self._b
         bank_depth = min(rom_words, rom_bank_depth(width))
-        banks = -(-rom_words // bank_depth)
+        banks = ceil_div(rom_words, bank_depth)
         waddr0, wbank0 = Signal(range(bank_depth)), Signal(range(banks))
         wports = []
         for b in range(banks):

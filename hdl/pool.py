@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
 
@@ -173,7 +174,7 @@ class SumPool(_WindowPool):
         require_positive_ints(channels=channels, lanes=lanes, value_width=value_width, kernel=kernel)
         self._lanes, self._vw = lanes, value_width
         self.out_width = value_width + (kernel * kernel - 1).bit_length()
-        words = -(-channels // lanes)
+        words = ceil_div(channels, lanes)
         self.out_depth = max(3, width // kernel * words)
         super().__init__(height, width, kernel, words, lanes * value_width, lanes * self.out_width,
                          self.out_depth)

@@ -6,18 +6,15 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 
 __all__ = ["Repack", "deserializer_realigns", "repack_mode", "shift_buffer_geometry"]
 
 
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
 def _last_word_bits(vector_bits, width):
     """Real bits in the last ``width``-bit word of a ``vector_bits``-bit vector."""
-    return vector_bits - (_ceil_div(vector_bits, width) - 1) * width
+    return vector_bits - (ceil_div(vector_bits, width) - 1) * width
 
 
 def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
@@ -28,7 +25,7 @@ def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
     if vector_bits == out_vector_bits and in_width > out_width and in_width % out_width == 0:
         return "serialize"
     if out_width > in_width and out_width % in_width == 0 and (
-            (vector_bits == out_vector_bits and _ceil_div(vector_bits, in_width) >= 2)
+            (vector_bits == out_vector_bits and ceil_div(vector_bits, in_width) >= 2)
             or _continuous(vector_bits, in_width, out_width, out_vector_bits)):
         return "deserialize"
     return "shift"
@@ -44,7 +41,7 @@ def deserializer_realigns(vector_bits, in_width, out_width, out_vector_bits=None
     part): the multiplexer its cost counts per output bit."""
     out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
     return (not _continuous(vector_bits, in_width, out_width, out_vector_bits)
-            and _ceil_div(vector_bits, in_width) % (out_width // in_width) != 0)
+            and ceil_div(vector_bits, in_width) % (out_width // in_width) != 0)
 
 
 def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None) -> tuple[int, int]:
@@ -130,12 +127,12 @@ class Repack(wiring.Component):
     @property
     def in_words(self):
         """Input words per vector."""
-        return _ceil_div(self._vector_bits, self._in_width)
+        return ceil_div(self._vector_bits, self._in_width)
 
     @property
     def out_words(self):
         """Output words per output vector."""
-        return _ceil_div(self._out_vector_bits, self._out_width)
+        return ceil_div(self._out_vector_bits, self._out_width)
 
     def __repr__(self):
         extra = (f", out_vector_bits={self._out_vector_bits}"
@@ -172,7 +169,7 @@ class Repack(wiring.Component):
         slices are sent in turn, while a second register takes the next input word."""
         IW, OW = self._in_width, self._out_width
         pieces = IW // OW
-        last_pieces = _ceil_div(_last_word_bits(self._vector_bits, IW), OW)
+        last_pieces = ceil_div(_last_word_bits(self._vector_bits, IW), OW)
         cur, cur_valid, cur_last = Signal(IW), Signal(), Signal()
         nxt, nxt_valid, nxt_last = Signal(IW), Signal(), Signal()
         piece = Signal(range(pieces))

@@ -4,6 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 
 __all__ = ["ThermometerEncoder"]
@@ -75,7 +76,7 @@ class ThermometerEncoder(wiring.Component):
     @property
     def words(self):
         """Words per image (the same on input and output)."""
-        return -(-self._features // self._lanes)
+        return ceil_div(self._features, self._lanes)
 
     def __repr__(self):
         return (f"ThermometerEncoder(features={self._features}, "

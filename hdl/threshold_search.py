@@ -6,6 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
 
@@ -76,7 +77,7 @@ class ThresholdSearch(wiring.Component):
         M, K = self._thresholds.shape
         D, w = self.steps, self._in_width
         lo, never = -(1 << (w - 1)), 1 << (w - 1)
-        padded = np.full((-(-M // self._lanes) * self._lanes, (1 << D) - 1), never, np.int64)
+        padded = np.full((ceil_div(M, self._lanes) * self._lanes, (1 << D) - 1), never, np.int64)
         padded[:M, :K] = np.clip(self._thresholds, lo, never)
         mask = (1 << (w + 1)) - 1
         return [int(padded[g * self._lanes + lane, (2 * n + 1) * (1 << (D - 1 - step)) - 1]) & mask
@@ -85,7 +86,7 @@ class ThresholdSearch(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes, w, D = self._lanes, self._in_width, self.steps
-        groups = -(-self._thresholds.shape[0] // lanes)
+        groups = ceil_div(self._thresholds.shape[0], lanes)
 
         valid, payload, adv = buffered_output(m, self.o)
         m.d.comb += self.i.ready.eq(adv)

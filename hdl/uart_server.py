@@ -36,6 +36,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..errors import BnnHwError
+from ..intmath import ceil_div
 from ..wire import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status
 from .argmax import index_width
 from .chain import payload_width
@@ -69,10 +70,6 @@ def uart_divisor(clock_hz: float, baud: int, tolerance: float = 0.02) -> int:
     return divisor
 
 
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
 def server_reserve(input_type, block_ram) -> dict[str, int]:
     """The resources to keep free for the :class:`InferenceServer` around a pipeline whose frames
     are ``input_type`` (known before the folding is chosen, so ``--fit`` can leave room for it).
@@ -82,7 +79,7 @@ def server_reserve(input_type, block_ram) -> dict[str, int]:
     where the family has no LUT RAM (iCE40) its three FIFOs take a block each.
     """
     fifos = 0 if block_ram.lutram_cells_per_block else 3
-    return {"lut4": 800, "ff": 450, "ebr": block_ram.blocks(8, _ceil_div(input_type.bits, 8)) + fifos}
+    return {"lut4": 800, "ff": 450, "ebr": block_ram.blocks(8, ceil_div(input_type.bits, 8)) + fifos}
 
 
 def _connect(m, source, sink):
@@ -154,8 +151,8 @@ class InferenceServer(wiring.Component):
         if widths != {"i": input_width, "o": result_width}:
             raise ValueError(f"the pipeline's payloads are {widths['i']} and {widths['o']} bits, not "
                              f"input_width {input_width} and result_width {result_width}")
-        self._info = Info(input_words=input_words_per_frame, bytes_per_word=_ceil_div(input_width, 8),
-                          result_bytes=_ceil_div(result_width, 8), classes=classes, score_width=score_width,
+        self._info = Info(input_words=input_words_per_frame, bytes_per_word=ceil_div(input_width, 8),
+                          result_bytes=ceil_div(result_width, 8), classes=classes, score_width=score_width,
                           design_id=design_id)
         if self._info.frame_bytes > MAX_PAYLOAD:
             raise ValueError(f"a frame of {self._info.frame_bytes} bytes does not fit a request "

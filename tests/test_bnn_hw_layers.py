@@ -27,6 +27,7 @@ TOP = "bnn_hw"
 RANKS = {
     "bnn_hw.errors": 0, "bnn_hw.nn": 0, "bnn_hw.datasets": 0,
     "bnn_hw.wire": 0,                       # the UART protocol's bytes, for the gateware and the host
+    "bnn_hw.intmath": 0,                    # integer helpers (ceil_div) every layer uses
     "bnn_hw.model_file": 1, "bnn_hw.training": 1,
     "bnn_hw.compiler": 2,
     "bnn_hw.hdl": 3,

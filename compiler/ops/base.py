@@ -25,6 +25,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from ...intmath import ceil_div
+
 __all__ = ["Fold", "Chain", "FoldRule", "Op", "StreamOp", "JoinOp", "OPS", "LOWERINGS", "lowers", "ceil_div",
            "LANE_CHOICES"]
 
@@ -36,11 +38,6 @@ LOWERINGS: dict[type, Callable] = {}
 
 #: The lane counts folding searches over (pe, simd, or the values per word of a lane stream).
 LANE_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-
-
-def ceil_div(a: int, b: int) -> int:
-    """``ceil(a / b)`` of integers, exactly."""
-    return -(-a // b)
 
 
 def lowers(*layer_types: type):
