@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 
@@ -52,18 +52,6 @@ class SimResult:
         return int(self.out_cycles[0] - self.in_cycles[0])
 
 
-@contextmanager
-def _environment(env: dict[str, str]):
-    """Temporarily replace ``os.environ``: the cocotb runner reads PATH and MAKEFLAGS from it."""
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool, *,
                 toplevel: str = TOPLEVEL, test_module: str = "bnn_hw.sim.testbench"):
     """Build ``verilog`` (top module ``toplevel``) with ``simulator`` in ``build_dir`` and run the cocotb
@@ -76,7 +64,8 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
     runner = get_runner(simulator)
     build_log, sim_log = build_dir / "build.log", build_dir / "sim.log"
     build_args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
-    with _environment(simulator_env(simulator)):
+    # the cocotb runner reads PATH and MAKEFLAGS from os.environ itself
+    with patch.dict(os.environ, simulator_env(simulator)):
         try:
             runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
                          build_args=build_args, timescale=("1ns", "1ps"), log_file=build_log)
