@@ -1,6 +1,8 @@
 """``bnn-hw run`` end to end on the host side: a pseudo-terminal stands in for the board's serial
-port, answered by a model of the device built from the wire format, the plan's I/O layout and the NumPy
-reference."""
+port, answered by a model of the device built from the wire format, the plan's INFO table and the
+compiled pipeline in the Amaranth simulator (:class:`~simulated_board.SimulatedPipeline`: the bytes of
+each INFER go through the pipeline, not the NumPy reference), so "board == NumPy reference" compares
+the hardware's classes, as the host receives and decodes them, with the reference's."""
 
 import os
 import threading
@@ -8,20 +10,21 @@ import tty
 
 import pytest
 
+import bnn_hw
 from bnn_hw import wire
 from bnn_hw.cli import main
-from bnn_hw.compiler.io_layout import encode_frame, plan_info, result_bits
 from bnn_hw.compiler import compile_model
-from bnn_hw.datasets import fashion_mnist
+from bnn_hw.compiler.io_layout import encode_frame
+from bnn_hw.datasets import digits
 from bnn_hw.hdl.argmax import index_width
-from bnn_hw.model_file import load
+from conftest import random_mlp
+from simulated_board import SimulatedPipeline
 
-MLP = os.path.join(os.path.dirname(__file__), "..", "examples", "fmnist_mlp", "net.pt")
+IMAGES = 12
 
 
-def _serve(fd, plan, stop):
+def _serve(fd, board, stop):
     """Answer requests on ``fd`` as the gateware would (requests share the replies' framing)."""
-    info = plan_info(plan)
     parser = wire.ReplyParser()
     while not stop.is_set():
         try:
@@ -30,37 +33,38 @@ def _serve(fd, plan, stop):
             return
         for request in parser.feed(data):
             if int(request.status) == wire.Command.INFO:
-                reply = wire.encode_reply(wire.Status.OK, info.to_bytes())
+                reply = wire.encode_reply(wire.Status.OK, board.info.to_bytes())
+            elif int(request.status) == wire.Command.INFER and len(request.payload) == board.info.frame_bytes:
+                reply = wire.encode_reply(wire.Status.OK, board.result(request.payload))
             else:
-                reply = _infer_reply(plan, request.payload)
+                reply = wire.encode_reply(wire.Status.BAD_LENGTH)
             os.write(fd, reply)
 
 
-def _infer_reply(plan, payload):
-    """The reply to an INFER of ``payload``: find the frame whose encoding it is and answer for it."""
-    frame = _FRAMES[payload]
-    classes, scores = plan.predict(frame[None])
-    result = result_bits(plan)
-    width = plan.stages[-1].in_type.width
-    word = int(classes[0]) | sum((int(s) & ((1 << width) - 1)) << (index_width(len(scores[0])) + k * width)
-                                 for k, s in enumerate(scores[0]))
-    return wire.encode_reply(wire.Status.OK, word.to_bytes(-(-result // 8), "little"))
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    """A small untrained network on the 8x8 digits (64 pixels, 10 classes): the CLI sends the test
+    split's images, and the pipeline is quick to simulate."""
+    path = tmp_path_factory.mktemp("model") / "digits.pt"
+    bnn_hw.save(random_mlp(64, [16], 10, thresholds=(100,), seed=1), path)
+    return str(path)
 
 
-_FRAMES: dict = {}
+@pytest.fixture(scope="module")
+def board(model_path):
+    plan = compile_model(bnn_hw.load(model_path))
+    board = SimulatedPipeline(plan)
+    board.prime(encode_frame(plan, frame) for frame in digits("test")[0][:IMAGES])   # one run for all
+    return board
 
 
 @pytest.fixture
-def fake_board():
-    plan = compile_model(load(MLP))
-    images, _ = fashion_mnist("test")
-    for frame in images[:12]:
-        _FRAMES[encode_frame(plan, frame)] = frame
+def fake_board(board):
     controller, device = os.openpty()
     tty.setraw(device)
     tty.setraw(controller)
     stop = threading.Event()
-    thread = threading.Thread(target=_serve, args=(controller, plan, stop), daemon=True)
+    thread = threading.Thread(target=_serve, args=(controller, board, stop), daemon=True)
     thread.start()
     yield os.ttyname(device)
     stop.set()
@@ -68,13 +72,29 @@ def fake_board():
     os.close(controller)
 
 
-def test_run_classifies_over_the_serial_port(fake_board, capsys):
-    assert main(["run", MLP, "--port", fake_board, "--images", "12", "--show", "3"]) == 0
+def test_run_classifies_over_the_serial_port(model_path, board, fake_board, capsys):
+    assert main(["run", model_path, "--port", fake_board, "--images", str(IMAGES), "--show", "3"]) == 0
     out = capsys.readouterr().out
     assert "board == NumPy reference: 100.00% of frames" in out
     assert "frame 2: class" in out and "accuracy:" in out and "frames/s over the serial link" in out
+    # the board's answers came from the pipeline, and they are not all one class
+    classes = board.plan.predict(digits("test")[0][:IMAGES])[0]
+    assert board.simulated >= IMAGES and len(set(classes)) > 1
+    assert f"frame 2: class {classes[2]} (label " in out
 
 
-def test_run_without_a_port_is_one_line(capsys):
-    assert main(["run", MLP, "--port", "/dev/does-not-exist", "--images", "1"]) == 2
+def test_run_says_when_the_board_disagrees_with_the_reference(model_path, board, fake_board, capsys,
+                                                              monkeypatch):
+    """A board that answers one frame with another class: the run reports it and exits 1."""
+    payload = encode_frame(board.plan, digits("test")[0][5])
+    word, bits = int.from_bytes(board.result(payload), "little"), index_width(board.info.classes)
+    cls = word & ((1 << bits) - 1)
+    wrong = (word >> bits << bits) | (cls + 1) % board.info.classes
+    monkeypatch.setitem(board._answers, payload, wrong.to_bytes(board.info.result_bytes, "little"))
+    assert main(["run", model_path, "--port", fake_board, "--images", str(IMAGES), "--show", "0"]) == 1
+    assert f"board == NumPy reference: {(IMAGES - 1) / IMAGES:.2%} of frames" in capsys.readouterr().out
+
+
+def test_run_without_a_port_is_one_line(model_path, capsys):
+    assert main(["run", model_path, "--port", "/dev/does-not-exist", "--images", "1"]) == 2
     assert "cannot open /dev/does-not-exist" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from bnn_hw.protocol import Client
 from bnn_hw.wire import (SYNC, Command, CrcError, DeviceError, GarbageError, Info, ProtocolError, Reply, ReplyParser,
                          ReplyTimeoutError, Status, crc16, encode_reply, encode_request)
 from conftest import random_mlp
+from simulated_board import SimulatedPipeline
 
 
 @pytest.fixture(scope="module")
@@ -169,11 +170,13 @@ def test_decode_infer_reply(plan):
 
 
 class FakeDevice:
-    """A transport that answers like the board, computing with the NumPy reference (pyserial-like
-    ``write`` / ``read``; ``read`` returns fewer bytes when its queue runs dry, like a timeout)."""
+    """A transport that answers like the board (pyserial-like ``write`` / ``read``; ``read`` returns
+    fewer bytes when its queue runs dry, like a timeout). INFER is answered by the compiled pipeline
+    in the Amaranth simulator (:class:`~simulated_board.SimulatedPipeline`), never by the NumPy
+    reference, so the client's classes can differ from the reference's."""
 
-    def __init__(self, plan, info=None, corrupt_reply=False, silent=False, reads=None):
-        self.plan, self.info = plan, info or plan_info(plan)
+    def __init__(self, board, info=None, corrupt_reply=False, silent=False, reads=None):
+        self.board, self.info = board, info or board.info
         self.corrupt_reply, self.silent = corrupt_reply, silent
         self.pending = bytearray()
         self.requests = []
@@ -190,12 +193,7 @@ class FakeDevice:
         elif cmd == Command.INFO:
             reply = encode_reply(Status.OK, self.info.to_bytes())
         elif cmd == Command.INFER and length == self.info.frame_bytes:
-            words = [int.from_bytes(payload[k:k + self.info.bytes_per_word], "little")
-                     for k in range(0, length, self.info.bytes_per_word)]
-            frame = self._unpack(words)
-            cls, scores = self.plan.predict(frame[None])
-            word = _result_word(self.plan, cls[0], scores[0])
-            reply = encode_reply(Status.OK, word.to_bytes(self.info.result_bytes, "little"))
+            reply = encode_reply(Status.OK, self.board.result(payload))
         else:
             reply = encode_reply(Status.BAD_LENGTH)
         if self.corrupt_reply:
@@ -203,23 +201,29 @@ class FakeDevice:
         self.pending += reply
         return len(data)
 
-    def _unpack(self, words):
-        pixels = [(w >> (8 * k)) & 0xFF for w in words for k in range(4)]
-        return np.array(pixels[:13], np.uint8)
-
     def read(self, size):
         self.reads.append(size)
         data, self.pending = bytes(self.pending[:size]), self.pending[size:]
         return data
 
 
-def test_client_classifies_like_the_reference(plan):
-    device = FakeDevice(plan)
+@pytest.fixture(scope="module")
+def board(plan):
+    return SimulatedPipeline(plan)
+
+
+def test_client_classifies_like_the_reference(plan, board):
+    """The client's classes and scores, computed by the simulated pipeline from the bytes the client
+    sent and decoded by the client, are the reference's."""
+    device = FakeDevice(board)
     client = Client(device)
     frames = np.random.default_rng(1).integers(0, 256, (6, 13), dtype=np.uint8)
+    board.prime(encode_frame(plan, frame) for frame in frames)     # one simulation for all six
     classes, scores = client.classify(plan, frames)
+    assert board.simulated >= 6
     ref_classes, ref_scores = plan.predict(frames)
-    assert np.array_equal(classes, ref_classes) and np.array_equal(scores, ref_scores)
+    assert np.array_equal(scores, ref_scores) and np.array_equal(classes, ref_classes)
+    assert len(set(ref_classes)) > 1                  # the frames do not all get one class
     assert device.requests[0] == encode_request(Command.INFO)
     assert device.requests[1] == encode_request(Command.INFER, encode_frame(plan, frames[0]))
     assert len(device.requests) == 7
@@ -227,22 +231,22 @@ def test_client_classifies_like_the_reference(plan):
     assert device.reads[:2] == [4, Info.SIZE + 2]
 
 
-def test_client_info_and_errors(plan):
-    assert Client(FakeDevice(plan)).info() == plan_info(plan)
+def test_client_info_and_errors(plan, board):
+    assert Client(FakeDevice(board)).info() == plan_info(plan)
     with pytest.raises(DeviceError, match="length") as caught:
-        Client(FakeDevice(plan)).infer(b"\0")
+        Client(FakeDevice(board)).infer(b"\0")
     assert caught.value.status == Status.BAD_LENGTH
     with pytest.raises(CrcError):
-        Client(FakeDevice(plan, corrupt_reply=True)).info()
+        Client(FakeDevice(board, corrupt_reply=True)).info()
     with pytest.raises(ReplyTimeoutError, match="no reply"):
-        Client(FakeDevice(plan, silent=True)).info()
+        Client(FakeDevice(board, silent=True)).info()
     other = plan_info(plan, design=123)
     with pytest.raises(ProtocolError, match="another network"):
-        Client(FakeDevice(plan, info=other)).classify(plan, np.zeros((1, 13), np.uint8))
+        Client(FakeDevice(board, info=other)).classify(plan, np.zeros((1, 13), np.uint8))
 
 
-def test_client_exchange_returns_error_replies(plan):
-    client = Client(FakeDevice(plan))
+def test_client_exchange_returns_error_replies(plan, board):
+    client = Client(FakeDevice(board))
     bad = bytearray(encode_request(Command.INFER, bytes(16)))
     bad[5] ^= 1
     assert client.exchange(bytes(bad)) == Reply(Status.BAD_CRC, b"")
