@@ -33,7 +33,7 @@ from .report import make_report, write_report
 from .server_top import ServerTop, capacity_beside_server
 from .toolchain import toolchain_env
 
-__all__ = ["BuildResult", "ROUTERS", "build"]
+__all__ = ["BuildResult", "ROUTERS", "YOSYS_STAT", "build", "build_plan"]
 
 NAME = BUILD_NAME
 #: nextpnr's routing algorithms
@@ -50,6 +50,13 @@ ROUTERS = ("router1", "router2")
 YOSYS_AFTER_READ = "; ".join(
     f"setparam -set COLLISION_X_MASK 1'1 {modules} t:$memrd_v2 %i"
     for modules in ("A:src=*amaranth?lib?fifo.py:* w:inner_level %m %i", f"a:{COLLISION_FREE} %m"))
+
+#: The file in the build folder that holds yosys's ``stat -json`` of the synthesised design, which the
+#: report reads its cell counts from.
+YOSYS_STAT = f"{NAME}_stat.json"
+#: yosys commands run after synthesis: the statistics written to :data:`YOSYS_STAT` (``tee -q``: to
+#: that file alone; the log's last ``stat`` stays ``synth_<family>``'s own)
+YOSYS_AFTER_SYNTH = f"tee -q -o {YOSYS_STAT} stat -json"
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,18 @@ def _run_script(out_dir: Path, env: dict, family, progress) -> None:
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise ToolchainError(f"the FPGA build failed (exit {code}): {' | '.join(tail)[-300:]}; see {log_path}")
+
+
+def build_plan(board: Board, top, *, seed: int | None = None, router: str | None = None):
+    """amaranth's build plan (the files and the script) of the elaboratable ``top`` on ``board``:
+    bnn-hw's yosys commands (:data:`YOSYS_AFTER_READ`, :data:`YOSYS_AFTER_SYNTH`) and nextpnr's
+    options, with its report in ``{NAME}_pnr.json`` (see :func:`build` for ``seed`` and ``router``)."""
+    # A missed timing target still gives a bitstream; the report says so loudly.
+    seed_opt = "" if seed is None else f" --seed {int(seed)}"
+    router_opt = "" if router is None else f" --router {router}"
+    return board.build_platform().prepare(
+        top, name=NAME, script_after_read=YOSYS_AFTER_READ, script_after_synth=YOSYS_AFTER_SYNTH,
+        nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail{seed_opt}{router_opt}")
 
 
 def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray | None = None,
@@ -130,23 +149,17 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
                       input_width=payload_width(pipeline, "i"), hold_cycles=int(core.hz), leds=board.leds,
                       pll=core.pll)
         interface = {"kind": "led demo", "images": len(demo_frames)}
-    platform = board.build_platform()
-    # A missed timing target still gives a bitstream; the report says so loudly.
-    seed_opt = "" if seed is None else f" --seed {int(seed)}"
-    router_opt = "" if router is None else f" --router {router}"
-    build_plan = platform.prepare(top, name=NAME, script_after_read=YOSYS_AFTER_READ,
-                                  nextpnr_opts=f"--report {NAME}_pnr.json --timing-allow-fail{seed_opt}{router_opt}")
-    build_plan.extract(str(out_dir))
+    build_plan(board, top, seed=seed, router=router).extract(str(out_dir))
     progress(f"building for {board.name} ({board.device}); logs in {out_dir / 'build.log'}")
     bitstream, pnr_path = board.bitstream(out_dir), out_dir / f"{NAME}_pnr.json"
-    pass_path = out_dir / f"{NAME}_netlist_pass.json"
-    for stale in (bitstream, pnr_path, pass_path):   # from an earlier build into the same folder
+    pass_path, stat_path = out_dir / f"{NAME}_netlist_pass.json", out_dir / YOSYS_STAT
+    for stale in (bitstream, pnr_path, pass_path, stat_path):   # from an earlier build into the same folder
         stale.unlink(missing_ok=True)
     _run_script(out_dir, env, board.family, progress)
     if not bitstream.exists():
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
     pnr = json.loads(pnr_path.read_text())
-    report = make_report(plan, board, pnr, (out_dir / f"{NAME}.rpt").read_text(), clock_mhz=clock_mhz)
+    report = make_report(plan, board, pnr, json.loads(stat_path.read_text()), clock_mhz=clock_mhz)
     report["interface"] = interface
     if pass_path.exists():
         report["block_ram_output_registers"] = json.loads(pass_path.read_text())

@@ -1,7 +1,7 @@
 """The build report: ``report.json`` (machine-readable) and ``report.txt`` (for people).
 
 Every figure carries its provenance (``docs/conventions.md``): ``estimated`` numbers come from
-the per-op cost models, ``measured`` ones from yosys' ``stat`` and nextpnr's ``--report`` JSON.
+the per-op cost models, ``measured`` ones from yosys's ``stat -json`` and nextpnr's ``--report`` JSON.
 Which nextpnr resources are read depends on the chip's family (``TRELLIS_COMB``, ``DP16KD`` ... on
 ECP5; ``ICESTORM_LC``, ``ICESTORM_RAM`` ... on iCE40); estimated block RAM counts the family's blocks.
 """
@@ -16,7 +16,7 @@ from ..compiler.energy import CITATION, HOROWITZ_45NM, PROVENANCE, energy_pj, pl
 from ..compiler.plan import Plan
 from .board import Board
 
-__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "parse_yosys_cells"]
+__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells"]
 
 
 def _figure(value, provenance: str, source: str) -> dict:
@@ -64,20 +64,20 @@ def energy_totals(plan: Plan) -> dict:
     }
 
 
-def parse_yosys_cells(log: str) -> dict[str, int]:
-    """Cell counts (``LUT4``, ``TRELLIS_FF``, ``DP16KD``, ...) of the last ``stat`` in a yosys log."""
-    section = log.rsplit("Printing statistics", 1)[-1] if "Printing statistics" in log else ""
-    cells: dict[str, int] = {}
-    for count, name in re.findall(r"^\s+(\d+)\s+([A-Z][A-Z0-9_]*)\s*$", section, flags=re.M):
-        cells.setdefault(name, int(count))
-    return cells
+def yosys_cells(stat: dict) -> dict[str, int]:
+    """Cell counts (``LUT4``, ``TRELLIS_FF``, ``DP16KD``, ...) of the design in yosys's ``stat -json``
+    (its ``design.num_cells_by_type``): the FPGA primitives, not yosys's own ``$`` cells
+    (``$scopeinfo``)."""
+    return {name: count for name, count in stat["design"]["num_cells_by_type"].items()
+            if re.fullmatch(r"[A-Z][A-Z0-9_]*", name)}
 
 
-def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: str | None = None,
+def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: dict | None = None,
                 clock_mhz: float | None = None) -> dict:
     """The report of ``plan`` on ``board`` at the core clock asked for with ``clock_mhz`` (default:
-    the board's); measurements are included when the build ran. Block RAM is estimated in the
-    board's blocks (the plan is costed for them if it is not already)."""
+    the board's); measurements are included when the build ran: nextpnr's ``--report`` JSON
+    ``pnr`` and yosys's ``stat -json`` ``yosys_stat`` of the synthesised design. Block RAM is estimated
+    in the board's blocks (the plan is costed for them if it is not already)."""
     chip = board.chip
     plan = plan.costed_for(chip.block_ram)
     total = plan.total
@@ -101,8 +101,8 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_log: st
         } | energy_totals(plan),
     }
     totals = report["totals"]
-    if yosys_log is not None:
-        totals["post_synthesis_cells"] = _figure(parse_yosys_cells(yosys_log), "measured", "yosys stat")
+    if yosys_stat is not None:
+        totals["post_synthesis_cells"] = _figure(yosys_cells(yosys_stat), "measured", "yosys stat")
     if pnr is not None:
         util = pnr.get("utilization", {})
         totals["post_pnr_utilization"] = {

@@ -2,10 +2,13 @@
 iCEBreaker builds."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io
 from amaranth.sim import Simulator
 
 import bnn_hw
@@ -78,6 +81,41 @@ def test_build_progress_names_the_familys_tools(tmp_path, family):
     }[family.name]
 
 
+class _Blink(Elaboratable):
+    """A 24-bit counter on the first LED: a design yosys synthesises in a second or two."""
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(24)
+        m.d.sync += count.eq(count + 1)
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(count[-1])
+        return m
+
+
+@pytest.mark.parametrize("board", ["ulx3s", "icebreaker"])
+def test_the_builds_yosys_writes_the_cell_counts_the_report_reads(tmp_path, board):
+    """The real yosys runs a build's script (place and route and the bitstream stand-ins): its
+    ``stat -json`` lands in the build folder, and the report's cells from it are the counts of the
+    last ``stat`` in yosys's log (synth's own), without yosys's ``$scopeinfo``."""
+    from bnn_hw.boards import get_board
+    from bnn_hw.boards.build import YOSYS_STAT, _run_script, build_plan
+    from bnn_hw.boards.report import yosys_cells
+    from bnn_hw.boards.toolchain import toolchain_env
+
+    board = get_board(board)
+    build_plan(board, _Blink()).extract(str(tmp_path))
+    env = toolchain_env(board.family) | {tool.env_var: "true" for tool in board.family.tools[1:]}
+    _run_script(tmp_path, env, board.family, lambda message: None)
+    stat = json.loads((tmp_path / YOSYS_STAT).read_text())
+    cells = yosys_cells(stat)
+    assert "$scopeinfo" in stat["design"]["num_cells_by_type"] and "$scopeinfo" not in cells
+    assert sum(count for name, count in cells.items() if "FF" in name) >= 24   # TRELLIS_FF, SB_DFF...
+    last_stat = (tmp_path / "bnn_hw.rpt").read_text().rsplit("Printing statistics", 1)[1]
+    listed = re.findall(r"^\s+(\d+)\s+([A-Z][A-Z0-9_]*)$", last_stat, flags=re.M)
+    assert {name: int(count) for count, name in listed} == cells
+
+
 def test_uart_top_on_a_board_without_a_serial_port_fails_early(tmp_path, capsys):
     from bnn_hw.boards import get_board
 
@@ -139,6 +177,7 @@ def test_full_ulx3s_build_of_the_shipped_model(tmp_path):
     assert totals["timing_met"]["value"] is True, totals["fmax_mhz"]
     used = totals["post_pnr_utilization"]
     assert 0 < used["lut4"]["value"]["used"] < used["lut4"]["value"]["available"]
+    assert totals["post_synthesis_cells"]["value"]["LUT4"] > 0   # from yosys's stat -json
     assert (out / "report.txt").read_text().startswith("bnn-hw report: ulx3s-85f")
     assert report["interface"]["kind"] == "uart"   # the default top where the board has a serial port
 
@@ -156,6 +195,7 @@ def test_full_icebreaker_build_of_a_small_network(tmp_path):
         assert used[resource]["provenance"] == "measured"
         assert 0 < used[resource]["value"]["used"] <= used[resource]["value"]["available"]
     assert used["logic_cells"]["value"]["available"] == 5280 and used["ebr"]["value"]["available"] == 30
+    assert totals["post_synthesis_cells"]["value"]["SB_LUT4"] > 0   # from yosys's stat -json
     assert totals["fmax_mhz"]["provenance"] == "measured" and totals["fmax_mhz"]["value"]["constraint"] == 12
     assert totals["fmax_mhz"]["value"]["achieved"] > 0
     assert (out / "report.txt").read_text().startswith("bnn-hw report: icebreaker (iCE40UP5K")

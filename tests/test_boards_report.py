@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from bnn_hw.boards import get_board
-from bnn_hw.boards.report import make_report, parse_yosys_cells, render_text
+from bnn_hw.boards.report import make_report, render_text, yosys_cells
 from bnn_hw.compiler import compile_model
 from bnn_hw.cli import main
 from conftest import random_boolnet, random_mlp
@@ -12,16 +12,26 @@ from conftest import random_boolnet, random_mlp
 DATA = Path(__file__).parent / "data"
 
 
-def test_parse_yosys_stat_of_an_ecp5_build():
-    cells = parse_yosys_cells((DATA / "yosys_stat_ecp5.txt").read_text())
-    assert cells["LUT4"] == 6535 and cells["TRELLIS_FF"] == 861 and cells["DP16KD"] == 35
+def _yosys_stat(family: str) -> dict:
+    """yosys's ``stat -json`` as a build writes it (``bnn_hw_stat.json``): the ECP5 one of
+    ``random_mlp(784, [64], 10, seed=1)`` behind the UART server on the ULX3S, the iCE40 one of
+    ``random_mlp(64, [32], 10, seed=0)`` fitted beside it on the iCEBreaker."""
+    return json.loads((DATA / f"yosys_stat_{family}.json").read_text())
+
+
+def test_cell_counts_of_an_ecp5_build_from_yosys_stat_json():
+    cells = yosys_cells(_yosys_stat("ecp5"))
+    assert cells["LUT4"] == 3916 and cells["TRELLIS_FF"] == 4189 and cells["DP16KD"] == 33
+    assert cells["EHXPLLL"] == 1 and "$scopeinfo" not in cells   # primitives only, yosys's own cells left out
 
 
 def test_report_from_a_real_nextpnr_report():
     plan = compile_model(random_mlp(784, [64], 10, seed=1))
     pnr = json.loads((DATA / "nextpnr_report_ecp5.json").read_text())
-    report = make_report(plan, get_board("ulx3s"), pnr, (DATA / "yosys_stat_ecp5.txt").read_text())
+    report = make_report(plan, get_board("ulx3s"), pnr, _yosys_stat("ecp5"))
     totals = report["totals"]
+    assert totals["post_synthesis_cells"]["value"]["DP16KD"] == 33
+    assert totals["post_synthesis_cells"]["provenance"] == "measured"
     assert totals["post_pnr_utilization"]["ebr"]["value"] == {"used": 35, "available": 208}
     assert totals["post_pnr_utilization"]["lut4"]["provenance"] == "measured"
     assert totals["fmax_mhz"]["value"]["achieved"] == 51.5
@@ -40,8 +50,7 @@ def test_report_from_a_real_nextpnr_ice40_report():
     board = get_board("icebreaker")
     plan = compile_model(random_mlp(64, [32], 10, seed=0))   # costed for ECP5 blocks: the report re-costs it
     pnr = json.loads((DATA / "nextpnr_report_ice40.json").read_text())
-    yosys = (DATA / "yosys_stat_ice40.txt").read_text()
-    report = make_report(plan, board, pnr, yosys)
+    report = make_report(plan, board, pnr, _yosys_stat("ice40"))
     assert (report["family"], report["block_ram"]) == ("ice40", "4-kbit SB_RAM40_4K")
     totals = report["totals"]
     used = totals["post_pnr_utilization"]
@@ -56,7 +65,7 @@ def test_report_from_a_real_nextpnr_ice40_report():
     assert totals["timing_met"]["value"] is True
     assert totals["clock_mhz"]["value"] == 12.0 and "no PLL" in totals["clock_mhz"]["source"]
     cells = totals["post_synthesis_cells"]["value"]
-    assert cells["SB_LUT4"] == 2229 and cells["SB_RAM40_4K"] == 6
+    assert cells["SB_LUT4"] == 2184 and cells["SB_RAM40_4K"] == 7 and "$scopeinfo" not in cells
     text = render_text(report)
     assert text.startswith("bnn-hw report: icebreaker (iCE40UP5K, EBR = 4-kbit SB_RAM40_4K)")
     assert "LOGIC CELLS 3111/5280, EBR 6/30" in text and "measured Fmax: 20.4 MHz (constraint 12.0 MHz" in text
