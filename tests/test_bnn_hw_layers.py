@@ -1,13 +1,19 @@
-"""Package layers: every import inside bnn-hw goes one way along the data flow
+"""Package layers: every import inside bnn-hw goes one way, and no two layers import each other.
 
-    bnn_hw.nn -> model file -> compiler -> {reference, hdl} -> {sim, boards}, host code beside them
+    bnn_hw.nn, errors, wire -> model file -> hdl -> compiler -> {sim, boards}, host code last
 
 A module may import only modules of its own or an earlier rank (:data:`RANKS`), sim and boards not
 each other, and no two layers import each other (directly or round a longer loop). Every ``import``
 and ``from ... import`` counts, the ones inside functions too: the modules' source is read with
 :mod:`ast` (nothing is imported), relative imports resolved with the package-dir mapping of
-``pyproject.toml``. :data:`KNOWN_EXCEPTIONS` names what is allowed today against these rules; an
-entry that no longer matches any import fails as well, so the list can only shrink.
+``pyproject.toml``.
+
+Frames flow from the compiler's plan into the hardware, but the hdl package is a library of
+generic stream components that knows nothing of networks or plans (as amaranth's own ``lib``): the
+compiler builds on it (each op's ``hardware`` hook, the lowering, the cost models that read a
+component's structure), so the compiler's rank is after hdl's. :data:`KNOWN_EXCEPTIONS` names what is
+allowed against these rules; an entry that no longer matches any import fails as well, so the list
+can only shrink. It is empty.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ RANKS = {
     "bnn_hw.wire": 0,                       # the UART protocol's bytes, for the gateware and the host
     "bnn_hw.intmath": 0,                    # integer helpers (ceil_div) every layer uses
     "bnn_hw.model_file": 1, "bnn_hw.training": 1,
-    "bnn_hw.compiler": 2,
-    "bnn_hw.hdl": 3,
+    "bnn_hw.hdl": 2,                        # stream components, knowing nothing of the compiler
+    "bnn_hw.compiler": 3,
     "bnn_hw.sim": 4, "bnn_hw.boards": 4,
     "bnn_hw.protocol": 5, "bnn_hw.host": 5, "bnn_hw.cli": 5, "bnn_hw": 5,
 }
@@ -38,21 +44,8 @@ RANKS = {
 #: Layers of the same rank that must not import each other either.
 APART = {frozenset({"bnn_hw.sim", "bnn_hw.boards"})}
 
-#: Imports the rules do not allow: the gateware components know nothing of the compiler (it builds
-#: them), whatever the ranks say.
-FORBIDDEN = {("bnn_hw.hdl", "bnn_hw.compiler")}
-
 #: (importing module or layer, imported module or layer) allowed against the rules for now.
-KNOWN_EXCEPTIONS = {
-    # block RAM tables move to boards (issue 19)
-    # (the ranks let boards import the compiler; these two are listed so that the move is tracked)
-    ("bnn_hw.boards.family", "bnn_hw.compiler.cost"),
-    ("bnn_hw.boards.devices", "bnn_hw.compiler.cost"),
-    # The compiler lowers onto the hdl components (compiler/lower.py, the ops' hardware and cost,
-    # compiler/io_layout.py's index width), against the ranks above. Swapping the ranks of compiler
-    # and hdl would make this entry (and FORBIDDEN) unnecessary.
-    ("bnn_hw.compiler", "bnn_hw.hdl"),
-}
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -147,8 +140,6 @@ def wrong_way(item: Import) -> str | None:
     mine, theirs = layer(item.importer), layer(item.target)
     if mine == theirs:
         return None
-    if (mine, theirs) in FORBIDDEN:
-        return f"{mine} must not import {theirs}"
     if RANKS[theirs] > RANKS[mine]:
         return f"{mine} (rank {RANKS[mine]}) imports {theirs} of a later rank ({RANKS[theirs]})"
     if frozenset({mine, theirs}) in APART:
