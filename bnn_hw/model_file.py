@@ -86,9 +86,32 @@ def _build_layer(path, label: str, entry) -> nn.Module:
             raise ModelFileError(f"{path}: layer {label} ({name}) is malformed (needs its 'layers')")
         children = [_build_layer(path, f"{label}.{i}", e) for i, e in enumerate(entry["layers"])]
     try:
-        return kind.cls(*children, **entry["config"])
-    except (TypeError, ValueError) as e:
+        layer = kind.cls(*children, **entry["config"])
+        # what the layer was built as must be what the file says, value for value and type for type:
+        # constructors coerce (int(60.7) is 60) and PyTorch's layers take any value, or unknown keys
+        # (nn.Identity), without a word
+        described = kind.config(layer)
+    except (TypeError, ValueError, ModelFileError) as e:
         raise ModelFileError(f"{path}: layer {label} ({name}) has a bad config: {e}") from None
+    for key, value in entry["config"].items():
+        if key not in described:
+            raise ModelFileError(f"{path}: layer {label} ({name}) has a bad config: unknown key {key!r} "
+                                 f"(it takes {', '.join(map(repr, described)) or 'none'})")
+        if not _same(value, described[key]):
+            raise ModelFileError(f"{path}: layer {label} ({name}) has a bad config: {key!r} is {value!r}, "
+                                 f"which the layer takes as {described[key]!r}")
+    return layer
+
+
+def _same(a, b) -> bool:
+    """``a == b`` with the same types all the way down (``True`` is not ``1``, ``1.0`` is not ``1``)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def load(path: str | os.PathLike) -> nn.Sequential:

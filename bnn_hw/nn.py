@@ -659,7 +659,10 @@ def _batchnorm_config(layer: nn.modules.batchnorm._BatchNorm) -> dict:
     if not (layer.affine and layer.track_running_stats):
         raise ModelFileError(f"{type(layer).__name__} must have affine=True and track_running_stats=True "
                              f"to be saved")
-    return {"num_features": layer.num_features, "eps": layer.eps, "momentum": layer.momentum}
+    eps, momentum = float(layer.eps), layer.momentum if layer.momentum is None else float(layer.momentum)
+    if not 0 <= eps < float("inf"):   # torch's batch_norm rejects a negative eps only when it runs
+        raise ModelFileError(f"{type(layer).__name__} eps must be a non-negative number, not {layer.eps!r}")
+    return {"num_features": layer.num_features, "eps": eps, "momentum": momentum}
 
 
 def _single(value, what: str, layer: str) -> int:
