@@ -1,4 +1,5 @@
-"""Bad command-line input: one line on stderr, exit status 2, no traceback, before any work."""
+"""Bad command-line input: one line on stderr, exit status 2, no traceback, before any work; a
+simulation that finds the hardware differing from the reference: status 1."""
 
 import numpy as np
 import pytest
@@ -62,3 +63,36 @@ def test_run_reads_a_file_that_is_not_npy_in_one_line(tmp_path, capsys):
     path.write_bytes(b"not numpy")
     assert main(["run", MLP, "--port", "/dev/null", "--npy", str(path)]) == 2
     assert "not a readable .npy" in capsys.readouterr().err
+
+
+def test_sim_exits_1_when_the_hardware_differs_from_the_reference(tmp_path, capsys, monkeypatch):
+    """``bnn-hw sim`` on a tiny network in Icarus: status 0 when the RTL agrees with the reference; the
+    same run's result with one class and one score changed is a mismatch: status 1 (not 2: the input
+    was fine), said on stdout."""
+    from dataclasses import replace
+
+    import bnn_hw
+    from bnn_hw.sim import runner
+    from conftest import random_mlp
+
+    path = tmp_path / "tiny.pt"
+    bnn_hw.save(random_mlp(9, [7], 3, thresholds=(100,), seed=2), path)
+    argv = ["sim", str(path), "--images", "4", "--simulator", "icarus", "--build-dir", str(tmp_path / "sim")]
+    results, simulate = [], runner.simulate
+
+    def recorded(*args, **kwargs):
+        results.append(simulate(*args, **kwargs))
+        return results[-1]
+    monkeypatch.setattr(runner, "simulate", recorded)
+    assert main(argv) == 0
+    assert "hardware == NumPy reference: yes on 4 frames" in capsys.readouterr().out
+
+    good = results[0]
+    classes, scores = good.classes.copy(), good.scores.copy()
+    classes[1] = (classes[1] + 1) % 3          # frame 1: another class
+    scores[3, 0] += 1                          # frame 3: the same class, a score off by one
+    monkeypatch.setattr(runner, "simulate", lambda *args, **kwargs: replace(good, classes=classes, scores=scores))
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "hardware == NumPy reference: NO (2 mismatches) on 4 frames" in captured.out
+    assert captured.err == ""
