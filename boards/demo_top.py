@@ -10,7 +10,7 @@ ECP5 PLL's output when a :class:`PllConfig` is given.
 from __future__ import annotations
 
 from amaranth import ClockDomain, Elaboratable, Module, Mux, Signal
-from amaranth.lib import io
+from amaranth.lib import io, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 
@@ -64,12 +64,10 @@ class DemoTop(Elaboratable):
             rd.addr.eq(addr),
             fifo.w_en.eq(arrived),
             fifo.w_data.eq(data),
-            pipe.i.valid.eq(fifo.r_rdy),
-            pipe.i.payload.eq(fifo.r_data),
-            fifo.r_en.eq(pipe.i.ready),
             label.addr.eq(image),
             pipe.o.ready.eq(1),
         ]
+        wiring.connect(m, fifo.r_stream, pipe.i)
         m.d.sync += [issued.eq(issue), arrived.eq(issued), data.eq(rd.data)]
         with m.If(issue):
             m.d.sync += [word.eq(word + 1), addr.eq(addr + 1)]

@@ -4,6 +4,7 @@ default)."""
 from __future__ import annotations
 
 from amaranth.hdl import Signal, Value
+from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
 __all__ = ["buffered_output"]
@@ -26,8 +27,6 @@ def buffered_output(m, port, name: str = "out_fifo", depth: int = 3):
         advance.eq(~valid | fifo.w_rdy),
         fifo.w_en.eq(valid),
         fifo.w_data.eq(payload),
-        port.valid.eq(fifo.r_rdy),
-        Value.cast(port.payload).eq(fifo.r_data),
-        fifo.r_en.eq(port.ready),
     ]
+    wiring.connect(m, fifo.r_stream, wiring.flipped(port))
     return valid, payload, advance
