@@ -158,6 +158,96 @@ def test_error_replies_and_recovery(bit_plan):
     _serve(server, script)
 
 
+def test_a_request_longer_than_the_frame_memory_gets_bad_length(pixel_plan):
+    """INFER payloads of a word more than the frame RAM holds, of three frames, and of more bytes than
+    the receive FIFO holds: each is read to its end and answered BAD_LENGTH; no word reaches the
+    pipeline, and the next frame is answered right (none of the long payload was left in the RAM).
+    A header announcing 65535 bytes that never come is answered TIMEOUT."""
+    plan = pixel_plan
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS, rx_fifo_depth=16)
+    frames = _frames(plan, 4, seed=6)
+    frame_bytes, word_bytes = server.info.frame_bytes, server.info.bytes_per_word
+    words_in = []
+
+    async def count_pipeline_input(ctx):
+        pipe_in = server._pipeline.i
+        async for _, _, valid, ready in ctx.tick().sample(pipe_in.valid, pipe_in.ready):
+            if valid and ready:
+                words_in.append(1)
+
+    async def script(ctx, host):
+        for k, length in enumerate((frame_bytes + word_bytes, 3 * frame_bytes, 40)):
+            payload = b"".join(encode_frame(plan, f) for f in frames[k:k + 3])
+            payload = (payload * 3)[:length]
+            reply = await host.exchange(ctx, encode_request(Command.INFER, payload))
+            assert (reply.status, reply.payload) == (Status.BAD_LENGTH, b"")
+            assert ctx.get(server.status) == Status.BAD_LENGTH
+            assert words_in == []
+        await host.write(ctx, bytes([0xB5, Command.INFER, 0xFF, 0xFF]))
+        assert (await host.reply(ctx)).status == Status.TIMEOUT
+        await _infer_and_check(ctx, host, plan, frames[3:])
+        assert len(words_in) == server.info.input_words
+
+    _serve(server, script, background=[count_pipeline_input])
+
+
+@pytest.fixture(scope="module")
+def slow_plan():
+    """The pixel network with its first layer one product per cycle: a frame takes about 250 cycles
+    in the pipeline, six byte times of the line."""
+    return compile_model(random_mlp(13, [9], 3, thresholds=(60, 180), seed=3),
+                         {"thermometer0": Fold(1, 4), "dense1": Fold(1, 1)})
+
+
+@pytest.mark.parametrize("which", ["pixel_plan", "slow_plan"])
+def test_back_to_back_requests_are_all_answered(request, which):
+    """Requests sent one right after another, without waiting for replies: INFO, frames, a corrupted
+    frame, an unknown command, more frames; every reply comes, in order, and every result is the
+    reference's. With the slow pipeline the next request's bytes arrive while a frame is computed
+    (and while an INFO reply, longer than the transmit FIFO, is sent) and wait in the receive FIFO."""
+    plan = request.getfixturevalue(which)
+    server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)
+    frames = _frames(plan, 8, seed=7)
+    classes, scores = plan.predict(frames)
+    corrupted = bytearray(encode_request(Command.INFER, encode_frame(plan, frames[0])))
+    corrupted[6] ^= 0x04
+    requests = ([encode_request(Command.INFO)]
+                + [encode_request(Command.INFER, encode_frame(plan, f)) for f in frames[:4]]
+                + [bytes(corrupted), encode_request(0x09)]
+                + [encode_request(Command.INFER, encode_frame(plan, f)) for f in frames[4:]])
+    expected = ([Status.OK] + [Status.OK] * 4 + [Status.BAD_CRC, Status.UNKNOWN_COMMAND] + [Status.OK] * 4)
+    assert sum(map(len, requests)) > 64     # more bytes in all than the receive FIFO holds
+    computing = []                          # cycles from each frame's first word in to its result out
+
+    async def time_the_pipeline(ctx):
+        pipe, cycle, start = server._pipeline, 0, None
+        async for _, _, i_valid, i_ready, o_valid, o_ready in ctx.tick().sample(
+                pipe.i.valid, pipe.i.ready, pipe.o.valid, pipe.o.ready):
+            cycle += 1
+            if start is None and i_valid and i_ready:
+                start = cycle
+            if o_valid and o_ready:
+                computing.append(cycle - start)
+                start = None
+
+    async def script(ctx, host):
+        await host.write(ctx, b"".join(requests))
+        assert len(host.listener.received) > 9, "the replies did not overlap the requests"
+        replies = await host.replies(ctx, len(requests), max_cycles=40_000)   # a lost reply fails here
+        assert [r.status for r in replies] == expected
+        assert Info.from_bytes(replies[0].payload) == plan_info(plan)
+        results = [decode_infer_reply(plan, r.payload) for r in replies[1:5] + replies[7:]]
+        assert [c for c, _ in results] == list(classes)
+        assert all(np.array_equal(got, want) for (_, got), want in zip(results, scores))
+        await host.settle(ctx, TIMEOUT_BITS + 20)
+        assert host.drain() == []                 # nothing more: one reply per request
+        assert len(computing) == 8
+        if which == "slow_plan":                  # several bytes of the next request came meanwhile
+            assert min(computing) > 5 * 10 * DIVISOR
+
+    _serve(server, script, background=[time_the_pipeline])
+
+
 def test_truncated_request_times_out_and_the_next_one_works(pixel_plan):
     plan = pixel_plan
     server = _server(plan, divisor=DIVISOR, timeout_bits=TIMEOUT_BITS)

@@ -84,6 +84,20 @@ class SimHost:
             await ctx.tick()
         raise AssertionError(f"no reply within {max_cycles} cycles")
 
+    async def replies(self, ctx, count, max_cycles=500_000):
+        """The next ``count`` replies, however many arrive at once (fails if they have not all come
+        within ``max_cycles``, or more come)."""
+        got = []
+        for _ in range(max_cycles):
+            new = bytes(self.listener.received[self._taken:])
+            self._taken += len(new)
+            got += self._parser.feed(new)
+            if len(got) >= count:
+                assert len(got) == count and self._parser.needed == 4, "more replies than requests"
+                return got
+            await ctx.tick()
+        raise AssertionError(f"{len(got)} of {count} replies within {max_cycles} cycles")
+
     def drain(self):
         """The replies received and not yet taken (none may be left incomplete)."""
         new = bytes(self.listener.received[self._taken:])
