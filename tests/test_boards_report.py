@@ -94,3 +94,16 @@ def test_energy_figures_carry_their_provenance():
         assert totals[key]["provenance"] == "45nm ASIC-equivalent estimate"
     assert "Horowitz" in totals["energy_per_inference_pj"]["source"]
     assert totals["energy_ratio_32bit_to_binary"]["value"] > 1
+
+
+def test_timing_is_met_only_when_every_clock_meets_its_constraint():
+    """Two clocks: the one nextpnr times slowest meets its constraint, a faster one misses its own."""
+    plan = compile_model(random_mlp(16, [8], 4, seed=0))
+    pnr = json.loads((DATA / "nextpnr_report_ecp5.json").read_text())
+    met = pnr | {"fmax": {"osc": {"achieved": 40.0, "constraint": 25.0}, "core": {"achieved": 60.0, "constraint": 50.0}}}
+    missed = pnr | {"fmax": {"osc": {"achieved": 40.0, "constraint": 25.0}, "core": {"achieved": 60.0, "constraint": 75.0}}}
+    for data, timing_met in ((met, True), (missed, False)):
+        totals = make_report(plan, get_board("ulx3s"), data)["totals"]
+        assert totals["timing_met"]["value"] is timing_met
+        assert totals["fmax_mhz"]["value"]["clock"] == "osc"   # the lowest Fmax, as before
+    assert "WARNING: timing NOT met" in render_text(make_report(plan, get_board("ulx3s"), missed))
