@@ -8,6 +8,7 @@ import pytest
 import bnn_hw
 from bnn_hw.compiler.folding import Fold
 from bnn_hw.compiler import compile_model
+from bnn_hw.compiler.io_layout import input_words
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
 from conftest import random_bireal, random_boolnet, random_cnn, random_mlp, torch_scores
@@ -20,6 +21,38 @@ def _check(plan, frames, result):
     classes, scores = plan.predict(frames)
     assert np.array_equal(result.scores, scores), "hardware scores differ from the reference"
     assert np.array_equal(result.classes, classes), "hardware classes differ from the reference"
+
+
+#: Cycles of fixed pipeline depth a stage may add to a frame's latency beyond its per-frame cycles
+#: (registers around the weight ROM, the popcount or adder tree, the accumulators and thresholds,
+#: output buffers, the gearboxes between stages); measured 4 to 8 a stage on the MLPs here.
+STAGE_DEPTH = 16
+
+
+def _check_timing(plan, result, steady_from=2):
+    """A run without stalls keeps the plan's pace: from the ``steady_from``-th result on, results
+    come every ``plan.bottleneck.cost.cycles`` (B) cycles, to within 10%.
+
+    Not faster: the slowest stage needs B cycles for every frame (an interval below B means the cost
+    model counts cycles the hardware does not spend). Not slower than 1.1 B: the cost model leaves
+    out handover cycles between frames; measured, none where a dense layer or a padded convolution is
+    the bottleneck (the shipped MLP gives exactly 208 = B), 12 in 216 (5.6%) for an unpadded bit-image
+    convolution (Amaranth simulation of the same design). The mean interval is what
+    ``cycles_per_frame`` reports.
+
+    The first frame's latency (first word in to result out) is at least B and at least its input
+    words (one a cycle), and at most the sum of every stage's cycles per frame (each stage handling
+    the frame alone, one after another) plus ``STAGE_DEPTH`` cycles a stage."""
+    bottleneck = plan.bottleneck.cost.cycles
+    intervals = np.diff(result.out_cycles)[steady_from - 1:]
+    assert len(intervals) >= 4, "too few frames for a steady state"
+    assert bottleneck <= intervals.min() and intervals.max() <= 1.1 * bottleneck, \
+        f"frames every {sorted(set(intervals.tolist()))} cycles, the plan says {bottleneck} ({plan.bottleneck.name})"
+    assert bottleneck <= result.cycles_per_frame <= 1.1 * bottleneck
+    words = len(input_words(plan, np.zeros(plan.input_type.size, np.uint8)))
+    most = sum(stage.cost.cycles for stage in plan.stages) + STAGE_DEPTH * len(plan.stages)
+    assert max(bottleneck, words) <= result.latency_cycles <= most, \
+        f"latency {result.latency_cycles} cycles, expected {max(bottleneck, words)}..{most}"
 
 
 @pytest.mark.parametrize("folding, stall", [
@@ -53,14 +86,41 @@ def test_binary_input_network(tmp_path, rng):
     assert np.array_equal(result.scores, torch_scores(model, 2.0 * frames - 1))
 
 
+@pytest.mark.parametrize("network", [
+    "dense-bound",
+    pytest.param("argmax-bound", marks=pytest.mark.xfail(strict=True, reason=(
+        "ArgMaxHead with lanes > 1 takes 2 cycles a score, not 1: the SyncFIFOBuffered(depth=2) after "
+        "its slicing gearbox (a depth-1 FIFO and an output register) cannot take a word in the cycle it "
+        "gives one; frames come every 10 cycles where the plan says 5 (depth=3 gives 5, in Amaranth)"))),
+])
+def test_frame_interval_and_latency_agree_with_the_plan(tmp_path, network):
+    """Without stalls, frames leave at the plan's pace and with a latency within computed bounds
+    (:func:`_check_timing`), and the timing does not depend on the data: another run on other
+    frames takes and gives every word in the same cycles."""
+    if network == "dense-bound":     # dense1 (37 outputs of 69 bits, 4x7 lanes) takes 10 x 10 cycles a frame
+        plan = compile_model(random_mlp(23, [37, 11], 10, seed=5, scale=True),
+                             {"thermometer0": Fold(1, 5), "dense1": Fold(4, 7), "dense4": Fold(3, 5),
+                              "dense7": Fold(4, 3)})
+    else:                            # the argmax over 5 scores (5 cycles) is the slowest stage
+        plan = compile_model(random_mlp(9, [13], 5, seed=2, thresholds=(100,)))
+        assert plan.bottleneck.name == "argmax"
+    runs = []
+    for seed in (0, 1):
+        frames = np.random.default_rng(seed).integers(0, 256, (12, plan.input_type.size), dtype=np.uint8)
+        runs.append(simulate(plan, frames, simulator="icarus", build_dir=tmp_path / str(seed)))
+        _check(plan, frames, runs[-1])
+        _check_timing(plan, runs[-1])
+    assert np.array_equal(runs[0].in_cycles, runs[1].in_cycles)
+    assert np.array_equal(runs[0].out_cycles, runs[1].out_cycles)
+
+
 def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
     plan = compile_model(bnn_hw.load(SHIPPED))
     images, _ = fashion_mnist("test")
     frames = images[:200]
     result = simulate(plan, frames, build_dir=tmp_path)
     _check(plan, frames, result)
-    # Steady state: one frame per slowest-stage interval (plus at most a few cycles of handover).
-    assert result.cycles_per_frame <= plan.bottleneck.cost.cycles + 4
+    _check_timing(plan, result)
 
 
 @pytest.mark.parametrize("config, folding, stall", [
@@ -120,4 +180,4 @@ def test_shipped_cnn_on_100_fashion_mnist_images(tmp_path, example):
     frames = images[:100]
     result = simulate(plan, frames, build_dir=tmp_path)
     _check(plan, frames, result)
-    assert result.cycles_per_frame <= plan.bottleneck.cost.cycles + 4
+    _check_timing(plan, result)
