@@ -96,8 +96,10 @@ class ArgMaxHead(wiring.Component):
         source = self.i
         if self._lanes > 1:
             m.submodules.slices = slices = Repack(classes * sw, self._lanes * sw, sw)
-            # a registered 2-word buffer: the slice multiplexer does not feed the comparator directly
-            m.submodules.slice_buffer = buffer = SyncFIFOBuffered(width=sw, depth=2)
+            # a registered buffer, so the slice multiplexer does not feed the comparator directly; 3
+            # words (an inner FIFO of 2 and the output register) take a word in the cycle they give
+            # one: with 2 it took a score every other cycle (tests/test_sim_runner.py, argmax-bound)
+            m.submodules.slice_buffer = buffer = SyncFIFOBuffered(width=sw, depth=3)
             m.d.comb += [
                 slices.i.valid.eq(self.i.valid),
                 slices.i.payload.eq(Value.cast(self.i.payload)),
