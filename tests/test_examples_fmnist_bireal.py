@@ -3,11 +3,14 @@ matches PyTorch on the whole test set, its real-valued map is fixed point of com
 downsamples through a real-valued shortcut (average pool, 1x1 convolution, level thresholds)."""
 
 import bnn_hw
+import pytest
+
 from bnn_hw.compiler.ops import Add, AvgPool, FixedConv, LevelThresholds, Requantize
 from bnn_hw.compiler import Block, compile_model
 from example_testing import EXAMPLES, check_shipped_model, short_training_run
 
 
+@pytest.mark.slow
 def test_one_short_training_run(tmp_path):
     short_training_run("fmnist_bireal", tmp_path, ["--epochs", "1", "--channels", "16,32", "--hidden", "32",
                                                    "--train-images", "6000"],

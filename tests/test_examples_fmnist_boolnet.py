@@ -2,11 +2,14 @@
 matches PyTorch on the whole test set, and its shortcut FIFOs are as deep as computed."""
 
 import bnn_hw
+import pytest
+
 from bnn_hw.compiler.blocks import deadlock_free_depth
 from bnn_hw.compiler import Block, compile_model
 from example_testing import EXAMPLES, check_shipped_model, short_training_run
 
 
+@pytest.mark.slow
 def test_one_short_training_run(tmp_path):
     short_training_run("fmnist_boolnet", tmp_path, ["--epochs", "1", "--channels", "16,32", "--hidden", "32",
                                                     "--train-images", "6000"],

@@ -11,6 +11,7 @@ from example_testing import EXAMPLES, check_shipped_model, short_training_run
 EXAMPLE = EXAMPLES / "fmnist_cnv"
 
 
+@pytest.mark.slow
 def test_one_short_training_run(tmp_path):
     short_training_run("fmnist_cnv", tmp_path, ["--epochs", "1", "--channels", "16,32,32", "--hidden", "32",
                                                 "--train-images", "6000", "--pad-value", "0"],

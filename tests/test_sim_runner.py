@@ -57,7 +57,8 @@ def _check_timing(plan, result, steady_from=2):
 
 @pytest.mark.parametrize("folding, stall", [
     ({"thermometer0": Fold(1, 5), "dense1": Fold(4, 7), "dense4": Fold(3, 5), "dense7": Fold(4, 3)}, 0.4),
-    ({"thermometer0": Fold(1, 1), "dense1": Fold(1, 1), "dense4": Fold(11, 37), "dense7": Fold(16, 64)}, 0.0),
+    pytest.param({"thermometer0": Fold(1, 1), "dense1": Fold(1, 1), "dense4": Fold(11, 37), "dense7": Fold(16, 64)},
+                 0.0, marks=pytest.mark.slow),
 ])
 def test_odd_sized_random_network(tmp_path, rng, folding, stall):
     """Sizes that are multiples of neither PE nor SIMD, under random stalls on both ports."""
@@ -111,6 +112,7 @@ def test_frame_interval_and_latency_agree_with_the_plan(tmp_path, network):
     assert np.array_equal(runs[0].out_cycles, runs[1].out_cycles)
 
 
+@pytest.mark.slow
 def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
     plan = compile_model(bnn_hw.load(SHIPPED))
     images, _ = fashion_mnist("test")
@@ -125,13 +127,14 @@ def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
     (dict(image=(1, 9, 7), convs=((4, 3, 1, 1, 0, 1), (5, 3, 2, 1, 1, 1)), pools=(0,), hidden=(6,),
           thresholds=(100, 200), scale=True), {}, 0.3),
     # a bit image, no padding, a 1x1 convolution, a pool after it, odd folding
-    (dict(image=(2, 8, 6), convs=((3, 3, 1, 0, -1, 1), (4, 1, 1, 0, -1, 1)), pools=(1,), hidden=(),
-          thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3),
+    pytest.param(dict(image=(2, 8, 6), convs=((3, 3, 1, 0, -1, 1), (4, 1, 1, 0, -1, 1)), pools=(1,), hidden=(),
+                      thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3, marks=pytest.mark.slow),
     # 5x5 kernel with padding 2 on a non-square image, stride 2 with odd sizes
-    (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, "replicate", 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
+    pytest.param(dict(image=(1, 7, 10), convs=((3, 5, 2, 2, "replicate", 1),), hidden=(5,), thresholds=(128,)), {},
+                 0.0, marks=pytest.mark.slow),
     # grouped convolutions, one with zero padding (a threshold table per border class and group)
-    (dict(image=(1, 7, 6), convs=((6, 3, 1, 1, 0, 2), (4, 3, 2, 1, -1, 2)), hidden=(5,),
-          thresholds=(90, 170)), {"conv2": Fold(2, 4)}, 0.3),
+    pytest.param(dict(image=(1, 7, 6), convs=((6, 3, 1, 1, 0, 2), (4, 3, 2, 1, -1, 2)), hidden=(5,),
+                      thresholds=(90, 170)), {"conv2": Fold(2, 4)}, 0.3, marks=pytest.mark.slow),
     # a first layer on 8-bit pixels (two channels, integer sums), then a binary convolution
     (dict(image=(2, 6, 7), convs=((4, 3, 1, 1, 0, 1), (3, 3, 2, 0, -1, 1)), hidden=(4,), thresholds=(),
           pixels=True, scale=True), {"conv1": Fold(3, 5)}, 0.3),
@@ -147,7 +150,7 @@ def test_random_convolutional_networks(tmp_path, config, folding, stall):
     assert np.array_equal(result.scores, torch_scores(model, 2.0 * frames - 1 if binary else frames))
 
 
-@pytest.mark.parametrize("op, stall", [("xnor", 0.3), ("or", 0.0)])
+@pytest.mark.parametrize("op, stall", [("xnor", 0.3), pytest.param("or", 0.0, marks=pytest.mark.slow)])
 def test_logic_shortcut_networks(tmp_path, op, stall):
     """Fork-join blocks (a multi-slice grouped body, a concatenation) in Verilog, under random stalls."""
     model = random_boolnet(image=(1, 7, 6), op=op, seed=11, grouped=True, concat=op == "or")
@@ -170,6 +173,7 @@ def test_real_shortcut_networks(tmp_path):
     assert np.array_equal(result.scores, torch_scores(model, frames))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ["fmnist_cnv", "fmnist_boolnet", "fmnist_bireal"])
 def test_shipped_cnn_on_100_fashion_mnist_images(tmp_path, example):
     plan = compile_model(bnn_hw.load(EXAMPLES / example / "net.pt"))

@@ -14,6 +14,9 @@ from bnn_hw.compiler.io_layout import decode_infer_reply, encode_frame, plan_inf
 from bnn_hw.wire import Command, Info, Status, encode_request
 from bnn_hw.sim.uart_runner import simulate_uart
 
+#: The whole-board simulation takes minutes: the full tier.
+pytestmark = pytest.mark.slow
+
 SHIPPED = Path(__file__).parent.parent / "examples" / "fmnist_mlp" / "net.pt"
 IMAGES = 20
 CORRUPTED_AT = 10   # the corrupted copy of image 10 goes just before image 10 itself
