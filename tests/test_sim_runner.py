@@ -1,8 +1,10 @@
 """cocotb simulations of the generated Verilog, compared bit for bit with the NumPy reference.
 
-The fast tier keeps one Verilator run (an odd-sized MLP under stalls) and the Icarus runs; the
-networks of every family in Verilog, and the shipped models, are in the slow tier (the Amaranth
-simulations of the same pipelines, every op and random foldings are in the fast tier).
+The fast tier keeps one small random network of each layer kind in Verilator, under random stalls
+(an odd-sized MLP, a CNN with padding, stride and a pool, a first layer on 8-bit pixels, logic
+shortcuts around a multi-slice grouped body, real-valued shortcuts with a downsampling block), and
+the Icarus runs; the other random CNNs, the OR shortcut with a concatenation (no stalls), the wide
+MLP folding, the bit-input MLP and the shipped models are in the slow tier.
 """
 
 from pathlib import Path
@@ -133,18 +135,18 @@ def test_shipped_model_on_200_fashion_mnist_images(tmp_path):
     (dict(image=(1, 9, 7), convs=((4, 3, 1, 1, 0, 1), (5, 3, 2, 1, 1, 1)), pools=(0,), hidden=(6,),
           thresholds=(100, 200), scale=True), {}, 0.3),
     # a bit image, no padding, a 1x1 convolution, a pool after it, odd folding
-    (dict(image=(2, 8, 6), convs=((3, 3, 1, 0, -1, 1), (4, 1, 1, 0, -1, 1)), pools=(1,), hidden=(),
-          thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3),
+    pytest.param(dict(image=(2, 8, 6), convs=((3, 3, 1, 0, -1, 1), (4, 1, 1, 0, -1, 1)), pools=(1,), hidden=(),
+                      thresholds=()), {"conv1": Fold(2, 5), "conv4": Fold(3, 2)}, 0.3, marks=pytest.mark.slow),
     # 5x5 kernel with padding 2 on a non-square image, stride 2 with odd sizes
-    (dict(image=(1, 7, 10), convs=((3, 5, 2, 2, "replicate", 1),), hidden=(5,), thresholds=(128,)), {}, 0.0),
+    pytest.param(dict(image=(1, 7, 10), convs=((3, 5, 2, 2, "replicate", 1),), hidden=(5,), thresholds=(128,)), {},
+                 0.0, marks=pytest.mark.slow),
     # grouped convolutions, one with zero padding (a threshold table per border class and group)
-    (dict(image=(1, 7, 6), convs=((6, 3, 1, 1, 0, 2), (4, 3, 2, 1, -1, 2)), hidden=(5,),
-          thresholds=(90, 170)), {"conv2": Fold(2, 4)}, 0.3),
+    pytest.param(dict(image=(1, 7, 6), convs=((6, 3, 1, 1, 0, 2), (4, 3, 2, 1, -1, 2)), hidden=(5,),
+                      thresholds=(90, 170)), {"conv2": Fold(2, 4)}, 0.3, marks=pytest.mark.slow),
     # a first layer on 8-bit pixels (two channels, integer sums), then a binary convolution
     (dict(image=(2, 6, 7), convs=((4, 3, 1, 1, 0, 1), (3, 3, 2, 0, -1, 1)), hidden=(4,), thresholds=(),
           pixels=True, scale=True), {"conv1": Fold(3, 5)}, 0.3),
 ])
-@pytest.mark.slow
 def test_random_convolutional_networks(tmp_path, config, folding, stall):
     model = random_cnn(**config, seed=3)
     plan = compile_model(model, folding)
@@ -156,8 +158,7 @@ def test_random_convolutional_networks(tmp_path, config, folding, stall):
     assert np.array_equal(result.scores, torch_scores(model, 2.0 * frames - 1 if binary else frames))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("op, stall", [("xnor", 0.3), ("or", 0.0)])
+@pytest.mark.parametrize("op, stall", [("xnor", 0.3), pytest.param("or", 0.0, marks=pytest.mark.slow)])
 def test_logic_shortcut_networks(tmp_path, op, stall):
     """Fork-join blocks (a multi-slice grouped body, a concatenation) in Verilog, under random stalls."""
     model = random_boolnet(image=(1, 7, 6), op=op, seed=11, grouped=True, concat=op == "or")
@@ -168,7 +169,6 @@ def test_logic_shortcut_networks(tmp_path, op, stall):
     assert np.array_equal(result.scores, torch_scores(model, frames))
 
 
-@pytest.mark.slow
 def test_real_shortcut_networks(tmp_path):
     """Bi-Real blocks (fixed-point tables, adders and signs) and a downsampling block (average pool,
     multiply-accumulate, level thresholds) in Verilog, under random stalls (the Amaranth pipeline
