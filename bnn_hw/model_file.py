@@ -11,7 +11,8 @@ A container layer (:class:`bnn_hw.nn.LogicShortcut`) also lists its body,
 ``"3.0.weight"`` (layer 0 of the body of layer 3).
 
 :func:`load` reads it with ``torch.load(weights_only=True)``, so no code from the file ever runs; it
-checks the schema, layer types and tensor shapes and raises :class:`ModelFileError` with one line
+checks the schema, layer types, tensor shapes and what each layer type checks of its own tensors
+(index ranges and dtypes of the logic layers) and raises :class:`ModelFileError` with one line
 naming the problem.
 """
 
@@ -114,6 +115,22 @@ def _same(a, b) -> bool:
     return a == b
 
 
+def _check_layer_states(path, model: nn.Sequential, given: dict) -> None:
+    """Each layer type's own checks of its tensors (:attr:`bnn_hw.nn.LayerType.check_state`: index
+    ranges, dtypes), before they are loaded (loading would cast them silently)."""
+    for label, layer in model.named_modules():
+        kind = bnn.layer_kind(layer)
+        if kind is None or kind.check_state is None:
+            continue
+        prefix = f"{label}."
+        state = {key[len(prefix):]: tensor for key, tensor in given.items()
+                 if key.startswith(prefix) and "." not in key[len(prefix):]}
+        try:
+            kind.check_state(layer, state)
+        except ValueError as e:
+            raise ModelFileError(f"{path}: layer {label} ({type(layer).__name__}): {e}") from None
+
+
 def load(path: str | os.PathLike) -> nn.Sequential:
     """Read a model written by :func:`save` and return it in eval mode.
 
@@ -140,5 +157,6 @@ def load(path: str | os.PathLike) -> nn.Sequential:
                                  f"{key!r} has shape {tuple(got.shape)}, expected {tuple(want.shape)}")
         if not torch.isfinite(got.float()).all():
             raise ModelFileError(f"{path}: {key!r} holds NaN or infinite values")
+    _check_layer_states(path, model, given)
     model.load_state_dict(given, strict=True)
     return model.eval()

@@ -28,6 +28,12 @@ Layers:
   or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
   shortcut's), exact on fixed-point inputs.
+- :class:`LogicLayer`: learned two-input logic gates (differentiable logic-gate networks): in
+  training a softmax over (input pair, function) slots mixes the functions' multilinear forms; in
+  eval mode each gate is its argmax function on bits (:meth:`LogicLayer.netlist`).
+- :class:`LogicConv2d`: the compact logic convolution, a small tree of gates per output channel on
+  learned window positions, at every pixel (:meth:`LogicConv2d.tree`).
+- :class:`GroupSum`: class scores as the popcounts of consecutive groups of bits.
 - ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d``, ``AvgPool2d`` (both non-overlapping:
   stride = kernel) and ``Flatten`` are used as they are; ``Dropout`` and ``Identity`` are accepted and
   vanish (they do nothing in eval mode). Max-pool on +-1 values is a logical OR of
@@ -42,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -51,7 +58,8 @@ from .errors import ModelFileError
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
            "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
            "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
-           "LayerType", "layer_type", "layer_config", "supported_layers"]
+           "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
+           "LogicLayer", "LogicConv2d", "GroupSum", "GATE_FUNCTIONS", "gate_truth_table"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class LayerType:
 
     cls: type
     config: Callable[[nn.Module], dict]
+    #: Checks a file's tensors for the layer beyond their shapes (which the model file checks for
+    #: every layer): ``check_state(layer, state)`` with the layer as its config built it and its own
+    #: tensors by local name (``"logits"``, not ``"3.logits"``), before they are loaded; raises
+    #: ``ValueError`` with one line (index out of range, wrong dtype, ...). None: nothing more to check.
+    check_state: Callable[[nn.Module, dict], None] | None = None
 
     @property
     def container(self) -> bool:
@@ -74,13 +87,26 @@ class LayerType:
 LAYER_TYPES: dict[str, LayerType] = {}
 
 
-def layer_type(cls: type | None = None, *, config: Callable[[nn.Module], dict] | None = None):
+def layer_type(cls: type | None = None, *, config: Callable[[nn.Module], dict] | None = None,
+               check_state: bool | Callable[[nn.Module, dict], None] = False):
     """Register a layer class (as a decorator, with its ``config`` method) or a PyTorch layer class
-    with a ``config`` function that checks and describes it."""
+    with a ``config`` function that checks and describes it.
+
+    ``check_state`` declares the :attr:`LayerType.check_state` hook: a function, or True for the
+    class's own ``check_state(self, state)`` method (``@layer_type(check_state=True)``)."""
     def register(cls):
-        LAYER_TYPES[cls.__name__] = LayerType(cls, config or cls.config)
+        check = cls.check_state if check_state is True else (check_state or None)
+        LAYER_TYPES[cls.__name__] = LayerType(cls, config or cls.config, check)
         return cls
     return register if cls is None else register(cls)
+
+
+def layer_kind(layer: nn.Module) -> LayerType | None:
+    """The registered type of ``layer`` (its exact class), or None."""
+    for kind in LAYER_TYPES.values():
+        if type(layer) is kind.cls:
+            return kind
+    return None
 
 
 def layer_config(layer: nn.Module) -> tuple[str, dict]:
@@ -651,6 +677,398 @@ class FixedPointConv2d(nn.Module):
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.config().items())
+
+
+# -- Learned Boolean logic-gate networks (difflogic; Wang et al. 2026's compact networks) ----------
+
+#: The 16 two-input Boolean functions by code, difflogic's order: ``f_c(a, b) = (c >> (2 * (1 - a) + (1 - b))) & 1``
+#: for bits ``a, b`` in ``{0, 1}``, so bit 3 of the code is ``f(0, 0)`` and bit 0 is ``f(1, 1)``.
+GATE_FUNCTIONS = ("false", "a and b", "a and not b", "a", "not a and b", "b", "a xor b", "a or b", "a nor b",
+                  "a xnor b", "not b", "a or not b", "not a", "not a or b", "a nand b", "true")
+
+
+def gate_truth_table(code: int) -> tuple[int, int, int, int]:
+    """``(f(0,0), f(0,1), f(1,0), f(1,1))`` of function ``code`` (0..15)."""
+    return tuple((code >> (2 * (1 - a) + (1 - b))) & 1 for a in (0, 1) for b in (0, 1))
+
+
+def _multilinear_table() -> torch.Tensor:
+    """``(16, 4)``: each function's multilinear form ``w0 + w1 a + w2 b + w3 a b`` on ``a, b`` in
+    ``[0, 1]`` as ``(w0, w1, w2, w3)``: the truth table's coefficients ``t00 (1-a)(1-b) + t01 (1-a) b +
+    t10 a (1-b) + t11 a b`` multiplied out (AND is ``ab``, OR ``a + b - ab``, XOR ``a + b - 2ab``)."""
+    rows = []
+    for code in range(16):
+        t00, t01, t10, t11 = gate_truth_table(code)
+        rows.append((t00, t10 - t00, t01 - t00, t00 - t01 - t10 + t11))
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+_MULTILINEAR = _multilinear_table()
+
+
+def _relaxed_gate(w: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The multilinear form ``w0 + w1 a + w2 b + w3 a b`` (``w[..., 0..3]`` broadcast against ``a, b``);
+    exact on bits with the integer coefficients of one function."""
+    w0, w1, w2, w3 = w.unbind(-1)
+    return w0 + a * (w1 + w3 * b) + w2 * b
+
+
+def _exact_gate(code: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``f_code(a, b)`` on int64 bits: bit ``2 (1 - a) + (1 - b)`` of the code."""
+    return (code >> (3 - 2 * a - b)) & 1
+
+
+def _as_bits(x: torch.Tensor) -> torch.Tensor:
+    """+-1 values as int64 bits (``x >= 0`` is 1, as ``sign(0) = +1``)."""
+    return (x >= 0).long()
+
+
+def _from_bits(bits: torch.Tensor) -> torch.Tensor:
+    return torch.where(bits.bool(), 1.0, -1.0)
+
+
+def _check_size(name: str, value, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def _check_tensor(state: dict, key: str, dtype: torch.dtype) -> torch.Tensor:
+    tensor = state[key]
+    if tensor.dtype != dtype:
+        raise ValueError(f"{key!r} has dtype {str(tensor.dtype).removeprefix('torch.')}, expected "
+                         f"{str(dtype).removeprefix('torch.')}")
+    return tensor
+
+
+def _check_range(tensor: torch.Tensor, what: str, high: int) -> None:
+    """Every value of ``tensor`` in ``0..high - 1``."""
+    bad = tensor[(tensor < 0) | (tensor >= high)]
+    if len(bad):
+        raise ValueError(f"{what} {int(bad[0])} is out of range 0..{high - 1}")
+
+
+class _LogicGates(nn.Module):
+    """What the logic layers share: a ``frozen`` flag (a bool buffer, saved) and seeded draws.
+
+    A frozen layer computes its argmax gates in training too (on relaxed inputs, the multilinear form
+    of those functions, so earlier layers still get gradients); eval mode always does. The training
+    loop freezes layers front to back (:func:`bnn_hw.training.train`), so the last epoch reports the
+    Boolean network's accuracy.
+    """
+
+    def _init_common(self, seed) -> None:
+        self.seed = _check_size("seed", seed, 0)
+        self._draws = 0
+        self.register_buffer("frozen", torch.tensor(False))
+
+    def _rng(self) -> torch.Generator:
+        """A generator for the next draw: the constructor's is ``seed`` itself, re-draws follow."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self._draws)
+        self._draws += 1
+        return generator
+
+    @property
+    def is_frozen(self) -> bool:
+        return bool(self.frozen)
+
+    def freeze(self, frozen: bool = True) -> None:
+        """Compute the argmax gates in training too (or again the soft mixture with False)."""
+        self.frozen.fill_(bool(frozen))
+
+    @torch.no_grad()
+    def confidence(self) -> float:
+        """Mean over the gates of the largest slot probability (1.0: every choice is certain)."""
+        return float(sum(p.max(-1).values.sum() for p in self._slot_probabilities())
+                     / sum(p.shape[0] for p in self._slot_probabilities()))
+
+    def _slot_probabilities(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_common(state: dict) -> None:
+        _check_tensor(state, "frozen", torch.bool)
+        for key, tensor in state.items():
+            if key.endswith("logits"):
+                _check_tensor(state, key, torch.float32)
+
+
+@layer_type(check_state=True)
+class LogicLayer(_LogicGates):
+    """A layer of two-input logic gates (differentiable logic-gate networks, Petersen et al. 2022).
+
+    Input ``(batch, in_bits)`` bits as +-1 (relaxed to ``[-1, 1]`` in training); output
+    ``(batch, gates)``, exactly +-1 in eval mode. Gate ``g`` has ``candidates`` input pairs
+    ``connections[g, k] = (a, b)`` (int64, drawn from ``seed``: difflogic's scheme, so every input is
+    used by each candidate set when ``2 * gates >= in_bits``) and ``logits[g, k, c]`` over its
+    ``candidates * 16`` slots (pair ``k``, function ``c``, :data:`GATE_FUNCTIONS`).
+
+    Training: on ``p = (x + 1) / 2`` each gate is the softmax mixture over all its slots of the
+    functions' multilinear forms (the truth table's coefficients expected under the softmax, four per
+    pair), and the output is ``2 q - 1``. With one candidate the connections are fixed (difflogic);
+    with more the softmax also learns which pair to read, and :meth:`redraw` replaces the unchosen
+    pairs of gates whose choice stays uncertain (Wang et al. 2026's learned connections).
+
+    Eval: each gate is its argmax slot (ties to the lowest index), :meth:`netlist`, computed on bits.
+    """
+
+    def __init__(self, in_bits: int, gates: int, candidates: int = 1, seed: int = 0):
+        super().__init__()
+        self.in_bits, self.gates = _check_size("in_bits", in_bits), _check_size("gates", gates)
+        self.candidates = _check_size("candidates", candidates)
+        self._init_common(seed)
+        generator = self._rng()
+        pairs = [self._draw_pairs(generator) for _ in range(self.candidates)]
+        self.register_buffer("connections", torch.stack(pairs, dim=1))   # (gates, candidates, 2)
+        self.logits = nn.Parameter(torch.randn(self.gates, self.candidates, 16, generator=generator))
+
+    def _draw_pairs(self, generator: torch.Generator) -> torch.Tensor:
+        """``(gates, 2)`` input indices: a random permutation of ``2 * gates`` slots onto the inputs,
+        so every input is read once before any twice (difflogic's 'unique' connections)."""
+        slots = torch.randperm(2 * self.gates, generator=generator) % self.in_bits
+        slots = torch.randperm(self.in_bits, generator=generator)[slots]
+        return slots.view(2, self.gates).t().contiguous()
+
+    def config(self) -> dict:
+        return {"in_bits": self.in_bits, "gates": self.gates, "candidates": self.candidates, "seed": self.seed}
+
+    def check_state(self, state: dict) -> None:
+        self._check_common(state)
+        _check_range(_check_tensor(state, "connections", torch.int64), "input index", self.in_bits)
+
+    def _choice(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The argmax slot of every gate: inputs ``a``, ``b`` and function ``code`` (int64 tensors)."""
+        slot = self.logits.detach().reshape(self.gates, -1).argmax(1)   # the first maximum on ties
+        pair = self.connections[torch.arange(self.gates), slot // 16]
+        return pair[:, 0], pair[:, 1], slot % 16
+
+    def netlist(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What eval mode computes: gate ``g`` outputs ``f_code[g](x[a[g]], x[b[g]])``; ``a``, ``b``
+        int64 input indices, ``code`` uint8 function codes (:data:`GATE_FUNCTIONS`)."""
+        a, b, code = self._choice()
+        return a.cpu().numpy().astype(np.int64), b.cpu().numpy().astype(np.int64), code.cpu().numpy().astype(np.uint8)
+
+    def _slot_probabilities(self) -> list[torch.Tensor]:
+        return [F.softmax(self.logits.reshape(self.gates, -1), dim=1)]
+
+    def forward(self, x):
+        if x.dim() != 2 or x.shape[1] != self.in_bits:
+            raise ValueError(f"LogicLayer expects (batch, {self.in_bits}) bits, got {tuple(x.shape)}")
+        if not self.training:
+            a, b, code = self._choice()
+            bits = _as_bits(x)
+            return _from_bits(_exact_gate(code, bits[:, a], bits[:, b]))
+        p = (x + 1) / 2
+        if self.is_frozen:
+            a, b, code = self._choice()
+            q = _relaxed_gate(_MULTILINEAR.to(p)[code], p[:, a], p[:, b])
+        else:
+            probs = F.softmax(self.logits.reshape(self.gates, -1), dim=1).view(self.gates, self.candidates, 16)
+            w = probs @ _MULTILINEAR.to(probs)                              # (gates, candidates, 4)
+            a, b = p[:, self.connections[..., 0]], p[:, self.connections[..., 1]]   # (batch, gates, candidates)
+            w0, w1, w2, w3 = w.unbind(-1)
+            q = w0.sum(-1) + (a * (w1 + w3 * b) + w2 * b).sum(-1)
+        return 2 * q - 1
+
+    @torch.no_grad()
+    def redraw(self, threshold: float) -> int:
+        """For every gate whose largest slot probability is below ``threshold``, draw new random pairs
+        for its candidates other than the argmax's, and reset their logits to the gate's mean logit
+        plus unit noise; returns the number of such gates. Nothing for one candidate or a frozen layer."""
+        if self.candidates == 1 or self.is_frozen:
+            return 0
+        top, slot = self._slot_probabilities()[0].max(1)
+        gates = (top < threshold).nonzero().flatten()
+        if not len(gates):
+            return 0
+        generator = self._rng()
+        n, k = len(gates), self.candidates
+        redrawn = torch.ones(n, k, dtype=torch.bool)
+        redrawn[torch.arange(n), slot[gates] // 16] = False
+        connections = self.connections[gates]
+        connections[redrawn] = torch.randint(0, self.in_bits, (n, k, 2), generator=generator)[redrawn]
+        self.connections[gates] = connections
+        logits = self.logits.data[gates]
+        fresh = logits.mean(dim=(1, 2), keepdim=True) + torch.randn(n, k, 16, generator=generator)
+        logits[redrawn] = fresh[redrawn]
+        self.logits.data[gates] = logits
+        return n
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self.config().items()) + (", frozen" if self.is_frozen else "")
+
+
+@layer_type(check_state=True)
+class LogicConv2d(_LogicGates):
+    """The compact logic convolution: each output channel is a complete binary tree of ``2**depth - 1``
+    gates over ``2**depth`` leaves, applied at every output pixel; leaf ``l`` reads the bit at
+    ``(channel, row, column)`` of the ``kernel_size`` x ``kernel_size`` window (``padding`` bits around
+    the image are -1, false).
+
+    Input ``(batch, in_channels, H, W)`` bits as +-1; output ``(batch, out_channels, H', W')``.
+    The first level of gates works as :class:`LogicLayer`'s gates on pairs of leaves: gate ``g`` reads
+    leaves ``2g`` and ``2g + 1`` and has ``candidates`` positions for them (``positions[o, l, k]`` =
+    ``(channel, row, column)``, int64) and ``logits[o, g, k, c]`` over its ``candidates * 16`` slots;
+    the gates above have ``tree_logits[o, j, c]`` over the 16 functions (level order, root last).
+    Eval: :meth:`tree`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, depth: int = 2, stride: int = 1,
+                 padding: int = 0, candidates: int = 1, seed: int = 0):
+        super().__init__()
+        self.in_channels = _check_size("in_channels", in_channels)
+        self.out_channels = _check_size("out_channels", out_channels)
+        self.kernel_size, self.stride = _check_size("kernel_size", kernel_size), _check_size("stride", stride)
+        self.depth, self.padding = _check_size("depth", depth), _check_size("padding", padding, 0)
+        if depth > 8:
+            raise ValueError(f"depth must be at most 8, not {depth}")
+        self.candidates = _check_size("candidates", candidates)
+        self._init_common(seed)
+        generator = self._rng()
+        shape = (self.out_channels, self.leaves, self.candidates)
+        self.register_buffer("positions", torch.stack([
+            torch.randint(0, self.in_channels, shape, generator=generator),
+            torch.randint(0, self.kernel_size, shape, generator=generator),
+            torch.randint(0, self.kernel_size, shape, generator=generator)], dim=-1))
+        first = self.leaves // 2
+        self.logits = nn.Parameter(torch.randn(self.out_channels, first, self.candidates, 16, generator=generator))
+        self.tree_logits = nn.Parameter(torch.randn(self.out_channels, first - 1, 16, generator=generator))
+
+    @property
+    def leaves(self) -> int:
+        return 2 ** self.depth
+
+    @property
+    def gates_per_channel(self) -> int:
+        return self.leaves - 1
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "depth": self.depth, "stride": self.stride,
+                "padding": self.padding, "candidates": self.candidates, "seed": self.seed}
+
+    def check_state(self, state: dict) -> None:
+        self._check_common(state)
+        positions = _check_tensor(state, "positions", torch.int64)
+        _check_range(positions[..., 0], "input channel", self.in_channels)
+        _check_range(positions[..., 1:], "window offset", self.kernel_size)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return (height + 2 * p - k) // s + 1, (width + 2 * p - k) // s + 1
+
+    def _choice(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The leaves ``(out, 2**depth, 3)`` and codes ``(out, 2**depth - 1)`` eval mode computes."""
+        o, first, k = self.out_channels, self.leaves // 2, self.candidates
+        slot = self.logits.detach().reshape(o, first, -1).argmax(-1)    # (out, first); first maximum on ties
+        positions = self.positions.view(o, first, 2, k, 3)
+        index = (slot // 16)[:, :, None, None, None].expand(o, first, 2, 1, 3)
+        leaves = positions.gather(3, index).reshape(o, self.leaves, 3)
+        codes = torch.cat([slot % 16, self.tree_logits.detach().argmax(-1)], dim=1)
+        return leaves, codes
+
+    def tree(self) -> tuple[np.ndarray, np.ndarray]:
+        """What eval mode computes. ``leaves`` (int64, ``(out_channels, 2**depth, 3)``): the
+        ``(channel, row, column)`` each leaf reads in the window; ``codes`` (uint8,
+        ``(out_channels, 2**depth - 1)``): the functions in level order, first the ``2**(depth-1)``
+        gates on leaf pairs ``(0, 1), (2, 3), ...``, then the gates on their outputs in pairs, root
+        last. Output ``(o, i, j)`` is the root of tree ``o`` on the padded input's window at
+        ``(i * stride, j * stride)``."""
+        leaves, codes = self._choice()
+        return leaves.cpu().numpy().astype(np.int64), codes.cpu().numpy().astype(np.uint8)
+
+    def _slot_probabilities(self) -> list[torch.Tensor]:
+        o = self.out_channels
+        return [F.softmax(self.logits.reshape(o * self.leaves // 2, -1), dim=1),
+                F.softmax(self.tree_logits.reshape(-1, 16), dim=1)]
+
+    def _windows(self, x: torch.Tensor, pad: float) -> torch.Tensor:
+        """``(batch, in_channels * k * k, output pixels)``: every window, channel-major then row, column."""
+        if self.padding:
+            p = self.padding
+            x = F.pad(x, (p, p, p, p), value=pad)
+        return F.unfold(x, self.kernel_size, stride=self.stride)
+
+    def _flat(self, positions: torch.Tensor) -> torch.Tensor:
+        k = self.kernel_size
+        return (positions[..., 0] * k + positions[..., 1]) * k + positions[..., 2]
+
+    def forward(self, x):
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"LogicConv2d expects (batch, {self.in_channels}, height, width) bits, "
+                             f"got {tuple(x.shape)}")
+        height, width = self.output_size(x.shape[2], x.shape[3])
+        if height < 1 or width < 1:
+            raise ValueError(f"LogicConv2d: a {x.shape[2]}x{x.shape[3]} input is smaller than its "
+                             f"{self.kernel_size}x{self.kernel_size} window (padding {self.padding})")
+        n, o = len(x), self.out_channels
+        if not self.training:
+            leaves, codes = self._choice()
+            windows = self._windows(_as_bits(x).to(torch.float32), 0.0).long()
+            level = windows[:, self._flat(leaves).flatten()].view(n, o, self.leaves, -1)
+            start = 0
+            while level.shape[2] > 1:
+                count = level.shape[2] // 2
+                code = codes[:, start:start + count][None, :, :, None]
+                level = _exact_gate(code, level[:, :, 0::2], level[:, :, 1::2])
+                start += count
+            return _from_bits(level[:, :, 0]).view(n, o, height, width)
+        windows = self._windows((x + 1) / 2, 0.0)
+        table = _MULTILINEAR.to(windows)
+        first = self.leaves // 2
+        if self.is_frozen:
+            leaves, codes = self._choice()
+            level = windows[:, self._flat(leaves).flatten()].view(n, o, self.leaves, -1)
+            weights = table[codes]                                          # (out, gates, 4)
+        else:
+            k = self.candidates
+            values = windows[:, self._flat(self.positions).flatten()].view(n, o, first, 2, k, -1)
+            probs = F.softmax(self.logits.reshape(o, first, -1), dim=-1).view(o, first, k, 16)
+            w = (probs @ table)[None, :, :, :, None, :]                     # (1, out, first, k, 1, 4)
+            w0, w1, w2, w3 = w.unbind(-1)
+            a, b = values[:, :, :, 0], values[:, :, :, 1]                   # (batch, out, first, k, pixels)
+            level = w0.sum(3) + (a * (w1 + w3 * b) + w2 * b).sum(3)         # (batch, out, first, pixels)
+            weights = F.softmax(self.tree_logits, dim=-1) @ table           # the gates above
+        return self._upper(level, weights).view(n, o, height, width)
+
+    @staticmethod
+    def _upper(level: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Reduce ``level`` ``(batch, out, m, pixels)`` pairwise by the relaxed gates ``weights``
+        ``(out, m - 1, 4)`` in level order; returns ``2 q - 1`` of the root, ``(batch, out, pixels)``."""
+        start = 0
+        while level.shape[2] > 1:
+            count = level.shape[2] // 2
+            w = weights[:, start:start + count][None, :, :, None, :]
+            level = _relaxed_gate(w, level[:, :, 0::2], level[:, :, 1::2])
+            start += count
+        return 2 * level[:, :, 0] - 1
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self.config().items()) + (", frozen" if self.is_frozen else "")
+
+
+@layer_type
+class GroupSum(nn.Module):
+    """Class scores from bits: input ``(batch, n)`` +-1 values with ``n`` divisible by ``classes``;
+    output ``(batch, classes)``, the number of +1 bits in each consecutive group of ``n / classes``
+    (``sum((x + 1) / 2)``: integers in eval mode, exact in float32; relaxed counts in training).
+    A temperature for the loss belongs to the training loop, not to this layer."""
+
+    def __init__(self, classes: int):
+        super().__init__()
+        self.classes = _check_size("classes", classes)
+
+    def config(self) -> dict:
+        return {"classes": self.classes}
+
+    def forward(self, x):
+        if x.dim() != 2 or x.shape[1] < self.classes or x.shape[1] % self.classes:
+            raise ValueError(f"GroupSum({self.classes}) needs (batch, n) bits with n a positive multiple of "
+                             f"{self.classes}, got shape {tuple(x.shape)}")
+        return ((x + 1) / 2).reshape(len(x), self.classes, -1).sum(-1)
+
+    def extra_repr(self):
+        return f"classes={self.classes}"
 
 
 # -- PyTorch layers that bnn-hw accepts as they are -------------------------------------------------

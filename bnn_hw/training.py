@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -21,10 +22,11 @@ from torch.nn import functional as F
 from .datasets import fashion_mnist
 from .intmath import ceil_div
 from .model_file import load, save
-from .nn import BinaryConv2d, BinaryLinear, ImageInput
+from .nn import BinaryConv2d, BinaryLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
-           "temperature_at", "save_with_metrics", "weight_bits", "train_example"]
+           "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
+           "freeze_deadlines", "discretize_step"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift")
 
@@ -105,16 +107,99 @@ def temperature_at(step: int, steps: int, start: float, end: float) -> float | N
     return start * (end / start) ** (step / ramp)
 
 
+@dataclass(frozen=True)
+class LogicSchedule:
+    """How :func:`train` discretizes a model's logic layers (:class:`~bnn_hw.nn.LogicLayer`,
+    :class:`~bnn_hw.nn.LogicConv2d`) and re-draws their candidate connections.
+
+    Freezing (adaptive discretization): after each epoch the first layer not yet frozen is frozen
+    (it computes its argmax gates from then on, and the layers after it adapt) when its
+    :meth:`~bnn_hw.nn.LogicLayer.confidence` reaches ``freeze_confidence``, or at the latest after
+    epoch :func:`freeze_deadlines` gives it: the layers' deadlines are spread evenly over the epochs
+    after the first ``freeze_start`` of them, the last layer's after the last epoch, so training ends
+    with every layer frozen: a Boolean network whose accuracy :func:`train` reports.
+
+    Re-drawing: after each of the first ``redraw_until`` of the epochs, every unfrozen layer with
+    several candidates re-draws the unchosen candidates of gates whose largest slot probability is
+    below ``redraw_threshold`` (None: never).
+    """
+
+    freeze_confidence: float = 0.95
+    freeze_start: float = 0.5
+    redraw_threshold: float | None = 0.5
+    redraw_until: float = 0.5
+
+    def __post_init__(self):
+        if not (0 <= self.freeze_start <= 1 and 0 <= self.redraw_until <= 1):
+            raise ValueError("freeze_start and redraw_until are fractions of the epochs, in [0, 1]")
+
+
+def logic_layers(model: nn.Module) -> list[nn.Module]:
+    """The model's logic layers in forward order (nested ones included)."""
+    return [m for m in model.modules() if isinstance(m, (LogicLayer, LogicConv2d))]
+
+
+def freeze_deadlines(layers: int, epochs: int, start: float) -> list[int]:
+    """The epoch after which each of ``layers`` logic layers is frozen at the latest: evenly spread
+    after the first ``start`` of the ``epochs``, non-decreasing, the last one ``epochs``."""
+    first = start * epochs
+    return [min(epochs, max(1, math.ceil(first + (epochs - first) * (i + 1) / layers - 1e-9)))
+            for i in range(layers)]
+
+
+def discretize_step(layers: list[nn.Module], epoch: int, epochs: int, schedule: LogicSchedule) -> list[int]:
+    """After ``epoch`` (1-based) of ``epochs``: re-draw uncertain candidates, then freeze, front to
+    back, the first unfrozen layer if it has settled and every one whose deadline has come.
+    Returns the indices of the layers frozen now."""
+    if schedule.redraw_threshold is not None and epoch <= schedule.redraw_until * epochs and epoch < epochs:
+        for layer in layers:
+            if not layer.is_frozen:
+                layer.redraw(schedule.redraw_threshold)
+    deadlines = freeze_deadlines(len(layers), epochs, schedule.freeze_start)
+    frozen, settled_used = [], False
+    for index, layer in enumerate(layers):
+        if layer.is_frozen:
+            continue
+        if epoch >= deadlines[index]:
+            layer.freeze()
+        elif not settled_used and layer.confidence() >= schedule.freeze_confidence:
+            layer.freeze()
+            settled_used = True
+        else:
+            break
+        frozen.append(index)
+    return frozen
+
+
+def _score_scale(model: nn.Sequential, images: torch.Tensor) -> float:
+    """The initial temperature of the scores: ``1 / sqrt(N)`` for scores in ``[-N, N]`` (the N
+    inputs of the last BinaryLinear) or in ``[0, N]`` (a GroupSum's groups of N bits)."""
+    if isinstance(model[-1], GroupSum):
+        was_training = model.training
+        with torch.no_grad():
+            bits = model[:-1].eval()(model_inputs(model, images[:1]))
+        model.train(was_training)
+        return 1 / math.sqrt(max(1, bits.shape[1] // model[-1].classes))
+    last = next(m for m in reversed(model) if isinstance(m, BinaryLinear))
+    return 1 / math.sqrt(last.in_features)
+
+
 def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, epochs: int,
           batch_size: int = 256, lr: float = 1e-3, augmentation: str = "none", seed: int = 0,
-          progressive: tuple[float, float] | None = None, log=print) -> list[dict]:
+          progressive: tuple[float, float] | None = None, tau: float | None = None,
+          logic: LogicSchedule | None = None, log=print) -> list[dict]:
     """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows.
 
-    ``progressive=(start, end)`` binarizes the weights progressively (:func:`temperature_at`)."""
-    # Scores are integers in [-N, N] for the N inputs of the last BinaryLinear.
-    last = next(m for m in reversed(model) if isinstance(m, BinaryLinear))
-    log_t = nn.Parameter(torch.tensor(-0.5 * math.log(last.in_features)))
-    optimizer = torch.optim.Adam(list(model.parameters()) + [log_t], lr=lr)
+    ``progressive=(start, end)`` binarizes the weights progressively (:func:`temperature_at`).
+    The loss is the cross-entropy of the scores divided by ``tau``, or times a learned temperature
+    with ``tau=None``. A model with logic layers is discretized by ``logic`` (:class:`LogicSchedule`,
+    its defaults if None): every logic layer ends frozen, and the last row's ``discrete_train_acc`` is
+    the eval-mode accuracy of the finished (Boolean) network on the training images."""
+    log_t = nn.Parameter(torch.tensor(math.log(_score_scale(model, images) if tau is None else 1 / tau)),
+                         requires_grad=tau is None)
+    gates = logic_layers(model)
+    schedule = logic or LogicSchedule()
+    optimizer = torch.optim.Adam([p for p in model.parameters()] + ([log_t] if tau is None else []), lr=lr)
     steps_per_epoch = ceil_div(len(images), batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
     layers = [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
@@ -148,11 +233,24 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
             correct += (scores.argmax(1) == y).sum().item()
         row = {"epoch": epoch, "loss": total_loss / len(images), "train_acc": correct / len(images),
                "seconds": time.perf_counter() - t0}
+        note = ""
+        if gates:
+            row["confidence"] = [round(layer.confidence(), 4) for layer in gates]
+            frozen = discretize_step(gates, epoch, epochs, schedule)
+            row["frozen"] = [layer.is_frozen for layer in gates]
+            note = (f"  confidence {' '.join(f'{c:.3f}' for c in row['confidence'])}"
+                    + (f"  froze layer {', '.join(map(str, frozen))}" if frozen else ""))
         history.append(row)
         log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  train acc {row['train_acc']:.4f}  "
-            f"score scale {log_t.exp().item():.4f}  {row['seconds']:.1f}s")
+            f"score scale {log_t.exp().item():.4f}  {row['seconds']:.1f}s{note}")
     for layer in layers:
         layer.temperature = None
+    if gates:
+        t0 = time.perf_counter()
+        history[-1]["discrete_train_acc"] = accuracy(model, images, labels)
+        history[-1]["seconds"] += time.perf_counter() - t0
+        log(f"all {len(gates)} logic layers frozen: train acc of the Boolean network "
+            f"{history[-1]['discrete_train_acc']:.4f}")
     return history
 
 
