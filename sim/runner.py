@@ -27,6 +27,17 @@ __all__ = ["SimResult", "simulate", "TOPLEVEL"]
 
 TOPLEVEL = PIPELINE_TOPLEVEL
 
+#: Icarus compiles yosys's Verilog-2005 as Verilog-2005 (the cocotb runner passes -g2012; the last -g
+#: wins). Under IEEE 1800 a variable's declaration initialiser makes no event at time 0, so the
+#: ``always @*`` blocks yosys writes for Amaranth's combinational logic (each woken by a dummy reg
+#: initialised to 0) never run until an input changes, and their outputs stay X: in a sliding window
+#: the line buffer's write address was X for the first row, the writes were lost, and the pipeline gave
+#: a frame more. See docs/verification.md, "Simulators".
+ICARUS_ARGS = ["-g2005"]
+
+#: Each simulator's build arguments.
+BUILD_ARGS = {"verilator": ["-Wno-fatal", "-O3"], "icarus": ICARUS_ARGS}
+
 
 @dataclass(frozen=True)
 class SimResult:
@@ -63,7 +74,7 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
 
     runner = get_runner(simulator)
     build_log, sim_log = build_dir / "build.log", build_dir / "sim.log"
-    build_args = ["-Wno-fatal", "-O3"] if simulator == "verilator" else []
+    build_args = BUILD_ARGS[simulator]
     # the cocotb runner reads PATH and MAKEFLAGS from os.environ itself
     with patch.dict(os.environ, simulator_env(simulator)):
         try:

