@@ -34,7 +34,7 @@ from amaranth.hdl import UnusedElaboratable
 
 import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
-from bnn_hw.compiler.lower import build_pipeline
+from bnn_hw.hdl.pipeline import build_pipeline
 from bnn_hw.boards.build import YOSYS_AFTER_READ
 from bnn_hw.compiler.cost import Cost
 from bnn_hw.compiler import Block, compile_model

@@ -19,10 +19,10 @@ from amaranth.hdl import UnusedElaboratable
 import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
 from bnn_hw.compiler.cost import gearbox_cost
-from bnn_hw.compiler.lower import build_pipeline
+from bnn_hw.hdl.pipeline import build_pipeline
 from bnn_hw.compiler import compile_model
 from bnn_hw.hdl import Chain, ForkJoin, Repack
-from bnn_hw.hdl.repack import repack_mode
+from bnn_hw.compiler.microarch import repack_mode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_model import EXAMPLES, ROOT, error, synthesise  # noqa: E402

@@ -21,10 +21,10 @@ import numpy as np
 
 from ..compiler.driver import check_fit
 from ..compiler.io_layout import input_words, plan_info
-from ..compiler.lower import build_pipeline, payload_width
 from ..compiler.plan import Plan
 from ..errors import BnnHwError, ToolchainError
 from ..hdl.memory_attrs import COLLISION_FREE
+from ..hdl.pipeline import build_pipeline, payload_width
 from ..hdl.uart_server import InferenceServer, uart_divisor
 from ..hdl.verilog import PIPELINE_TOPLEVEL, write_verilog
 from .board import BUILD_NAME, Board

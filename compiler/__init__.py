@@ -1,7 +1,7 @@
 """The compiler: a loaded model to a folded hardware plan (``bnn_hw.compiler``).
 
 ``compile_model(bnn_hw.load("net.pt"))`` gives a :class:`Plan`; its :meth:`~Plan.predict` is the
-bit-exact NumPy reference and :func:`bnn_hw.compiler.lower.build_pipeline` its Amaranth pipeline.
+bit-exact NumPy reference and :func:`bnn_hw.hdl.pipeline.build_pipeline` its Amaranth pipeline.
 The op contract every layer kind follows is :mod:`bnn_hw.compiler.ops.base`.
 """
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
 from ..intmath import ceil_div
+from .microarch import deserializer_realigns, line_buffer_rows, repack_mode, shift_buffer_geometry
 
 __all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost", "window_cost"]
 
@@ -116,7 +117,6 @@ def gearbox_cost(vector_bits: int, in_width: int, out_width: int, out_vector_bit
     of a vector that fills its output word only in part); a shift buffer of ``C`` bits inserting
     ``n`` possible word positions per bit costs about ``C * (3.9 + 0.2 n)`` LUT4 plus its counters.
     """
-    from ..hdl.repack import deserializer_realigns, repack_mode, shift_buffer_geometry
     mode = repack_mode(vector_bits, in_width, out_width, out_vector_bits)
     if mode == "serialize":
         slices = in_width // out_width
@@ -150,7 +150,6 @@ def window_cost(height: int, width: int, channels: int, kernel: int, stride: int
     groups, and from LUT RAM a 2:1 multiplexer per pixel bit for each further 16 words of depth;
     from block RAM 0.1 per pixel bit more.
     """
-    from ..hdl.sliding_window import line_buffer_rows
     out_width = channels // groups
     depth = line_buffer_rows(kernel, stride, height) * width
     lines = block_ram.place(channels, depth)

@@ -14,10 +14,10 @@ from dataclasses import fields, is_dataclass
 
 import numpy as np
 
-from ..hdl.argmax import index_width
 from ..intmath import ceil_div
 from ..wire import Info, ProtocolError
 from .ir import Kind
+from .microarch import index_width
 from .plan import Plan
 
 __all__ = ["input_word_bits", "input_words", "result_bits", "decode_result", "design_id", "plan_info",

@@ -4,7 +4,7 @@ This is what both the NumPy reference and the HDL generator consume::
 
     plan = compile_model(bnn_hw.load("net.pt"))  # bnn_hw.compiler.driver
     classes, scores = plan.predict(images)      # bit-exact reference
-    top = build_pipeline(plan)                  # Amaranth component (bnn_hw.compiler.lower)
+    top = build_pipeline(plan)                  # Amaranth component (bnn_hw.hdl.pipeline)
 
 A plan's block-RAM estimates count blocks of one primitive (``plan.block_ram``, ECP5's DP16KD by
 default); :meth:`Plan.costed_for` gives the same plan costed for another device's block RAM.

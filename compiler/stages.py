@@ -64,9 +64,6 @@ class Stage:
             cost = cost + gearbox_cost(*self.gearbox)
         return cost if self.bypass is None else cost + self.bypass.cost(self.block_ram)
 
-    def hardware(self):
-        return self.op.hardware(self.in_type, self.fold)
-
 
 @dataclass(frozen=True)
 class Block:

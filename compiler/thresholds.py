@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from .microarch import element_range
 
 __all__ = ["fold_thresholds", "fold_table", "fold_levels"]
 
@@ -96,8 +97,6 @@ def fold_levels(weights: np.ndarray, frac: int, in_type, chain) -> tuple[np.ndar
     large domains, on random sums and those next to every threshold).
     """
     import torch
-
-    from ..hdl.mvu import element_range
 
     *real, quantize = chain
     w = weights

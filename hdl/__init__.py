@@ -7,10 +7,14 @@ shortcut FIFO and joins the two bitwise (:class:`LogicJoin`) or adds them in fix
 (:class:`AddJoin`, after :class:`Requantize` tables). :class:`UartRx` and :class:`UartTx` carry
 bytes between a stream and a serial pin; :mod:`bnn_hw.hdl.uart_server` serves the UART protocol
 (:mod:`bnn_hw.wire`) around a pipeline, and :mod:`bnn_hw.hdl.verilog` writes a component as Verilog.
-The components know nothing of the compiler: it builds them (:mod:`bnn_hw.compiler.lower`).
+The hardware comes after the compiler in the data flow: each module registers the builder of the
+ops its component implements (:mod:`bnn_hw.hdl.registry`), :mod:`bnn_hw.hdl.pipeline` builds a
+compiled plan's whole pipeline from them, and the structure the components are built to is the one
+the compiler plans with (:mod:`bnn_hw.compiler.microarch`).
 
-Every component a module here lists in its ``__all__`` is exported from the package, so a new
-component needs no edit here; helper functions are imported from their modules.
+Every module here is imported with the package, which registers its builders, and every component a
+module lists in its ``__all__`` is exported from the package, so a new component needs no edit
+here; helper functions are imported from their modules.
 """
 
 import importlib

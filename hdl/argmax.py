@@ -5,16 +5,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
+# the result word's layout is the compiler's (bnn_hw.compiler.io_layout)
+from ..compiler.microarch import index_width
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
+from .registry import builds
 from .repack import Repack
 
-__all__ = ["ArgMaxHead", "index_width"]
-
-
-def index_width(classes: int) -> int:
-    """Bits of a class index among ``classes``."""
-    return max(1, (classes - 1).bit_length())
+__all__ = ["ArgMaxHead"]
 
 
 class ArgMaxHead(wiring.Component):
@@ -153,3 +152,8 @@ class _Slices:
     def __init__(self, stream_, layout):
         self.valid, self.ready = stream_.valid, stream_.ready
         self.payload = data.View(layout, stream_.payload)
+
+
+@builds(ops.ArgMax)
+def _argmax(op, in_type, fold):
+    return ArgMaxHead(in_type.size, fold.simd, in_type.width)

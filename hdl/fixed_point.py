@@ -6,17 +6,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..intmath import ceil_div
+from ..compiler import ops
+# the ROM banking is the compiler's plan, which its cost model counts
+from ..compiler.microarch import rom_bank_depth
+from ..intmath import ceil_div, signed_width
 from ._checks import require_positive_ints
 from ._output import buffered_output
-from .mvu import rom_bank_depth
+from .registry import builds
 
-__all__ = ["Requantize", "FixedSign", "signed_width"]
-
-
-def signed_width(lo: int, hi: int) -> int:
-    """Bits of the narrowest two's complement type holding ``lo..hi`` (at least 1)."""
-    return max((-int(lo) - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+__all__ = ["Requantize", "FixedSign"]
 
 
 class Requantize(wiring.Component):
@@ -180,3 +178,13 @@ class FixedSign(wiring.Component):
             m.d.sync += [valid.eq(self.i.valid),
                          payload.eq(Cat(~self.i.payload[c * w + w - 1] for c in range(self._channels)))]
         return m
+
+
+@builds(ops.Requantize)
+def _requantize(op, in_type, fold):
+    return Requantize(op.table, lanes=fold.pe, in_lanes=fold.simd, width=op.width)
+
+
+@builds(ops.FixedSign)
+def _fixed_sign(op, in_type, fold):
+    return FixedSign(fold.pe, in_type.width)

@@ -5,14 +5,15 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
+# the bitwise joins are the op's (the model's logic shortcuts)
+from ..compiler.ops.logic_join import JOIN_OPS
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .chain import payload_width
+from .registry import builds
 
-__all__ = ["Fork", "StreamRegister", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin", "JOIN_OPS"]
-
-#: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
-JOIN_OPS = ("xnor", "or")
+__all__ = ["Fork", "StreamRegister", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin"]
 
 
 class Fork(wiring.Component):
@@ -276,3 +277,20 @@ class ForkJoin(wiring.Component):
         wiring.connect(m, shortcut_out.o, self._join.b)
         wiring.connect(m, self._join.o, wiring.flipped(self.o))
         return m
+
+
+@builds(ops.LogicJoin)
+def _logic_join(op, body_bits, shortcut_bits, fold):
+    return LogicJoin(body_bits, op.mode)
+
+
+@builds(ops.Concat)
+def _concat(op, body_bits, shortcut_bits, fold):
+    return ConcatJoin(body_bits, shortcut_bits)
+
+
+@builds(ops.Add)
+def _add(op, body_bits, shortcut_bits, fold):
+    """``fold.pe`` adders of the body's and the shortcut's values."""
+    a, b = body_bits // fold.pe, shortcut_bits // fold.pe
+    return AddJoin(fold.pe, a, b, max(a, b) + 1)

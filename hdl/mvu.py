@@ -16,26 +16,18 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
+# the ROM banking is the compiler's plan, which its cost model counts
+from ..compiler.microarch import rom_bank_depth
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
-from .mvu_datapath import POPCOUNT_CHUNK, SUM_GROUP, Pipeline
-from .mvu_mac import MAC_CHUNK, MacDatapath, dot_bound, element_range
+from .mvu_datapath import Pipeline
+from .mvu_mac import MacDatapath
 from .mvu_popcount import PopcountDatapath
+from .registry import builds
 
-__all__ = ["MatrixVectorUnit", "POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "rom_bank_depth", "element_range",
-           "dot_bound"]
-
-#: ECP5 DP16KD depth at each narrow port width; 512 words at 36 bits and wider.
-_BLOCK_DEPTH_BY_WIDTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
-
-
-def rom_bank_depth(width: int) -> int:
-    """Words per bank of a ``width``-bit weight ROM: one ECP5 DP16KD deep at the narrowest aspect
-    ratio that holds the word (512 words at 36 bits and wider, 8,192 at 2 bits). Deeper ROMs are
-    split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
-    made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
-    return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
+__all__ = ["MatrixVectorUnit"]
 
 
 def _shape_of(array):
@@ -615,3 +607,16 @@ class MatrixVectorUnit(wiring.Component):
                 dot = Mux(nf3 == NF - 1, 0, dot)
             lanes.append(dot[:sw])
         return Cat(lanes)
+
+
+@builds(ops.BinaryDense)
+def _binary_dense(op, in_type, fold):
+    """XNOR-popcount of the input bits, then the op's thresholds (or its scores)."""
+    return MatrixVectorUnit(op.weights, op.thresholds, pe=fold.pe, simd=fold.simd)
+
+
+@builds(ops.FixedConv)
+def _fixed_conv(op, in_type, fold):
+    """Multiply-accumulate of the two's complement input values with the op's integer weights."""
+    return MatrixVectorUnit(op.weights, None, pe=fold.pe, simd=fold.simd, element_width=in_type.width,
+                            signed_elements=True, weight_bits=op.weight_bits)

@@ -10,14 +10,10 @@ part of the dot product from them: XNOR-popcount for binary elements
 
 from amaranth.hdl import Signal
 
-__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "Pipeline", "SliceDatapath"]
+# the slicing is the compiler's plan, which its cost model counts
+from ..compiler.microarch import SUM_GROUP
 
-#: The popcount of a ``simd``-bit word is pipelined: slices of this many bits (or, with +-1 weights,
-#: multi-bit elements), then their sum.
-POPCOUNT_CHUNK = 16
-#: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
-#: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
-SUM_GROUP = 4
+__all__ = ["Pipeline", "SliceDatapath"]
 
 
 class Pipeline:

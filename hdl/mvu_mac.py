@@ -3,28 +3,11 @@ as sums of elements masked by the weights' bit planes."""
 
 from amaranth.hdl import Mux
 
-from .mvu_datapath import POPCOUNT_CHUNK, SliceDatapath
+# the slicing and the sums' bounds are the compiler's plan (its cost and type models)
+from ..compiler.microarch import MAC_CHUNK, POPCOUNT_CHUNK, dot_bound, element_range
+from .mvu_datapath import SliceDatapath
 
-__all__ = ["MAC_CHUNK", "MacDatapath", "element_range", "dot_bound"]
-
-#: With multi-bit weights each bit plane sums slices of this many multi-bit elements, then the slice
-#: sums SUM_GROUP at a time, one registered level each (16 10-bit values in one cycle held the
-#: Bi-Real example's 1x1 convolution at 78 MHz).
-MAC_CHUNK = 4
-
-
-def element_range(element_width: int, signed_elements: bool) -> tuple[int, int]:
-    """The smallest and largest multi-bit element: two's complement or unsigned."""
-    if signed_elements:
-        return -(1 << (element_width - 1)), (1 << (element_width - 1)) - 1
-    return 0, (1 << element_width) - 1
-
-
-def dot_bound(n: int, element_width: int, signed_elements: bool, weight_bits: int) -> int:
-    """The largest magnitude of a dot product of ``n`` multi-bit elements with weights: ``n`` times
-    the largest element magnitude times the largest weight magnitude (1 for +-1 weights)."""
-    element = max(map(abs, element_range(element_width, signed_elements)))
-    return n * element * (1 << (weight_bits - 1))
+__all__ = ["MacDatapath"]
 
 
 class MacDatapath(SliceDatapath):

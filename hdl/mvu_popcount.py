@@ -1,6 +1,8 @@
 """The :class:`~bnn_hw.hdl.mvu.MatrixVectorUnit`'s datapath for binary elements: XNOR-popcount."""
 
-from .mvu_datapath import POPCOUNT_CHUNK, SUM_GROUP, SliceDatapath
+# the slicing is the compiler's plan, which its cost model counts
+from ..compiler.microarch import POPCOUNT_CHUNK, SUM_GROUP
+from .mvu_datapath import SliceDatapath
 from .popcount import xnor_popcount
 
 __all__ = ["PopcountDatapath"]

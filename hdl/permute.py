@@ -4,6 +4,9 @@ from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
+from .registry import builds
+
 __all__ = ["Permute"]
 
 
@@ -41,3 +44,9 @@ class Permute(wiring.Component):
             self.o.payload.eq(Cat(self.i.payload[k] for k in self._order)),
         ]
         return m
+
+
+@builds(ops.ChannelShuffle)
+def _channel_shuffle(op, in_type, fold):
+    """Wiring: each vector's bits in the shuffled order."""
+    return Permute(op.bit_order(in_type))

@@ -7,9 +7,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
+from .registry import builds
 
 __all__ = ["OrPool", "SumPool"]
 
@@ -193,3 +195,13 @@ class SumPool(_WindowPool):
 def _sign_extend(value, width):
     """A signed value as ``width`` bits."""
     return Cat(value, *([value[-1]] * (width - len(value))))
+
+
+@builds(ops.MaxPool)
+def _max_pool(op, in_type, fold):
+    return OrPool(*in_type.shape, kernel=op.kernel)
+
+
+@builds(ops.AvgPool)
+def _avg_pool(op, in_type, fold):
+    return SumPool(*in_type.shape, kernel=op.kernel, lanes=fold.pe, value_width=in_type.width)

@@ -1,56 +1,16 @@
 """Width converter (gearbox) for bit-vector streams."""
 
-import math
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+# how it converts is the compiler's plan, which its gearbox cost model counts
+from ..compiler.microarch import (continuous_words, deserializer_realigns, last_word_bits, repack_mode,
+                                  shift_buffer_geometry)
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
 
-__all__ = ["Repack", "deserializer_realigns", "repack_mode", "shift_buffer_geometry"]
-
-
-def _last_word_bits(vector_bits, width):
-    """Real bits in the last ``width``-bit word of a ``vector_bits``-bit vector."""
-    return vector_bits - (ceil_div(vector_bits, width) - 1) * width
-
-
-def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
-    """How :class:`Repack` converts these widths: ``"serialize"`` (input words hold whole output
-    words), ``"deserialize"`` (output words hold whole input words: vectors kept, or every input
-    and output word full, so the bits are one continuous stream) or ``"shift"`` (a shift buffer)."""
-    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
-    if vector_bits == out_vector_bits and in_width > out_width and in_width % out_width == 0:
-        return "serialize"
-    if out_width > in_width and out_width % in_width == 0 and (
-            (vector_bits == out_vector_bits and ceil_div(vector_bits, in_width) >= 2)
-            or _continuous(vector_bits, in_width, out_width, out_vector_bits)):
-        return "deserialize"
-    return "shift"
-
-
-def _continuous(vector_bits, in_width, out_width, out_vector_bits) -> bool:
-    """Whether every input and every output word is full, so vector boundaries do not matter."""
-    return vector_bits % in_width == 0 and out_vector_bits % out_width == 0
-
-
-def deserializer_realigns(vector_bits, in_width, out_width, out_vector_bits=None) -> bool:
-    """Whether the deserialiser shifts a vector's last output word down (it fills that word only in
-    part): the multiplexer its cost counts per output bit."""
-    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
-    return (not _continuous(vector_bits, in_width, out_width, out_vector_bits)
-            and ceil_div(vector_bits, in_width) % (out_width // in_width) != 0)
-
-
-def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None) -> tuple[int, int]:
-    """``(capacity, unit)`` of the shift buffer: its bits, and the gcd of all word sizes that every
-    fill level is a multiple of."""
-    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
-    capacity = in_width + out_width + max(in_width, out_width)
-    return capacity, math.gcd(in_width, out_width, _last_word_bits(vector_bits, in_width),
-                              _last_word_bits(out_vector_bits, out_width))
+__all__ = ["Repack"]
 
 
 class Repack(wiring.Component):
@@ -153,7 +113,7 @@ class Repack(wiring.Component):
         """Count input words within a vector; returns ``(in_last, in_mask)``: whether the current input
         word is its vector's last, and the mask of its real bits."""
         in_words, IW = self.in_words, self._in_width
-        last_in_bits = _last_word_bits(self._vector_bits, IW)
+        last_in_bits = last_word_bits(self._vector_bits, IW)
         in_cnt = Signal(range(in_words))
         in_last, in_mask = Signal(), Signal(IW)
         m.d.comb += [
@@ -169,7 +129,7 @@ class Repack(wiring.Component):
         slices are sent in turn, while a second register takes the next input word."""
         IW, OW = self._in_width, self._out_width
         pieces = IW // OW
-        last_pieces = ceil_div(_last_word_bits(self._vector_bits, IW), OW)
+        last_pieces = ceil_div(last_word_bits(self._vector_bits, IW), OW)
         cur, cur_valid, cur_last = Signal(IW), Signal(), Signal()
         nxt, nxt_valid, nxt_last = Signal(IW), Signal(), Signal()
         piece = Signal(range(pieces))
@@ -203,7 +163,7 @@ class Repack(wiring.Component):
         completes = Signal()
         put = Signal()
         assembled = Cat(held, self.i.payload & in_mask)   # the newest word in the top slice
-        m.d.comb += completes.eq((pos == slices - 1) if _continuous(IV, IW, OW, OV)
+        m.d.comb += completes.eq((pos == slices - 1) if continuous_words(IV, IW, OW, OV)
                                  else (pos == slices - 1) | in_last)
         word = assembled
         if deserializer_realigns(IV, IW, OW, OV):
@@ -227,8 +187,8 @@ class Repack(wiring.Component):
         """Any widths: a shift buffer in which vectors are packed contiguously."""
         IV, OV, IW, OW = self._vector_bits, self._out_vector_bits, self._in_width, self._out_width
         out_words = self.out_words
-        last_in_bits = _last_word_bits(IV, IW)     # real bits in the last input word
-        last_out_bits = _last_word_bits(OV, OW)    # real bits in the last output word
+        last_in_bits = last_word_bits(IV, IW)     # real bits in the last input word
+        last_out_bits = last_word_bits(OV, OW)    # real bits in the last output word
         capacity, unit = shift_buffer_geometry(IV, IW, OW, OV)   # every fill level is a multiple of unit
 
         buf = Signal(capacity)                      # valid bits are buf[:level], the rest zero

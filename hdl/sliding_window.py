@@ -1,60 +1,23 @@
 """Sliding-window generator: a channels-last bit image in, the convolution windows out."""
 
+import numpy as np
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
+# the rows it buffers and its schedule are the compiler's plan (FIFO depths, cost)
+from ..compiler.microarch import line_buffer_rows, window_out_size, window_row_span
 from ._checks import require_positive_ints
 from ._output import buffered_output
+from .chain import Chain
 from .memory_attrs import COLLISION_FREE
+from .mvu import MatrixVectorUnit
+from .registry import builds
+from .repack import Repack
 
-__all__ = ["SlidingWindow", "line_buffer_rows", "pixels_needed", "pixels_accepted"]
-
-
-def line_buffer_rows(kernel: int, stride: int, height: int) -> int:
-    """Image rows the generator keeps: the ``kernel`` rows of a window plus ``stride`` rows that the
-    producer fills while the windows of the current output row are read (at most the image)."""
-    return min(kernel + stride, height)
-
-
-def _out_size(size, kernel, stride, padding):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def _row_span(oy, height, kernel, stride, padding):
-    """``(lo, hi, next_lo)``: the image rows ``lo..hi`` that output row ``oy`` waits for (all the
-    rest of the frame for the last output row, so that they are released together), and the first
-    row the next output row needs."""
-    top = oy * stride - padding
-    lo, next_lo = max(top, 0), max(top + stride, 0)
-    last = oy == _out_size(height, kernel, stride, padding) - 1
-    hi = height - 1 if last else max(min(top + kernel - 1, height - 1), next_lo - 1)
-    return lo, hi, next_lo
-
-
-def _output_row_span(height, width, kernel, stride, padding, n):
-    """``(frame, _row_span(...))`` of the output row holding the ``n``-th output pixel (from 1),
-    frames counted from 0."""
-    frame, oy = divmod((n - 1) // _out_size(width, kernel, stride, padding),
-                       _out_size(height, kernel, stride, padding))
-    return frame, _row_span(oy, height, kernel, stride, padding)
-
-
-def pixels_needed(height, width, kernel, stride, padding, n):
-    """Input pixels a :class:`SlidingWindow` must have taken before it gives the window of its
-    ``n``-th output pixel (counting from 1): the whole of every image row that window's output row
-    waits for."""
-    frame, (_, hi, _) = _output_row_span(height, width, kernel, stride, padding, n)
-    return (frame * height + hi + 1) * width
-
-
-def pixels_accepted(height, width, kernel, stride, padding, n):
-    """The most input pixels a :class:`SlidingWindow` takes before it gives the window of its
-    ``n``-th output pixel (counting from 1): its line buffer fills up from the first row that
-    window's output row needs (the producer may run this far ahead of the windows)."""
-    frame, (lo, _, _) = _output_row_span(height, width, kernel, stride, padding, n)
-    return (frame * height + lo + line_buffer_rows(kernel, stride, height)) * width
+__all__ = ["SlidingWindow"]
 
 
 class SlidingWindow(wiring.Component):
@@ -108,7 +71,7 @@ class SlidingWindow(wiring.Component):
                              f"image), not padding={padding} with kernel={kernel}")
         if pad_bit not in (0, 1):
             raise ValueError(f"pad_bit must be 0 or 1, not {pad_bit!r}")
-        if _out_size(height, kernel, stride, padding) < 1 or _out_size(width, kernel, stride, padding) < 1:
+        if min(window_out_size(size, kernel, stride, padding) for size in (height, width)) < 1:
             raise ValueError(f"a {kernel}x{kernel} window with padding {padding} does not fit a "
                              f"{height}x{width} image")
         super().__init__({
@@ -118,11 +81,11 @@ class SlidingWindow(wiring.Component):
 
     @property
     def out_height(self):
-        return _out_size(self._h, self._k, self._s, self._p)
+        return window_out_size(self._h, self._k, self._s, self._p)
 
     @property
     def out_width(self):
-        return _out_size(self._w, self._k, self._s, self._p)
+        return window_out_size(self._w, self._k, self._s, self._p)
 
     @property
     def rows(self):
@@ -137,7 +100,7 @@ class SlidingWindow(wiring.Component):
         """``(need, release)`` of output row ``oy``: it reads image rows ``lo..hi`` and, when done,
         frees rows ``lo..next_lo - 1`` (after the frame's last output row, all the rest), so all of
         those must be buffered before it starts."""
-        lo, hi, next_lo = _row_span(oy, self._h, self._k, self._s, self._p)
+        lo, hi, next_lo = window_row_span(oy, self._h, self._k, self._s, self._p)
         release = self._h - lo if oy == self.out_height - 1 else next_lo - lo
         return max(hi - lo + 1, 0), release
 
@@ -276,3 +239,42 @@ class SlidingWindow(wiring.Component):
                                data2.word_select(group2, width))),
             ]
         return m
+
+
+# A convolution is a window generator, a gearbox to the unit's words where they differ, and a
+# matrix-vector unit.
+
+@builds(ops.BinaryConv2d)
+def _binary_conv(op, in_type, fold):
+    """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose
+    threshold table follows each output pixel's border class."""
+    h, w, c = in_type.shape
+    g, per, cg = op.groups, op.out_channels // op.groups, op.group_channels
+    stages = {"window": SlidingWindow(h, w, c, op.kernel, op.stride, op.padding, op.pad_bit, g,
+                                      replicate=op.replicate)}
+    if fold.simd != cg:
+        stages["gearbox"] = Repack(op.window_bits, cg, fold.simd)
+    # Vector v is group v % g of an output pixel: weight set v % g, and threshold table
+    # (border class of the pixel) * g + group, from a schedule when there is more than one.
+    weights = op.weights.reshape(g, per, -1)
+    thresholds = schedule = None
+    if op.thresholds is not None:
+        classes, _, k = op.thresholds.shape
+        thresholds = op.thresholds.reshape(classes * g, per, k)
+        if classes * g > 1:
+            class_of, _ = op.border_classes(h, w)
+            schedule = (class_of.reshape(-1, 1) * g + np.arange(g)).reshape(-1)
+    stages["mvu"] = MatrixVectorUnit(weights, thresholds, pe=fold.pe, simd=fold.simd, schedule=schedule)
+    return Chain(stages)
+
+
+@builds(ops.PixelConv2d)
+def _pixel_conv(op, in_type, fold):
+    """Sliding windows of whole pixels, a gearbox to ``simd`` pixels, an 8-bit matrix-vector unit."""
+    h, w, c = in_type.shape
+    stages = {"window": SlidingWindow(h, w, 8 * c, op.kernel, op.stride, op.padding, 0)}
+    if fold.simd != c:
+        stages["gearbox"] = Repack(8 * op.window_bits, 8 * c, 8 * fold.simd)
+    stages["mvu"] = MatrixVectorUnit(op.weights.reshape(op.out_channels, -1), op.thresholds,
+                                     pe=fold.pe, simd=fold.simd, element_width=8)
+    return Chain(stages)

@@ -4,8 +4,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
+from .registry import builds
 
 __all__ = ["ThermometerEncoder"]
 
@@ -113,3 +115,8 @@ class ThermometerEncoder(wiring.Component):
                     count.eq(Mux(last, 0, count + 1)),
                 ]
         return m
+
+
+@builds(ops.Thermometer)
+def _thermometer(op, in_type, fold):
+    return ThermometerEncoder(in_type.size, op.thresholds, lanes=fold.simd)

@@ -6,9 +6,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..compiler import ops
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
+from .registry import builds
 
 __all__ = ["ThresholdSearch"]
 
@@ -128,3 +130,8 @@ class ThresholdSearch(wiring.Component):
             m.d.sync += payload.eq(Cat((self._base + current.nodes[l])[:len(payload) // lanes]
                                        for l in range(lanes)))
         return m
+
+
+@builds(ops.LevelThresholds)
+def _level_thresholds(op, in_type, fold):
+    return ThresholdSearch(op.thresholds, fold.pe, in_type.width, op.base, op.width)

@@ -17,9 +17,9 @@ With ``pipeline_domain`` other than ``"sync"`` the pipeline runs in that clock d
 parent defines) and frames and results cross through :class:`~amaranth.lib.fifo.AsyncFIFO`\\ s.
 
 The server knows nothing of plans: it takes the pipeline component and the values of its INFO table
-(:class:`~bnn_hw.wire.Info`). Whoever has a plan computes those with the compiler
-(:func:`bnn_hw.compiler.lower.build_pipeline`, :func:`bnn_hw.compiler.io_layout.plan_info`) and
-passes them in (:func:`InferenceServer.for_pipeline`): the board build (:mod:`bnn_hw.boards.build`,
+(:class:`~bnn_hw.wire.Info`). Whoever has a plan builds its pipeline
+(:func:`bnn_hw.hdl.pipeline.build_pipeline`), computes those values with the compiler
+(:func:`bnn_hw.compiler.io_layout.plan_info`) and passes them in (:func:`InferenceServer.for_pipeline`): the board build (:mod:`bnn_hw.boards.build`,
 which puts it on a board with :class:`~bnn_hw.boards.server_top.ServerTop`) and the simulation
 (:mod:`bnn_hw.sim.uart_runner`).
 """
@@ -35,10 +35,11 @@ from amaranth.lib.fifo import AsyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+# the result word's layout is the compiler's (bnn_hw.compiler.io_layout)
+from ..compiler.microarch import index_width
 from ..errors import BnnHwError
 from ..intmath import ceil_div
 from ..wire import CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, SYNC, Command, Info, Status
-from .argmax import index_width
 from .chain import payload_width
 from .repack import Repack
 from .uart import MIN_DIVISOR, UartRx, UartTx

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..compiler.io_layout import plan_info
-from ..compiler.lower import build_pipeline
 from ..compiler.plan import Plan
+from ..hdl.pipeline import build_pipeline
 from ..hdl.uart_server import SERVER_TOPLEVEL, InferenceServer, write_server_verilog
 from ..wire import ProtocolError, Reply
 from .runner import _run_cocotb

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..compiler.lower import build_pipeline
 from ..compiler.plan import Plan
+from ..hdl.pipeline import build_pipeline
 from ..hdl.verilog import PIPELINE_TOPLEVEL, write_verilog as write_component
 
 __all__ = ["write_verilog"]

@@ -2,7 +2,7 @@
 
 :class:`SimulatedPipeline` answers an INFER payload the way the UART server does: it cuts the payload
 into the pipeline's input words (``bytes_per_word`` bytes each, little-endian, the low ``input_width``
-bits kept), streams them through the plan's compiled pipeline (:func:`bnn_hw.compiler.lower.build_pipeline`)
+bits kept), streams them through the plan's compiled pipeline (:func:`bnn_hw.hdl.pipeline.build_pipeline`)
 in the Amaranth simulator, and returns the pipeline's output word as the reply payload, zero-extended
 to whole bytes. It never calls ``plan.predict`` and never sees a frame, only bytes: a host test that
 compares what it gets from this device with the NumPy reference compares the pipeline with the
@@ -16,7 +16,7 @@ simulated when it is asked for.
 import threading
 
 from bnn_hw.compiler.io_layout import plan_info
-from bnn_hw.compiler.lower import build_pipeline, payload_width
+from bnn_hw.hdl.pipeline import build_pipeline, payload_width
 from stream_testing import stream_through
 
 __all__ = ["SimulatedPipeline"]

@@ -1,19 +1,22 @@
 """Package layers: every import inside bnn-hw goes one way, and no two layers import each other.
 
-    bnn_hw.nn, errors, wire -> model file -> hdl -> compiler -> {sim, boards}, host code last
+    bnn_hw.nn, errors, wire -> model file -> compiler -> hdl -> {sim, boards}, host code last
+
+This is the data flow: a network trained with ``bnn_hw.nn`` is saved as a model file, the compiler
+turns it into a plan (and its NumPy reference), the hdl package builds the plan's hardware, and sim
+and boards simulate and build that hardware; the host code (protocol, host client, CLI) drives them.
+No package imports one that stands after it. The compiler plans with the hardware's structure (how a
+unit slices and banks, what a window generator buffers), so those facts are the compiler's
+(``bnn_hw.compiler.microarch``) and the components import them from there; building an op's
+hardware is hdl's (each component's module registers the builder of its ops,
+``bnn_hw.hdl.registry``); a device's facts (its block RAM) are boards'.
 
 A module may import only modules of its own or an earlier rank (:data:`RANKS`), sim and boards not
 each other, and no two layers import each other (directly or round a longer loop). Every ``import``
 and ``from ... import`` counts, the ones inside functions too: the modules' source is read with
 :mod:`ast` (nothing is imported), relative imports resolved with the package-dir mapping of
-``pyproject.toml``.
-
-Frames flow from the compiler's plan into the hardware, but the hdl package is a library of
-generic stream components that knows nothing of networks or plans (as amaranth's own ``lib``): the
-compiler builds on it (each op's ``hardware`` hook, the lowering, the cost models that read a
-component's structure), so the compiler's rank is after hdl's. :data:`KNOWN_EXCEPTIONS` names what is
-allowed against these rules; an entry that no longer matches any import fails as well, so the list
-can only shrink. It is empty.
+``pyproject.toml``. :data:`KNOWN_EXCEPTIONS` names what is allowed against these rules; an entry
+that no longer matches any import fails as well, so the list can only shrink. It is empty.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ RANKS = {
     "bnn_hw.wire": 0,                       # the UART protocol's bytes, for the gateware and the host
     "bnn_hw.intmath": 0,                    # integer helpers (ceil_div) every layer uses
     "bnn_hw.model_file": 1, "bnn_hw.training": 1,
-    "bnn_hw.hdl": 2,                        # stream components, knowing nothing of the compiler
-    "bnn_hw.compiler": 3,
-    "bnn_hw.sim": 4, "bnn_hw.boards": 4,
+    "bnn_hw.compiler": 2,                   # the plan, and the hardware structure it plans with
+    "bnn_hw.hdl": 3,                        # builds a plan's hardware
+    "bnn_hw.sim": 4, "bnn_hw.boards": 4,    # simulate and build that hardware
     "bnn_hw.protocol": 5, "bnn_hw.host": 5, "bnn_hw.cli": 5, "bnn_hw": 5,
 }
 
@@ -157,10 +160,17 @@ def test_every_module_has_a_layer():
 
 def test_the_scan_sees_relative_lazy_and_absolute_imports():
     seen = {(i.importer, i.target) for i in imports()}
-    assert ("bnn_hw.boards.build", "bnn_hw.compiler.lower") in seen         # from ..compiler.lower import
+    assert ("bnn_hw.boards.build", "bnn_hw.hdl.pipeline") in seen           # from ..hdl.pipeline import
     assert ("bnn_hw.cli", "bnn_hw.boards.build") in seen                    # inside a function
     assert ("bnn_hw.hdl.uart_server", "bnn_hw.wire") in seen
     assert ("bnn_hw.boards", "bnn_hw.boards.board") in seen                  # from an __init__
+
+
+def test_ranks_follow_the_data_flow():
+    """bnn_hw.nn -> model file -> compiler -> hdl -> {sim, boards} -> host code, as the issue orders them."""
+    flow = ["bnn_hw.nn", "bnn_hw.model_file", "bnn_hw.compiler", "bnn_hw.hdl", "bnn_hw.sim", "bnn_hw.cli"]
+    assert [RANKS[name] for name in flow] == sorted({RANKS[name] for name in flow})
+    assert RANKS["bnn_hw.sim"] == RANKS["bnn_hw.boards"] and frozenset({"bnn_hw.sim", "bnn_hw.boards"}) in APART
 
 
 def test_imports_go_one_way():

@@ -15,7 +15,7 @@ import bnn_hw
 from bnn_hw.boards.demo_top import DemoTop
 from bnn_hw.cli import main
 from bnn_hw.compiler.io_layout import input_words
-from bnn_hw.compiler.lower import build_pipeline, payload_width
+from bnn_hw.hdl.pipeline import build_pipeline, payload_width
 from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError, ToolchainError
 from conftest import random_mlp

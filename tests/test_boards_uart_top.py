@@ -12,7 +12,7 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 from bnn_hw.compiler.folding import Fold
 from bnn_hw.compiler.io_layout import (decode_infer_reply, design_id, encode_frame, input_word_bits, plan_info,
                                        result_bits)
-from bnn_hw.compiler.lower import build_pipeline, payload_width
+from bnn_hw.hdl.pipeline import build_pipeline, payload_width
 from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError
 from bnn_hw.hdl.uart_server import InferenceServer, uart_divisor, write_server_verilog

@@ -13,7 +13,7 @@ from bnn_hw import nn as bnn
 from bnn_hw.compiler import arrange as arrange_module
 from bnn_hw.compiler.blocks import Shortcut, deadlock_free_depth, series_parallel
 from bnn_hw.compiler.frontend import from_model
-from bnn_hw.compiler.lower import build_pipeline
+from bnn_hw.hdl.pipeline import build_pipeline
 from bnn_hw.compiler import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
 from bnn_hw.compiler.io_layout import decode_result, input_words

@@ -4,7 +4,7 @@ import pytest
 
 from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam, Cost, gearbox_cost, window_cost
 from bnn_hw.compiler.folding import parse_folding
-from bnn_hw.compiler.lower import build_pipeline, payload_width
+from bnn_hw.hdl.pipeline import build_pipeline, payload_width
 from bnn_hw.compiler import compile_model
 from conftest import random_cnn, random_mlp
 

@@ -12,7 +12,7 @@ from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import Add, FixedSign, Requantize
 from bnn_hw.compiler import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
-from bnn_hw.hdl.fixed_point import signed_width
+from bnn_hw.intmath import signed_width
 from conftest import random_bireal, torch_scores
 from test_compiler_blocks import _images, assert_pipeline_matches_reference
 

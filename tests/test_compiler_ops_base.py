@@ -1,6 +1,7 @@
-"""The op contract, checked on every registered op: each hardware op's component equals its NumPy
-reference under random producer and consumer stalls on random shapes; every training layer lowers
-through a registered function; registries are complete and consistent.
+"""The op contract, checked on every registered op: each hardware op's component (built by the
+builder its hdl module registers, :mod:`bnn_hw.hdl.registry`) equals its NumPy reference under random
+producer and consumer stalls on random shapes; every training layer lowers through a registered
+function; registries are complete and consistent.
 
 Streams follow one convention for every op (``docs/conventions.md``): a value streams as vectors
 (:meth:`~bnn_hw.compiler.ops.base.StreamOp.in_vector_bits`: an image's pixels, else the whole value),
@@ -14,9 +15,10 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module
 
 from bnn_hw import nn as bnn
 from bnn_hw.compiler.ir import Kind
+from bnn_hw.compiler.microarch import index_width
 from bnn_hw.compiler.ops import LOWERINGS, OPS, ArgMax
 from bnn_hw.compiler.ops.base import FoldRule, JoinOp, Op, StreamOp, ceil_div
-from bnn_hw.hdl.argmax import index_width
+from bnn_hw.hdl.registry import BUILDERS, builder, join_hardware, stage_hardware
 from op_examples import EXAMPLES
 from stream_testing import pack_lanes, run, receive, send, unpack_lanes
 
@@ -111,7 +113,7 @@ def test_hardware_equals_reference_under_stalls(name, seed):
     stall = 0.3 if seed % 2 else 0.0
     if isinstance(op, JoinOp):
         words = [op.stream_words(t, fold) for t in in_types]
-        dut = op.join_hardware(words[0][0], words[1][0], fold)
+        dut = join_hardware(op, words[0][0], words[1][0], fold)
         out_words, out_vector = op.stream_words(out_type, fold)
         streams = [encode(x, t, *w) for x, t, w in zip(inputs, in_types, words)]
         count = len(encode(outputs, out_type, out_words, out_vector))
@@ -119,7 +121,7 @@ def test_hardware_equals_reference_under_stalls(name, seed):
     else:
         in_words, out_words = op.word_bits(in_types[0], fold)
         out_vector = op.out_vector_bits(out_type)
-        dut = op.hardware(in_types[0], fold)
+        dut = stage_hardware(op, in_types[0], fold)
         stream = encode(inputs[0], in_types[0], in_words, op.in_vector_bits(in_types[0]))
         count = FRAMES if isinstance(op, ArgMax) else len(encode(outputs, out_type, out_words, out_vector))
         got = stream_stage(dut, stream, count, stall, seed)
@@ -143,8 +145,38 @@ def test_cycles_and_cost_agree(name):
 def test_every_op_derives_from_the_contract():
     for name, cls in OPS.items():
         assert issubclass(cls, Op) and cls.__name__ == name
-        if issubclass(cls, StreamOp) and not issubclass(cls, JoinOp):
-            assert cls.hardware is not StreamOp.hardware, f"{name} has no hardware"
+        assert not hasattr(cls, "hardware") and not hasattr(cls, "join_hardware"), \
+            f"{name}: hardware is built by the hdl module of its component (@builds), not by an op hook"
+
+
+def test_every_hardware_op_has_a_builder():
+    """Every registered StreamOp and JoinOp is built by a builder an hdl module registers, and only
+    registered ops are."""
+    missing = [name for name in HARDWARE_OPS if builder(OPS[name]) is None]
+    assert not missing, f"ops without hardware (register a builder with @builds in their hdl module): {missing}"
+    assert all(OPS.get(cls.__name__) is cls for cls in BUILDERS), "a builder for an op that is not registered"
+
+
+def test_a_missing_or_misused_builder_is_a_clear_error():
+    from dataclasses import dataclass
+
+    from bnn_hw.compiler.ops import Concat, Scale
+    from bnn_hw.hdl.registry import builds
+
+    @dataclass(frozen=True)
+    class Unbuilt(StreamOp, abstract=True):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"no hardware builds Unbuilt: register a builder with @builds\(Unbuilt\)"):
+        stage_hardware(Unbuilt(), None, None)
+    with pytest.raises(TypeError, match="built by its block"):
+        stage_hardware(Concat(4), None, None)
+    with pytest.raises(TypeError, match="is a stage"):
+        join_hardware(ArgMax(), 1, 1, None)
+    with pytest.raises(TypeError, match="only hardware ops"):
+        builds(Scale)(lambda op, in_type, fold: None)
+    with pytest.raises(ValueError, match="already built"):
+        builds(ArgMax)(lambda op, in_type, fold: None)
 
 
 def test_every_layer_lowers_through_a_registered_function():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bnn_hw import nn as bnn
 from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.io_layout import decode_result, input_words
-from bnn_hw.compiler.lower import build_pipeline
+from bnn_hw.hdl.pipeline import build_pipeline
 from bnn_hw.compiler.ops import Fold
 from bnn_hw.compiler.ops.base import FoldRule
 from conftest import random_bireal, random_boolnet, random_cnn, random_mlp, torch_scores

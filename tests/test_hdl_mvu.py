@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import MatrixVectorUnit
-from bnn_hw.hdl.mvu import MAC_CHUNK, POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
+from bnn_hw.compiler.microarch import MAC_CHUNK, POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
 from bnn_hw.hdl.mvu_mac import MacDatapath
 from bnn_hw.hdl.mvu_popcount import PopcountDatapath
 from stream_testing import assert_rejects, elaborated, pack_bits, pack_lanes, stream_through

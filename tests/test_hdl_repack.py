@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bnn_hw.hdl import Repack
-from bnn_hw.hdl.repack import repack_mode
+from bnn_hw.compiler.microarch import repack_mode
 from stream_testing import assert_rejects, elaborated, pack_bits, stream_through, unpack_bits
 
 

@@ -15,8 +15,8 @@ from bnn_hw import wire
 from bnn_hw.cli import main
 from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.io_layout import encode_frame
+from bnn_hw.compiler.microarch import index_width
 from bnn_hw.datasets import digits
-from bnn_hw.hdl.argmax import index_width
 from conftest import random_mlp
 from simulated_board import SimulatedPipeline
 

@@ -9,8 +9,8 @@ import pytest
 from bnn_hw.compiler.folding import Fold
 from bnn_hw.compiler.io_layout import decode_infer_reply, design_id, encode_frame, input_words, plan_info
 from bnn_hw.compiler import compile_model
+from bnn_hw.compiler.microarch import index_width
 from bnn_hw.errors import BnnHwError
-from bnn_hw.hdl.argmax import index_width
 from bnn_hw.protocol import Client
 from bnn_hw.wire import (SYNC, Command, CrcError, DeviceError, GarbageError, Info, ProtocolError, Reply, ReplyParser,
                          ReplyTimeoutError, Status, crc16, encode_reply, encode_request)

@@ -1,7 +1,9 @@
 """The IR's ops. Each module holds one op (or a few that belong together): its type rule, NumPy
-semantics, streamlining, folding, hardware, cost and the training layers that lower to it; the
-contract is :mod:`.base`. Every module here is imported, which registers its ops (:data:`.base.OPS`,
-exported by class name) and lowerings (:data:`.base.LOWERINGS`): adding an op needs no edit here.
+semantics, streamlining, folding, cost and the training layers that lower to it; the contract is
+:mod:`.base`. (What builds an op's hardware is registered beside its component:
+:mod:`bnn_hw.hdl.registry`.) Every module here is imported, which registers its ops
+(:data:`.base.OPS`, exported by class name) and lowerings (:data:`.base.LOWERINGS`): adding an op
+needs no edit here.
 """
 
 import importlib

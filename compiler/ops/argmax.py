@@ -11,6 +11,7 @@ import numpy as np
 
 from ..cost import Cost, gearbox_cost
 from ..ir import Kind, TensorType
+from ..microarch import index_width
 from .base import Fold, FoldRule, StreamOp
 
 __all__ = ["ArgMax"]
@@ -40,12 +41,7 @@ class ArgMax(StreamOp):
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` scores in, the index and every
         score out."""
-        from ...hdl.argmax import index_width
         return fold.simd * in_type.width, index_width(in_type.size) + in_type.bits
-
-    def hardware(self, in_type, fold):
-        from ...hdl import ArgMaxHead
-        return ArgMaxHead(in_type.size, fold.simd, in_type.width)
 
     def traffic(self, in_type, fold):
         """A comparison per score; the scores are held in registers."""
@@ -53,7 +49,6 @@ class ArgMax(StreamOp):
         return Traffic(int_ops=in_type.size)
 
     def cost(self, in_type, fold, block_ram) -> Cost:
-        from ...hdl.argmax import index_width
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
         # one score per cycle; wider words are first cut into single scores
         slices = Cost() if lanes == 1 else gearbox_cost(classes * score_width, lanes * score_width,

@@ -66,10 +66,6 @@ class AvgPool(PoolWindows, LaneStream):
         """``pe`` values in, ``pe`` sums out."""
         return fold.pe * in_type.width, fold.pe * (in_type.width + self.extra_bits)
 
-    def hardware(self, in_type, fold):
-        from ...hdl import SumPool
-        return SumPool(*in_type.shape, kernel=self.kernel, lanes=fold.pe, value_width=in_type.width)
-
     def traffic(self, in_type, fold):
         """One addition per input value; the pooled row's partial sums written and read once per
         window row but the last, as fixed-point values."""

@@ -9,12 +9,19 @@ declared once below (:class:`Chain`, :class:`FoldRule`, :attr:`Op.real_only`).
   its part in streamlining (:attr:`~Op.chain`, :meth:`~Op.fold_chain`).
 - :class:`StreamOp`: an op that is a hardware stage. Its fold space (:meth:`~StreamOp.lanes`,
   :attr:`~StreamOp.fold_rule`, :meth:`~StreamOp.cheapest_fold`, :meth:`~StreamOp.derived_fold`),
-  cycles, memory depth, stream word and vector widths, hardware generator, cost, memory traffic, and
-  how far ahead of its outputs it needs / accepts inputs (for shortcut FIFO depths).
+  cycles, memory depth, stream word and vector widths, cost, memory traffic, and how far ahead of its
+  outputs it needs / accepts inputs (for shortcut FIFO depths).
 - :class:`JoinOp`: a :class:`StreamOp` that joins a fork-join block's body and shortcut.
 
 Signatures are the same on every op: ``in_type`` is the op's (first) input type, ``fold`` a
 :class:`Fold`.
+
+Building an op's hardware is not a hook here: the hardware comes after the compiler in the data
+flow, so the Amaranth component of a stage (or the joining component of a block) is built by the
+function that the module of that component registers for the op's class with
+:func:`bnn_hw.hdl.registry.builds` (:func:`~bnn_hw.hdl.registry.stage_hardware`,
+:func:`~bnn_hw.hdl.registry.join_hardware`). The structure the compiler plans with (how a unit
+slices and banks, what a window generator buffers) is :mod:`bnn_hw.compiler.microarch`.
 """
 
 from __future__ import annotations
@@ -182,11 +189,7 @@ class StreamOp(Op, abstract=True):
         its double-buffered input or output)."""
         return n + 2
 
-    # -- hardware, cost, energy ------------------------------------------------------------------
-
-    def hardware(self, in_type, fold: Fold):
-        """The Amaranth component (a ``wiring.Component`` with stream ports ``i`` and ``o``)."""
-        raise NotImplementedError(f"{type(self).__name__}.hardware")
+    # -- cost, energy ----------------------------------------------------------------------------
 
     def cost(self, in_type, fold: Fold, block_ram):
         """Estimated :class:`~bnn_hw.compiler.cost.Cost`, its memories counted in ``block_ram`` blocks."""
@@ -199,7 +202,9 @@ class StreamOp(Op, abstract=True):
 
 
 class JoinOp(StreamOp, abstract=True):
-    """The join of a fork-join block: its inputs are the body's result and the shortcut."""
+    """The join of a fork-join block: its inputs are the body's result and the shortcut. In hardware it
+    is the joining component of the block's :class:`~bnn_hw.hdl.ForkJoin`
+    (:func:`bnn_hw.hdl.registry.join_hardware`), not a stage of its own."""
 
     def vectors_per_frame(self, in_type) -> int:
         """Vectors per frame at the join (pixels of an image, else 1)."""
@@ -210,15 +215,7 @@ class JoinOp(StreamOp, abstract=True):
         body and out of the join)."""
         raise NotImplementedError(f"{type(self).__name__}.stream_words")
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int, fold: Fold):
-        """The joining component of a :class:`~bnn_hw.hdl.ForkJoin` (``body_bits`` and
-        ``shortcut_bits`` per word)."""
-        raise NotImplementedError(f"{type(self).__name__}.join_hardware")
-
     def shortcut_traffic(self, bits: int, vectors_per_frame: int):
         """The shortcut FIFO's traffic per frame: ``bits`` written and read."""
         from ..energy import Traffic
         return Traffic(shortcut_bits=bits)
-
-    def hardware(self, in_type, fold: Fold):
-        raise TypeError(f"{type(self).__name__} is built by its block (join_hardware), not as a stage")

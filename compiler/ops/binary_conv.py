@@ -31,6 +31,7 @@ from ..cost import BlockRam, Cost, gearbox_cost, window_cost
 from ... import nn as bnn
 from ...errors import UnsupportedModelError
 from ..ir import Kind, TensorType
+from ..microarch import pixels_accepted, pixels_needed
 from ..thresholds import fold_thresholds
 from ._arrays import frozen_array
 from ._matrix import MatrixStream
@@ -259,13 +260,11 @@ class BinaryConv2d(MatrixStream):
     def inputs_needed(self, in_type, n: int) -> int:
         """Input pixels the hardware takes before its ``n``-th output pixel (the window generator's
         rows; :func:`bnn_hw.compiler.blocks.shortcut_depth`)."""
-        from ...hdl.sliding_window import pixels_needed
         return pixels_needed(*in_type.shape[:2], self.kernel, self.stride, self.padding, n)
 
     def inputs_accepted(self, in_type, n: int) -> int:
         """The most input pixels the hardware takes before its ``n``-th output pixel: the window
         generator's full line buffer, with the matrix-vector unit and output FIFO two pixels behind."""
-        from ...hdl.sliding_window import pixels_accepted
         return pixels_accepted(*in_type.shape[:2], self.kernel, self.stride, self.padding, n + 2)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
@@ -273,29 +272,6 @@ class BinaryConv2d(MatrixStream):
         threshold bits, or their scores)."""
         per_channel = self.slices if self.thresholds is not None else self.score_width
         return self.in_vector_bits(in_type), fold.pe * per_channel
-
-    def hardware(self, in_type, fold):
-        """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose
-        threshold table follows each output pixel's border class."""
-        from ...hdl import Chain, MatrixVectorUnit, Repack, SlidingWindow
-        h, w, c = in_type.shape
-        g, per, cg = self.groups, self.out_channels // self.groups, self.group_channels
-        stages = {"window": SlidingWindow(h, w, c, self.kernel, self.stride, self.padding, self.pad_bit, g,
-                                          replicate=self.replicate)}
-        if fold.simd != cg:
-            stages["gearbox"] = Repack(self.window_bits, cg, fold.simd)
-        # Vector v is group v % g of an output pixel: weight set v % g, and threshold table
-        # (border class of the pixel) * g + group, from a schedule when there is more than one.
-        weights = self.weights.reshape(g, per, -1)
-        thresholds = schedule = None
-        if self.thresholds is not None:
-            classes, _, k = self.thresholds.shape
-            thresholds = self.thresholds.reshape(classes * g, per, k)
-            if classes * g > 1:
-                class_of, _ = self.border_classes(h, w)
-                schedule = (class_of.reshape(-1, 1) * g + np.arange(g)).reshape(-1)
-        stages["mvu"] = MatrixVectorUnit(weights, thresholds, pe=fold.pe, simd=fold.simd, schedule=schedule)
-        return Chain(stages)
 
     def traffic(self, in_type, fold):
         """The matrix-vector unit's, plus the line buffer: each pixel written once, and read for

@@ -20,6 +20,7 @@ from ... import nn as bnn
 from ...errors import UnsupportedModelError
 from ..cost import BlockRam, Cost
 from ..ir import Kind, Node, TensorType
+from ..microarch import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
 from ._arrays import frozen_array, pack_bits
 from ..thresholds import fold_thresholds
 from ._matrix import MatrixStream
@@ -141,10 +142,6 @@ class BinaryDense(MatrixStream):
         per_channel = self.slices if self.thresholds is not None else self.score_width
         return fold.simd, fold.pe * per_channel
 
-    def hardware(self, in_type, fold):
-        from ...hdl import MatrixVectorUnit
-        return MatrixVectorUnit(self.weights, self.thresholds, pe=fold.pe, simd=fold.simd)
-
     def traffic(self, in_type, fold):
         from ..energy import matrix_traffic
         return matrix_traffic(1, self.out_features, self.in_features, self.slices, fold)
@@ -158,7 +155,6 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     """Estimated cost of a :class:`~bnn_hw.hdl.MatrixVectorUnit` computing one vector (``slices``
     thresholds per channel, 0 for scores) with ``weight_sets`` weight matrices and ``threshold_sets``
     threshold tables in its ROMs, its memories counted in ``block_ram`` blocks."""
-    from ...hdl.mvu import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
     pe, simd = fold.pe, fold.simd
     sf, nf = ceil_div(in_features, simd), ceil_div(out_features, pe)
     acc = (in_features + 1).bit_length()

@@ -46,12 +46,12 @@ class ChannelShuffle(WholeVectors):
     def reference(self, x: np.ndarray) -> np.ndarray:
         return x[..., self.order(x.shape[-1])]
 
-    def hardware(self, in_type, fold):
-        from ...hdl import Permute
+    def bit_order(self, in_type) -> list[int]:
+        """The input bit of each output bit of one streamed vector (its pixels' channels in turn): the
+        wiring of the hardware's :class:`~bnn_hw.hdl.Permute`."""
         channels = in_type.shape[-1]
-        pixels = vector_bits(in_type) // channels
         order = self.order(channels)
-        return Permute([p * channels + int(c) for p in range(pixels) for c in order])
+        return [p * channels + int(c) for p in range(vector_bits(in_type) // channels) for c in order]
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         return Cost(cycles=self.cycles(in_type, fold))   # wires

@@ -37,12 +37,6 @@ class Concat(VectorStream, JoinOp):
     def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         return np.concatenate([shortcut, body], axis=-1)
 
-    def join_hardware(self, body_bits: int, shortcut_bits: int, fold):
-        """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
-        whose shortcut carries ``shortcut_bits``."""
-        from ...hdl import ConcatJoin
-        return ConcatJoin(body_bits, shortcut_bits)
-
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         # wires; the input pair's registers, the result register and its 3-word output FIFO (LUT
         # RAM), as wide as the output

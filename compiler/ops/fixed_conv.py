@@ -19,8 +19,10 @@ import numpy as np
 
 from ... import nn as bnn
 from ...errors import UnsupportedModelError
+from ...intmath import signed_width
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..microarch import MAC_CHUNK, dot_bound
 from ..thresholds import fold_levels
 from ._arrays import frozen_array
 from ._matrix import MatrixStream
@@ -29,11 +31,6 @@ from .base import Chain, Fold, FoldRule, ceil_div, lowers
 from .fixed_point import FLOAT32_EXACT_BITS
 
 __all__ = ["FixedConv", "LevelThresholds"]
-
-
-def _signed_width(lo: int, hi: int) -> int:
-    from ...hdl.fixed_point import signed_width
-    return signed_width(lo, hi)
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,11 +66,10 @@ class FixedConv(VectorStream, MatrixStream):
     @property
     def weight_bits(self) -> int:
         """Bits of the two's complement weights (at least 2)."""
-        return max(2, _signed_width(self.weights.min(), self.weights.max()))
+        return max(2, signed_width(self.weights.min(), self.weights.max()))
 
     def sum_bound(self, in_type) -> int:
         """The largest magnitude of a sum the hardware's accumulator holds."""
-        from ...hdl.mvu import dot_bound
         return dot_bound(self.in_channels, in_type.width, True, self.weight_bits)
 
     def sum_width(self, in_type) -> int:
@@ -144,11 +140,6 @@ class FixedConv(VectorStream, MatrixStream):
         """``simd`` values in, ``pe`` sums out."""
         return fold.simd * in_type.width, fold.pe * self.sum_width(in_type)
 
-    def hardware(self, in_type, fold):
-        from ...hdl import MatrixVectorUnit
-        return MatrixVectorUnit(self.weights, None, pe=fold.pe, simd=fold.simd, element_width=in_type.width,
-                                signed_elements=True, weight_bits=self.weight_bits)
-
     def traffic(self, in_type, fold):
         """Per pixel: the input values written once and read once per group of ``pe`` outputs, the
         weights read once, one masked addition per weight bit plane and input (the multiply-adds,
@@ -163,7 +154,6 @@ class FixedConv(VectorStream, MatrixStream):
                        fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        from ...hdl.mvu import MAC_CHUNK
         pe, simd, e, b = fold.pe, fold.simd, in_type.width, self.weight_bits
         sf, nf = ceil_div(self.in_channels, simd), ceil_div(self.out_channels, pe)
         acc = self.sum_width(in_type)
@@ -212,7 +202,7 @@ class LevelThresholds(LaneStream):
     @property
     def width(self) -> int:
         """Signed bits of the values (and more than the fraction bits)."""
-        return max(_signed_width(self.base, self.base + self.thresholds.shape[1]), self.frac + 1)
+        return max(signed_width(self.base, self.base + self.thresholds.shape[1]), self.frac + 1)
 
     def infer(self, inputs):
         (x,) = inputs
@@ -231,10 +221,6 @@ class LevelThresholds(LaneStream):
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` sums in, ``pe`` values out."""
         return fold.pe * in_type.width, fold.pe * self.width
-
-    def hardware(self, in_type, fold):
-        from ...hdl import ThresholdSearch
-        return ThresholdSearch(self.thresholds, fold.pe, in_type.width, self.base, self.width)
 
     def traffic(self, in_type, fold):
         """One threshold read and one comparison per search step and value; each value stands for a

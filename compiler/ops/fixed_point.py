@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import nn as bnn
+from ...intmath import signed_width
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..microarch import rom_bank_depth
 from ..thresholds import fold_table
 from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
@@ -111,7 +113,6 @@ class Requantize(VectorStream):
     @property
     def width(self) -> int:
         """Signed bits of the output values (the table's range, and more than the fraction bits)."""
-        from ...hdl.fixed_point import signed_width
         return max(signed_width(self.table.min(), self.table.max()), self.frac + 1)
 
     def __repr__(self):
@@ -149,10 +150,6 @@ class Requantize(VectorStream):
         """``simd`` scores in, ``pe`` values out."""
         return fold.simd * in_type.width, fold.pe * self.width
 
-    def hardware(self, in_type, fold):
-        from ...hdl import Requantize as Unit
-        return Unit(self.table, lanes=fold.pe, in_lanes=fold.simd, width=self.width)
-
     def memory_depth(self, in_type, fold) -> int:
         """Words of each lane's table ROM."""
         return ceil_div(self.channels, fold.pe) * (self.inputs + 1)
@@ -165,7 +162,6 @@ class Requantize(VectorStream):
         return Traffic(weight_bits=values * self.width, int_ops=values, channel_outputs=values)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        from ...hdl.mvu import rom_bank_depth
         lanes, sw, parts = fold.pe, in_type.width, fold.simd // fold.pe
         depth = self.memory_depth(in_type, fold)
         rom = block_ram.place_rom(self.width, depth)
@@ -224,15 +220,8 @@ class Add(LaneStream, JoinOp):
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` body values in (``in_type`` is the body's value), about one bit more each out (the
-        shortcut's width, which may be wider, is the block's: :meth:`join_hardware`)."""
+        shortcut's width, which may be wider, is the block's: the join's hardware is given both)."""
         return fold.pe * in_type.width, fold.pe * (in_type.width + 1)
-
-    def join_hardware(self, body_bits: int, shortcut_bits: int, fold):
-        """The join of a :class:`~bnn_hw.hdl.ForkJoin`: ``fold.pe`` adders of the body's and the
-        shortcut's values (``body_bits`` and ``shortcut_bits`` per word)."""
-        from ...hdl import AddJoin
-        a, b = body_bits // fold.pe, shortcut_bits // fold.pe
-        return AddJoin(fold.pe, a, b, max(a, b) + 1)
 
     def traffic(self, in_type, fold):
         """One fixed-point addition per value (the shortcut FIFO's traffic is its block's)."""
@@ -271,10 +260,6 @@ class FixedSign(LaneStream):
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         return fold.pe * in_type.width, fold.pe
-
-    def hardware(self, in_type, fold):
-        from ...hdl import FixedSign as Unit
-        return Unit(fold.pe, in_type.width)
 
     def traffic(self, in_type, fold):
         """Wiring: the sign bit of each value."""

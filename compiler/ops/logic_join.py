@@ -18,7 +18,10 @@ from ..cost import BlockRam, Cost
 from ._vectors import WholeVectors, joined_bits, vector_bits
 from .base import JoinOp, lowers
 
-__all__ = ["LogicJoin"]
+__all__ = ["LogicJoin", "JOIN_OPS"]
+
+#: The bitwise joins: on +-1 values XNOR is the product and OR the maximum.
+JOIN_OPS = ("xnor", "or")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,6 @@ class LogicJoin(WholeVectors, JoinOp):
     mode: str  #: "xnor" or "or"
 
     def __post_init__(self):
-        from ...hdl.fork_join import JOIN_OPS
         if self.mode not in JOIN_OPS:
             raise ValueError(f"a logic join is one of {JOIN_OPS}, not {self.mode!r}")
 
@@ -41,12 +43,6 @@ class LogicJoin(WholeVectors, JoinOp):
         if self.mode == "xnor":
             return (1 - (body ^ shortcut)).astype(np.uint8)
         return (body | shortcut).astype(np.uint8)
-
-    def join_hardware(self, body_bits: int, shortcut_bits: int, fold):
-        """The join of a :class:`~bnn_hw.hdl.ForkJoin` whose body gives ``body_bits`` per word and
-        whose shortcut carries ``shortcut_bits``."""
-        from ...hdl import LogicJoin as Join
-        return Join(body_bits, self.mode)
 
     def traffic(self, in_type, fold):
         """A 1-bit operation per bit (the shortcut FIFO's traffic is its block's)."""

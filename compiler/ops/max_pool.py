@@ -89,10 +89,6 @@ class MaxPool(PoolWindows):
         """Bits of the hardware's input and output words: one pixel each."""
         return self.in_vector_bits(in_type), self.in_vector_bits(in_type)
 
-    def hardware(self, in_type, fold):
-        from ...hdl import OrPool
-        return OrPool(*in_type.shape, kernel=self.kernel)
-
     def traffic(self, in_type, fold):
         """One OR per input bit; the pooled row written and read once per window row but the last."""
         from ..energy import Traffic

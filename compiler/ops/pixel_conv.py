@@ -16,6 +16,7 @@ import numpy as np
 from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..microarch import line_buffer_rows
 from .base import ceil_div, lowers
 from .binary_conv import BinaryConv2d, conv_weights
 from .binary_dense import scaled
@@ -77,19 +78,7 @@ class PixelConv2d(BinaryConv2d):
         bits = dots[..., None] >= self.thresholds[0][None, None, None]
         return bits.reshape(dots.shape[:3] + (-1,)).astype(np.uint8)
 
-    def hardware(self, in_type, fold):
-        """Sliding windows of whole pixels, a gearbox to ``simd`` pixels, an 8-bit matrix-vector unit."""
-        from ...hdl import Chain, MatrixVectorUnit, Repack, SlidingWindow
-        h, w, c = in_type.shape
-        stages = {"window": SlidingWindow(h, w, 8 * c, self.kernel, self.stride, self.padding, 0)}
-        if fold.simd != c:
-            stages["gearbox"] = Repack(8 * self.window_bits, 8 * c, 8 * fold.simd)
-        stages["mvu"] = MatrixVectorUnit(self.weights.reshape(self.out_channels, -1), self.thresholds,
-                                         pe=fold.pe, simd=fold.simd, element_width=8)
-        return Chain(stages)
-
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        from ...hdl.sliding_window import line_buffer_rows
         h, w, c = in_type.shape
         pe, simd = fold.pe, fold.simd
         sf, nf = ceil_div(self.window_bits, simd), ceil_div(self.out_channels, pe)

@@ -61,10 +61,6 @@ class Thermometer(StreamOp):
         """Bits of the hardware's input and output words: ``simd`` pixels in, their bits out."""
         return 8 * fold.simd, fold.simd * len(self.thresholds)
 
-    def hardware(self, in_type, fold):
-        from ...hdl import ThermometerEncoder
-        return ThermometerEncoder(in_type.size, self.thresholds, lanes=fold.simd)
-
     def traffic(self, in_type, fold):
         """One 8-bit comparison per pixel and threshold; nothing is buffered."""
         from ..energy import Traffic

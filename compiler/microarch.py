@@ -1,0 +1,160 @@
+"""The micro-architecture the compiler plans with: facts of the hardware's structure, as numbers and
+pure functions.
+
+How a matrix-vector unit slices, sums and banks (:data:`POPCOUNT_CHUNK`, :data:`SUM_GROUP`,
+:data:`MAC_CHUNK`, :func:`rom_bank_depth`, :func:`dot_bound`), which rows a window generator keeps and
+how far it runs ahead (:func:`line_buffer_rows`, :func:`pixels_needed`, :func:`pixels_accepted`), how
+a gearbox converts widths (:func:`repack_mode` ...) and how wide the result word's class index is
+(:func:`index_width`). The compiler's type, cycle, FIFO-depth and cost models read them, and the
+components of :mod:`bnn_hw.hdl` import them from here and are built to them: the plan comes first in
+the data flow, so its facts live in the compiler, and plan and hardware cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..intmath import ceil_div
+
+__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "element_range", "dot_bound", "rom_bank_depth",
+           "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
+           "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
+           "index_width"]
+
+# -- the matrix-vector unit (bnn_hw.hdl.mvu) --------------------------------------------------------
+
+#: The popcount of a ``simd``-bit word is pipelined: slices of this many bits (or, with +-1 weights,
+#: multi-bit elements), then their sum.
+POPCOUNT_CHUNK = 16
+#: At most this many slice popcounts are added in one cycle; more are summed in groups first (a
+#: 192-bit word's 12 slices in one adder tree held the CNN's clock at 96 MHz).
+SUM_GROUP = 4
+#: With multi-bit weights each bit plane sums slices of this many multi-bit elements, then the slice
+#: sums SUM_GROUP at a time, one registered level each (16 10-bit values in one cycle held the
+#: Bi-Real example's 1x1 convolution at 78 MHz).
+MAC_CHUNK = 4
+
+
+def element_range(element_width: int, signed_elements: bool) -> tuple[int, int]:
+    """The smallest and largest multi-bit element: two's complement or unsigned."""
+    if signed_elements:
+        return -(1 << (element_width - 1)), (1 << (element_width - 1)) - 1
+    return 0, (1 << element_width) - 1
+
+
+def dot_bound(n: int, element_width: int, signed_elements: bool, weight_bits: int) -> int:
+    """The largest magnitude of a dot product of ``n`` multi-bit elements with weights: ``n`` times
+    the largest element magnitude times the largest weight magnitude (1 for +-1 weights)."""
+    element = max(map(abs, element_range(element_width, signed_elements)))
+    return n * element * (1 << (weight_bits - 1))
+
+
+#: ECP5 DP16KD depth at each narrow port width; 512 words at 36 bits and wider.
+_BLOCK_DEPTH_BY_WIDTH = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
+
+
+def rom_bank_depth(width: int) -> int:
+    """Words per bank of a ``width``-bit weight ROM: one ECP5 DP16KD deep at the narrowest aspect
+    ratio that holds the word (512 words at 36 bits and wider, 8,192 at 2 bits). Deeper ROMs are
+    split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
+    made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
+    return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
+
+
+# -- the sliding-window generator (bnn_hw.hdl.sliding_window) ---------------------------------------
+
+def line_buffer_rows(kernel: int, stride: int, height: int) -> int:
+    """Image rows the generator keeps: the ``kernel`` rows of a window plus ``stride`` rows that the
+    producer fills while the windows of the current output row are read (at most the image)."""
+    return min(kernel + stride, height)
+
+
+def window_out_size(size, kernel, stride, padding):
+    """Output positions along one side of ``size`` input positions."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def window_row_span(oy, height, kernel, stride, padding):
+    """``(lo, hi, next_lo)``: the image rows ``lo..hi`` that output row ``oy`` waits for (all the
+    rest of the frame for the last output row, so that they are released together), and the first
+    row the next output row needs."""
+    top = oy * stride - padding
+    lo, next_lo = max(top, 0), max(top + stride, 0)
+    last = oy == window_out_size(height, kernel, stride, padding) - 1
+    hi = height - 1 if last else max(min(top + kernel - 1, height - 1), next_lo - 1)
+    return lo, hi, next_lo
+
+
+def _output_row_span(height, width, kernel, stride, padding, n):
+    """``(frame, window_row_span(...))`` of the output row holding the ``n``-th output pixel (from
+    1), frames counted from 0."""
+    frame, oy = divmod((n - 1) // window_out_size(width, kernel, stride, padding),
+                       window_out_size(height, kernel, stride, padding))
+    return frame, window_row_span(oy, height, kernel, stride, padding)
+
+
+def pixels_needed(height, width, kernel, stride, padding, n):
+    """Input pixels a :class:`~bnn_hw.hdl.SlidingWindow` must have taken before it gives the window of
+    its ``n``-th output pixel (counting from 1): the whole of every image row that window's output
+    row waits for."""
+    frame, (_, hi, _) = _output_row_span(height, width, kernel, stride, padding, n)
+    return (frame * height + hi + 1) * width
+
+
+def pixels_accepted(height, width, kernel, stride, padding, n):
+    """The most input pixels a :class:`~bnn_hw.hdl.SlidingWindow` takes before it gives the window of
+    its ``n``-th output pixel (counting from 1): its line buffer fills up from the first row that
+    window's output row needs (the producer may run this far ahead of the windows)."""
+    frame, (lo, _, _) = _output_row_span(height, width, kernel, stride, padding, n)
+    return (frame * height + lo + line_buffer_rows(kernel, stride, height)) * width
+
+
+# -- the gearbox (bnn_hw.hdl.repack) -----------------------------------------------------------------
+
+def last_word_bits(vector_bits, width):
+    """Real bits in the last ``width``-bit word of a ``vector_bits``-bit vector."""
+    return vector_bits - (ceil_div(vector_bits, width) - 1) * width
+
+
+def repack_mode(vector_bits, in_width, out_width, out_vector_bits=None) -> str:
+    """How :class:`~bnn_hw.hdl.Repack` converts these widths: ``"serialize"`` (input words hold whole
+    output words), ``"deserialize"`` (output words hold whole input words: vectors kept, or every
+    input and output word full, so the bits are one continuous stream) or ``"shift"`` (a shift
+    buffer)."""
+    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+    if vector_bits == out_vector_bits and in_width > out_width and in_width % out_width == 0:
+        return "serialize"
+    if out_width > in_width and out_width % in_width == 0 and (
+            (vector_bits == out_vector_bits and ceil_div(vector_bits, in_width) >= 2)
+            or continuous_words(vector_bits, in_width, out_width, out_vector_bits)):
+        return "deserialize"
+    return "shift"
+
+
+def continuous_words(vector_bits, in_width, out_width, out_vector_bits) -> bool:
+    """Whether every input and every output word is full, so vector boundaries do not matter."""
+    return vector_bits % in_width == 0 and out_vector_bits % out_width == 0
+
+
+def deserializer_realigns(vector_bits, in_width, out_width, out_vector_bits=None) -> bool:
+    """Whether the deserialiser shifts a vector's last output word down (it fills that word only in
+    part): the multiplexer its cost counts per output bit."""
+    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+    return (not continuous_words(vector_bits, in_width, out_width, out_vector_bits)
+            and ceil_div(vector_bits, in_width) % (out_width // in_width) != 0)
+
+
+def shift_buffer_geometry(vector_bits, in_width, out_width, out_vector_bits=None) -> tuple[int, int]:
+    """``(capacity, unit)`` of the shift buffer: its bits, and the gcd of all word sizes that every
+    fill level is a multiple of."""
+    out_vector_bits = vector_bits if out_vector_bits is None else out_vector_bits
+    capacity = in_width + out_width + max(in_width, out_width)
+    return capacity, math.gcd(in_width, out_width, last_word_bits(vector_bits, in_width),
+                              last_word_bits(out_vector_bits, out_width))
+
+
+# -- the classification head (bnn_hw.hdl.argmax) -----------------------------------------------------
+
+def index_width(classes: int) -> int:
+    """Bits of a class index among ``classes``."""
+    return max(1, (classes - 1).bit_length())
