@@ -8,6 +8,14 @@ line. Which package may import which is checked by ``tests/test_bnn_hw_layers.py
 """
 
 from .errors import BnnHwError
-from .model_file import load, save
 
 __all__ = ["BnnHwError", "load", "save"]
+
+
+def __getattr__(name: str):
+    # load and save come with torch, imported on first use: the cocotb testbenches in bnn_hw.sim run in
+    # the simulator's embedded Python, which imports this package first and took 10 s over torch
+    if name in ("load", "save"):
+        from . import model_file
+        return getattr(model_file, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -91,3 +91,13 @@ def test_icarus_runs_yosys_combinational_blocks_at_time_zero(tmp_path, monkeypat
     with pytest.raises(ToolchainError):
         _simulate(tmp_path / "2012", 2, 2, template=YOSYS_IDIOM)
     assert "non-0/1 values" in (tmp_path / "2012" / "build" / "sim.log").read_text()  # the X payload
+
+
+def test_the_testbenches_do_not_import_torch():
+    """The simulator's embedded Python imports the testbench (and so the bnn_hw package) on every run;
+    torch took 10 s of a 12 s Icarus run there. bnn_hw.load and save import it on first use."""
+    import subprocess
+    import sys
+    code = ("import sys, bnn_hw.sim.testbench, bnn_hw.sim.uart_testbench; "
+            "assert 'torch' not in sys.modules, 'torch imported'; import bnn_hw; assert callable(bnn_hw.load)")
+    subprocess.run([sys.executable, "-c", code], check=True)
