@@ -36,6 +36,7 @@ import bnn_hw
 from bnn_hw.boards.toolchain import toolchain_env
 from bnn_hw.hdl.pipeline import build_pipeline
 from bnn_hw.boards.build import YOSYS_AFTER_READ
+from bnn_hw.boards.family import DP16KD
 from bnn_hw.compiler.cost import Cost
 from bnn_hw.compiler import Block, compile_model
 
@@ -95,7 +96,7 @@ def error(estimate: int, measured: int) -> float:
 
 
 def check_model(path: Path, yosys: str, tolerance: float, jobs: int) -> bool:
-    plan = compile_model(bnn_hw.load(path))
+    plan = compile_model(bnn_hw.load(path), block_ram=DP16KD)   # compared with synth_ecp5
     print(f"\n{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
           + ", ".join(f"{n} {f}" for n, f in plan.folds.items()))
     units = judged_units(plan)

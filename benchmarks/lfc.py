@@ -83,7 +83,7 @@ def main(argv=None):
     board = get_board("ulx3s-85f")
     clock_hz = board.core_clock(args.clock).hz
     plan = compile_model(bnn_hw.load(net), parse_folding(args.folding) if args.folding else None,
-                         target_fps=args.target_fps, clock_hz=clock_hz)
+                         target_fps=args.target_fps, clock_hz=clock_hz, block_ram=board.chip.block_ram)
     print("LFC 784-1024-1024-1024-10, random weights; folding: "
           + ", ".join(f"{name} {fold}" for name, fold in plan.folds.items()))
 

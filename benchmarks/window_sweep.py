@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bnn_hw.boards.toolchain import toolchain_env
-from bnn_hw.compiler.cost import DP16KD, window_cost
+from bnn_hw.boards.family import DP16KD
+from bnn_hw.compiler.cost import window_cost
 from bnn_hw.hdl import SlidingWindow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

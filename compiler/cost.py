@@ -4,9 +4,10 @@ These are first-order models of the generated hardware on a Lattice FPGA; the bu
 them beside the post-synthesis and post-place-and-route measurements.
 
 Block RAM is counted in blocks of the target's primitive: every op's ``cost(in_type, fold,
-block_ram)`` is given the :class:`BlockRam` of the device the plan is costed for (ECP5's 18-kbit
-DP16KD unless a plan says otherwise) and asks it for the blocks each memory needs, so a plan for an
-iCE40 counts its 4-kbit SB_RAM40_4K blocks, not ECP5 blocks converted.
+block_ram)`` is given the :class:`BlockRam` of the device the plan is costed for and asks it for the
+blocks each memory needs, so a plan for an iCE40 counts the iCE40's own 4-kbit blocks, not ECP5
+blocks converted. The devices' block RAMs are facts of the boards (``bnn_hw.boards.family``); a plan
+compiled for no device counts :data:`GENERIC_BLOCK_RAM`, a neutral block that is no device's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import lru_cache
 from ..intmath import ceil_div
 from .microarch import deserializer_realigns, line_buffer_rows, repack_mode, shift_buffer_geometry
 
-__all__ = ["BlockRam", "DP16KD", "SB_RAM40_4K", "Cost", "gearbox_cost", "window_cost"]
+__all__ = ["BlockRam", "GENERIC_BLOCK_RAM", "Cost", "gearbox_cost", "window_cost"]
 
 
 @lru_cache(maxsize=4096)
@@ -74,17 +75,14 @@ class BlockRam:
         return f"{self.kbits}-kbit {self.name}"
 
 
-#: ECP5 block RAM: 18 kbit, the aspect ratios bnn-hw's memories map to. The LUT-RAM threshold is
-#: measured: yosys put a 64x26 buffer (32 cells for 2 blocks) in TRELLIS_DPR16X4 cells and a 64x56 one
-#: (64 cells for 2 blocks) in DP16KD (``benchmarks/cost_model.py`` on the shipped examples). The ROM
-#: rule is yosys's own (``memory_libmap``: a ROM bit in logic costs 1/16, a block 128, so logic up to
-#: 2,048 bits per block), as measured: the Bi-Real example's 36-word, 256-bit weight ROMs (8 blocks)
-#: took 768 LUT4 and no block RAM, its 144-word ones went to block RAM, and the BoolNet example's
-#: 128-word, 16-bit one (2,048 bits, 1 block) took LUTs.
-DP16KD = BlockRam("DP16KD", 18, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
-                  lutram_cells_per_block=16, rom_logic_bits_per_block=2048)
-#: iCE40 block RAM: 4 kbit, 256x16 to 2048x2.
-SB_RAM40_4K = BlockRam("SB_RAM40_4K", 4, ((2048, 2), (1024, 4), (512, 8), (256, 16)))
+#: What a plan counts when it is compiled for no device: not a device's block RAM but an 18-kbit block
+#: in the aspect ratios common to FPGA families (16K x 1 to 512 x 36), every memory and ROM placed in
+#: whole blocks (no LUT RAM, no ROM in logic, which depend on the device and its synthesis). A device's
+#: figures come from its own block RAM (``compile_model(..., block_ram=board.chip.block_ram)`` or
+#: :meth:`~bnn_hw.compiler.plan.Plan.costed_for`), as every board command does.
+GENERIC_BLOCK_RAM = BlockRam("generic block RAM", 18,
+                             ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)))
+
 
 @dataclass(frozen=True)
 class Cost:

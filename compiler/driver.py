@@ -7,7 +7,7 @@ the fastest that fits a device); :func:`check_fit` says in one line which layer 
 from __future__ import annotations
 
 from ..errors import BnnHwError, FitError
-from .cost import DP16KD, BlockRam
+from .cost import GENERIC_BLOCK_RAM, BlockRam
 from .folding import Fold, apply_folding, folding_for_cycles, folding_for_fps
 from .frontend import from_model
 from .ir import Graph, validate
@@ -19,13 +19,14 @@ __all__ = ["compile_model", "check_fit", "fastest_fitting_folding", "FIT_HEADROO
 
 def compile_model(model, folding: dict[str, Fold] | None = None, *, target_fps: float | None = None,
                   clock_hz: float | None = None, fit: tuple[str, dict[str, int]] | None = None,
-                  block_ram: BlockRam = DP16KD) -> Plan:
+                  block_ram: BlockRam = GENERIC_BLOCK_RAM) -> Plan:
     """Frontend, streamlining and folding: a loaded model to a validated hardware plan.
 
     The base folding is the default, or the cheapest meeting ``target_fps`` at ``clock_hz``, or with
     ``fit=(device, capacity)`` the fastest that fits the device with headroom; ``folding`` overrides
-    single layers on top. Block RAM is estimated in blocks of ``block_ram`` (the device's primitive;
-    ``capacity["ebr"]`` counts the same blocks).
+    single layers on top. Block RAM is estimated in blocks of ``block_ram``: the target device's
+    (``board.chip.block_ram``; ``capacity["ebr"]`` counts the same blocks), or for no device
+    :data:`~bnn_hw.compiler.cost.GENERIC_BLOCK_RAM`.
     """
     graph = validate(streamline(from_model(model)))
     if target_fps is not None and fit is not None:
@@ -51,7 +52,8 @@ def _overused(plan: Plan, capacity: dict[str, int], headroom: float) -> str | No
 
 
 def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
-                            headroom: float = FIT_HEADROOM, *, block_ram: BlockRam = DP16KD) -> dict[str, Fold]:
+                            headroom: float = FIT_HEADROOM, *,
+                            block_ram: BlockRam = GENERIC_BLOCK_RAM) -> dict[str, Fold]:
     """The folding with the fewest cycles per frame whose estimate fits ``capacity * headroom``
     (``capacity["ebr"]`` in blocks of ``block_ram``)."""
     def plan_for(budget):

@@ -6,8 +6,9 @@ This is what both the NumPy reference and the HDL generator consume::
     classes, scores = plan.predict(images)      # bit-exact reference
     top = build_pipeline(plan)                  # Amaranth component (bnn_hw.hdl.pipeline)
 
-A plan's block-RAM estimates count blocks of one primitive (``plan.block_ram``, ECP5's DP16KD by
-default); :meth:`Plan.costed_for` gives the same plan costed for another device's block RAM.
+A plan's block-RAM estimates count blocks of one primitive (``plan.block_ram``: the target device's,
+given by the caller, or :data:`~bnn_hw.compiler.cost.GENERIC_BLOCK_RAM`, no device's);
+:meth:`Plan.costed_for` gives the same plan costed for another device's block RAM.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from .arrange import arrange
-from .cost import DP16KD, BlockRam, Cost
+from .cost import GENERIC_BLOCK_RAM, BlockRam, Cost
 from .ir import Graph, TensorType
 from .reference import predict
 from .stages import Stage, flatten
@@ -32,7 +33,7 @@ class Plan:
 
     graph: Graph
     folds: dict
-    block_ram: BlockRam = DP16KD  #: the block RAM the estimates count (the target device's)
+    block_ram: BlockRam = GENERIC_BLOCK_RAM  #: the block RAM the estimates count (the target device's)
 
     @cached_property
     def layout(self) -> tuple:

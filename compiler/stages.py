@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .cost import DP16KD, BlockRam, Cost, gearbox_cost
+from .cost import GENERIC_BLOCK_RAM, BlockRam, Cost, gearbox_cost
 from .folding import Fold
 from .ir import TensorType
 
@@ -50,7 +50,7 @@ class Stage:
     in_type: TensorType
     out_type: TensorType
     fold: Fold
-    block_ram: BlockRam = DP16KD  #: the block RAM its ``cost.ebr`` counts
+    block_ram: BlockRam = GENERIC_BLOCK_RAM  #: the block RAM its ``cost.ebr`` counts
     #: the :class:`~bnn_hw.hdl.Repack` arguments of the gearbox in front of the stage, or None
     gearbox: tuple[int, int, int, int] | None = None
     #: a join's shortcut (the block's fork, FIFO and fork gearbox), whose cost is counted here

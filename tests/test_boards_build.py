@@ -51,7 +51,8 @@ def test_too_big_for_the_up5k_fails_before_synthesis_in_its_own_blocks(tmp_path,
     assert not (out / "bnn_hw.il").exists()  # nothing was handed to the toolchain
     # In 18-kbit blocks the same plan fits the ULX3S 12F's 32 EBR: the check counts each chip's own.
     small = get_board("ulx3s-12f")
-    check_fit(compile_model(model, parse_folding(folding)), small.chip.capacity(), small.device)
+    check_fit(compile_model(model, parse_folding(folding), block_ram=small.chip.block_ram), small.chip.capacity(),
+              small.device)
 
 
 @pytest.mark.parametrize("family", ["ecp5", "ice40"])

@@ -1,8 +1,11 @@
-"""Block-RAM estimates count the target's own blocks: ECP5's 18-kbit DP16KD or iCE40's 4-kbit SB_RAM40_4K."""
+"""Block-RAM estimates count the target's own blocks: ECP5's 18-kbit DP16KD or iCE40's 4-kbit SB_RAM40_4K
+(device facts, ``bnn_hw.boards.family``); a plan compiled for no device counts the compiler's neutral
+GENERIC_BLOCK_RAM."""
 
 import pytest
 
-from bnn_hw.compiler.cost import DP16KD, SB_RAM40_4K, BlockRam, Cost, gearbox_cost, window_cost
+from bnn_hw.boards.family import DP16KD, SB_RAM40_4K
+from bnn_hw.compiler.cost import GENERIC_BLOCK_RAM, BlockRam, Cost, gearbox_cost, window_cost
 from bnn_hw.compiler.folding import parse_folding
 from bnn_hw.hdl.pipeline import build_pipeline, payload_width
 from bnn_hw.compiler import compile_model
@@ -54,7 +57,7 @@ def test_window_estimates_follow_the_read_path():
 
 
 def test_ops_count_the_block_ram_they_are_given():
-    plan = compile_model(random_mlp(64, [64, 32], 10, seed=0))
+    plan = compile_model(random_mlp(64, [64, 32], 10, seed=0), block_ram=DP16KD)
     dense = plan.stages[1]
     ecp5 = dense.op.cost(dense.in_type, dense.fold, DP16KD)
     ice40 = dense.op.cost(dense.in_type, dense.fold, SB_RAM40_4K)
@@ -64,7 +67,7 @@ def test_ops_count_the_block_ram_they_are_given():
 
 
 def test_a_plan_costed_for_ice40_counts_its_blocks_and_keeps_everything_else():
-    ecp5 = compile_model(random_mlp(64, [64, 32], 10, seed=0))
+    ecp5 = compile_model(random_mlp(64, [64, 32], 10, seed=0), block_ram=DP16KD)
     ice40 = ecp5.costed_for(SB_RAM40_4K)
     assert ecp5.costed_for(DP16KD) is ecp5 and ice40.block_ram is SB_RAM40_4K
     assert ice40.total.ebr > ecp5.total.ebr   # shallow, wide weight memories waste 4-kbit blocks
@@ -82,6 +85,26 @@ def test_fit_with_ice40_blocks_stays_within_the_ice40_capacity():
     plan = compile_model(random_mlp(64, [64, 32], 10, seed=0), fit=("iCE40UP5K", capacity),
                          block_ram=SB_RAM40_4K)
     assert plan.block_ram is SB_RAM40_4K and plan.total.ebr <= 0.8 * 30
+
+
+def test_a_plan_for_no_device_counts_the_generic_block_ram():
+    """Without a device's block RAM a plan counts whole 18-kbit blocks, nothing in LUT RAM or logic; the
+    device's own primitive changes the estimates but not the plan."""
+    model = random_mlp(64, [64, 32], 10, seed=0)
+    plan = compile_model(model)
+    assert plan.block_ram is GENERIC_BLOCK_RAM and str(GENERIC_BLOCK_RAM) == "18-kbit generic block RAM"
+    assert GENERIC_BLOCK_RAM.place(64, 26) == Cost(ebr=2) and GENERIC_BLOCK_RAM.place_rom(16, 128) == Cost(ebr=1)
+    ecp5 = compile_model(model, block_ram=DP16KD)
+    assert plan.folds == ecp5.folds and plan.costed_for(DP16KD).total == ecp5.total
+    assert plan.total.ebr >= ecp5.total.ebr and plan.total.lut4 <= ecp5.total.lut4
+
+
+def test_the_compiler_names_no_device_block_ram():
+    """The devices' block RAMs are the boards' (``bnn_hw.boards.family``); the compiler's only one is neutral."""
+    import bnn_hw.compiler as compiler
+    import bnn_hw.compiler.cost as cost
+    found = {name for module in (compiler, cost) for name, value in vars(module).items() if isinstance(value, BlockRam)}
+    assert found == {"GENERIC_BLOCK_RAM"}
 
 
 def test_bad_geometry_is_rejected():
@@ -106,5 +129,5 @@ def test_stage_word_bits_are_the_hardwares_ports(model, folding):
         if stage.gearbox is not None:
             gearbox = pipeline.stages[f"{stage.name}_repack"]
             assert stage.gearbox[1:3] == (gearbox.in_width, gearbox.out_width)
-            assert stage.cost.lut4 == stage.op.cost(stage.in_type, stage.fold, DP16KD).lut4 + gearbox_cost(
+            assert stage.cost.lut4 == stage.op.cost(stage.in_type, stage.fold, plan.block_ram).lut4 + gearbox_cost(
                 *stage.gearbox).lut4

@@ -59,8 +59,8 @@ def test_fit_gives_the_fastest_folding_within_the_headroom():
 
     model = random_mlp(784, [256, 256], 10, seed=0, thresholds=(16,))
     small, big = (get_board(b).chip for b in ("ulx3s-12f", "ulx3s-85f"))
-    on_small = compile_model(model, fit=(small.name, small.capacity()))
-    on_big = compile_model(model, fit=(big.name, big.capacity()))
+    on_small = compile_model(model, fit=(small.name, small.capacity()), block_ram=small.block_ram)
+    on_big = compile_model(model, fit=(big.name, big.capacity()), block_ram=big.block_ram)
     for plan, chip in ((on_small, small), (on_big, big)):
         assert all(getattr(plan.total, k) <= v * FIT_HEADROOM for k, v in chip.capacity().items())
     assert on_big.bottleneck.cost.cycles < on_small.bottleneck.cost.cycles

@@ -134,9 +134,11 @@ def test_hardware_equals_reference_under_stalls(name, seed):
 @pytest.mark.parametrize("name", HARDWARE_OPS)
 def test_cycles_and_cost_agree(name):
     """An op's cost counts the cycles it says it takes, and its fold is within its lanes."""
-    from bnn_hw.compiler.cost import DP16KD
+    from bnn_hw.boards.family import DP16KD, SB_RAM40_4K
+    from bnn_hw.compiler.cost import GENERIC_BLOCK_RAM
     op, in_types, fold = EXAMPLES[name](np.random.default_rng(7))
-    assert op.cost(in_types[0], fold, DP16KD).cycles == op.cycles(in_types[0], fold)
+    for block_ram in (GENERIC_BLOCK_RAM, DP16KD, SB_RAM40_4K):
+        assert op.cost(in_types[0], fold, block_ram).cycles == op.cycles(in_types[0], fold)
     max_pe, max_simd = op.lanes(in_types[0])
     if op.fold_rule in (FoldRule.SEARCHED, FoldRule.MATRIX):
         assert fold.pe <= max_pe and fold.simd <= max_simd

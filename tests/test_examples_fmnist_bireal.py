@@ -5,6 +5,7 @@ downsamples through a real-valued shortcut (average pool, 1x1 convolution, level
 import bnn_hw
 import pytest
 
+from bnn_hw.boards.family import DP16KD
 from bnn_hw.compiler.ops import Add, AvgPool, FixedConv, LevelThresholds, Requantize
 from bnn_hw.compiler import Block, compile_model
 from example_testing import EXAMPLES, check_shipped_model, short_training_run
@@ -22,7 +23,7 @@ def test_shipped_model_matches_pytorch_on_all_10000_test_images():
 
 
 def test_shipped_model_keeps_a_fixed_point_map_beside_its_binary_convolutions():
-    plan = compile_model(bnn_hw.load(EXAMPLES / "fmnist_bireal" / "net.pt"))
+    plan = compile_model(bnn_hw.load(EXAMPLES / "fmnist_bireal" / "net.pt"), block_ram=DP16KD)
     types = plan.graph.types()
     tables = [n.name for n in plan.graph.nodes if isinstance(n.op, Requantize)]
     adds = [n.name for n in plan.graph.nodes if isinstance(n.op, Add)]

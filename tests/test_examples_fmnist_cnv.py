@@ -24,6 +24,6 @@ def test_shipped_model_matches_pytorch_on_all_10000_test_images():
 
 def test_too_small_a_chip_fails_early_naming_layer_and_resource():
     board = get_board("ulx3s-12f")
-    plan = compile_model(bnn_hw.load(EXAMPLE / "net.pt"))
+    plan = compile_model(bnn_hw.load(EXAMPLE / "net.pt"), block_ram=board.chip.block_ram)
     with pytest.raises(FitError, match=r"needs about \d+ (LUT4|EBR|FF) .* layer \w+"):
         check_fit(plan, board.chip.capacity(), board.device)
