@@ -169,7 +169,8 @@ def test_a_missing_or_misused_builder_is_a_clear_error():
     class Unbuilt(StreamOp, abstract=True):
         pass
 
-    with pytest.raises(NotImplementedError, match=r"no hardware builds Unbuilt: register a builder with @builds\(Unbuilt\)"):
+    with pytest.raises(NotImplementedError,
+                       match=r"no hardware builds Unbuilt: register a builder with @builds\(Unbuilt\)"):
         stage_hardware(Unbuilt(), None, None)
     with pytest.raises(TypeError, match="built by its block"):
         stage_hardware(Concat(4), None, None)
