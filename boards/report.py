@@ -41,7 +41,7 @@ def layer_table(plan: Plan) -> list[dict]:
             "integer_ops": traffic.int_ops,
             "energy_pj": round(energy_pj(traffic)["total"], 3),
             "energy_32bit_baseline_pj": round(energy_pj(real_valued_baseline(traffic))["total"], 3),
-        })
+        } | ({"details": s.op.details()} if s.op.details() else {}))
     return rows
 
 
@@ -83,7 +83,7 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: d
     total = plan.total
     slowest = plan.bottleneck
     cycles = slowest.cost.cycles
-    latency = sum(s.cost.cycles for s in plan.stages) + plan.stages[0].cost.cycles
+    latency = sum(s.latency for s in plan.stages) + plan.stages[0].cost.cycles
     core = board.core_clock(clock_mhz)
     clock = core.hz
     report = {
@@ -95,11 +95,18 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: d
                           for k in ("lut4", "ff", "ebr", "weight_bits", "buffer_bits", "binary_ops")},
             "capacity": chip.capacity() | {"dsp": chip.dsp},
             "cycles_per_frame": _figure(cycles, "estimated", f"slowest stage {slowest.name} ({slowest.fold})"),
-            "latency_cycles": _figure(latency, "estimated", "sum of stage cycles plus input transfer"),
+            "latency_cycles": _figure(latency, "estimated", "sum of stage latencies plus input transfer"),
             "clock_mhz": _figure(clock / 1e6, "constrained", core.source),
             "frames_per_second_at_clock": _figure(clock / cycles, "estimated", "clock / slowest stage cycles"),
         } | energy_totals(plan),
     }
+    core = max((s.cost.cycles for s in plan.stages[1:]), default=cycles)
+    if core < cycles:   # the input stage sets the pace: say what the rest could do with wider input words
+        report["totals"] |= {
+            "core_cycles_per_frame": _figure(core, "estimated", "slowest stage after the input stage"),
+            "frames_per_second_core_at_clock": _figure(clock / core, "estimated",
+                                                       "clock / slowest stage cycles after the input stage"),
+        }
     totals = report["totals"]
     if yosys_stat is not None:
         totals["post_synthesis_cells"] = _figure(yosys_cells(yosys_stat), "measured", "yosys stat")
@@ -144,6 +151,9 @@ def render_resources(report: dict) -> str:
         lines.append(f"{r['name']:<16}{r['op'][:35]:<36}{str(r['pe']) + 'x' + str(r['simd']):>9}"
                      f"{r['cycles_per_frame']:>8}{r['lut4_est']:>8}{r['ff_est']:>7}{r['ebr_est']:>6}"
                      f"{r['weight_bits']:>9}{r['feature_map_bits_buffered']:>9}")
+    for r in report["layers"]:
+        if "details" in r:
+            lines.append(f"{r['name']}: " + _render_details(r["details"]))
     t = report["totals"]
     lines += ["", "(~ = estimated by the bnn-hw cost model)", ""]
     est = t["estimated"]
@@ -167,6 +177,10 @@ def render_resources(report: dict) -> str:
     lines.append(f"cycles per frame: {_fmt(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
     lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles (estimated)")
     lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")
+    if "core_cycles_per_frame" in t:
+        lines.append(f"  the input stage sets that pace; the stages after it take {_fmt(t['core_cycles_per_frame'])} "
+                     f"cycles per frame: {_fmt(t['frames_per_second_core_at_clock']):.0f} frames/s with wider "
+                     f"input words (--folding {report['layers'][0]['name']}=1xN)")
     if "frames_per_second_at_fmax" in t:
         lines.append(f"throughput at Fmax: {_fmt(t['frames_per_second_at_fmax']):.0f} frames/s")
     interface = report.get("interface")
@@ -180,6 +194,15 @@ def render_resources(report: dict) -> str:
     if report.get("router") is not None:
         lines.append(f"nextpnr router: {report['router']}")
     return "\n".join(lines) + "\n"
+
+
+def _render_details(details: dict) -> str:
+    """A stage's details on one line: ``key value``, nested dictionaries in parentheses."""
+    def value(v):
+        if isinstance(v, dict):
+            return "(" + ", ".join(f"{k} {value(x)}" for k, x in v.items()) + ")"
+        return str(v)
+    return ", ".join(f"{k.replace('_', ' ')} {value(v)}" for k, v in details.items())
 
 
 def render_energy(report: dict) -> str:

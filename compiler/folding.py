@@ -7,7 +7,8 @@ word), or following its producer's fold (the argmax head, table lookups, level t
 
 Defaults: the dense or convolution layer with the most weights gets ``pe=16, simd=64`` (or its full size if smaller); every
 other stage gets the cheapest folding that is no slower, so no stage is the bottleneck for nothing;
-no layer gets more than those 1,024 lanes by default.
+no layer gets more than those 1,024 lanes by default. A network without such a layer (gate networks)
+takes its input 16 values per word.
 ``folding_for_fps`` picks the cheapest folding meeting a frame rate at a clock; the plan module's
 ``fastest_fitting_folding`` the fastest one that fits a device.
 Overrides come from a JSON file (``{"dense1": {"pe": 8, "simd": 32}}``) or ``NAME=PExSIMD`` options.
@@ -22,6 +23,7 @@ import re
 from ..errors import BnnHwError
 from .ir import Graph
 from .ops._matrix import MAX_ROM_DEPTH
+from ..intmath import ceil_div
 from .ops.base import Fold, FoldRule, StreamOp
 
 __all__ = ["Fold", "MAX_ROM_DEPTH", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
@@ -48,6 +50,10 @@ def folding_for_cycles(graph: Graph, budget: int) -> dict[str, Fold]:
 #: The default folding gives no layer more lanes (pe * simd) than this, the biggest layer's 16x64.
 DEFAULT_ANCHOR = Fold(16, 64)
 
+#: Input values (pixels) per word by default where no stage folds against weights: 128-bit words of
+#: pixels. A whole frame per word (``--folding thermometer0=1xN``) feeds a gate network every cycle.
+DEFAULT_INPUT_LANES = 16
+
 
 def default_folding(graph: Graph) -> dict[str, Fold]:
     """A balanced folding: ``16x64`` for the biggest layer, the cheapest no-slower folding elsewhere.
@@ -58,6 +64,10 @@ def default_folding(graph: Graph) -> dict[str, Fold]:
     than ``16 * 64``: wider layers congest the routing.
     """
     matrices = list(_stages(graph, FoldRule.MATRIX))
+    if not matrices:
+        # nothing folds against weights (a gate network takes a vector per cycle): the input's words
+        # set the pace, DEFAULT_INPUT_LANES values per word
+        return folding_for_cycles(graph, ceil_div(graph.inputs[0][1].size, DEFAULT_INPUT_LANES))
     biggest, in_type = max(matrices, key=lambda m: m[0].op.weight_count)
     max_pe, max_simd = biggest.op.lanes(in_type)
     anchor = Fold(min(DEFAULT_ANCHOR.pe, max_pe), min(DEFAULT_ANCHOR.simd, max_simd))

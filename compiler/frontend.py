@@ -40,17 +40,19 @@ def _input_type(layers) -> TensorType:
     if any(isinstance(m, (bnn.BinaryConv2d, nn.MaxPool2d, nn.Flatten)) for m in layers):
         raise UnsupportedModelError("a convolutional model must start with bnn_hw.nn.ImageInput(channels, "
                                     "height, width), which declares the image size to build hardware for")
-    first_dense = next((m for m in layers if isinstance(m, bnn.BinaryLinear)), None)
-    if first_dense is None:
-        raise UnsupportedModelError("the model has no BinaryLinear layer; there is nothing to compile")
+    first_vector = next((m for m in layers if isinstance(m, (bnn.BinaryLinear, bnn.LogicLayer))), None)
+    if first_vector is None:
+        raise UnsupportedModelError("the model has no BinaryLinear or LogicLayer layer; there is nothing to compile")
+    name = type(first_vector).__name__
+    features = first_vector.in_features if isinstance(first_vector, bnn.BinaryLinear) else first_vector.in_bits
     if isinstance(first, bnn.Thermometer):
         k = len(first.thresholds)
-        if first_dense.in_features % k:
+        if features % k:
             raise UnsupportedModelError(
-                f"layer 0 (Thermometer) makes {k} bits per pixel, but the first BinaryLinear takes "
-                f"{first_dense.in_features} inputs, not a multiple of {k}")
-        return TensorType((first_dense.in_features // k,), Kind.UINT8, 8)
-    return TensorType((first_dense.in_features,), Kind.BITS)
+                f"layer 0 (Thermometer) makes {k} bits per pixel, but the first {name} takes "
+                f"{features} inputs, not a multiple of {k}")
+        return TensorType((features // k,), Kind.UINT8, 8)
+    return TensorType((features,), Kind.BITS)
 
 
 @dataclass
@@ -155,7 +157,7 @@ def from_model(model: nn.Sequential) -> Graph:
     last = types[value]
     if last.kind is not Kind.INT:
         raise UnsupportedModelError(
-            f"the model must end with a BinaryLinear whose integer scores are the output, but its last "
+            f"the model must end with integer scores (a BinaryLinear, or a GroupSum after logic layers), but its last "
             f"layer {len(layers) - 1} ({type(layers[-1]).__name__}) gives {last.kind.value} values")
     nodes.append(Node("argmax", ArgMax(), (value,)))
     try:

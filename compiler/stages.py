@@ -64,6 +64,13 @@ class Stage:
             cost = cost + gearbox_cost(*self.gearbox)
         return cost if self.bypass is None else cost + self.bypass.cost(self.block_ram)
 
+    @cached_property
+    def latency(self) -> int:
+        """Estimated cycles from the stage's first input word of a frame to its first output word:
+        the op's latency, or its gearbox's words if those take longer."""
+        gearbox = 0 if self.gearbox is None else gearbox_cost(*self.gearbox).cycles
+        return max(self.op.latency(self.in_type, self.fold), gearbox)
+
 
 @dataclass(frozen=True)
 class Block:

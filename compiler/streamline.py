@@ -7,8 +7,11 @@ binary layer into thresholds on its popcount, or into a table of fixed-point val
 a fixed-point 1x1 convolution into levels on its sums. The math is in :mod:`.thresholds`; it
 evaluates the chain with the model's own float32 operations, so the result is exact by construction.
 
-Any real-valued op left afterwards cannot be built in hardware and raises
-:class:`UnsupportedModelError` naming it.
+Then each op may fuse with the op that reads its value (:meth:`~bnn_hw.compiler.ops.base.Op.fuse`):
+stacked gate layers and their group sums become one gate network.
+
+Any real-valued op left afterwards, or one that is built only fused (:attr:`~bnn_hw.compiler.ops.base.Op.needs_fusion`),
+cannot be built in hardware and raises :class:`UnsupportedModelError` naming it.
 """
 
 from __future__ import annotations
@@ -66,4 +69,29 @@ def streamline(graph: Graph) -> Graph:
                 f"BinaryLinear's scores must be the output")
         nodes.append(node)
     outputs = tuple(rename.get(o, o) for o in graph.outputs)
-    return Graph(graph.inputs, tuple(nodes), outputs)
+    return _fused(Graph(graph.inputs, tuple(nodes), outputs))
+
+
+def _fused(graph: Graph) -> Graph:
+    """Fuse every node with its only reader while its op agrees (:meth:`~bnn_hw.compiler.ops.base.Op.fuse`);
+    the fused node keeps the first node's name."""
+    types = graph.types()
+    nodes, outputs = list(graph.nodes), list(graph.outputs)
+    index = 0
+    while index < len(nodes):
+        node = nodes[index]
+        readers = [n for n in nodes if node.name in n.inputs]
+        fused = None
+        if len(readers) == 1 and node.name not in outputs and len(readers[0].inputs) == 1:
+            fused = node.op.fuse(types[node.inputs[0]], readers[0].op)
+        if fused is None:
+            if node.op.needs_fusion:
+                raise UnsupportedModelError(f"{node.name}: {node.op.needs_fusion}")
+            index += 1
+            continue
+        reader = readers[0]
+        nodes.remove(reader)
+        nodes[index] = node.with_op(fused)
+        nodes = [Node(n.name, n.op, tuple(node.name if i == reader.name else i for i in n.inputs)) for n in nodes]
+        outputs = [node.name if o == reader.name else o for o in outputs]
+    return Graph(graph.inputs, tuple(nodes), tuple(outputs))

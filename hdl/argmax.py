@@ -10,6 +10,7 @@ from ..compiler import ops
 from ..compiler.microarch import index_width
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
+from .argmax_tree import ArgMaxTree
 from .registry import builds
 from .repack import Repack
 
@@ -156,4 +157,6 @@ class _Slices:
 
 @builds(ops.ArgMax)
 def _argmax(op, in_type, fold):
+    if op.is_tree(in_type, fold):
+        return ArgMaxTree(in_type.size, in_type.width)
     return ArgMaxHead(in_type.size, fold.simd, in_type.width)

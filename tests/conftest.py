@@ -191,6 +191,26 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     return torch.nn.Sequential(*layers).eval()
 
 
+def random_logic(features: int, gates=(24, 16), classes: int = 4, *, thresholds=(64, 128, 192), candidates: int = 1,
+                 seed: int = 0) -> torch.nn.Sequential:
+    """An untrained logic-gate network (gate layers of ``gates`` each, the last ``classes`` times a group)
+    with random logits, so every function and every candidate pair occurs. Eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    width = features
+    if thresholds:
+        layers.append(bnn.Thermometer(thresholds))
+        width = features * len(thresholds)
+    for k, n in enumerate(gates):
+        layer = bnn.LogicLayer(width, n, candidates=candidates, seed=seed * 31 + k)
+        with torch.no_grad():
+            layer.logits.normal_(generator=g)
+        layers.append(layer)
+        width = n
+    layers.append(bnn.GroupSum(classes))
+    return torch.nn.Sequential(*layers).eval()
+
+
 def torch_scores(model, x: np.ndarray) -> np.ndarray:
     """The model's eval-mode scores; images are given channels-last (batch, height, width, channels)
     or flattened in that order, as the compiler takes them."""

@@ -13,8 +13,9 @@ import numpy as np
 
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
-                                 FixedSign, Fold, LevelThresholds, LogicJoin, MaxPool, PixelConv2d, Requantize,
-                                 Thermometer)
+                                 FixedSign, Fold, GateNetwork, LevelThresholds, LogicJoin, MaxPool, PixelConv2d,
+                                 Requantize, Thermometer)
+from bnn_hw.compiler.gates import layered_netlist
 
 __all__ = ["EXAMPLES", "Example", "random_values"]
 
@@ -157,7 +158,24 @@ def channel_shuffle(rng):
 
 def argmax(rng):
     classes = int(rng.integers(2, 11))
-    return Example(ArgMax(), (TensorType((classes,), Kind.INT, int(rng.integers(3, 8))),), Fold(1, int(rng.integers(1, classes + 1))))
+    lanes = int(rng.integers(1, classes + 1))
+    tree = lanes == classes and rng.random() < 0.5    # all scores at once: the comparator tree
+    return Example(ArgMax(), (TensorType((classes,), Kind.INT, int(rng.integers(3, 8))),),
+                   Fold(classes if tree else 1, lanes))
+
+
+def gate_network(rng):
+    """Random gate layers (every function, inputs read twice) and group sums."""
+    classes, width = int(rng.integers(1, 5)), int(rng.integers(2, 24))
+    layers, inputs = [], width
+    for _ in range(int(rng.integers(1, 5))):
+        gates = int(rng.integers(1, 30))
+        layers.append((rng.integers(0, width, gates), rng.integers(0, width, gates), rng.integers(0, 16, gates)))
+        width = gates
+    gates = classes * int(rng.integers(1, 40))
+    layers.append((rng.integers(0, width, gates), rng.integers(0, width, gates), rng.integers(0, 16, gates)))
+    op = GateNetwork.of(layered_netlist(inputs, layers), classes)
+    return Example(op, (TensorType((inputs,), Kind.BITS),), Fold(classes, int(rng.integers(1, 4))))
 
 
 def logic_join(rng):
@@ -181,5 +199,5 @@ EXAMPLES = {
     "Thermometer": thermometer, "BinaryDense": binary_dense, "BinaryConv2d": binary_conv, "PixelConv2d": pixel_conv,
     "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,
-    "LogicJoin": logic_join, "Concat": concat, "Add": add,
+    "LogicJoin": logic_join, "Concat": concat, "Add": add, "GateNetwork": gate_network,
 }

@@ -1,6 +1,9 @@
 """ArgMax: the class index of the largest score; ties go to the lowest index (as ``torch.argmax``).
 
-In hardware its fold's ``simd`` is the number of scores per input word: the producer's ``pe``.
+In hardware its fold's ``simd`` is the number of scores per input word (the producer's ``pe``) and its
+``pe`` the comparisons per cycle: one (a head comparing a score per cycle with the maximum so far), or
+every score at once (a pipelined comparator tree) after a producer that gives all its scores every
+cycle, as a gate network does.
 """
 
 from __future__ import annotations
@@ -31,12 +34,26 @@ class ArgMax(StreamOp):
         return np.argmax(scores, axis=1)[:, None]  # numpy, like torch, returns the first maximum
 
     def derived_fold(self, in_type, producer_fold, producer_cycles: int) -> Fold:
-        """The score layer's ``pe`` scores per word."""
+        """The score layer's ``pe`` scores per word, compared one per cycle, or all at once after a
+        producer that gives every score in each cycle."""
+        classes = in_type.size
+        if producer_cycles == 1 and producer_fold.pe >= classes and classes > 1:
+            return Fold(classes, producer_fold.pe)
         return Fold(1, producer_fold.pe)
 
+    def is_tree(self, in_type, fold) -> bool:
+        """Whether it compares every score at once (a comparator tree)."""
+        return fold.pe >= in_type.size > 1
+
     def cycles(self, in_type, fold) -> int:
-        """A score per cycle."""
-        return in_type.size
+        """A score per cycle, or one vector per cycle for a tree."""
+        return 1 if self.is_tree(in_type, fold) else in_type.size
+
+    def latency(self, in_type, fold) -> int:
+        """A tree: its input register and a register per comparison level; a head: its cycles."""
+        if self.is_tree(in_type, fold):
+            return 1 + (in_type.size - 1).bit_length()
+        return self.cycles(in_type, fold)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` scores in, the index and every
@@ -50,6 +67,14 @@ class ArgMax(StreamOp):
 
     def cost(self, in_type, fold, block_ram) -> Cost:
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
+        if self.is_tree(in_type, fold):
+            # a comparison and a multiplexer per pair, each level registered with the scores beside it,
+            # and the output FIFO (stages + 4 words; LUT RAM)
+            levels = (classes - 1).bit_length()
+            out_bits = index_width(classes) + classes * score_width
+            return Cost(cycles=1, lut4=(classes - 1) * (2 * score_width + index_width(classes)) + out_bits,
+                        ff=(levels + 1) * classes * score_width + classes * (score_width + index_width(classes)),
+                        buffer_bits=classes * score_width)
         # one score per cycle; wider words are first cut into single scores
         slices = Cost() if lanes == 1 else gearbox_cost(classes * score_width, lanes * score_width,
                                                         score_width, classes * score_width)

@@ -6,7 +6,7 @@ class name) in :data:`OPS`, and its module registers how training layers lower t
 declared once below (:class:`Chain`, :class:`FoldRule`, :attr:`Op.real_only`).
 
 - :class:`Op`: every op. Type rule (:meth:`~Op.infer`), NumPy semantics (:meth:`~Op.reference`), and
-  its part in streamlining (:attr:`~Op.chain`, :meth:`~Op.fold_chain`).
+  its part in streamlining (:attr:`~Op.chain`, :meth:`~Op.fold_chain`, :meth:`~Op.fuse`).
 - :class:`StreamOp`: an op that is a hardware stage. Its fold space (:meth:`~StreamOp.lanes`,
   :attr:`~StreamOp.fold_rule`, :meth:`~StreamOp.cheapest_fold`, :meth:`~StreamOp.derived_fold`),
   cycles, memory depth, stream word and vector widths, cost, memory traffic, and how far ahead of its
@@ -126,6 +126,16 @@ class Op:
         """The exact output for a batch of inputs (first axis the batch), as the hardware computes it."""
         raise NotImplementedError(f"{type(self).__name__}.reference")
 
+    def fuse(self, in_type, after: "Op") -> "Op | None":
+        """Streamlining: one op computing this op and then ``after`` (the only reader of its value),
+        or None to keep them apart. Ops that are built only as part of others (gate layers and their
+        group sums, fused into a gate network) say so in :attr:`needs_fusion`."""
+        return None
+
+    #: Why the op cannot be built by itself (a one-line reason), "" if it can: streamlining refuses a
+    #: graph where such an op is left unfused.
+    needs_fusion: ClassVar[str] = ""
+
     def fold_chain(self, in_type, chain: list | None, name: str):
         """Streamlining: fold the real-valued ``chain`` of ops after this one (None: no chain follows)
         into ``(op, after)``: this op's replacement and the node to put in the chain's place (None:
@@ -161,6 +171,11 @@ class StreamOp(Op, abstract=True):
     def cycles(self, in_type, fold: Fold) -> int:
         """Cycles per frame."""
         raise NotImplementedError(f"{type(self).__name__}.cycles")
+
+    def latency(self, in_type, fold: Fold) -> int:
+        """Cycles from its first input word of a frame to its first output word of that frame
+        (default: its cycles per frame, a stage that takes the frame before it answers)."""
+        return self.cycles(in_type, fold)
 
     def memory_depth(self, in_type, fold: Fold) -> int:
         """Words of its deepest parameter memory (weight ROM), 0 if none."""
@@ -199,6 +214,11 @@ class StreamOp(Op, abstract=True):
         """Memory traffic and operations per frame (:class:`~bnn_hw.compiler.energy.Traffic`)."""
         from ..energy import Traffic
         return Traffic()
+
+    def details(self) -> dict:
+        """What the build report says about this stage beyond the figures every stage has (plain
+        data: numbers, strings, dicts of them); none by default."""
+        return {}
 
 
 class JoinOp(StreamOp, abstract=True):

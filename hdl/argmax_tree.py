@@ -1,0 +1,69 @@
+"""The argmax of a whole vector of scores per cycle: a pipelined comparator tree.
+
+For a stage that gives every score in one word each cycle (a gate network), where
+:class:`~bnn_hw.hdl.ArgMaxHead`'s one score per cycle would be the bottleneck. Each tree level
+compares pairs of (index, score) candidates and keeps the larger, the left one on a tie, so the
+lowest index wins (``torch.argmax``); a register level follows every comparison level.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..compiler.microarch import index_width
+from ._checks import require_positive_ints
+from ._free_running import FreeRunningPipeline
+
+__all__ = ["ArgMaxTree"]
+
+
+class ArgMaxTree(wiring.Component):
+    """Argmax and scores of ``classes`` signed scores, one vector per cycle.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(data.ArrayLayout(signed(score_width), classes)))
+    o : Out(stream.Signature(data.StructLayout({"index": unsigned(index_width(classes)),
+            "scores": data.ArrayLayout(signed(score_width), classes)})))
+        The same word as :class:`~bnn_hw.hdl.ArgMaxHead` gives.
+    """
+
+    def __init__(self, classes: int, score_width: int):
+        require_positive_ints(classes=classes, score_width=score_width)
+        self._classes, self._score_width = classes, score_width
+        scores = data.ArrayLayout(signed(score_width), classes)
+        super().__init__({
+            "i": In(stream.Signature(scores)),
+            "o": Out(stream.Signature(data.StructLayout({"index": unsigned(index_width(classes)),
+                                                          "scores": scores}))),
+        })
+
+    def __repr__(self):
+        return f"ArgMaxTree(classes={self._classes}, score_width={self._score_width})"
+
+    def elaborate(self, platform):
+        m = Module()
+        iw, sw = index_width(self._classes), self._score_width
+        pipe = FreeRunningPipeline(m, self.i, self.o, "tree")
+        scores = pipe.stage(self.i.payload.as_value(), "scores0")
+        candidates = [(Const(k, iw), scores[k * sw:(k + 1) * sw].as_signed()) for k in range(self._classes)]
+        level = 0
+        while len(candidates) > 1:
+            merged = []
+            for j in range(0, len(candidates) - 1, 2):
+                (ia, sa), (ib, sb) = candidates[j], candidates[j + 1]
+                right = sb > sa
+                merged.append((Mux(right, ib, ia), Mux(right, sb, sa)))
+            if len(candidates) % 2:
+                merged.append(candidates[-1])
+            level += 1
+            held = pipe.stage(Cat(scores, *(Cat(i, s) for i, s in merged)), f"level{level}")
+            scores = held[:len(scores)]
+            step, base = iw + sw, len(scores)
+            candidates = [(held[base + j * step:base + j * step + iw], held[base + j * step + iw:base + (j + 1) * step].as_signed())
+                          for j in range(len(merged))]
+        pipe.finish(Cat(candidates[0][0], scores))
+        return m
+

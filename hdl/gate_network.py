@@ -1,0 +1,135 @@
+"""A gate netlist with group popcounts, fully unrolled and pipelined: one frame per clock cycle.
+
+The netlist (:class:`~bnn_hw.compiler.gates.Netlist`) is built as logic, one Amaranth signal per gate
+level; yosys packs the gates into LUTs. A register level follows every ``levels_per_stage`` gate
+levels and holds only the signals that later levels or the outputs still read. The outputs are then
+counted by groups (``classes`` consecutive groups of equal size, a class's score being the number of
+its bits that are 1) with the compressor-tree popcount in slices of
+:data:`~bnn_hw.compiler.microarch.POPCOUNT_CHUNK` bits, and the slices' counts added
+:data:`~bnn_hw.compiler.microarch.SUM_GROUP` at a time, a register level after each step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..compiler import ops
+from ..compiler.gates import CONSTANT, Netlist
+from ..compiler.microarch import POPCOUNT_CHUNK, SUM_GROUP
+from ..intmath import ceil_div
+from ._checks import require_positive_ints
+from ._free_running import FreeRunningPipeline
+from .popcount import xnor_popcount
+from .registry import builds
+
+__all__ = ["GateNetwork", "gate"]
+
+
+def gate(code: int, a, b):
+    """Function ``code`` (:data:`~bnn_hw.compiler.gates.FUNCTIONS`) of the 1-bit values ``a``, ``b``."""
+    return [Const(0, 1), a & b, a & ~b, a, ~a & b, b, a ^ b, a | b, ~(a | b), ~(a ^ b), ~b, a | ~b, ~a, ~a | b,
+            ~(a & b), Const(1, 1)][code]
+
+
+class GateNetwork(wiring.Component):
+    """``classes`` scores of a gate netlist's outputs, for every input vector, one vector per cycle.
+
+    Parameters
+    ----------
+    netlist : Netlist
+        The gates; its outputs split into ``classes`` equal groups, in order.
+    classes : int
+        Groups (scores per output word).
+    score_width : int
+        Width of a signed score; it must hold the group size.
+    levels_per_stage : int
+        Gate levels between two pipeline registers.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(netlist.inputs)))
+        One input vector per word.
+    o : Out(stream.Signature(data.ArrayLayout(signed(score_width), classes)))
+        Its scores, class ``k`` in lane ``k``.
+    """
+
+    def __init__(self, netlist: Netlist, classes: int, score_width: int, levels_per_stage: int):
+        require_positive_ints(classes=classes, score_width=score_width, levels_per_stage=levels_per_stage)
+        if netlist.inputs < 1 or len(netlist.outputs) % classes:
+            raise ValueError(f"a gate network needs inputs and its {len(netlist.outputs)} outputs in "
+                             f"{classes} equal groups")
+        group = len(netlist.outputs) // classes
+        if group.bit_length() + 1 > score_width:
+            raise ValueError(f"scores of {score_width} bits cannot hold a count of {group}")
+        self._netlist, self._classes, self._score_width = netlist.leveled(), classes, score_width
+        self._levels_per_stage = levels_per_stage
+        super().__init__({
+            "i": In(stream.Signature(unsigned(netlist.inputs))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(score_width), classes))),
+        })
+
+    def __repr__(self):
+        net = self._netlist
+        return (f"GateNetwork(inputs={net.inputs}, gates={net.gates}, levels={net.levels}, "
+                f"classes={self._classes}, levels_per_stage={self._levels_per_stage})")
+
+    def elaborate(self, platform):
+        m = Module()
+        net, per_stage = self._netlist, self._levels_per_stage
+        pipe = FreeRunningPipeline(m, self.i, self.o, "gates")
+        x = pipe.stage(self.i.payload, "inputs")
+
+        value = {s: x[s] for s in range(net.inputs)}
+        gate_depth = net.depth[net.inputs:]
+        cuts = dict(net.cuts(per_stage))
+        for level in range(1, net.levels + 1):
+            lo, hi = (int(v) for v in np.searchsorted(gate_depth, [level, level + 1]))
+            bits = Signal(hi - lo, name=f"level{level}")
+            m.d.comb += bits.eq(Cat(gate(int(net.code[g]), value[int(net.a[g])], value[int(net.b[g])])
+                                    for g in range(lo, hi)))
+            value.update({net.inputs + g: bits[g - lo] for g in range(lo, hi)})
+            if level in cuts:
+                live = cuts[level].tolist()
+                held = pipe.stage(Cat(value[s] for s in live), f"stage{ceil_div(level, per_stage)}")
+                value = {s: held[k] for k, s in enumerate(live)}
+
+        outputs = [Const(int(inv), 1) if s == CONSTANT else value[int(s)] ^ int(inv)
+                   for s, inv in zip(net.outputs.tolist(), net.inverted.tolist())]
+        group = len(outputs) // self._classes
+        partial = []
+        for k in range(self._classes):
+            bits = Cat(outputs[k * group:(k + 1) * group])
+            partial.append([xnor_popcount(m, bits[lo:lo + POPCOUNT_CHUNK], Const(-1, min(POPCOUNT_CHUNK, group - lo)))
+                            for lo in range(0, group, POPCOUNT_CHUNK)])
+        level = 0
+        while True:
+            flat = Cat(*(c for counts in partial for c in counts))
+            held = pipe.stage(flat, f"counts{level}")
+            # split the register back into each class's counts
+            offset, regrouped = 0, []
+            for counts in partial:
+                widths = [len(c) for c in counts]
+                regrouped.append([held[offset + sum(widths[:j]):offset + sum(widths[:j + 1])]
+                                  for j in range(len(widths))])
+                offset += sum(widths)
+            partial = regrouped
+            if all(len(counts) == 1 for counts in partial):
+                break
+            partial = [[sum(counts[j:j + SUM_GROUP]) for j in range(0, len(counts), SUM_GROUP)]
+                       for counts in partial]
+            level += 1
+        width = self._score_width
+        pipe.finish(Cat(_zero_extend(counts[0][:width], width) for counts in partial))
+        return m
+
+
+def _zero_extend(value, width: int):
+    return Cat(value, Const(0, width - len(value))) if len(value) < width else value
+
+
+@builds(ops.GateNetwork)
+def _gate_network(op, in_type, fold):
+    return GateNetwork(op.netlist, op.classes, op.score_width, op.levels_per_stage(fold))
