@@ -128,9 +128,9 @@ def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, f
     for index, layer in enumerate(layers):
         label = f"{prefix}{index + first}"
         flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
-        if flattened and not isinstance(layer, bnn.BinaryLinear):
+        if flattened and not isinstance(layer, (bnn.BinaryLinear, bnn.LogicLayer)):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
-                                        f"directly by a BinaryLinear")
+                                        f"directly by a BinaryLinear or a LogicLayer")
         lowering = LOWERINGS.get(type(layer))
         if lowering is None:
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "

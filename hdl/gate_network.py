@@ -1,12 +1,13 @@
-"""A gate netlist with group popcounts, fully unrolled and pipelined: one frame per clock cycle.
+"""A gate netlist, fully unrolled and pipelined: one input vector per clock cycle.
 
 The netlist (:class:`~bnn_hw.compiler.gates.Netlist`) is built as logic, one Amaranth signal per gate
 level; yosys packs the gates into LUTs. A register level follows every ``levels_per_stage`` gate
-levels and holds only the signals that later levels or the outputs still read. The outputs are then
-counted by groups (``classes`` consecutive groups of equal size, a class's score being the number of
-its bits that are 1) with the compressor-tree popcount in slices of
-:data:`~bnn_hw.compiler.microarch.POPCOUNT_CHUNK` bits, and the slices' counts added
-:data:`~bnn_hw.compiler.microarch.SUM_GROUP` at a time, a register level after each step.
+levels and holds only the signals that later levels or the outputs still read. With ``classes`` the
+outputs are then counted by groups (a class's score being the number of its bits that are 1) with the
+compressor-tree popcount in slices of :data:`~bnn_hw.compiler.microarch.POPCOUNT_CHUNK` bits, the
+slices' counts added :data:`~bnn_hw.compiler.microarch.SUM_GROUP` at a time, a register level after
+each step (a logic-gate network's head); without, the output bits leave as they are (a logic
+convolution's gates on each window, after a sliding-window generator).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._free_running import FreeRunningPipeline
 from .popcount import xnor_popcount
+from .chain import Chain
 from .registry import builds
+from .repack import Repack
+from .sliding_window import SlidingWindow
 
 __all__ = ["GateNetwork", "gate"]
 
@@ -35,46 +39,52 @@ def gate(code: int, a, b):
 
 
 class GateNetwork(wiring.Component):
-    """``classes`` scores of a gate netlist's outputs, for every input vector, one vector per cycle.
+    """A gate netlist on every input vector, one vector per cycle: its outputs' group counts as
+    ``classes`` scores, or (``classes=None``) the output bits themselves.
 
     Parameters
     ----------
     netlist : Netlist
-        The gates; its outputs split into ``classes`` equal groups, in order.
-    classes : int
-        Groups (scores per output word).
-    score_width : int
-        Width of a signed score; it must hold the group size.
+        The gates; with ``classes``, its outputs split into ``classes`` equal groups, in order.
     levels_per_stage : int
         Gate levels between two pipeline registers.
+    classes : int or None
+        Groups (scores per output word), or None for the output bits.
+    score_width : int
+        Width of a signed score (with ``classes``); it must hold the group size.
 
     Attributes
     ----------
     i : In(stream.Signature(unsigned(netlist.inputs)))
         One input vector per word.
     o : Out(stream.Signature(data.ArrayLayout(signed(score_width), classes)))
-        Its scores, class ``k`` in lane ``k``.
+        Its scores, class ``k`` in lane ``k``; or ``Out(stream.Signature(unsigned(outputs)))``, the bits.
     """
 
-    def __init__(self, netlist: Netlist, classes: int, score_width: int, levels_per_stage: int):
-        require_positive_ints(classes=classes, score_width=score_width, levels_per_stage=levels_per_stage)
-        if netlist.inputs < 1 or len(netlist.outputs) % classes:
-            raise ValueError(f"a gate network needs inputs and its {len(netlist.outputs)} outputs in "
-                             f"{classes} equal groups")
-        group = len(netlist.outputs) // classes
-        if group.bit_length() + 1 > score_width:
-            raise ValueError(f"scores of {score_width} bits cannot hold a count of {group}")
+    def __init__(self, netlist: Netlist, levels_per_stage: int, classes: int | None = None,
+                 score_width: int | None = None):
+        require_positive_ints(levels_per_stage=levels_per_stage)
+        outputs = len(netlist.outputs)
+        if netlist.inputs < 1 or outputs < 1:
+            raise ValueError("a gate network needs inputs and outputs")
+        if classes is not None:
+            require_positive_ints(classes=classes, score_width=score_width)
+            if outputs % classes:
+                raise ValueError(f"a gate network needs its {outputs} outputs in {classes} equal groups")
+            if (outputs // classes).bit_length() + 1 > score_width:
+                raise ValueError(f"scores of {score_width} bits cannot hold a count of {outputs // classes}")
         self._netlist, self._classes, self._score_width = netlist.leveled(), classes, score_width
         self._levels_per_stage = levels_per_stage
+        out = unsigned(outputs) if classes is None else data.ArrayLayout(signed(score_width), classes)
         super().__init__({
             "i": In(stream.Signature(unsigned(netlist.inputs))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(score_width), classes))),
+            "o": Out(stream.Signature(out)),
         })
 
     def __repr__(self):
         net = self._netlist
         return (f"GateNetwork(inputs={net.inputs}, gates={net.gates}, levels={net.levels}, "
-                f"classes={self._classes}, levels_per_stage={self._levels_per_stage})")
+                f"levels_per_stage={self._levels_per_stage}, classes={self._classes})")
 
     def elaborate(self, platform):
         m = Module()
@@ -98,6 +108,14 @@ class GateNetwork(wiring.Component):
 
         outputs = [Const(int(inv), 1) if s == CONSTANT else value[int(s)] ^ int(inv)
                    for s, inv in zip(net.outputs.tolist(), net.inverted.tolist())]
+        if self._classes is None:
+            pipe.finish(Cat(outputs))
+        else:
+            pipe.finish(self._counts(m, pipe, outputs))
+        return m
+
+    def _counts(self, m, pipe, outputs):
+        """The groups' counts of ``outputs``, registered after the slices and after each sum level."""
         group = len(outputs) // self._classes
         partial = []
         for k in range(self._classes):
@@ -106,15 +124,14 @@ class GateNetwork(wiring.Component):
                             for lo in range(0, group, POPCOUNT_CHUNK)])
         level = 0
         while True:
-            flat = Cat(*(c for counts in partial for c in counts))
-            held = pipe.stage(flat, f"counts{level}")
+            held = pipe.stage(Cat(*(c for counts in partial for c in counts)), f"counts{level}")
             # split the register back into each class's counts
             offset, regrouped = 0, []
             for counts in partial:
-                widths = [len(c) for c in counts]
-                regrouped.append([held[offset + sum(widths[:j]):offset + sum(widths[:j + 1])]
-                                  for j in range(len(widths))])
-                offset += sum(widths)
+                regrouped.append([])
+                for c in counts:
+                    regrouped[-1].append(held[offset:offset + len(c)])
+                    offset += len(c)
             partial = regrouped
             if all(len(counts) == 1 for counts in partial):
                 break
@@ -122,8 +139,7 @@ class GateNetwork(wiring.Component):
                        for counts in partial]
             level += 1
         width = self._score_width
-        pipe.finish(Cat(_zero_extend(counts[0][:width], width) for counts in partial))
-        return m
+        return Cat(_zero_extend(counts[0][:width], width) for counts in partial)
 
 
 def _zero_extend(value, width: int):
@@ -132,4 +148,15 @@ def _zero_extend(value, width: int):
 
 @builds(ops.GateNetwork)
 def _gate_network(op, in_type, fold):
-    return GateNetwork(op.netlist, op.classes, op.score_width, op.levels_per_stage(fold))
+    return GateNetwork(op.netlist, op.levels_per_stage(fold), op.classes, op.score_width)
+
+
+@builds(ops.LogicConv)
+def _logic_conv(op, in_type, fold):
+    """Sliding-window generator (padding bits 0), a gearbox to one window per word, and the gates."""
+    h, w, c = in_type.shape
+    stages = {"window": SlidingWindow(h, w, c, op.kernel, op.stride, op.padding, 0)}
+    if op.kernel > 1:
+        stages["gearbox"] = Repack(op.netlist.inputs, c, op.netlist.inputs)
+    stages["gates"] = GateNetwork(op.netlist, fold.simd)
+    return Chain(stages)

@@ -211,6 +211,33 @@ def random_logic(features: int, gates=(24, 16), classes: int = 4, *, thresholds=
     return torch.nn.Sequential(*layers).eval()
 
 
+def random_logic_cnn(image=(1, 8, 7), convs=((6, 3, 2, 1, 1),), pool: int = 2, gates=(20,), classes: int = 3, *,
+                     thresholds=(128,), candidates: int = 1, seed: int = 0) -> torch.nn.Sequential:
+    """An untrained logic CNN: ``convs`` of ``(out_channels, kernel, depth, stride, padding)``, an OR
+    pool (``MaxPool2d``, 0 for none), gate layers and a GroupSum. Random logits. Eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    c, h, w = image
+    layers: list[torch.nn.Module] = [bnn.ImageInput(c, h, w)]
+    if thresholds:
+        layers.append(bnn.Thermometer(thresholds))
+        c *= len(thresholds)
+    for k, (out, kernel, depth, stride, padding) in enumerate(convs):
+        conv = bnn.LogicConv2d(c, out, kernel, depth=depth, stride=stride, padding=padding,
+                               candidates=candidates, seed=seed * 17 + k)
+        with torch.no_grad():
+            conv.logits.normal_(generator=g)
+            conv.tree_logits.normal_(generator=g)
+        layers.append(conv)
+        c, (h, w) = out, conv.output_size(h, w)
+    if pool:
+        layers.append(torch.nn.MaxPool2d(pool))
+        h, w = h // pool, w // pool
+    layers.append(torch.nn.Flatten())
+    model = random_logic(c * h * w, tuple(gates) + (classes * 4,), classes, thresholds=(), candidates=candidates,
+                         seed=seed)
+    return torch.nn.Sequential(*layers, *model).eval()
+
+
 def torch_scores(model, x: np.ndarray) -> np.ndarray:
     """The model's eval-mode scores; images are given channels-last (batch, height, width, channels)
     or flattened in that order, as the compiler takes them."""

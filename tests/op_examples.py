@@ -13,7 +13,7 @@ import numpy as np
 
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
-                                 FixedSign, Fold, GateNetwork, LevelThresholds, LogicJoin, MaxPool, PixelConv2d,
+                                 FixedSign, Fold, GateNetwork, LevelThresholds, LogicConv, LogicJoin, MaxPool, PixelConv2d,
                                  Requantize, Thermometer)
 from bnn_hw.compiler.gates import layered_netlist
 
@@ -178,6 +178,18 @@ def gate_network(rng):
     return Example(op, (TensorType((inputs,), Kind.BITS),), Fold(classes, int(rng.integers(1, 4))))
 
 
+def logic_conv(rng):
+    """Random gate trees on the windows of a small bit image."""
+    image = _image(rng, channels=int(rng.integers(1, 4)))
+    kernel, depth, out = int(rng.choice([1, 2, 3])), int(rng.integers(1, 4)), int(rng.integers(1, 6))
+    c = image.shape[2]
+    leaves = np.stack([rng.integers(0, c, (out, 2 ** depth)), rng.integers(0, kernel, (out, 2 ** depth)),
+                       rng.integers(0, kernel, (out, 2 ** depth))], axis=-1)
+    op = LogicConv.of(leaves, rng.integers(0, 16, (out, 2 ** depth - 1)), kernel, c, int(rng.integers(1, 3)),
+                      int(rng.integers(0, 2)))
+    return Example(op, (image,), Fold(1, int(rng.integers(1, 3))))
+
+
 def logic_join(rng):
     image = _image(rng)
     return Example(LogicJoin(str(rng.choice(["xnor", "or"]))), (image, image), Fold())
@@ -200,4 +212,5 @@ EXAMPLES = {
     "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,
     "LogicJoin": logic_join, "Concat": concat, "Add": add, "GateNetwork": gate_network,
+    "LogicConv": logic_conv,
 }

@@ -17,7 +17,7 @@ from bnn_hw.compiler.io_layout import decode_result, input_words
 from bnn_hw.compiler.ops import GateNetwork
 from bnn_hw.errors import BnnHwError, UnsupportedModelError
 from bnn_hw.hdl.pipeline import build_pipeline
-from conftest import random_logic, torch_scores
+from conftest import random_logic, random_logic_cnn, torch_scores
 from stream_testing import stream_through
 
 
@@ -169,8 +169,43 @@ def test_the_network_is_one_stage_and_reports_its_simplification():
     assert sum(before for before, _ in counts) == 62 and sum(after for _, after in counts) == network.netlist.gates
 
 
-def _logic_then(layer):
-    return torch.nn.Sequential(bnn.LogicLayer(8, 6), layer).eval()
+@st.composite
+def logic_cnns(draw):
+    c, h, w = draw(st.integers(1, 2)), draw(st.integers(4, 9)), draw(st.integers(4, 9))
+    convs = [(draw(st.integers(1, 6)), draw(st.sampled_from([1, 2, 3])), draw(st.integers(1, 3)),
+              draw(st.integers(1, 2)), draw(st.integers(0, 1)))]
+    pool = draw(st.sampled_from([0, 2]))
+    return random_logic_cnn((c, h, w), convs, pool, draw(st.lists(st.integers(1, 20), max_size=1)),
+                            draw(st.integers(1, 4)), thresholds=draw(st.sampled_from([(), (100, 200)])),
+                            candidates=draw(st.integers(1, 2)), seed=draw(st.integers(0, 2**16)))
+
+
+def _images(model, n, seed):
+    c, h, w = model[0].shape
+    pixels = isinstance(model[1], bnn.Thermometer)
+    return np.random.default_rng(seed).integers(0, 256 if pixels else 2, (n, h, w, c)).astype(np.uint8), pixels
+
+
+@settings(deadline=None)
+@given(logic_cnns(), st.integers(0, 1000))
+def test_reference_equals_pytorch_on_random_logic_cnns(model, seed):
+    x, pixels = _images(model, 16, seed)
+    expected = torch_scores(model, x if pixels else 2.0 * x - 1)
+    classes, scores = compile_model(model).predict(x)
+    assert np.array_equal(scores, expected)
+    assert np.array_equal(classes, expected.argmax(1))
+
+
+@pytest.mark.parametrize("seed, stall", [(0, 0.0), (1, 0.4)])
+def test_logic_cnn_pipeline_equals_reference_under_stalls(seed, stall):
+    model = random_logic_cnn((1, 7, 6), ((5, 3, 2, 1, 1),), 2, (16,), 3, candidates=2, seed=seed)
+    plan = compile_model(model)
+    frames, _ = _images(model, 3, seed)
+    classes, scores = plan.predict(frames)
+    words = [w for f in frames for w in input_words(plan, f)]
+    got = [decode_result(plan, w) for w in stream_through(build_pipeline(plan), words, len(frames), stall=stall)]
+    assert [g[0] for g in got] == list(classes)
+    assert all(np.array_equal(g[1], s) for g, s in zip(got, scores))
 
 
 @pytest.mark.parametrize("model, message", [
@@ -181,6 +216,10 @@ def _logic_then(layer):
     (torch.nn.Sequential(bnn.LogicLayer(8, 6), bnn.GroupSum(4)).eval(), "layer 1 .*cannot split 6 bits into 4"),
     (torch.nn.Sequential(bnn.LogicLayer(8, 6), bnn.LogicLayer(5, 4), bnn.GroupSum(2)).eval(),
      "layer 1 \\(LogicLayer\\): expects 5 input bits, but the layer before gives 6"),
+    (torch.nn.Sequential(bnn.ImageInput(1, 4, 4), bnn.LogicConv2d(2, 4, 3), torch.nn.Flatten(), bnn.LogicLayer(16, 4),
+                         bnn.GroupSum(2)).eval(), "layer 1 \\(LogicConv2d\\): takes a bit image of 2 channels"),
+    (torch.nn.Sequential(bnn.ImageInput(1, 4, 4), bnn.LogicConv2d(1, 4, 3), bnn.LogicLayer(16, 4),
+                         bnn.GroupSum(2)).eval(), "a LogicLayer after an image needs a Flatten"),
 ])
 def test_models_it_refuses_say_why_in_one_line(model, message):
     with pytest.raises(UnsupportedModelError, match=message) as e:

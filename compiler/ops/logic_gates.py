@@ -27,7 +27,7 @@ from ..microarch import POPCOUNT_CHUNK, SUM_GROUP
 from ._arrays import frozen_array
 from .base import Fold, FoldRule, Op, StreamOp, ceil_div, lowers
 
-__all__ = ["LogicGates", "GroupSum", "GateNetwork", "GATE_LEVELS_PER_STAGE"]
+__all__ = ["LogicGates", "GroupSum", "GateNetwork", "GATE_LEVELS_PER_STAGE", "gate_details"]
 
 #: Gate levels between two pipeline registers by default: two levels of two-input gates read at most
 #: four signals, one LUT4 (see ``benchmarks/logic_network.py`` for what other spacings give).
@@ -35,10 +35,20 @@ GATE_LEVELS_PER_STAGE = 2
 
 
 def _bit_vector(in_type: TensorType, what: str) -> int:
-    if in_type.kind is not Kind.BITS or len(in_type.shape) != 1:
-        raise ValueError(f"{what} a vector of bits (from a Thermometer, bit inputs or another logic layer), "
-                         f"got {in_type}")
+    """The bits of ``in_type`` (a vector, or an image flattened channels-last)."""
+    if in_type.kind is not Kind.BITS:
+        raise ValueError(f"{what} bits (from a Thermometer, bit inputs or another logic layer), got {in_type}")
     return in_type.size
+
+
+def gate_details(netlist: Netlist, gates_before: Counter) -> dict:
+    """What a report says about a simplified netlist: gates before and after, levels, inputs read and
+    gates by function (before -> after)."""
+    after = netlist.functions()
+    return {"gates_before": sum(gates_before.values()), "gates": netlist.gates, "levels": netlist.levels,
+            "input_bits_read": int((netlist.last_use[:netlist.inputs] > 0).sum()),
+            "gates_by_function_before_after": {name: f"{gates_before.get(name, 0)}->{after.get(name, 0)}"
+                                               for name in FUNCTIONS if gates_before.get(name) or after.get(name)}}
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +83,7 @@ class LogicGates(Op):
         return TensorType((len(self.layers[-1][0]),), Kind.BITS)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
-        return self._netlist(x)
+        return self._netlist(np.reshape(x, (len(x), -1)))
 
     def fuse(self, in_type, after):
         if isinstance(after, LogicGates):
@@ -100,7 +110,7 @@ class GroupSum(Op):
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.int64)
-        return x.reshape(len(x), self.classes, -1).sum(-1)
+        return x.reshape(len(x), self.classes, -1).sum(-1)   # any shape: flattened
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +154,7 @@ class GateNetwork(StreamOp):
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         """Bit-sliced: 64 frames per machine word through the netlist and the group counters."""
-        x = np.asarray(x, np.uint8)
+        x = np.asarray(x, np.uint8).reshape(len(x), -1)     # an image flattened channels-last
         return count_groups(self.netlist.evaluate(pack_frames(x)), self.classes, len(x))
 
     # -- folding: all scores per word; the fold's simd is the gate levels between registers --------
@@ -198,13 +208,7 @@ class GateNetwork(StreamOp):
         return Traffic(binary_ops=net.gates + len(net.outputs), int_ops=self.classes * ceil_div(self.group, POPCOUNT_CHUNK))
 
     def details(self) -> dict:
-        """The netlist before and after simplification: gates, levels and gates by function."""
-        after = self.netlist.functions()
-        return {"gates_before": sum(self.gates_before.values()), "gates": self.netlist.gates,
-                "levels": self.netlist.levels, "input_bits_read": int((self.netlist.last_use[:self.netlist.inputs] > 0).sum()),
-                "gates_by_function_before_after": {
-                    name: f"{self.gates_before.get(name, 0)}->{after.get(name, 0)}"
-                    for name in FUNCTIONS if self.gates_before.get(name) or after.get(name)}}
+        return gate_details(self.netlist, self.gates_before)
 
 
 def _count_cost(bits: int) -> tuple[int, int]:
@@ -229,7 +233,15 @@ def _lower_logic_layer(layer, ctx):
         raise ctx.error(str(e)) from None
     if inputs != layer.in_bits:
         raise ctx.error(f"expects {layer.in_bits} input bits, but the layer before gives {inputs}")
-    return [ctx.node("logic", LogicGates(inputs, (layer.netlist(),)))]
+    a, b, code = layer.netlist()
+    if len(ctx.in_type.shape) == 3:
+        if not ctx.flattened:
+            raise ctx.error("a LogicLayer after an image needs a Flatten before it")
+        # torch flattens (channels, height, width); the hardware streams (height, width, channels)
+        h, w, c = ctx.in_type.shape
+        order = np.arange(inputs).reshape(h, w, c).transpose(2, 0, 1).reshape(-1)
+        a, b = order[a], order[b]
+    return [ctx.node("logic", LogicGates(inputs, ((a, b, code),)))]
 
 
 @lowers(bnn.GroupSum)
