@@ -2,7 +2,8 @@
 
 The fast tier keeps one small random network of each layer kind in Verilator, under random stalls
 (an odd-sized MLP, a CNN with padding, stride and a pool, a first layer on 8-bit pixels, logic
-shortcuts around a multi-slice grouped body, real-valued shortcuts with a downsampling block), and
+shortcuts around a multi-slice grouped body, real-valued shortcuts with a downsampling block, a
+logic-gate network and a logic CNN), and
 the Icarus runs; the other random CNNs, the OR shortcut with a concatenation (no stalls), the wide
 MLP folding, the bit-input MLP and the shipped models are in the slow tier.
 """
@@ -18,7 +19,7 @@ from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.io_layout import input_words
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
-from conftest import random_bireal, random_boolnet, random_cnn, random_mlp, torch_scores
+from conftest import random_bireal, random_boolnet, random_cnn, random_logic, random_logic_cnn, random_mlp, torch_scores
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
@@ -189,6 +190,31 @@ def test_real_shortcut_networks(tmp_path):
     plan = compile_model(model)
     frames = np.random.default_rng(4).integers(0, 256, (8, 8, 6, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=5)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
+def test_logic_gate_networks(tmp_path):
+    """A random logic-gate network (every function, constants and inputs read twice among its gates)
+    fed a whole frame per word: under random stalls, then without, one frame per cycle."""
+    model = random_logic(20, (60, 40), 4, candidates=2, seed=7)
+    plan = compile_model(model, {"thermometer0": Fold(1, 20), "logic1": Fold(4, 1)})
+    frames = np.random.default_rng(5).integers(0, 256, (40, 20)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path / "stalls", in_stall=0.3, out_stall=0.3, seed=4)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+    result = simulate(plan, frames, build_dir=tmp_path / "steady")
+    _check(plan, frames, result)
+    _check_timing(plan, result)
+    assert plan.bottleneck.cost.cycles == 1
+
+
+def test_logic_convolution_network(tmp_path):
+    """Gate trees on sliding windows, an OR pool, gate layers and group sums, under random stalls."""
+    model = random_logic_cnn((1, 8, 7), ((6, 3, 2, 1, 1),), 2, (24,), 3, candidates=2, seed=9)
+    plan = compile_model(model)
+    frames = np.random.default_rng(6).integers(0, 256, (6, 8, 7, 1)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=2)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, frames))
 
