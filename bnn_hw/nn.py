@@ -757,6 +757,23 @@ class _LogicGates(nn.Module):
     Boolean network's accuracy.
     """
 
+    #: Training only (not saved, not in the config): None for the softmax mixture of the slots, or the
+    #: temperature of Gumbel-softmax straight-through sampling: each step every gate computes one
+    #: slot, the argmax of its logits plus Gumbel noise, with the gradient of the softmax of those
+    #: noisy logits divided by the temperature (so training sees Boolean gates, and the gap to the
+    #: discretized network closes; Kim et al., "Mind the Gap", NeurIPS 2025).
+    gumbel: float | None = None
+
+    def _slot_weights(self, logits: torch.Tensor) -> torch.Tensor:
+        """Training weights of the slots on the last axis: the softmax, or a Gumbel straight-through
+        one-hot sample (:attr:`gumbel`)."""
+        if self.gumbel is None:
+            return F.softmax(logits, dim=-1)
+        noise = -torch.empty_like(logits).exponential_().log()
+        soft = F.softmax((logits + noise) / self.gumbel, dim=-1)
+        hard = F.one_hot(soft.argmax(-1), logits.shape[-1]).to(soft)
+        return hard + (soft - soft.detach())          # exactly the one-hot, the softmax's gradient
+
     def _init_common(self, seed) -> None:
         self.seed = _check_size("seed", seed, 0)
         self._draws = 0
@@ -777,6 +794,15 @@ class _LogicGates(nn.Module):
         self.frozen.fill_(bool(frozen))
 
     @torch.no_grad()
+    def residual_init(self, strength: float = 5.0) -> None:
+        """Petersen et al. 2024's residual initialization, for training deep networks: the logits
+        become unit noise plus ``strength`` on the pass-through function ``a`` (code 3) of every
+        candidate, so each gate starts close to copying an input and gradients reach the first layers."""
+        for logits in self._logit_tensors():
+            logits.normal_(generator=self._rng())
+            logits[..., 3] += strength
+
+    @torch.no_grad()
     def confidence(self) -> float:
         """Mean over the gates of the largest slot probability (1.0: every choice is certain)."""
         return float(sum(p.max(-1).values.sum() for p in self._slot_probabilities())
@@ -784,6 +810,9 @@ class _LogicGates(nn.Module):
 
     def _slot_probabilities(self) -> list[torch.Tensor]:
         raise NotImplementedError
+
+    def _logit_tensors(self) -> list[torch.Tensor]:
+        return [p.data for name, p in self.named_parameters() if name.endswith("logits")]
 
     @staticmethod
     def _check_common(state: dict) -> None:
@@ -857,15 +886,17 @@ class LogicLayer(_LogicGates):
         if not self.training:
             a, b, code = self._choice()
             bits = _as_bits(x)
-            return _from_bits(_exact_gate(code, bits[:, a], bits[:, b]))
+            return _from_bits(_exact_gate(code, bits.index_select(1, a), bits.index_select(1, b)))
         p = (x + 1) / 2
         if self.is_frozen:
             a, b, code = self._choice()
-            q = _relaxed_gate(_MULTILINEAR.to(p)[code], p[:, a], p[:, b])
+            q = _relaxed_gate(_MULTILINEAR.to(p)[code], p.index_select(1, a), p.index_select(1, b))
         else:
-            probs = F.softmax(self.logits.reshape(self.gates, -1), dim=1).view(self.gates, self.candidates, 16)
+            probs = self._slot_weights(self.logits.reshape(self.gates, -1)).view(self.gates, self.candidates, 16)
             w = probs @ _MULTILINEAR.to(probs)                              # (gates, candidates, 4)
-            a, b = p[:, self.connections[..., 0]], p[:, self.connections[..., 1]]   # (batch, gates, candidates)
+            shape = (len(p), self.gates, self.candidates)                 # index_select: a fast gather
+            a = p.index_select(1, self.connections[..., 0].flatten()).view(shape)
+            b = p.index_select(1, self.connections[..., 1].flatten()).view(shape)
             w0, w1, w2, w3 = w.unbind(-1)
             q = w0.sum(-1) + (a * (w1 + w3 * b) + w2 * b).sum(-1)
         return 2 * q - 1
@@ -1005,7 +1036,7 @@ class LogicConv2d(_LogicGates):
         if not self.training:
             leaves, codes = self._choice()
             windows = self._windows(_as_bits(x).to(torch.float32), 0.0).long()
-            level = windows[:, self._flat(leaves).flatten()].view(n, o, self.leaves, -1)
+            level = windows.index_select(1, self._flat(leaves).flatten()).view(n, o, self.leaves, -1)
             start = 0
             while level.shape[2] > 1:
                 count = level.shape[2] // 2
@@ -1018,17 +1049,17 @@ class LogicConv2d(_LogicGates):
         first = self.leaves // 2
         if self.is_frozen:
             leaves, codes = self._choice()
-            level = windows[:, self._flat(leaves).flatten()].view(n, o, self.leaves, -1)
+            level = windows.index_select(1, self._flat(leaves).flatten()).view(n, o, self.leaves, -1)
             weights = table[codes]                                          # (out, gates, 4)
         else:
             k = self.candidates
-            values = windows[:, self._flat(self.positions).flatten()].view(n, o, first, 2, k, -1)
-            probs = F.softmax(self.logits.reshape(o, first, -1), dim=-1).view(o, first, k, 16)
+            values = windows.index_select(1, self._flat(self.positions).flatten()).view(n, o, first, 2, k, -1)
+            probs = self._slot_weights(self.logits.reshape(o, first, -1)).view(o, first, k, 16)
             w = (probs @ table)[None, :, :, :, None, :]                     # (1, out, first, k, 1, 4)
             w0, w1, w2, w3 = w.unbind(-1)
             a, b = values[:, :, :, 0], values[:, :, :, 1]                   # (batch, out, first, k, pixels)
             level = w0.sum(3) + (a * (w1 + w3 * b) + w2 * b).sum(3)         # (batch, out, first, pixels)
-            weights = F.softmax(self.tree_logits, dim=-1) @ table           # the gates above
+            weights = self._slot_weights(self.tree_logits) @ table          # the gates above
         return self._upper(level, weights).view(n, o, height, width)
 
     @staticmethod

@@ -128,6 +128,9 @@ class LogicSchedule:
     freeze_start: float = 0.5
     redraw_threshold: float | None = 0.5
     redraw_until: float = 0.5
+    #: Gumbel-softmax straight-through sampling of the gates in training at this temperature
+    #: (:attr:`bnn_hw.nn.LogicLayer.gumbel`), or None for the softmax mixture.
+    gumbel: float | None = None
 
     def __post_init__(self):
         if not (0 <= self.freeze_start <= 1 and 0 <= self.redraw_until <= 1):
@@ -199,6 +202,8 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
                          requires_grad=tau is None)
     gates = logic_layers(model)
     schedule = logic or LogicSchedule()
+    for layer in gates:
+        layer.gumbel = schedule.gumbel
     optimizer = torch.optim.Adam([p for p in model.parameters()] + ([log_t] if tau is None else []), lr=lr)
     steps_per_epoch = ceil_div(len(images), batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
@@ -246,6 +251,8 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     for layer in layers:
         layer.temperature = None
     if gates:
+        for layer in gates:
+            layer.gumbel = None
         t0 = time.perf_counter()
         history[-1]["discrete_train_acc"] = accuracy(model, images, labels)
         history[-1]["seconds"] += time.perf_counter() - t0

@@ -379,3 +379,20 @@ def test_training_ends_with_every_layer_frozen_and_reports_the_boolean_network()
                     logic=LogicSchedule(freeze_start=0.3), log=lambda s: None)
     assert [row["frozen"] for row in history] == [[False, False], [True, False], [True, True]]
     assert history[-1]["discrete_train_acc"] == accuracy(model, x, y) > 0.3
+
+
+@pytest.mark.parametrize("layer", [bnn.LogicLayer(9, 30, candidates=3, seed=3),
+                                   bnn.LogicConv2d(2, 5, 3, depth=2, padding=1, candidates=2, seed=3)])
+def test_gumbel_sampling_trains_boolean_gates_with_soft_gradients(layer):
+    x = _bits((6, 9)) if isinstance(layer, bnn.LogicLayer) else _bits((6, 2, 5, 5))
+    layer.gumbel = 1.0
+    torch.manual_seed(0)
+    y = layer.train()(x)
+    assert set(y.unique().tolist()) <= {-1.0, 1.0}          # each gate one sampled slot, on bits
+    (y * torch.randn(y.shape)).sum().backward()
+    assert layer.logits.grad.abs().sum() > 0
+    with torch.no_grad():
+        layer.logits.mul_(1000)                              # certain: the sample is the argmax
+        if isinstance(layer, bnn.LogicConv2d):
+            layer.tree_logits.mul_(1000)
+    assert torch.equal(layer(x), layer.eval()(x))

@@ -1,0 +1,116 @@
+"""Train a learned logic-gate network on Fashion-MNIST and save it as ``net.pt`` with :func:`bnn_hw.save`.
+
+The model (``K`` thermometer thresholds, gate counts ``G1, G2, ...``)::
+
+    Thermometer(thresholds)                       # 784 pixels -> 784*K bits
+    LogicLayer(784*K, G1, candidates=C1)          # two-input gates with learned connections
+    LogicLayer(G1, G2, candidates=C2)
+    ...
+    GroupSum(10)                                  # class scores: popcounts of 10 groups of G_last/10 bits
+
+Training (:func:`bnn_hw.training.train`): Adam with cosine decay, the scores divided by ``--tau`` in
+the loss, candidates of uncertain gates re-drawn during the first epochs, and the logic layers frozen
+to their argmax gates front to back, so the run ends with the Boolean network whose accuracy it
+reports. After training the script reloads the saved file with :func:`bnn_hw.load` (eval mode),
+measures the test accuracy of the reloaded model on all 10,000 test images and writes it with the
+configuration and the gate counts to ``metrics.json`` next to the model file.
+
+Usage::
+
+    python examples/fmnist_logic/train.py                    # the shipped configuration
+    python examples/fmnist_logic/train.py --gates 2000,1000 --candidates 4 --epochs 2 --train-images 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from bnn_hw.datasets import fashion_mnist
+from bnn_hw.nn import GroupSum, LogicLayer, Thermometer
+from bnn_hw.training import (LogicSchedule, add_training_arguments, logic_layers, save_with_metrics, train,
+                             training_config)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_model(thresholds, gates, candidates, seed: int = 0) -> nn.Sequential:
+    layers: list[nn.Module] = [Thermometer(thresholds)]
+    width = 784 * len(thresholds)
+    for index, (g, c) in enumerate(zip(gates, candidates)):
+        layers.append(LogicLayer(width, g, candidates=c, seed=seed * 100 + index))
+        width = g
+    layers.append(GroupSum(10))
+    return nn.Sequential(*layers)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--thresholds", default="32,96,160", help="thermometer thresholds on 0..255 pixels (default 32,96,160)")
+    p.add_argument("--gates", default="4000,4000,2000",
+                   help="gates of each logic layer, comma-separated; the last is a multiple of 10 (default 4000,4000,2000)")
+    p.add_argument("--candidates", default="8",
+                   help="candidate input pairs per gate: one value, or one per layer (default 8)")
+    p.add_argument("--tau", type=float, default=None,
+                   help="the scores are divided by tau in the loss (default: a learned temperature)")
+    p.add_argument("--freeze-start", type=float, default=0.5,
+                   help="fraction of the epochs before the layers' freezing deadlines begin (default 0.5)")
+    p.add_argument("--freeze-confidence", type=float, default=0.95,
+                   help="a layer whose mean largest slot probability reaches this is frozen early (default 0.95)")
+    p.add_argument("--redraw-threshold", type=float, default=0.5,
+                   help="re-draw the unchosen candidates of gates less certain than this (default 0.5; 0: never)")
+    p.add_argument("--redraw-until", type=float, default=0.5,
+                   help="fraction of the epochs during which candidates are re-drawn (default 0.5)")
+    p.add_argument("--residual", type=float, default=5.0,
+                   help="residual initialization: the pass-through function's logit starts this much higher "
+                        "(default 5; 0: plain unit-noise logits)")
+    p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=30, batch_size=256, lr=0.01,
+                           augmentation="none")
+    args = p.parse_args(argv)
+
+    thresholds, gates, candidates = _ints(args.thresholds), _ints(args.gates), _ints(args.candidates)
+    if len(candidates) == 1:
+        candidates = candidates * len(gates)
+    if len(candidates) != len(gates):
+        p.error(f"--candidates needs one value or one per layer ({len(gates)})")
+    if gates[-1] % 10:
+        p.error(f"the last layer's {gates[-1]} gates must be a multiple of 10 (GroupSum(10))")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+
+    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
+    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+    model = build_model(thresholds, gates, candidates, args.seed)
+    if args.residual:
+        for layer in logic_layers(model):
+            layer.residual_init(args.residual)
+    print(model, f"\ngates: {sum(gates)}", flush=True)
+    schedule = LogicSchedule(freeze_confidence=args.freeze_confidence, freeze_start=args.freeze_start,
+                             redraw_threshold=args.redraw_threshold or None, redraw_until=args.redraw_until)
+    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    augmentation=args.augment, seed=args.seed, tau=args.tau, logic=schedule,
+                    log=lambda s: print(s, flush=True))
+    config = {"thresholds": thresholds, "gates": gates, "candidates": candidates, "tau": args.tau,
+              "residual": args.residual,
+              "freeze_start": args.freeze_start, "freeze_confidence": args.freeze_confidence,
+              "redraw_threshold": args.redraw_threshold, "redraw_until": args.redraw_until}
+    config |= training_config(args, len(x_train))
+    config["optimizer"] = "Adam, cosine decay to 0"
+    functions = np.bincount(np.concatenate([layer.netlist()[2] for layer in logic_layers(model)]), minlength=16)
+    return save_with_metrics(model, args.out, x_test, y_test, history, config, gates=sum(gates),
+                             output_bits=gates[-1], gates_by_function=functions.tolist(),
+                             discrete_train_acc=history[-1]["discrete_train_acc"])
+
+
+if __name__ == "__main__":
+    main()
