@@ -14,6 +14,7 @@ from dataclasses import fields, is_dataclass
 
 import numpy as np
 
+from ..errors import BnnHwError
 from ..intmath import ceil_div
 from ..wire import Info, ProtocolError
 from .ir import Kind
@@ -98,6 +99,11 @@ def design_id(plan: Plan) -> int:
 def plan_info(plan: Plan, design: int | None = None) -> Info:
     """The INFO a bitstream built from ``plan`` reports (``design`` defaults to :func:`design_id`)."""
     scores = plan.stages[-1].in_type
+    word_bytes = ceil_div(input_word_bits(plan), 8)
+    if word_bytes > 255:   # the protocol's INFO gives it in one byte
+        raise BnnHwError(f"the UART protocol carries input words of at most 255 bytes, but this folding's "
+                         f"input words are {word_bytes} bytes ({plan.stages[0].name} at {plan.stages[0].fold}); "
+                         f"fold {plan.stages[0].name} narrower for a UART build")
     return Info(input_words=len(input_words(plan, np.zeros(plan.input_type.size, np.uint8))),
                 bytes_per_word=ceil_div(input_word_bits(plan), 8), result_bytes=ceil_div(result_bits(plan), 8),
                 classes=scores.size, score_width=scores.width,

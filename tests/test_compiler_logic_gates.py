@@ -230,3 +230,10 @@ def test_models_it_refuses_say_why_in_one_line(model, message):
 def test_a_folding_that_splits_the_scores_is_refused():
     with pytest.raises(BnnHwError, match="gives all its 3 scores in one word"):
         compile_model(random_logic(6, (12,), 3), parse_folding("logic1=1x2")).stages
+
+
+def test_a_uart_build_refuses_input_words_the_protocol_cannot_describe():
+    from bnn_hw.compiler.io_layout import plan_info
+    plan = compile_model(random_logic(300, (20,), 2, thresholds=(128,)), parse_folding("thermometer0=1x300"))
+    with pytest.raises(BnnHwError, match="at most 255 bytes, but this folding's input words are 300 bytes"):
+        plan_info(plan)

@@ -27,6 +27,8 @@ def _words(vectors, width, garbage_rng=None):
     # whole words: serialised (104 -> 8, 37 -> 16 -> 4) and assembled (37 -> 4 -> 16, 100 -> 4 -> 64;
     # 40 -> 8 -> 32 completes a full and a one-word output word back to back)
     (104, 104, 8), (37, 16, 4), (37, 4, 16), (100, 4, 64), (32, 8, 32), (6, 2, 4), (40, 8, 32),
+    # wide output words, assembled in slots: a whole vector, several words, a short last input word
+    (600, 100, 600), (1200, 100, 600), (580, 10, 580),
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_repack(V, iw, ow, stall):
@@ -44,7 +46,8 @@ def test_repack(V, iw, ow, stall):
 
 
 @pytest.mark.parametrize("V,iw,ow", [(37, 5, 8), (37, 8, 5), (64, 8, 8), (100, 7, 3),
-                                     (104, 104, 8), (37, 16, 4), (37, 4, 16), (64, 8, 32), (6, 2, 4)])
+                                     (104, 104, 8), (37, 16, 4), (37, 4, 16), (64, 8, 32), (6, 2, 4),
+                                     (600, 100, 600), (1280, 10, 640)])
 def test_repack_throughput(V, iw, ow):
     nvec = 8
     vectors = np.random.default_rng(0).integers(0, 2, size=(nvec, V))
