@@ -162,7 +162,7 @@ class Repack(wiring.Component):
         a vector's short last output word is first shifted down to bit 0, its unused slices zero."""
         IV, OV, IW, OW = self._vector_bits, self._out_vector_bits, self._in_width, self._out_width
         slices = OW // IW
-        if OW >= WIDE_OUTPUT_BITS and slices >= 3 and continuous_words(IV, IW, OW, OV):
+        if OW >= WIDE_OUTPUT_BITS and slices >= 4 and continuous_words(IV, IW, OW, OV):
             return self._deserialize_wide(m, in_mask, slices)
         held, out, out_valid = Signal(OW - IW), Signal(OW), Signal()
         pos = Signal(range(slices))
@@ -190,32 +190,34 @@ class Repack(wiring.Component):
             m.d.sync += out_valid.eq(0)
 
     def _deserialize_wide(self, m, in_mask, slices):
-        """A wide output word (a whole frame for a gate network): each input word is written into its
-        own slot (a clock enable per slot, not one for the whole word), and the output register loads
-        the slots in the cycle after the last one is written, its clock enable then a register's
-        output rather than logic on the input handshake (a 2,352-bit word missed 100 MHz through
-        that path in a logic-gate network's build). One more cycle of latency; one word per cycle
-        as long as a word takes at least three input words."""
+        """A wide output word (a whole frame for a gate network), assembled so that no clock enable
+        is logic on the input handshake fanned out across the word (a 2,352-bit word missed 100 MHz
+        through that path in a logic-gate network's build): an accepted word goes into an input
+        register, and a one-hot position registers which slot it belongs to; in the next cycle that
+        slot loads it (its clock enable a register); in the cycle after the last slot, the output
+        register loads all the slots (its clock enable a register). Two more cycles of latency; one
+        word per cycle as long as a word takes at least four input words."""
         IW = self._in_width
         slots = [Signal(IW, name=f"slot{k}") for k in range(slices)]
-        pos = Signal(range(slices))
-        completes, put, full, out, out_valid = Signal(), Signal(), Signal(), Signal(self._out_width), Signal()
+        word, hot = Signal(IW), Signal(slices, init=1)          # the accepted word; its slot, one-hot
+        write = Signal(slices)                                    # registered: slot k loads ``word``
+        last_written, full, out, out_valid = Signal(), Signal(), Signal(self._out_width), Signal()
+        completes, put = Signal(), Signal()
         m.d.comb += [
-            completes.eq(pos == slices - 1),
-            # the output register must be free when the slots are full: a word waiting (or about to
-            # be loaded) stalls the input at a completion
-            self.i.ready.eq(~((out_valid | full) & completes)),
+            completes.eq(hot[-1]),
+            # the output register must be free when the slots are full: a word on its way there (or
+            # waiting in it) stalls the input at a completion
+            self.i.ready.eq(~((out_valid | full | last_written) & completes)),
             put.eq(self.i.valid & self.i.ready),
             self.o.valid.eq(out_valid),
             self.o.payload.eq(out),
         ]
-        m.d.sync += full.eq(put & completes)
+        m.d.sync += [write.eq(Mux(put, hot, 0)), last_written.eq(put & completes), full.eq(last_written)]
         with m.If(put):
-            m.d.sync += pos.eq(Mux(completes, 0, pos + 1))
-            with m.Switch(pos):
-                for k, slot in enumerate(slots):
-                    with m.Case(k):
-                        m.d.sync += slot.eq(self.i.payload & in_mask)
+            m.d.sync += [word.eq(self.i.payload & in_mask), hot.eq(hot.rotate_left(1))]
+        for k, slot in enumerate(slots):
+            with m.If(write[k]):
+                m.d.sync += slot.eq(word)
         with m.If(full):
             m.d.sync += [out.eq(Cat(slots)), out_valid.eq(1)]
         with m.Elif(self.o.ready):

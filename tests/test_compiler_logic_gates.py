@@ -237,3 +237,17 @@ def test_a_uart_build_refuses_input_words_the_protocol_cannot_describe():
     plan = compile_model(random_logic(300, (20,), 2, thresholds=(128,)), parse_folding("thermometer0=1x300"))
     with pytest.raises(BnnHwError, match="at most 255 bytes, but this folding's input words are 300 bytes"):
         plan_info(plan)
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.4])
+def test_a_whole_frame_assembled_from_narrow_words(stall):
+    """192 pixels, 16 a word, 3 bits each: the 576-bit frame is assembled by a wide deserialiser."""
+    model = random_logic(192, (40, 24), 4, seed=5)
+    plan = compile_model(model)
+    assert plan.stages[1].gearbox == (576, 48, 576, 576)
+    frames, _ = _inputs(model, 6, 1)
+    classes, scores = plan.predict(frames)
+    words = [w for f in frames for w in input_words(plan, f)]
+    got = [decode_result(plan, w) for w in stream_through(build_pipeline(plan), words, len(frames), stall=stall)]
+    assert [g[0] for g in got] == list(classes)
+    assert all(np.array_equal(g[1], s) for g, s in zip(got, scores))

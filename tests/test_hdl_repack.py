@@ -28,7 +28,7 @@ def _words(vectors, width, garbage_rng=None):
     # 40 -> 8 -> 32 completes a full and a one-word output word back to back)
     (104, 104, 8), (37, 16, 4), (37, 4, 16), (100, 4, 64), (32, 8, 32), (6, 2, 4), (40, 8, 32),
     # wide output words, assembled in slots: a whole vector, several words, a short last input word
-    (600, 100, 600), (1200, 100, 600), (580, 10, 580),
+    (800, 100, 800), (1600, 100, 800), (580, 10, 580),
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
 def test_repack(V, iw, ow, stall):
@@ -47,7 +47,7 @@ def test_repack(V, iw, ow, stall):
 
 @pytest.mark.parametrize("V,iw,ow", [(37, 5, 8), (37, 8, 5), (64, 8, 8), (100, 7, 3),
                                      (104, 104, 8), (37, 16, 4), (37, 4, 16), (64, 8, 32), (6, 2, 4),
-                                     (600, 100, 600), (1280, 10, 640)])
+                                     (800, 100, 800), (1280, 10, 640)])
 def test_repack_throughput(V, iw, ow):
     nvec = 8
     vectors = np.random.default_rng(0).integers(0, 2, size=(nvec, V))
