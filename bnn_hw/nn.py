@@ -763,12 +763,15 @@ class _LogicGates(nn.Module):
     #: noisy logits divided by the temperature (so training sees Boolean gates, and the gap to the
     #: discretized network closes; Kim et al., "Mind the Gap", NeurIPS 2025).
     gumbel: float | None = None
+    #: Training only: the softmax mixture is that of ``logits / temperature`` (lowered towards 0 by
+    #: the training loop, the mixture approaches the argmax slot).
+    temperature: float = 1.0
 
     def _slot_weights(self, logits: torch.Tensor) -> torch.Tensor:
         """Training weights of the slots on the last axis: the softmax, or a Gumbel straight-through
         one-hot sample (:attr:`gumbel`)."""
         if self.gumbel is None:
-            return F.softmax(logits, dim=-1)
+            return F.softmax(logits / self.temperature, dim=-1)
         noise = -torch.empty_like(logits).exponential_().log()
         soft = F.softmax((logits + noise) / self.gumbel, dim=-1)
         hard = F.one_hot(soft.argmax(-1), logits.shape[-1]).to(soft)

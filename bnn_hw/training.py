@@ -26,9 +26,9 @@ from .nn import BinaryConv2d, BinaryLinear, GroupSum, ImageInput, LogicConv2d, L
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
-           "freeze_deadlines", "discretize_step"]
+           "freeze_deadlines", "redraw_step", "discretize_step"]
 
-AUGMENTATIONS = ("none", "flip", "flip-shift")
+AUGMENTATIONS = ("none", "flip", "flip-shift", "shift")
 
 
 def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr: float,
@@ -39,7 +39,7 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--lr", type=float, default=lr, help="Adam learning rate, cosine-decayed to 0")
     parser.add_argument("--augment", choices=AUGMENTATIONS, default=augmentation,
-                        help=f"training augmentation: left-right flips, optionally 2-pixel shifts "
+                        help=f"training augmentation: left-right flips, optionally 2-pixel shifts, or 1-pixel shifts "
                              f"(default {augmentation})")
     parser.add_argument("--progressive", type=float, nargs=2, metavar=("START", "END"), default=None,
                         help="progressive weight binarization: tanh(w / T) with the temperature T lowered "
@@ -61,12 +61,20 @@ def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Ten
     """Training-time augmentation of a batch of flattened 28x28 uint8 images.
 
     ``"flip"``: mirror left-right with probability 1/2; ``"flip-shift"``: also translate each image by
-    up to 2 pixels in each direction (vacated pixels are 0); ``"none"``: unchanged.
+    up to 2 pixels in each direction (vacated pixels are 0); ``"shift"``: only translate, by up to 1
+    pixel; ``"none"``: unchanged.
     """
     if mode == "none":
         return x
     n = len(x)
     img = x.view(n, 28, 28)
+    if mode == "shift":
+        padded = F.pad(img, (1, 1, 1, 1))
+        dy = torch.randint(0, 3, (n,), generator=generator)
+        dx = torch.randint(0, 3, (n,), generator=generator)
+        rows = (dy[:, None] + torch.arange(28))[:, :, None]
+        cols = (dx[:, None] + torch.arange(28))[:, None, :]
+        return padded[torch.arange(n)[:, None, None], rows, cols].reshape(n, 784)
     flip = torch.rand(n, generator=generator) < 0.5
     img = torch.where(flip[:, None, None], img.flip(-1), img)
     if mode == "flip-shift":
@@ -131,6 +139,16 @@ class LogicSchedule:
     #: Gumbel-softmax straight-through sampling of the gates in training at this temperature
     #: (:attr:`bnn_hw.nn.LogicLayer.gumbel`), or None for the softmax mixture.
     gumbel: float | None = None
+    #: The softmax temperature of the unfrozen layers' slots (:attr:`bnn_hw.nn.LogicLayer.temperature`)
+    #: is lowered geometrically from 1 after the first ``freeze_start`` of the steps to this at the
+    #: end (None: 1 throughout), so the mixtures approach the gates they will be frozen to.
+    anneal: float | None = None
+
+    def temperature_at(self, step: int, steps: int) -> float:
+        start = int(self.freeze_start * steps)
+        if self.anneal is None or step < start:
+            return 1.0
+        return self.anneal ** ((step - start) / max(1, steps - start))
 
     def __post_init__(self):
         if not (0 <= self.freeze_start <= 1 and 0 <= self.redraw_until <= 1):
@@ -150,14 +168,18 @@ def freeze_deadlines(layers: int, epochs: int, start: float) -> list[int]:
             for i in range(layers)]
 
 
+def redraw_step(layers: list[nn.Module], epoch: int, epochs: int, schedule: LogicSchedule) -> list[int]:
+    """After ``epoch`` (1-based) of ``epochs``, during the first ``redraw_until`` of them: every
+    unfrozen layer re-draws the unchosen candidates of its uncertain gates. Returns the number of
+    gates re-drawn in each layer."""
+    if schedule.redraw_threshold is None or epoch > schedule.redraw_until * epochs or epoch >= epochs:
+        return [0] * len(layers)
+    return [0 if layer.is_frozen else layer.redraw(schedule.redraw_threshold) for layer in layers]
+
+
 def discretize_step(layers: list[nn.Module], epoch: int, epochs: int, schedule: LogicSchedule) -> list[int]:
-    """After ``epoch`` (1-based) of ``epochs``: re-draw uncertain candidates, then freeze, front to
-    back, the first unfrozen layer if it has settled and every one whose deadline has come.
-    Returns the indices of the layers frozen now."""
-    if schedule.redraw_threshold is not None and epoch <= schedule.redraw_until * epochs and epoch < epochs:
-        for layer in layers:
-            if not layer.is_frozen:
-                layer.redraw(schedule.redraw_threshold)
+    """After ``epoch`` (1-based) of ``epochs``: freeze, front to back, the first unfrozen layer if it
+    has settled and every one whose deadline has come. Returns the indices of the layers frozen now."""
     deadlines = freeze_deadlines(len(layers), epochs, schedule.freeze_start)
     frozen, settled_used = [], False
     for index, layer in enumerate(layers):
@@ -223,6 +245,8 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
                 temperature = temperature_at(step, steps, *progressive)
                 for layer in layers:
                     layer.temperature = temperature
+            for layer in gates:
+                layer.temperature = schedule.temperature_at(step, steps)
             step += 1
             x, y = model_inputs(model, augment(images[idx], augmentation, generator)), labels[idx]
             scores = model(x)
@@ -241,9 +265,11 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         note = ""
         if gates:
             row["confidence"] = [round(layer.confidence(), 4) for layer in gates]
+            row["redrawn"] = redraw_step(gates, epoch, epochs, schedule)
             frozen = discretize_step(gates, epoch, epochs, schedule)
             row["frozen"] = [layer.is_frozen for layer in gates]
             note = (f"  confidence {' '.join(f'{c:.3f}' for c in row['confidence'])}"
+                    + (f"  redrew {'/'.join(map(str, row['redrawn']))}" if any(row["redrawn"]) else "")
                     + (f"  froze layer {', '.join(map(str, frozen))}" if frozen else ""))
         history.append(row)
         log(f"epoch {epoch:3d}/{epochs}  loss {row['loss']:.4f}  train acc {row['train_acc']:.4f}  "
@@ -252,7 +278,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         layer.temperature = None
     if gates:
         for layer in gates:
-            layer.gumbel = None
+            layer.gumbel, layer.temperature = None, 1.0
         t0 = time.perf_counter()
         history[-1]["discrete_train_acc"] = accuracy(model, images, labels)
         history[-1]["seconds"] += time.perf_counter() - t0

@@ -11,7 +11,7 @@ from torch import nn
 import bnn_hw
 from bnn_hw import nn as bnn
 from bnn_hw.errors import ModelFileError
-from bnn_hw.training import LogicSchedule, accuracy, discretize_step, freeze_deadlines, train
+from bnn_hw.training import LogicSchedule, accuracy, discretize_step, freeze_deadlines, redraw_step, train
 
 
 def _bits(shape, seed=0) -> torch.Tensor:
@@ -396,3 +396,38 @@ def test_gumbel_sampling_trains_boolean_gates_with_soft_gradients(layer):
         if isinstance(layer, bnn.LogicConv2d):
             layer.tree_logits.mul_(1000)
     assert torch.equal(layer(x), layer.eval()(x))
+
+
+def test_annealed_temperature_sharpens_the_mixture_towards_the_argmax():
+    schedule = LogicSchedule(freeze_start=0.5, anneal=0.01)
+    assert [schedule.temperature_at(s, 100) for s in (0, 49, 50)] == [1.0, 1.0, 1.0]
+    assert schedule.temperature_at(75, 100) == pytest.approx(0.1)
+    assert schedule.temperature_at(100, 100) == pytest.approx(0.01)
+    assert LogicSchedule().temperature_at(100, 100) == 1.0
+    layer = bnn.LogicLayer(6, 40, candidates=2, seed=0).train()
+    x = _bits((10, 6))
+    soft = layer(x)
+    layer.temperature = 1e-6
+    hard = layer.eval()(x)
+    assert (soft - hard).abs().max() > 0.1
+    assert torch.allclose(layer.train()(x), hard, atol=1e-5)
+
+
+def test_redraw_step_only_in_the_first_epochs_and_counts_gates():
+    layers = [bnn.LogicLayer(8, 16, candidates=3, seed=i) for i in range(2)]
+    schedule = LogicSchedule(redraw_threshold=0.9, redraw_until=0.5)
+    assert redraw_step(layers, 1, 4, schedule) == [16, 16]
+    layers[1].freeze()
+    assert redraw_step(layers, 2, 4, schedule) == [16, 0]
+    assert redraw_step(layers, 3, 4, schedule) == [0, 0]
+    assert redraw_step(layers, 1, 4, LogicSchedule(redraw_threshold=None)) == [0, 0]
+
+
+def test_shift_augmentation_moves_images_by_at_most_one_pixel():
+    from bnn_hw.training import augment
+    image = torch.zeros(28, 28, dtype=torch.uint8)
+    image[10, 20] = 255
+    shifted = augment(image.reshape(1, 784).repeat(200, 1), "shift", torch.Generator().manual_seed(0))
+    places = {tuple(int(v) for v in divmod(int(row.argmax()), 28)) for row in shifted}
+    assert places == {(10 + dy, 20 + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    assert (shifted.sum(1) == 255).all()

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
-from bnn_hw.nn import GroupSum, LogicLayer, Thermometer
+from bnn_hw.nn import GroupSum, LogicLayer, Thermometer, gate_truth_table
 from bnn_hw.training import (LogicSchedule, add_training_arguments, logic_layers, save_with_metrics, train,
                              training_config)
 
@@ -46,6 +46,39 @@ def build_model(thresholds, gates, candidates, seed: int = 0) -> nn.Sequential:
         width = g
     layers.append(GroupSum(10))
     return nn.Sequential(*layers)
+
+
+def _depends(code: int) -> tuple[bool, bool]:
+    """Whether function ``code`` depends on its input a, and on b."""
+    t00, t01, t10, t11 = gate_truth_table(code)
+    return (t00, t01) != (t10, t11), (t00, t10) != (t01, t11)
+
+
+def gate_summary(model: nn.Sequential) -> dict:
+    """What the Boolean network needs, traced back from the GroupSum (a rough hardware size; the
+    compiler prunes for itself): per logic layer the gates some output depends on ("live"), and of
+    those the ones that are a real two-input function ("two-input": not a constant, a copy or a NOT
+    of one input, also counting a gate that reads one bit twice); and the input bits read."""
+    layers = logic_layers(model)
+    needed = np.ones(layers[-1].gates, dtype=bool)
+    live, two_input = [], []
+    for layer in reversed(layers):
+        a, b, code = layer.netlist()
+        uses = np.zeros(layer.in_bits, dtype=bool)
+        count = 0
+        for g in np.flatnonzero(needed):
+            on_a, on_b = _depends(int(code[g]))
+            if a[g] == b[g]:
+                on_a, on_b = on_a or on_b, False
+            if on_a:
+                uses[a[g]] = True
+            if on_b:
+                uses[b[g]] = True
+            count += on_a and on_b
+        live.insert(0, int(needed.sum()))
+        two_input.insert(0, count)
+        needed = uses
+    return {"live_gates": live, "two_input_gates": two_input, "input_bits_read": int(needed.sum())}
 
 
 def _ints(text: str) -> list[int]:
@@ -69,6 +102,11 @@ def main(argv=None) -> dict:
                    help="re-draw the unchosen candidates of gates less certain than this (default 0.5; 0: never)")
     p.add_argument("--redraw-until", type=float, default=0.5,
                    help="fraction of the epochs during which candidates are re-drawn (default 0.5)")
+    p.add_argument("--anneal", type=float, default=0.05,
+                   help="the unfrozen layers' softmax temperature falls from 1 (at --freeze-start) to this at "
+                        "the end, so the mixtures approach the gates they are frozen to (default 0.05; 1: off)")
+    p.add_argument("--gumbel", type=float, default=None,
+                   help="Gumbel-softmax straight-through sampling of the gates at this temperature (default: off)")
     p.add_argument("--residual", type=float, default=5.0,
                    help="residual initialization: the pass-through function's logit starts this much higher "
                         "(default 5; 0: plain unit-noise logits)")
@@ -96,19 +134,22 @@ def main(argv=None) -> dict:
             layer.residual_init(args.residual)
     print(model, f"\ngates: {sum(gates)}", flush=True)
     schedule = LogicSchedule(freeze_confidence=args.freeze_confidence, freeze_start=args.freeze_start,
-                             redraw_threshold=args.redraw_threshold or None, redraw_until=args.redraw_until)
+                             redraw_threshold=args.redraw_threshold or None, redraw_until=args.redraw_until,
+                             anneal=None if args.anneal == 1 else args.anneal, gumbel=args.gumbel)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, tau=args.tau, logic=schedule,
                     log=lambda s: print(s, flush=True))
     config = {"thresholds": thresholds, "gates": gates, "candidates": candidates, "tau": args.tau,
-              "residual": args.residual,
+              "residual": args.residual, "anneal": args.anneal, "gumbel": args.gumbel,
               "freeze_start": args.freeze_start, "freeze_confidence": args.freeze_confidence,
               "redraw_threshold": args.redraw_threshold, "redraw_until": args.redraw_until}
     config |= training_config(args, len(x_train))
     config["optimizer"] = "Adam, cosine decay to 0"
     functions = np.bincount(np.concatenate([layer.netlist()[2] for layer in logic_layers(model)]), minlength=16)
+    summary = gate_summary(model)
+    print(f"gates by function: {functions.tolist()}; {summary}", flush=True)
     return save_with_metrics(model, args.out, x_test, y_test, history, config, gates=sum(gates),
-                             output_bits=gates[-1], gates_by_function=functions.tolist(),
+                             output_bits=gates[-1], gates_by_function=functions.tolist(), **summary,
                              discrete_train_acc=history[-1]["discrete_train_acc"])
 
 
