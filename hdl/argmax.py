@@ -158,5 +158,5 @@ class _Slices:
 @builds(ops.ArgMax)
 def _argmax(op, in_type, fold):
     if op.is_tree(in_type, fold):
-        return ArgMaxTree(in_type.size, in_type.width)
+        return ArgMaxTree(in_type.size, fold.simd, in_type.width)
     return ArgMaxHead(in_type.size, fold.simd, in_type.width)

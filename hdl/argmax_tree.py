@@ -22,32 +22,37 @@ __all__ = ["ArgMaxTree"]
 class ArgMaxTree(wiring.Component):
     """Argmax and scores of ``classes`` signed scores, one vector per cycle.
 
+    Lanes of the input word beyond ``classes`` (a producer with more output lanes than scores) are
+    ignored.
+
     Attributes
     ----------
-    i : In(stream.Signature(data.ArrayLayout(signed(score_width), classes)))
+    i : In(stream.Signature(data.ArrayLayout(signed(score_width), lanes)))
     o : Out(stream.Signature(data.StructLayout({"index": unsigned(index_width(classes)),
             "scores": data.ArrayLayout(signed(score_width), classes)})))
         The same word as :class:`~bnn_hw.hdl.ArgMaxHead` gives.
     """
 
-    def __init__(self, classes: int, score_width: int):
-        require_positive_ints(classes=classes, score_width=score_width)
-        self._classes, self._score_width = classes, score_width
+    def __init__(self, classes: int, lanes: int, score_width: int):
+        require_positive_ints(classes=classes, lanes=lanes, score_width=score_width)
+        if lanes < classes:
+            raise ValueError(f"a comparator tree takes all {classes} scores in one word, not {lanes}")
+        self._classes, self._lanes, self._score_width = classes, lanes, score_width
         scores = data.ArrayLayout(signed(score_width), classes)
         super().__init__({
-            "i": In(stream.Signature(scores)),
+            "i": In(stream.Signature(data.ArrayLayout(signed(score_width), lanes))),
             "o": Out(stream.Signature(data.StructLayout({"index": unsigned(index_width(classes)),
                                                           "scores": scores}))),
         })
 
     def __repr__(self):
-        return f"ArgMaxTree(classes={self._classes}, score_width={self._score_width})"
+        return f"ArgMaxTree(classes={self._classes}, lanes={self._lanes}, score_width={self._score_width})"
 
     def elaborate(self, platform):
         m = Module()
         iw, sw = index_width(self._classes), self._score_width
         pipe = FreeRunningPipeline(m, self.i, self.o, "tree")
-        scores = pipe.stage(self.i.payload.as_value(), "scores0")
+        scores = pipe.stage(self.i.payload.as_value()[:self._classes * sw], "scores0")
         candidates = [(Const(k, iw), scores[k * sw:(k + 1) * sw].as_signed()) for k in range(self._classes)]
         level = 0
         while len(candidates) > 1:

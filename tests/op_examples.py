@@ -158,8 +158,8 @@ def channel_shuffle(rng):
 
 def argmax(rng):
     classes = int(rng.integers(2, 11))
-    lanes = int(rng.integers(1, classes + 1))
-    tree = lanes == classes and rng.random() < 0.5    # all scores at once: the comparator tree
+    lanes = int(rng.integers(1, classes + 4))
+    tree = lanes >= classes and rng.random() < 0.5    # all scores at once: the comparator tree
     return Example(ArgMax(), (TensorType((classes,), Kind.INT, int(rng.integers(3, 8))),),
                    Fold(classes if tree else 1, lanes))
 
