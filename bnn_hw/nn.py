@@ -1016,6 +1016,37 @@ class LogicConv2d(_LogicGates):
         return [F.softmax(self.logits.reshape(o * self.leaves // 2, -1), dim=1),
                 F.softmax(self.tree_logits.reshape(-1, 16), dim=1)]
 
+    @torch.no_grad()
+    def redraw(self, threshold: float) -> int:
+        """:meth:`LogicLayer.redraw` for the first level of gates: the gates whose largest slot
+        probability is below ``threshold`` get new random positions for both leaves of their
+        unchosen candidates, and those slots' logits are reset. Returns the number of such gates."""
+        if self.candidates == 1 or self.is_frozen:
+            return 0
+        k = self.candidates
+        top, slot = self._slot_probabilities()[0].max(1)
+        gates = (top < threshold).nonzero().flatten()              # over (out_channels, first-level gates)
+        if not len(gates):
+            return 0
+        generator = self._rng()
+        n = len(gates)
+        redrawn = torch.ones(n, k, dtype=torch.bool)
+        redrawn[torch.arange(n), slot[gates] // 16] = False
+        positions = self.positions.view(-1, 2, k, 3)                # leaves 2g and 2g + 1 of gate g
+        chosen = positions[gates]
+        fresh = torch.stack([torch.randint(0, self.in_channels, (n, 2, k), generator=generator),
+                             torch.randint(0, self.kernel_size, (n, 2, k), generator=generator),
+                             torch.randint(0, self.kernel_size, (n, 2, k), generator=generator)], dim=-1)
+        mask = redrawn[:, None, :].expand(n, 2, k)
+        chosen[mask] = fresh[mask]
+        positions[gates] = chosen
+        logits = self.logits.data.view(-1, k, 16)
+        mine = logits[gates]
+        reset = mine.mean(dim=(1, 2), keepdim=True) + torch.randn(n, k, 16, generator=generator)
+        mine[redrawn] = reset[redrawn]
+        logits[gates] = mine
+        return n
+
     def _windows(self, x: torch.Tensor, pad: float) -> torch.Tensor:
         """``(batch, in_channels * k * k, output pixels)``: every window, channel-major then row, column."""
         if self.padding:

@@ -431,3 +431,20 @@ def test_shift_augmentation_moves_images_by_at_most_one_pixel():
     places = {tuple(int(v) for v in divmod(int(row.argmax()), 28)) for row in shifted}
     assert places == {(10 + dy, 20 + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
     assert (shifted.sum(1) == 255).all()
+
+
+def test_logic_conv_redraw_replaces_the_unchosen_positions_of_uncertain_gates():
+    layer = bnn.LogicConv2d(3, 4, 3, depth=2, candidates=3, seed=0)
+    with torch.no_grad():
+        layer.logits.zero_()
+        layer.logits[:2, :, 1, 6] = 40.0           # channels 0, 1: certain, candidate 1
+        layer.logits[2:, :, 2, 6] = 0.5            # channels 2, 3: uncertain, candidate 2
+    before, logits = layer.positions.clone(), layer.logits.detach().clone()
+    leaves, codes = layer.tree()
+    assert layer.redraw(0.5) == 4                  # 2 channels x 2 first-level gates
+    assert torch.equal(layer.positions[:2], before[:2]) and torch.equal(layer.logits[:2], logits[:2])
+    assert torch.equal(layer.positions[2:, :, 2], before[2:, :, 2])
+    assert not torch.equal(layer.positions[2:, :, :2], before[2:, :, :2])
+    assert torch.equal(layer.logits[2:, :, 2], logits[2:, :, 2])
+    assert layer.positions[..., 0].max() < 3 and layer.positions[..., 1:].max() < 3
+    assert np.array_equal(layer.tree()[0][:2], leaves[:2])
