@@ -40,8 +40,11 @@ TIMESCALE = ("1ns", "1ps")
 #: a frame more. See docs/verification.md, "Simulators".
 ICARUS_ARGS = ["-g2005"]
 
-#: Each simulator's build arguments (Verilator's -O3 measured in benchmarks/verilator_flags.py).
+#: Each simulator's build arguments.
 BUILD_ARGS = {"verilator": ["-Wno-fatal", "-O3"], "icarus": ICARUS_ARGS}
+
+#: Make variables for Verilator's C++ compile, unless MAKEFLAGS sets them.
+MAKE_VARIABLES = {"verilator": {}, "icarus": {}}
 
 
 @dataclass(frozen=True)
@@ -68,36 +71,54 @@ class SimResult:
         return int(self.out_cycles[0] - self.in_cycles[0])
 
 
-def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool, *,
-                toplevel: str = TOPLEVEL, test_module: str = "bnn_hw.sim.testbench",
-                build_args: Sequence[str] | None = None) -> Build:
-    """Build ``verilog`` (top module ``toplevel``) with ``simulator`` (or take its build from the cache,
-    :mod:`bnn_hw.sim.build_cache`) and run the cocotb ``test_module`` on it in ``build_dir``; the test
-    module finds its ``job`` and writes its ``result`` at the paths in ``BNN_HW_SIM_JOB`` and
-    ``BNN_HW_SIM_RESULT``. ``build_args`` replace the simulator's default arguments
-    (:data:`BUILD_ARGS`). Returns where the build is and whether it was compiled now. Raises
-    :class:`ToolchainError` when the build or the simulation fails, or no result was written."""
-    from cocotb_tools.check_results import get_results
+def build_design(simulator: str, verilog: Path, build_dir: Path, *, toplevel: str = TOPLEVEL,
+                 build_args: Sequence[str] | None = None) -> Build:
+    """Build ``verilog`` (top module ``toplevel``) with ``simulator``, or find its build in the cache
+    (:mod:`bnn_hw.sim.build_cache`); the log goes to ``build_dir/build.log``. ``build_args`` replace the
+    simulator's default arguments (:data:`BUILD_ARGS`). Raises :class:`ToolchainError` on a failed build."""
     from cocotb_tools.runner import get_runner
 
     build_dir.mkdir(parents=True, exist_ok=True)
-    build_log, sim_log = build_dir / "build.log", build_dir / "sim.log"
+    build_log = build_dir / "build.log"
     build_args = BUILD_ARGS[simulator] if build_args is None else list(build_args)
+    env = simulator_env(simulator)
+    if MAKE_VARIABLES[simulator]:
+        flags = env.get("MAKEFLAGS", "")
+        chosen = {word.split("=", 1)[0] for word in flags.split() if "=" in word}
+        env["MAKEFLAGS"] = " ".join([flags, *(f"{name}={value}" for name, value in MAKE_VARIABLES[simulator].items()
+                                              if name not in chosen)]).strip()
     # the cocotb runner reads PATH and MAKEFLAGS from os.environ itself
-    with patch.dict(os.environ, simulator_env(simulator)):
-        runner = get_runner(simulator)
+    with patch.dict(os.environ, env):
         try:
-            build = cached_build(runner, simulator, [verilog], toplevel=toplevel, build_args=build_args,
-                                 timescale=TIMESCALE, log_file=build_log, fallback_dir=build_dir)
+            return cached_build(get_runner(simulator), simulator, [verilog], toplevel=toplevel,
+                                build_args=build_args, timescale=TIMESCALE, log_file=build_log,
+                                fallback_dir=build_dir)
         except (SystemExit, Exception) as e:  # the runner exits on a failed compile
             raise ToolchainError(f"{simulator} failed to build the design ({e}); see {build_log}") from None
+
+
+def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, result: Path, verbose: bool, *,
+                toplevel: str = TOPLEVEL, test_module: str = "bnn_hw.sim.testbench",
+                build_args: Sequence[str] | None = None) -> Build:
+    """Build ``verilog`` with :func:`build_design` and run the cocotb ``test_module`` on it in
+    ``build_dir``; the test module finds its ``job`` and writes its ``result`` at the paths in
+    ``BNN_HW_SIM_JOB`` and ``BNN_HW_SIM_RESULT``. Returns where the build is and whether it was compiled
+    now. Raises :class:`ToolchainError` when the build or the simulation fails, or no result was
+    written."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    build = build_design(simulator, verilog, build_dir, toplevel=toplevel, build_args=build_args)
+    sim_log = build_dir / "sim.log"
+    with patch.dict(os.environ, simulator_env(simulator)):
         try:
-            xml = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=test_module,
-                              build_dir=build.path, test_dir=build_dir,
-                              extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
-                                         "PYTHONPATH": os.pathsep.join(sys.path)},
-                              results_xml=str(build_dir / "results.xml"), timescale=TIMESCALE,
-                              log_file=None if verbose else sim_log)
+            xml = get_runner(simulator).test(
+                hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=test_module,
+                build_dir=build.path, test_dir=build_dir,
+                extra_env={"BNN_HW_SIM_JOB": str(job), "BNN_HW_SIM_RESULT": str(result),
+                           "PYTHONPATH": os.pathsep.join(sys.path)},
+                results_xml=str(build_dir / "results.xml"), timescale=TIMESCALE,
+                log_file=None if verbose else sim_log)
             total, failed = get_results(Path(xml))
         except SystemExit:  # the runner exits when the simulation or a cocotb test fails
             total, failed = 0, 1
@@ -117,11 +138,18 @@ def simulate(plan: Plan, frames: np.ndarray, *, simulator: str = "verilator",
 
     ``build_dir`` (default: a new temporary folder) receives the Verilog, the job, the simulator's logs
     and the result; the compiled simulation is in the build cache, or also there when caching is off."""
-    frames = np.asarray(frames)
     build_dir = Path(build_dir or tempfile.mkdtemp(prefix="bnn_hw_sim_")).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     verilog = write_verilog(plan, build_dir / f"{TOPLEVEL}.v", name=TOPLEVEL)
-    per_frame = [input_words(plan, f) for f in frames]
+    job, result = _write_job(plan, frames, build_dir, in_stall=in_stall, out_stall=out_stall, seed=seed)
+    _run_cocotb(simulator, verilog, build_dir, job, result, verbose)
+    return _read_result(plan, result)
+
+
+def _write_job(plan: Plan, frames: np.ndarray, build_dir: Path, *, in_stall: float = 0.0,
+               out_stall: float = 0.0, seed: int = 1) -> tuple[Path, Path]:
+    """Write the testbench's job for ``frames`` into ``build_dir``; returns the job's and the result's paths."""
+    per_frame = [input_words(plan, f) for f in np.asarray(frames)]
     bottleneck = plan.bottleneck.cost.cycles
     stall_factor = 1.0 / max(0.05, (1 - in_stall) * (1 - out_stall))
     timeout = int((len(frames) + 4) * (bottleneck + len(per_frame[0]) + 64) * 4 * stall_factor) + 10_000
@@ -131,7 +159,10 @@ def simulate(plan: Plan, frames: np.ndarray, *, simulator: str = "verilator",
              seed=seed, timeout_cycles=timeout)
     if result.exists():
         result.unlink()
-    _run_cocotb(simulator, verilog, build_dir, job, result, verbose)
+    return job, result
+
+
+def _read_result(plan: Plan, result: Path) -> SimResult:
     out = np.load(result, allow_pickle=False)
     decoded = [decode_result(plan, int(w)) for w in out["outputs"].tolist()]
     return SimResult(classes=np.array([d[0] for d in decoded]),
