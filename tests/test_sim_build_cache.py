@@ -151,3 +151,19 @@ def test_the_least_recently_used_entries_go_when_the_cache_is_full(tmp_path, cac
     # entries used within IN_USE_SECONDS stay, even over the size
     recent = [_fake_build(tmp_path, FakeRunner(size=1000), text=f"module r{i}; endmodule\n").path for i in range(3)]
     assert all(p.exists() for p in recent)
+
+
+def test_verilator_builds_with_the_default_make_variables_unless_makeflags_sets_them(tmp_path, monkeypatch):
+    """OPT_FAST=-O1 (runner.MAKE_VARIABLES) goes into MAKEFLAGS for the build; a MAKEFLAGS that sets
+    OPT_FAST keeps its own."""
+    from bnn_hw.sim import runner
+    seen = []
+    monkeypatch.setattr(runner, "cached_build", lambda *a, **k: seen.append(os.environ["MAKEFLAGS"]))
+    verilog = tmp_path / "top.v"
+    verilog.write_text("module top; endmodule\n")
+    monkeypatch.delenv("MAKEFLAGS", raising=False)
+    runner.build_design("verilator", verilog, tmp_path)
+    monkeypatch.setenv("MAKEFLAGS", "-j2 OPT_FAST=-O3")
+    runner.build_design("verilator", verilog, tmp_path)
+    assert "OPT_FAST=-O1" in seen[0].split()
+    assert "OPT_FAST=-O3" in seen[1].split() and "OPT_FAST=-O1" not in seen[1].split()
