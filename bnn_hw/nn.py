@@ -808,8 +808,8 @@ class _LogicGates(nn.Module):
     @torch.no_grad()
     def confidence(self) -> float:
         """Mean over the gates of the largest slot probability (1.0: every choice is certain)."""
-        return float(sum(p.max(-1).values.sum() for p in self._slot_probabilities())
-                     / sum(p.shape[0] for p in self._slot_probabilities()))
+        probabilities = [p for p in self._slot_probabilities() if len(p)]
+        return float(sum(p.max(-1).values.sum() for p in probabilities) / sum(len(p) for p in probabilities))
 
     def _slot_probabilities(self) -> list[torch.Tensor]:
         raise NotImplementedError

@@ -90,16 +90,16 @@ def main(argv=None) -> dict:
     p.add_argument("--thresholds", default="32,96,160", help="thermometer thresholds on 0..255 pixels (default 32,96,160)")
     p.add_argument("--gates", default="4000,4000,2000",
                    help="gates of each logic layer, comma-separated; the last is a multiple of 10 (default 4000,4000,2000)")
-    p.add_argument("--candidates", default="8",
-                   help="candidate input pairs per gate: one value, or one per layer (default 8)")
+    p.add_argument("--candidates", default="4",
+                   help="candidate input pairs per gate: one value, or one per layer (default 4)")
     p.add_argument("--tau", type=float, default=None,
                    help="the scores are divided by tau in the loss (default: a learned temperature)")
     p.add_argument("--freeze-start", type=float, default=0.5,
                    help="fraction of the epochs before the layers' freezing deadlines begin (default 0.5)")
     p.add_argument("--freeze-confidence", type=float, default=0.95,
                    help="a layer whose mean largest slot probability reaches this is frozen early (default 0.95)")
-    p.add_argument("--redraw-threshold", type=float, default=0.5,
-                   help="re-draw the unchosen candidates of gates less certain than this (default 0.5; 0: never)")
+    p.add_argument("--redraw-threshold", type=float, default=0.3,
+                   help="re-draw the unchosen candidates of gates less certain than this (default 0.3; 0: never)")
     p.add_argument("--redraw-until", type=float, default=0.5,
                    help="fraction of the epochs during which candidates are re-drawn (default 0.5)")
     p.add_argument("--anneal", type=float, default=0.05,
@@ -111,7 +111,7 @@ def main(argv=None) -> dict:
                    help="residual initialization: the pass-through function's logit starts this much higher "
                         "(default 5; 0: plain unit-noise logits)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=30, batch_size=256, lr=0.01,
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=20, batch_size=256, lr=0.05,
                            augmentation="none")
     args = p.parse_args(argv)
 
