@@ -16,7 +16,7 @@ import math
 
 from ..intmath import ceil_div
 
-__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "element_range", "dot_bound", "rom_bank_depth",
+__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "GROUP_COUNT_FANIN", "group_count_levels", "element_range", "dot_bound", "rom_bank_depth",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
            "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
            "index_width"]
@@ -59,6 +59,30 @@ def rom_bank_depth(width: int) -> int:
     split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
     made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
+
+
+# -- the gate network's group counts (bnn_hw.hdl.gate_network) --------------------------------------
+
+#: A logic-gate network's GroupSum counts its output bits in slices of this many, each count bit one
+#: LUT4 of the slice's bits (one logic level). Compressor-tree slices of POPCOUNT_CHUNK bits, a
+#: register before and after each, held the shipped logic network at 109 MHz on the 85F: the slice's
+#: carry chains alone took 9.1 ns.
+GROUP_COUNT_SLICE = 4
+#: Then this many counts are added per register level (a short carry chain each).
+GROUP_COUNT_FANIN = 2
+
+
+def group_count_levels(bits: int) -> list[list[int]]:
+    """The register levels of counting ``bits`` bits: level 0 holds each slice's count, each next
+    level the sums of :data:`GROUP_COUNT_FANIN` counts of the level before, the last one count.
+    Each entry is the largest value that count can take (its register is that many bits wide)."""
+    if bits < 1:
+        raise ValueError(f"a group count needs at least one bit, not {bits}")
+    levels = [[min(GROUP_COUNT_SLICE, bits - lo) for lo in range(0, bits, GROUP_COUNT_SLICE)]]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([sum(below[j:j + GROUP_COUNT_FANIN]) for j in range(0, len(below), GROUP_COUNT_FANIN)])
+    return levels
 
 
 # -- the sliding-window generator (bnn_hw.hdl.sliding_window) ---------------------------------------

@@ -3,11 +3,12 @@
 The netlist (:class:`~bnn_hw.compiler.gates.Netlist`) is built as logic, one Amaranth signal per gate
 level; yosys packs the gates into LUTs. A register level follows every ``levels_per_stage`` gate
 levels and holds only the signals that later levels or the outputs still read. With ``classes`` the
-outputs are then counted by groups (a class's score being the number of its bits that are 1) with the
-compressor-tree popcount in slices of :data:`~bnn_hw.compiler.microarch.POPCOUNT_CHUNK` bits, the
-slices' counts added :data:`~bnn_hw.compiler.microarch.SUM_GROUP` at a time, a register level after
-each step (a logic-gate network's head); without, the output bits leave as they are (a logic
-convolution's gates on each window, after a sliding-window generator).
+outputs are then counted by groups (a class's score being the number of its bits that are 1): slices
+of :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_SLICE` bits counted by a lookup (one LUT4 per count
+bit), the counts added :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_FANIN` at a time, a register
+level after each step (:func:`~bnn_hw.compiler.microarch.group_count_levels`; a logic-gate network's
+head); without, the output bits leave as they are (a logic convolution's gates on each window, after
+a sliding-window generator).
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
 from ..compiler.gates import CONSTANT, Netlist
-from ..compiler.microarch import POPCOUNT_CHUNK, SUM_GROUP
+from ..compiler.microarch import GROUP_COUNT_FANIN, GROUP_COUNT_SLICE, group_count_levels
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._free_running import FreeRunningPipeline
-from .popcount import xnor_popcount
 from .chain import Chain
 from .registry import builds
 from .repack import Repack
@@ -115,31 +115,34 @@ class GateNetwork(wiring.Component):
         return m
 
     def _counts(self, m, pipe, outputs):
-        """The groups' counts of ``outputs``, registered after the slices and after each sum level."""
+        """The groups' counts of ``outputs``, level by level as :func:`group_count_levels` plans them,
+        every level registered."""
         group = len(outputs) // self._classes
-        partial = []
-        for k in range(self._classes):
-            bits = Cat(outputs[k * group:(k + 1) * group])
-            partial.append([xnor_popcount(m, bits[lo:lo + POPCOUNT_CHUNK], Const(-1, min(POPCOUNT_CHUNK, group - lo)))
-                            for lo in range(0, group, POPCOUNT_CHUNK)])
-        level = 0
-        while True:
-            held = pipe.stage(Cat(*(c for counts in partial for c in counts)), f"counts{level}")
+        levels = group_count_levels(group)
+        partial = [[_slice_count(Cat(outputs[k * group + lo:k * group + lo + n]))
+                    for lo, n in zip(range(0, group, GROUP_COUNT_SLICE), levels[0])]
+                   for k in range(self._classes)]
+        for depth, level in enumerate(levels):
+            if depth:
+                partial = [[sum(counts[j:j + GROUP_COUNT_FANIN])[:largest.bit_length()]
+                            for j, largest in zip(range(0, len(counts), GROUP_COUNT_FANIN), level)]
+                           for counts in partial]
+            held = pipe.stage(Cat(*(c for counts in partial for c in counts)), f"counts{depth}")
             # split the register back into each class's counts
-            offset, regrouped = 0, []
-            for counts in partial:
-                regrouped.append([])
-                for c in counts:
-                    regrouped[-1].append(held[offset:offset + len(c)])
-                    offset += len(c)
-            partial = regrouped
-            if all(len(counts) == 1 for counts in partial):
-                break
-            partial = [[sum(counts[j:j + SUM_GROUP]) for j in range(0, len(counts), SUM_GROUP)]
-                       for counts in partial]
-            level += 1
+            widths = [largest.bit_length() for largest in level]
+            offsets = np.concatenate([[0], np.cumsum(widths)]).tolist()
+            partial = [[held[offsets[-1] * k + offsets[j]:offsets[-1] * k + offsets[j + 1]]
+                        for j in range(len(level))] for k in range(self._classes)]
         width = self._score_width
-        return Cat(_zero_extend(counts[0][:width], width) for counts in partial)
+        return Cat(_zero_extend(counts[0], width) for counts in partial)
+
+
+def _slice_count(bits):
+    """The number of 1s among a few bits, as a lookup of every bit pattern's count: each count bit
+    is one Boolean function of the slice (one LUT4 for a slice of four)."""
+    n = len(bits)
+    table = Cat(Const(bin(v).count("1"), n.bit_length()) for v in range(1 << n))
+    return table.word_select(bits, n.bit_length())
 
 
 def _zero_extend(value, width: int):

@@ -23,7 +23,7 @@ from ...errors import BnnHwError
 from ..cost import BlockRam, Cost
 from ..gates import FUNCTIONS, Netlist, count_groups, layered_netlist, pack_frames, simplify
 from ..ir import Kind, TensorType
-from ..microarch import POPCOUNT_CHUNK, SUM_GROUP
+from ..microarch import GROUP_COUNT_SLICE, group_count_levels
 from ._arrays import frozen_array
 from .base import Fold, FoldRule, Op, StreamOp, ceil_div, lowers
 
@@ -182,12 +182,8 @@ class GateNetwork(StreamOp):
 
     def latency(self, in_type, fold) -> int:
         """Register levels from a vector's word to its scores' word: the input register, the netlist's
-        cuts, the slices' counts and each level of their sums."""
-        counts = ceil_div(self.group, POPCOUNT_CHUNK)
-        adds = 0
-        while counts > 1:
-            counts, adds = ceil_div(counts, SUM_GROUP), adds + 1
-        return 1 + len(self.netlist.cuts(self.levels_per_stage(fold))) + 1 + adds
+        cuts, and the group count's levels (:func:`~bnn_hw.compiler.microarch.group_count_levels`)."""
+        return 1 + len(self.netlist.cuts(self.levels_per_stage(fold))) + len(group_count_levels(self.group))
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         """Logic: each gate is at most one LUT4 before yosys packs them (``benchmarks/logic_network.py``
@@ -205,24 +201,18 @@ class GateNetwork(StreamOp):
         """One operation per gate and per counted bit; nothing is read from memory."""
         from ..energy import Traffic
         net = self.netlist
-        return Traffic(binary_ops=net.gates + len(net.outputs), int_ops=self.classes * ceil_div(self.group, POPCOUNT_CHUNK))
+        return Traffic(binary_ops=net.gates + len(net.outputs), int_ops=self.classes * ceil_div(self.group, GROUP_COUNT_SLICE))
 
     def details(self) -> dict:
         return gate_details(self.netlist, self.gates_before)
 
 
 def _count_cost(bits: int) -> tuple[int, int]:
-    """LUT4 and FF of counting ``bits`` bits: compressor-tree slices (about 2.3 LUT4-equivalents per
-    bit, ``benchmarks/popcount_luts.py``), each slice's count registered, then registered sums."""
-    slices = [min(POPCOUNT_CHUNK, bits - lo) for lo in range(0, bits, POPCOUNT_CHUNK)]
-    lut4 = sum(round(2.3 * n) for n in slices)
-    ff = sum(n.bit_length() for n in slices)
-    counts = len(slices)
-    while counts > 1:
-        counts = ceil_div(counts, SUM_GROUP)
-        lut4 += counts * bits.bit_length() * (SUM_GROUP - 1)
-        ff += counts * bits.bit_length()
-    return lut4, ff
+    """LUT4 and FF of counting ``bits`` bits (:func:`~bnn_hw.compiler.microarch.group_count_levels`):
+    one LUT4 per bit of each slice's count, one LUT4-equivalent (half a CCU2C) per bit of each sum,
+    and every level's counts registered."""
+    held = sum(count.bit_length() for level in group_count_levels(bits) for count in level)
+    return held, held
 
 
 @lowers(bnn.LogicLayer)
