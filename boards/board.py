@@ -58,11 +58,18 @@ def build_only(platform_cls: type, resources=()) -> type:
 
 @dataclass(frozen=True)
 class CoreClock:
-    """The clock the pipeline runs at on a board, and where it comes from."""
+    """The clock the pipeline runs at on a board, and where it comes from; ``server_hz`` is the
+    clock of the board's I/O (the UART server) when it has a second output of the PLL to itself."""
 
     hz: float
     pll: PllConfig | None  #: the PLL settings, or None when the oscillator drives the core directly
     source: str
+    server_hz: float | None = None
+
+    @property
+    def io_hz(self) -> float:
+        """The clock the board's I/O logic runs at."""
+        return self.server_hz or self.hz
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,11 @@ class Board:
         """Where a build for this board in ``build_dir`` writes its bitstream."""
         return Path(build_dir) / f"{BUILD_NAME}{self.family.bitstream_suffix}"
 
-    def core_clock(self, mhz: float | None = None) -> CoreClock:
+    def core_clock(self, mhz: float | None = None, *, separate_server: bool = False) -> CoreClock:
         """The core clock for a request of ``mhz`` (default: the board's core clock). The oscillator's
-        own frequency means no PLL; anything else is the highest the PLL makes up to ``mhz``."""
+        own frequency means no PLL; anything else is the highest the PLL makes up to ``mhz``. With
+        ``separate_server`` and a request above the board's core clock, the PLL's second output clocks
+        the UART server at up to the board's core clock, so only the pipeline has to meet ``mhz``."""
         osc = self.clock_hz / 1e6
         mhz = mhz or (self.core_clock_hz or self.clock_hz) / 1e6
         if mhz == osc:
@@ -125,5 +134,11 @@ class Board:
         if family.pll is None:
             raise BnnHwError(f"bnn-hw has no {family.title} PLL support: the {self.name} core runs from its "
                              f"{osc:g} MHz oscillator; leave out --clock (or give --clock {osc:g})")
-        pll = family.pll(osc, mhz)
-        return CoreClock(pll.f_out_mhz * 1e6, pll, f"{family.pll_name} from the {osc:g} MHz oscillator ({pll})")
+        default = (self.core_clock_hz or self.clock_hz) / 1e6
+        split = separate_server and mhz > default
+        pll = family.pll(osc, mhz, default) if split else family.pll(osc, mhz)
+        source = f"{family.pll_name} from the {osc:g} MHz oscillator ({pll})"
+        if split:
+            return CoreClock(pll.f_out_mhz * 1e6, pll, source + f"; UART server at {pll.f_secondary_mhz:g} MHz",
+                             server_hz=pll.f_secondary_mhz * 1e6)
+        return CoreClock(pll.f_out_mhz * 1e6, pll, source)

@@ -28,7 +28,7 @@ from ..hdl.pipeline import build_pipeline, payload_width
 from ..hdl.uart_server import InferenceServer, uart_divisor
 from ..hdl.verilog import PIPELINE_TOPLEVEL, write_verilog
 from .board import BUILD_NAME, Board
-from .demo_top import DemoTop
+from .demo_top import CORE_DOMAIN, DemoTop
 from .report import make_report, write_report
 from .server_top import ServerTop, capacity_beside_server
 from .toolchain import toolchain_env
@@ -130,17 +130,18 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     else:
         capacity, device = board.chip.capacity(), board.device
     check_fit(plan, capacity, device)
-    core = board.core_clock(clock_mhz)
+    core = board.core_clock(clock_mhz, separate_server=baud is not None)
     env = toolchain_env(board.family)
     verilog = out_dir / f"{PIPELINE_TOPLEVEL}.v"
     progress(f"writing Verilog to {verilog}")
     write_verilog(build_pipeline(plan), verilog, PIPELINE_TOPLEVEL)
     if baud is not None:
-        divisor = uart_divisor(core.hz, baud)   # fails early on a baud rate the clock cannot make
-        server = InferenceServer.for_pipeline(build_pipeline(plan), plan_info(plan), divisor=divisor)
+        divisor = uart_divisor(core.io_hz, baud)   # fails early on a baud rate the clock cannot make
+        server = InferenceServer.for_pipeline(build_pipeline(plan), plan_info(plan), divisor=divisor,
+                                              pipeline_domain=CORE_DOMAIN if core.server_hz else "sync")
         top = ServerTop(server, leds=board.leds, pll=core.pll)
         interface = {"kind": "uart", "baud": baud, "cycles_per_bit": divisor,
-                     "design_id": f"{server.info.design_id:08x}"}
+                     "design_id": f"{server.info.design_id:08x}", "clock_mhz": round(core.io_hz / 1e6, 3)}
     else:
         if demo_frames is None or demo_labels is None:
             raise ValueError("the LED demo needs demo_frames and demo_labels (or give baud for the UART server)")

@@ -86,13 +86,22 @@ class DemoTop(Elaboratable):
         return m
 
 
+#: The pipeline's clock domain when the PLL gives it an output of its own (:func:`core_clock`).
+CORE_DOMAIN = "core"
+
+
 def core_clock(m: Module, platform, pll: PllConfig | None) -> None:
     """Clock the ``sync`` domain from the ECP5 PLL when building with ``pll`` (else the platform's
-    default clock drives it)."""
+    default clock drives it). A ``pll`` with a second output clocks :data:`CORE_DOMAIN` from the first
+    and ``sync`` from the second."""
     if platform is not None and pll is not None:
         m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, dir="-"))
         m.domains.sync = sync = ClockDomain("sync")
-        m.submodules.pll = ECP5PLL(clk_in.i, pll, sync)
+        if pll.clkos_div:
+            m.domains.core = core = ClockDomain(CORE_DOMAIN)
+            m.submodules.pll = ECP5PLL(clk_in.i, pll, core, secondary=sync)
+        else:
+            m.submodules.pll = ECP5PLL(clk_in.i, pll, sync)
 
 
 def drive_leds(m: Module, platform, pattern: Signal) -> None:

@@ -61,7 +61,7 @@ class Family:
     bitstream_suffix: str                   #: the file the last tool writes: ``.bit`` or ``.bin``
     pnr_resources: dict[str, str]           #: report key -> nextpnr ``--report`` utilization name
     block_ram: BlockRam                     #: the primitive the cost model counts as ``ebr``
-    pll: Callable[[float, float], PllConfig] | None = None  #: (f_in, f_out MHz) -> settings, if supported
+    pll: Callable[..., PllConfig] | None = None  #: (f_in, f_out[, second output] MHz) -> settings, if supported
     pll_name: str = ""                      #: the PLL, for the report: ``ECP5 PLL``
     #: a module run as ``python -m MODULE NETLIST.json SUMMARY.json`` on yosys's netlist before place
     #: and route (rewriting it in place), if the family has one

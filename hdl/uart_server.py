@@ -14,7 +14,8 @@ pipeline or the transmitter, which always progress, or is left after ``timeout_b
 without a byte: nothing hangs.
 
 With ``pipeline_domain`` other than ``"sync"`` the pipeline runs in that clock domain (which the
-parent defines) and frames and results cross through :class:`~amaranth.lib.fifo.AsyncFIFO`\\ s.
+parent defines) and frames and results cross through :class:`~amaranth.lib.fifo.AsyncFIFO`\\ s, the
+pipeline's ends buffered in its domain.
 
 The server knows nothing of plans: it takes the pipeline component and the values of its INFO table
 (:class:`~bnn_hw.wire.Info`). Whoever has a plan builds its pipeline
@@ -327,7 +328,7 @@ class InferenceServer(wiring.Component):
             m.submodules.pipeline = pipeline = self._pipeline
             m.submodules.frame_fifo = frame_fifo = SyncFIFOBuffered(width=self._input_width,
                                                                     depth=_FRAME_FIFO_DEPTH)
-            result = pipeline.o
+            result, frames = pipeline.o, frame_fifo.r_stream
         else:
             m.submodules.pipeline = DomainRenamer({"sync": self._domain})(self._pipeline)
             pipeline = self._pipeline
@@ -335,9 +336,20 @@ class InferenceServer(wiring.Component):
                                                              w_domain="sync", r_domain=self._domain)
             m.submodules.result_fifo = result_fifo = AsyncFIFO(width=self._result_width, depth=4,
                                                                w_domain=self._domain, r_domain="sync")
-            _connect(m, pipeline.o, result_fifo.w_stream)
             result = result_fifo.r_stream
-        _connect(m, frame_fifo.r_stream, pipeline.i)
+            # two-word buffers in the pipeline's domain between the crossings' pointer logic and the
+            # pipeline's ends: without them the pipeline's ready reached the frame FIFO's read pointer
+            # in the same cycle (7.7 ns, the core's critical path at 150 MHz), and the result FIFO's
+            # write pointer reached the argmax head's credit counter (8.4 ns)
+            buffers = {}
+            for end, width in (("frame", self._input_width), ("result", self._result_width)):
+                buffers[end] = m.submodules[f"{end}_buffer"] = DomainRenamer(self._domain)(
+                    SyncFIFOBuffered(width=width, depth=2))
+            _connect(m, frame_fifo.r_stream, buffers["frame"].w_stream)
+            frames = buffers["frame"].r_stream
+            _connect(m, pipeline.o, buffers["result"].w_stream)
+            _connect(m, buffers["result"].r_stream, result_fifo.w_stream)
+        _connect(m, frames, pipeline.i)
         # the result zero-extended to whole bytes, so the gearbox only sends slices of a held word
         m.submodules.result_bytes = result_bytes = Repack(self._result_width, 8 * self._info.result_bytes, 8)
         _connect(m, result, result_bytes.i)

@@ -24,3 +24,20 @@ def test_ecppll_agrees_for_100_mhz():
 def test_impossible_frequency_is_a_clear_error():
     with pytest.raises(BnnHwError, match="--clock"):
         pll_config(25, 1.0)
+
+
+@pytest.mark.parametrize("core, server", [(150, 100), (133, 100), (200, 100), (180, 48)])
+def test_second_output_from_the_same_vco_never_above_its_request(core, server):
+    c = pll_config(25, core, server)
+    assert c.f_out_mhz == pytest.approx(pll_config(25, core).f_out_mhz)   # the first output as without
+    assert c.f_secondary_mhz <= server and c.vco_mhz / (c.clkos_div - 1) > server   # the fastest divider
+    assert "CLKOS_DIV" in str(c) and pll_config(25, core).f_secondary_mhz is None
+
+
+def test_board_splits_the_server_clock_only_above_its_core_clock():
+    from bnn_hw.boards import get_board
+    board = get_board("ulx3s")
+    split = board.core_clock(150, separate_server=True)
+    assert (split.hz, split.server_hz, split.io_hz) == (150e6, 100e6, 100e6) and "UART server at 100 MHz" in split.source
+    for clock in (board.core_clock(90, separate_server=True), board.core_clock(150)):
+        assert clock.server_hz is None and clock.io_hz == clock.hz and not clock.pll.clkos_div
