@@ -50,9 +50,10 @@ class ArgMax(StreamOp):
         return 1 if self.is_tree(in_type, fold) else in_type.size
 
     def latency(self, in_type, fold) -> int:
-        """A tree: its input register and a register per comparison level; a head: its cycles."""
+        """A tree: its input register and two registers per comparison level (the comparisons, then
+        the selections); a head: its cycles."""
         if self.is_tree(in_type, fold):
-            return 1 + (in_type.size - 1).bit_length()
+            return 1 + 2 * (in_type.size - 1).bit_length()
         return self.cycles(in_type, fold)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
@@ -68,12 +69,12 @@ class ArgMax(StreamOp):
     def cost(self, in_type, fold, block_ram) -> Cost:
         classes, lanes, score_width = in_type.size, fold.simd, in_type.width
         if self.is_tree(in_type, fold):
-            # a comparison and a multiplexer per pair, each level registered with the scores beside it,
-            # and the output FIFO (stages + 4 words; LUT RAM)
+            # a comparison and a multiplexer per pair, the comparisons and the selections of each level
+            # registered with the scores beside them, and the output FIFO (stages + 4 words; LUT RAM)
             levels = (classes - 1).bit_length()
             out_bits = index_width(classes) + classes * score_width
             return Cost(cycles=1, lut4=(classes - 1) * (2 * score_width + index_width(classes)) + out_bits,
-                        ff=(levels + 1) * classes * score_width + classes * (score_width + index_width(classes)),
+                        ff=(2 * levels + 1) * classes * score_width + 2 * classes * (score_width + index_width(classes)),
                         buffer_bits=classes * score_width)
         # one score per cycle; wider words are first cut into single scores
         slices = Cost() if lanes == 1 else gearbox_cost(classes * score_width, lanes * score_width,
