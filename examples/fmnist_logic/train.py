@@ -32,7 +32,7 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import GroupSum, LogicLayer, Thermometer, gate_truth_table
-from bnn_hw.training import (LogicSchedule, add_training_arguments, logic_layers, save_with_metrics, train,
+from bnn_hw.training import (LogicSchedule, accuracy, add_training_arguments, logic_layers, save_with_metrics, train,
                              training_config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,6 +111,9 @@ def main(argv=None) -> dict:
                    help="residual initialization: the pass-through function's logit starts this much higher "
                         "(default 5; 0: plain unit-noise logits)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--validation", type=int, default=0,
+                   help="hold out the last N training images and record the trained network's accuracy on them "
+                        "as validation_accuracy (how the README's experiments were compared; default 0)")
     add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=20, batch_size=256, lr=0.05,
                            augmentation="none")
     args = p.parse_args(argv)
@@ -126,7 +129,10 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
+    images, labels = fashion_mnist("train")
+    kept = len(images) - args.validation
+    x_train, y_train = (torch.from_numpy(a[:kept][:args.train_images]) for a in (images, labels))
+    x_val, y_val = (torch.from_numpy(a[kept:]) for a in (images, labels))
     x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
     model = build_model(thresholds, gates, candidates, args.seed)
     if args.residual:
@@ -148,6 +154,9 @@ def main(argv=None) -> dict:
     functions = np.bincount(np.concatenate([layer.netlist()[2] for layer in logic_layers(model)]), minlength=16)
     summary = gate_summary(model)
     print(f"gates by function: {functions.tolist()}; {summary}", flush=True)
+    if args.validation:
+        summary["validation_accuracy"] = accuracy(model, x_val, y_val)
+        print(f"accuracy on the {args.validation} held-out training images: {summary['validation_accuracy']:.4f}")
     return save_with_metrics(model, args.out, x_test, y_test, history, config, gates=sum(gates),
                              output_bits=gates[-1], gates_by_function=functions.tolist(), **summary,
                              discrete_train_acc=history[-1]["discrete_train_acc"])
