@@ -185,7 +185,8 @@ def render_resources(report: dict) -> str:
                      f"({outreg['flip_flops']} flip-flops moved into the block RAMs: counted in the FF "
                      f"estimate, not in the measured FF)")
     lines.append(f"cycles per frame: {_fmt(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
-    lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles (estimated)")
+    latency_ns = f", {_fmt(t['latency_cycles']) / _fmt(t['clock_mhz']) * 1e3:.0f} ns at {_fmt(t['clock_mhz']):g} MHz"
+    lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles{latency_ns} (estimated)")
     lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")
     if "core_cycles_per_frame" in t:
         lines.append(f"  the input stage sets that pace; the stages after it take {_fmt(t['core_cycles_per_frame'])} "
