@@ -252,8 +252,10 @@ def test_full_ulx3s_build_of_the_logic_network_at_150_mhz(tmp_path):
     model = Path(__file__).parent.parent / "examples" / "fmnist_logic" / "net.pt"
     assert main(["build", "--board", "ulx3s", "--clock", "150", str(model), "-o", str(out)]) == 0
     totals = json.loads((out / "report.json").read_text())["totals"]
-    assert totals["fmax_mhz"]["value"]["constraint"] == 150 and totals["timing_met"]["value"] is True, totals
-    assert list(totals["fmax_other_clocks_mhz"]["value"].values())[0]["constraint"] == 100
+    # nextpnr constrains the PLL output at 150.01 MHz (it derives it from the 25 MHz input)
+    assert totals["fmax_mhz"]["value"]["constraint"] == pytest.approx(150, abs=0.05), totals["fmax_mhz"]
+    assert totals["timing_met"]["value"] is True, totals["fmax_mhz"]
+    assert [c["constraint"] for c in totals["fmax_other_clocks_mhz"]["value"].values()] == [100]
 
 
 def test_fit_leaves_room_for_the_uart_server(tmp_path):
