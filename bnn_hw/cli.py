@@ -1,9 +1,9 @@
 """The ``bnn-hw`` command line.
 
-    bnn-hw build --board ulx3s net.pt -o build/    bitstream, Verilog, report.json, report.txt
+    bnn-hw build --board ulx3s net.pt -o build/    bitstream, Verilog, report.json, report.txt, report.html
     bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
     bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
-    bnn-hw report net.pt                           per-layer folding and estimates, no synthesis
+    bnn-hw report net.pt [--html report.html]      per-layer folding and estimates, no synthesis
     bnn-hw run net.pt --port /dev/ttyUSB0          classify test images on a board (--interface uart build)
     bnn-hw program --board ulx3s build/            load the built bitstream with openFPGALoader
     bnn-hw boards                                  supported boards, their chips and clocks
@@ -92,6 +92,7 @@ def cmd_build(args):
                    router=args.router,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
+    print(f"report: {Path(args.output) / 'report.html'}")
     print(f"bitstream: {result.bitstream} (built in {time.monotonic() - start:.0f} s)")
 
 
@@ -106,13 +107,28 @@ def cmd_verilog(args):
     report = make_report(plan, board)
     write_report(report, out)
     print(render_text(report), end="")
+    print(f"report: {out / 'report.html'}")
     print(f"Verilog: {path}")
 
 
 def cmd_report(args):
     from .boards.report import make_report, render_text
 
-    print(render_text(make_report(*_load_plan(args))), end="")
+    report = make_report(*_load_plan(args))
+    print(render_text(report), end="")
+    if args.html:
+        _write_html(args.html, report)
+
+
+def _write_html(path: str, report: dict):
+    """``report`` as HTML in ``path``."""
+    from .boards.report_html import render_html as render
+
+    try:
+        Path(path).write_text(render(report))
+    except OSError as e:
+        raise BnnHwError(f"cannot write {path}: {e.strerror}") from None
+    print(f"HTML: {path}")
 
 
 def cmd_sim(args):
@@ -282,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
     s = model_command("verilog", "write the pipeline's Verilog and an estimated report", cmd_verilog)
     s.add_argument("-o", "--output", default="build")
     s = model_command("report", "print per-layer folding and resource estimates", cmd_report)
+    s.add_argument("--html", metavar="FILE", help="also write the report with plots as one HTML file")
     s = model_command("sim", "simulate the generated RTL on test images against the reference", cmd_sim)
     s.add_argument("--images", type=_positive(int), default=100)
     s.add_argument("--simulator", default="verilator", choices=("verilator", "icarus"))

@@ -1,4 +1,5 @@
-"""The build report: ``report.json`` (machine-readable) and ``report.txt`` (for people).
+"""The build report: ``report.json`` (machine-readable), ``report.txt`` and ``report.html`` (for people,
+the latter with plots: :mod:`bnn_hw.boards.report_html`).
 
 Every figure carries its provenance (``docs/conventions.md``): ``estimated`` numbers come from
 the per-op cost models, ``measured`` ones from yosys's ``stat -json`` and nextpnr's ``--report`` JSON.
@@ -162,8 +163,16 @@ def render_resources(report: dict) -> str:
     for r in report["layers"]:
         if "details" in r:
             lines.append(f"{r['name']}: " + _render_details(r["details"]))
+    lines += ["", "(~ = estimated by the bnn-hw cost model)", ""] + summary_lines(report)
+    return "\n".join(lines) + "\n"
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The totals of the folding and resource part, a sentence a line: estimated and measured
+    resources, Fmax of each clock, cycles, latency, throughput, the interface and nextpnr's options
+    (``report.txt`` and ``report.html`` both show them)."""
     t = report["totals"]
-    lines += ["", "(~ = estimated by the bnn-hw cost model)", ""]
+    lines = []
     est = t["estimated"]
     lines.append(f"estimated: LUT4 {_fmt(est['lut4'])}, FF {_fmt(est['ff'])}, EBR {_fmt(est['ebr'])} "
                  f"(device: LUT4 {t['capacity']['lut4']}, FF {t['capacity']['ff']}, EBR {t['capacity']['ebr']})")
@@ -206,7 +215,7 @@ def render_resources(report: dict) -> str:
         lines.append(f"nextpnr placement seed: {report['placement_seed']}")
     if report.get("router") is not None:
         lines.append(f"nextpnr router: {report['router']}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _render_details(details: dict) -> str:
@@ -218,15 +227,22 @@ def _render_details(details: dict) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {value(v)}" for k, v in details.items())
 
 
+#: The per-layer memory and operation columns of the report: title, key of a layer row, text width.
+MEMORY_COLUMNS = (("fm buffered", "feature_map_bits_buffered", 12), ("sc buffered", "shortcut_bits_buffered", 12),
+                  ("weights rd", "weight_traffic_bits", 12), ("fm traffic", "feature_map_traffic_bits", 12),
+                  ("sc traffic", "shortcut_traffic_bits", 11), ("binary ops", "binary_ops", 12),
+                  ("int ops", "integer_ops", 10))
+#: The parts of the energy per inference, in the report's order (``real``: float32 operations).
+ENERGY_PARTS = ("memory", "binary", "integer", "real", "total")
+
+
 def render_energy(report: dict) -> str:
     """The memory and energy part of the report: on-chip bits, traffic and operations per layer, and
     the energy estimate beside the 32-bit baseline's."""
+    titles, keys, widths = zip(*MEMORY_COLUMNS)
     lines = ["memory and operations per inference (estimated; bits)",
-             f"{'layer':<16}{'fm buffered':>12}{'sc buffered':>12}{'weights rd':>12}{'fm traffic':>12}"
-             f"{'sc traffic':>11}{'binary ops':>12}{'int ops':>10}{'nJ':>10}{'nJ 32-bit':>11}"]
-    keys = ("feature_map_bits_buffered", "shortcut_bits_buffered", "weight_traffic_bits",
-            "feature_map_traffic_bits", "shortcut_traffic_bits", "binary_ops", "integer_ops")
-    widths = (12, 12, 12, 12, 11, 12, 10)
+             f"{'layer':<16}" + "".join(f"{title:>{w}}" for title, w in zip(titles, widths))
+             + f"{'nJ':>10}{'nJ 32-bit':>11}"]
     for r in report["layers"]:
         lines.append(f"{r['name']:<16}" + "".join(f"{r[k]:>{w}}" for k, w in zip(keys, widths))
                      + f"{r['energy_pj'] / 1000:>10.2f}{r['energy_32bit_baseline_pj'] / 1000:>11.2f}")
@@ -237,8 +253,7 @@ def render_energy(report: dict) -> str:
     lines += ["", f"energy per inference in nJ ({PROVENANCE}, not FPGA power):",
               f"{'':<24}{'memory':>10}{'binary':>10}{'integer':>10}{'float32':>10}{'total':>10}"]
     for name, e in (("bnn-hw (as built)", ours), ("32-bit maps/shortcuts", base)):
-        parts = ("memory", "binary", "integer", "real", "total")
-        lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in parts))
+        lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in ENERGY_PARTS))
     lines.append(f"ratio 32-bit / bnn-hw: {_fmt(t['energy_ratio_32bit_to_binary']):.2f}x")
     lines.append(f"constants (pJ): {', '.join(f'{k} {v:g}' for k, v in t['energy_constants_pj'].items())}")
     lines.append(f"source: {CITATION}")
@@ -246,6 +261,10 @@ def render_energy(report: dict) -> str:
 
 
 def write_report(report: dict, out_dir: str | Path) -> None:
+    """``report.json``, ``report.txt`` and ``report.html`` (with plots) of ``report`` in ``out_dir``."""
+    from .report_html import render_html   # imports matplotlib: only when a report is written
+
     out_dir = Path(out_dir)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.txt").write_text(render_text(report))
+    (out_dir / "report.html").write_text(render_html(report))
