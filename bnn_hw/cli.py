@@ -4,6 +4,7 @@
     bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
     bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
     bnn-hw report net.pt [--html report.html]      per-layer folding and estimates, no synthesis
+    bnn-hw compare build/a build/b [--html FILE]   builds' reports side by side
     bnn-hw run net.pt --port /dev/ttyUSB0          classify test images on a board (--interface uart build)
     bnn-hw program --board ulx3s build/            load the built bitstream with openFPGALoader
     bnn-hw boards                                  supported boards, their chips and clocks
@@ -120,15 +121,26 @@ def cmd_report(args):
         _write_html(args.html, report)
 
 
-def _write_html(path: str, report: dict):
-    """``report`` as HTML in ``path``."""
-    from .boards.report_html import render_html as render
-
+def _write_html(path: str, report: dict, compare: bool = False):
+    """``report`` (or, with ``compare``, the named reports) as HTML in ``path``."""
+    if compare:
+        from .boards.compare import render_compare_html as render
+    else:
+        from .boards.report_html import render_html as render
     try:
         Path(path).write_text(render(report))
     except OSError as e:
         raise BnnHwError(f"cannot write {path}: {e.strerror}") from None
     print(f"HTML: {path}")
+
+
+def cmd_compare(args):
+    from .boards.compare import load_reports, render_compare_text
+
+    reports = load_reports(args.reports)
+    print(render_compare_text(reports), end="")
+    if args.html:
+        _write_html(args.html, reports, compare=True)
 
 
 def cmd_sim(args):
@@ -314,6 +326,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("build_dir", help="the output folder of 'bnn-hw build'")
     s.add_argument("--board", help="the board (default: the one the folder was built for)")
     s.set_defaults(fn=cmd_program)
+    s = sub.add_parser("compare", help="builds' reports side by side: a table, and plots with --html")
+    s.add_argument("reports", nargs="+", metavar="DIR_OR_REPORT_JSON",
+                   help="build folders (their report.json) or report.json files")
+    s.add_argument("--html", metavar="FILE", help="also write the table and comparison plots as one HTML file")
+    s.set_defaults(fn=cmd_compare)
     s = sub.add_parser("boards", help="list supported boards, their chips and clocks")
     s.set_defaults(fn=cmd_boards)
     return p

@@ -77,11 +77,11 @@ def figure_svg(fig) -> str:
 
 def html_table(header: list[str], rows: list[list]) -> str:
     """An HTML table; cells are escaped, numbers right-aligned, text left-aligned."""
-    def cell(tag, value):
-        kind = "" if isinstance(value, (int, float)) or re.fullmatch(r"[\d.,x%/ -]*", str(value)) else ' class="text"'
-        return f"<{tag}{kind}>{html.escape(str(value))}</{tag}>"
-    lines = ["<table>", "<tr>" + "".join(cell("th", h) for h in header) + "</tr>"]
-    lines += ["<tr>" + "".join(cell("td", v) for v in row) + "</tr>" for row in rows]
+    def cell(value):
+        text = isinstance(value, str) and not re.fullmatch(r"[\d.,x%/ -]*", value)
+        return ('<td class="text">' if text else "<td>") + html.escape(str(value)) + "</td>"
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    lines += ["<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows]
     return "\n".join(lines + ["</table>"])
 
 

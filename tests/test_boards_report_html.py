@@ -5,7 +5,6 @@ import json
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -17,40 +16,9 @@ from bnn_hw.boards.report_html import render_html
 from bnn_hw.cli import main
 from bnn_hw.compiler import compile_model
 from conftest import random_mlp
+from html_testing import Page, assert_self_contained
 
 DATA = Path(__file__).parent / "data"
-VOID = {"meta", "br", "hr", "img", "input", "link", "wbr", "col", "area", "base", "source"}
-#: The only web addresses a page may hold: the namespaces of the inline SVG (never fetched).
-NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
-
-
-class Page(HTMLParser):
-    """The parts of a page the tests look at: text outside the plots, plots, ids, tags left open."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.stack, self.text, self.svg_text, self.ids, self.tags, self.errors = [], [], [], [], [], []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.ids += [value for name, value in attrs if name == "id"]
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.tags.append(tag)
-        self.ids += [value for name, value in attrs if name == "id"]
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
-        else:
-            self.stack.pop()
-
-    def handle_data(self, data):
-        (self.svg_text if "svg" in self.stack else self.text).append(data)
 
 
 def _ecp5_report() -> dict:
@@ -63,18 +31,6 @@ def _ecp5_report() -> dict:
 
 def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:\.\d+)?", text))
-
-
-def assert_self_contained(page_html: str) -> Page:
-    """``page_html`` parses with every element closed, holds plots, and fetches nothing."""
-    page = Page(page_html)
-    assert not page.errors and page.stack == [], (page.errors, page.stack)
-    assert page_html.startswith("<!DOCTYPE html>") and "<svg" in page_html
-    assert set(re.findall(r"https?://[^\"'\s<>)]+", page_html)) <= NAMESPACES
-    assert not {"script", "img", "link", "iframe", "object"} & set(page.tags)
-    assert not re.search(r"\b(src|href)=\"(?!#)", page_html)    # only links within the page (SVG <use>)
-    assert len(page.ids) == len(set(page.ids)), "element ids repeat across the plots"
-    return page
 
 
 def test_every_figure_of_the_text_report_is_in_the_html_tables():

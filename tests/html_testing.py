@@ -1,0 +1,50 @@
+"""Checks of the HTML pages bnn-hw writes (``report.html``, ``bnn-hw compare --html``): they parse,
+hold their plots, and fetch nothing."""
+
+import re
+from html.parser import HTMLParser
+
+VOID = {"meta", "br", "hr", "img", "input", "link", "wbr", "col", "area", "base", "source"}
+#: The only web addresses a page may hold: the namespaces of the inline SVG (never fetched).
+NAMESPACES = {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+
+
+class Page(HTMLParser):
+    """The parts of a page the tests look at: text outside the plots, plots, ids, tags left open."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.stack, self.text, self.svg_text, self.ids, self.tags, self.errors = [], [], [], [], [], []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.ids += [value for name, value in attrs if name == "id"]
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append(tag)
+        self.ids += [value for name, value in attrs if name == "id"]
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        (self.svg_text if "svg" in self.stack else self.text).append(data)
+
+
+def assert_self_contained(page_html: str) -> Page:
+    """``page_html`` parses with every element closed, holds plots, and fetches nothing."""
+    page = Page(page_html)
+    assert not page.errors and page.stack == [], (page.errors, page.stack)
+    assert page_html.startswith("<!DOCTYPE html>") and "<svg" in page_html
+    assert set(re.findall(r"https?://[^\"'\s<>)]+", page_html)) <= NAMESPACES
+    assert not {"script", "img", "link", "iframe", "object"} & set(page.tags)
+    assert not re.search(r"\b(src|href)=\"(?!#)", page_html)    # only links within the page (SVG <use>)
+    assert len(page.ids) == len(set(page.ids)), "element ids repeat across the plots"
+    return page

@@ -1,0 +1,75 @@
+"""``bnn-hw compare``: builds' reports side by side in the terminal and as one HTML page with plots."""
+
+import json
+from pathlib import Path
+
+from bnn_hw.boards import get_board
+from bnn_hw.boards.compare import comparison_rows, load_reports, render_compare_text
+from bnn_hw.boards.report import make_report
+from bnn_hw.cli import main
+from bnn_hw.compiler import compile_model
+from conftest import random_mlp
+from html_testing import assert_self_contained
+
+DATA = Path(__file__).parent / "data"
+
+
+def _builds(tmp_path) -> tuple[Path, Path]:
+    """Two build folders: ``placed`` with nextpnr's report of a real ECP5 build, ``estimated`` without."""
+    pnr = json.loads((DATA / "nextpnr_report_ecp5.json").read_text())
+    placed = make_report(compile_model(random_mlp(784, [64], 10, seed=1)), get_board("ulx3s"), pnr)
+    estimated = make_report(compile_model(random_mlp(64, [32], 10, seed=0)), get_board("icebreaker"))
+    folders = []
+    for name, report in (("placed", placed), ("estimated", estimated)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(report))
+        folders.append(tmp_path / name)
+    return folders[0], folders[1]
+
+
+def test_compare_prints_the_builds_side_by_side(tmp_path, capsys):
+    placed, estimated = _builds(tmp_path)
+    # a folder and a report.json path: both named by their folder
+    assert main(["compare", str(placed), str(estimated / "report.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["placed", "estimated"]
+    rows = {line[:25].strip(): line[25:].split() for line in lines[1:-1]}
+    p, e = (json.loads((folder / "report.json").read_text())["totals"] for folder in (placed, estimated))
+    assert rows["board"] == ["ulx3s-85f", "icebreaker"]
+    assert rows["LUT4 estimated"] == [str(p["estimated"]["lut4"]["value"]), str(e["estimated"]["lut4"]["value"])]
+    assert rows["LUT4 measured"] == [str(p["post_pnr_utilization"]["lut4"]["value"]["used"]), "-"]
+    assert rows["EBR measured"] == ["35", "-"]
+    assert rows["Fmax / constraint MHz"] == ["51.5", "/", f"{p['fmax_mhz']['value']['constraint']:g}", "-"]
+    assert rows["cycles per frame"] == [str(p["cycles_per_frame"]["value"]), str(e["cycles_per_frame"]["value"])]
+    assert rows["energy ratio 32-bit"][0] == f"{p['energy_ratio_32bit_to_binary']['value']:.2f}"
+
+
+def test_compare_html_holds_the_table_and_the_plots(tmp_path, capsys):
+    placed, estimated = _builds(tmp_path)
+    out = tmp_path / "compare.html"
+    assert main(["compare", str(placed), str(estimated), "--html", str(out)]) == 0
+    assert capsys.readouterr().out.endswith(f"HTML: {out}\n")
+    page_html = out.read_text()
+    page = assert_self_contained(page_html)
+    reports = load_reports([placed, estimated])
+    text = " ".join(page.text)
+    for row in comparison_rows(reports):
+        assert " ".join(f"{cell}" for cell in row) in " ".join(text.split())   # the table, row by row
+    plots = " ".join(page.svg_text)
+    for title in ("LUT4", "FF", "EBR", "pipeline clock MHz (measured)", "frames/s", "energy nJ per inference"):
+        assert title in plots
+    assert "placed" in plots and "estimated" in plots and "51.50" in plots
+
+
+def test_two_builds_of_one_name_are_told_apart_and_a_missing_report_is_an_error(tmp_path, capsys):
+    placed, _ = _builds(tmp_path)
+    (tmp_path / "other" / "placed").mkdir(parents=True)
+    (tmp_path / "other" / "placed" / "report.json").write_text((placed / "report.json").read_text())
+    names = [name for name, _ in load_reports([placed, tmp_path / "other" / "placed"])]
+    assert names == [str(placed), str(tmp_path / "other" / "placed")]
+    assert "placed" in render_compare_text(load_reports([placed]))
+    assert main(["compare", str(tmp_path / "nowhere")]) == 2
+    assert "no build report there" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["compare", str(tmp_path / "bad.json")]) == 2
+    assert "not a bnn-hw build report" in capsys.readouterr().err
