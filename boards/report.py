@@ -162,7 +162,7 @@ def render_resources(report: dict) -> str:
                      f"{r['weight_bits']:>9}{r['feature_map_bits_buffered']:>9}")
     for r in report["layers"]:
         if "details" in r:
-            lines.append(f"{r['name']}: " + _render_details(r["details"]))
+            lines.append(f"{r['name']}: " + render_details(r["details"]))
     lines += ["", "(~ = estimated by the bnn-hw cost model)", ""] + summary_lines(report)
     return "\n".join(lines) + "\n"
 
@@ -218,7 +218,7 @@ def summary_lines(report: dict) -> list[str]:
     return lines
 
 
-def _render_details(details: dict) -> str:
+def render_details(details: dict) -> str:
     """A stage's details on one line: ``key value``, nested dictionaries in parentheses."""
     def value(v):
         if isinstance(v, dict):

@@ -12,7 +12,7 @@ import io
 import re
 from contextlib import contextmanager
 
-from .report import ENERGY_PARTS, MEMORY_COLUMNS, _render_details, summary_lines
+from .report import ENERGY_PARTS, MEMORY_COLUMNS, render_details, summary_lines
 
 __all__ = ["render_html", "html_page", "html_table", "figure_svg", "new_figure", "plotting", "plain"]
 
@@ -232,7 +232,7 @@ def _layer_rows(report: dict) -> str:
              r["ff_est"], r["ebr_est"], r["weight_bits"], r["feature_map_bits_buffered"]] for r in report["layers"]]
     table = html_table(["layer", "op", "in", "out", "PExSIMD", "cycles", "LUT4~", "FF~", "EBR~", "weights",
                         "fm bits"], rows)
-    details = [f"<li>{html.escape(r['name'])}: {html.escape(_render_details(r['details']))}</li>"
+    details = [f"<li>{html.escape(r['name'])}: {html.escape(render_details(r['details']))}</li>"
                for r in report["layers"] if "details" in r]
     return table + ("\n<ul>\n" + "\n".join(details) + "\n</ul>" if details else "") + \
         '\n<p class="note">~ = estimated by the bnn-hw cost model</p>'

@@ -11,7 +11,7 @@ import pytest
 
 import bnn_hw
 from bnn_hw.boards import get_board
-from bnn_hw.boards.report import make_report, render_text
+from bnn_hw.boards.report import make_report, render_text, write_report
 from bnn_hw.boards.report_html import render_html
 from bnn_hw.cli import main
 from bnn_hw.compiler import compile_model
@@ -81,6 +81,16 @@ def test_names_are_escaped():
     report["board"] = "<b>&board"
     page_html = render_html(report)
     assert "<b>&board" not in page_html and "&lt;b&gt;&amp;board" in page_html
+
+
+def test_write_report_writes_the_page_beside_the_text_and_json(tmp_path):
+    """``bnn-hw build`` writes its report with ``write_report``: report.html is written with the others."""
+    report = _ecp5_report()
+    write_report(report, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json", "report.txt"]
+    page = assert_self_contained((tmp_path / "report.html").read_text())
+    assert _numbers((tmp_path / "report.txt").read_text()) <= _numbers(" ".join(page.text))
+    assert "Fmax against the constraint" in " ".join(page.svg_text)
 
 
 @pytest.fixture(scope="module")
