@@ -76,6 +76,7 @@ METRICS = (
     ("LUT4 measured", lambda r: _get(r, "totals", "post_pnr_utilization", "lut4", "used")),
     ("FF estimated", lambda r: _get(r, "totals", "estimated", "ff")),
     ("FF measured", lambda r: _get(r, "totals", "post_pnr_utilization", "ff", "used")),
+    ("logic cells measured", lambda r: _get(r, "totals", "post_pnr_utilization", "logic_cells", "used")),  # iCE40
     ("EBR estimated", lambda r: _get(r, "totals", "estimated", "ebr")),
     ("EBR measured", lambda r: _get(r, "totals", "post_pnr_utilization", "ebr", "used")),
     ("energy nJ/inference", lambda r: _get(r, "totals", "energy_per_inference_pj", "total") / 1000),

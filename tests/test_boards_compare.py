@@ -39,6 +39,7 @@ def test_compare_prints_the_builds_side_by_side(tmp_path, capsys):
     assert rows["LUT4 estimated"] == [str(p["estimated"]["lut4"]["value"]), str(e["estimated"]["lut4"]["value"])]
     assert rows["LUT4 measured"] == [str(p["post_pnr_utilization"]["lut4"]["value"]["used"]), "-"]
     assert rows["EBR measured"] == ["35", "-"]
+    assert rows["logic cells measured"] == ["-", "-"]   # nextpnr-ice40 counts logic cells, not LUT4
     assert rows["Fmax / constraint MHz"] == ["51.5", "/", f"{p['fmax_mhz']['value']['constraint']:g}", "-"]
     assert rows["cycles per frame"] == [str(p["cycles_per_frame"]["value"]), str(e["cycles_per_frame"]["value"])]
     assert rows["energy ratio 32-bit"][0] == f"{p['energy_ratio_32bit_to_binary']['value']:.2f}"
