@@ -23,6 +23,7 @@ from .datasets import fashion_mnist
 from .intmath import ceil_div
 from .model_file import load, save
 from .nn import BinaryConv2d, BinaryLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer
+from .progress import bar
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
@@ -219,7 +220,10 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     The loss is the cross-entropy of the scores divided by ``tau``, or times a learned temperature
     with ``tau=None``. A model with logic layers is discretized by ``logic`` (:class:`LogicSchedule`,
     its defaults if None): every logic layer ends frozen, and the last row's ``discrete_train_acc`` is
-    the eval-mode accuracy of the finished (Boolean) network on the training images."""
+    the eval-mode accuracy of the finished (Boolean) network on the training images.
+
+    ``log`` gets a line per epoch; on a terminal a bar over each epoch's batches shows on stderr as
+    well (:func:`bnn_hw.progress.bar`)."""
     log_t = nn.Parameter(torch.tensor(math.log(_score_scale(model, images) if tau is None else 1 / tau)),
                          requires_grad=tau is None)
     gates = logic_layers(model)
@@ -239,7 +243,8 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         model.train()
         order = torch.randperm(len(images), generator=generator)
         total_loss, correct = 0.0, 0
-        for i in range(0, len(order), batch_size):
+        # on a terminal, a bar over the epoch's batches, wiped when they are done (before the epoch's line)
+        for i in bar(range(0, len(order), batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch"):
             idx = order[i:i + batch_size]
             if progressive is not None:
                 temperature = temperature_at(step, steps, *progressive)

@@ -27,6 +27,7 @@ from ..hdl.memory_attrs import COLLISION_FREE
 from ..hdl.pipeline import build_pipeline, payload_width
 from ..hdl.uart_server import InferenceServer, uart_divisor
 from ..hdl.verilog import PIPELINE_TOPLEVEL, write_verilog
+from ..progress import bar
 from .board import BUILD_NAME, Board
 from .demo_top import CORE_DOMAIN, DemoTop
 from .report import make_report, write_report
@@ -70,22 +71,30 @@ class BuildResult:
 
 def _run_script(out_dir: Path, env: dict, family, progress) -> None:
     """Run amaranth's build script with tracing, announcing each of the ``family``'s tools (and its
-    netlist pass) as it starts."""
+    netlist pass) as it starts through ``progress``; on a terminal the running one's elapsed time ticks
+    below (:func:`bnn_hw.progress.bar`)."""
     log_path = out_dir / "build.log"
     start = time.monotonic()
+    running = bar(enabled=False)
     with open(log_path, "w") as log:
         proc = subprocess.Popen(["sh", "-x", f"build_{NAME}.sh"], cwd=out_dir, env=env, text=True,
                                 stdout=log, stderr=subprocess.PIPE)
-        for line in proc.stderr:
-            log.write(line)
-            if line.startswith("+ "):
-                command = os.path.basename(line.split()[1].strip('"'))
-                tool = next((t.label for t in family.tools if t.name in command), None)
-                if family.netlist_pass and f" -m {family.netlist_pass} " in line:
-                    tool = f"block RAM output registers ({family.netlist_pass})"
-                if tool:
-                    progress(f"  {tool} ... (t={time.monotonic() - start:.0f} s)")
-        code = proc.wait()
+        try:
+            for line in proc.stderr:
+                log.write(line)
+                if line.startswith("+ "):
+                    command = os.path.basename(line.split()[1].strip('"'))
+                    tool = next((t.label for t in family.tools if t.name in command), None)
+                    if family.netlist_pass and f" -m {family.netlist_pass} " in line:
+                        tool = f"block RAM output registers ({family.netlist_pass})"
+                    if tool:
+                        running.close()
+                        progress(f"  {tool} ... (t={time.monotonic() - start:.0f} s)")
+                        # on a terminal, the running tool's time ticks under its line
+                        running = bar(desc=f"  {tool}", tick=True, bar_format="{desc} ... {elapsed}")
+            code = proc.wait()
+        finally:
+            running.close()
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise ToolchainError(f"the FPGA build failed (exit {code}): {' | '.join(tail)[-300:]}; see {log_path}")

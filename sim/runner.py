@@ -22,6 +22,7 @@ from ..errors import ToolchainError
 from ..compiler.io_layout import decode_result, input_words
 from ..compiler.plan import Plan
 from ..hdl.verilog import PIPELINE_TOPLEVEL
+from ..progress import bar
 from .build_cache import Build, cached_build
 from .tools import simulator_env
 from .verilog import write_verilog
@@ -106,10 +107,31 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
     ``BNN_HW_SIM_JOB`` and ``BNN_HW_SIM_RESULT``. Returns where the build is and whether it was compiled
     now. Raises :class:`ToolchainError` when the build or the simulation fails, or no result was
     written."""
+    # on a terminal (and without ``verbose``, whose simulator output is the terminal's), a bar over the
+    # two phases: the frames run inside the simulator's process, which reports nothing until it ends
+    phases = bar(total=2, desc=f"{simulator}: build", tick=True, enabled=not verbose,
+                 bar_format="{desc} {n_fmt}/{total_fmt} phases [{elapsed}]")
+    with phases:
+        build = build_design(simulator, verilog, build_dir, toplevel=toplevel, build_args=build_args)
+        phases.update()
+        phases.set_description_str(f"{simulator}: simulate", refresh=True)
+        total, failed = _test(simulator, build, build_dir, job, result, verbose, toplevel, test_module)
+    sim_log = build_dir / "sim.log"
+    if result.exists() and result.suffix == ".npz":  # the pipeline testbench's; the UART one writes JSON
+        with np.load(result, allow_pickle=False) as data:
+            if "error" in data.files:
+                raise ToolchainError(f"the simulated pipeline failed: {data['error']}; see {sim_log}")
+    if total == 0 or failed or not result.exists():
+        raise ToolchainError(f"the cocotb simulation failed; see {sim_log}")
+    return build
+
+
+def _test(simulator: str, build: Build, build_dir: Path, job: Path, result: Path, verbose: bool, toplevel: str,
+          test_module: str) -> tuple[int, int]:
+    """Run the cocotb ``test_module`` on ``build`` (see :func:`_run_cocotb`): its tests and failures."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    build = build_design(simulator, verilog, build_dir, toplevel=toplevel, build_args=build_args)
     sim_log = build_dir / "sim.log"
     with patch.dict(os.environ, simulator_env(simulator)):
         try:
@@ -120,16 +142,9 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
                            "PYTHONPATH": os.pathsep.join(sys.path)},
                 results_xml=str(build_dir / "results.xml"), timescale=TIMESCALE,
                 log_file=None if verbose else sim_log)
-            total, failed = get_results(Path(xml))
         except SystemExit:  # the runner exits when the simulation or a cocotb test fails
-            total, failed = 0, 1
-    if result.exists() and result.suffix == ".npz":  # the pipeline testbench's; the UART one writes JSON
-        with np.load(result, allow_pickle=False) as data:
-            if "error" in data.files:
-                raise ToolchainError(f"the simulated pipeline failed: {data['error']}; see {sim_log}")
-    if total == 0 or failed or not result.exists():
-        raise ToolchainError(f"the cocotb simulation failed; see {sim_log}")
-    return build
+            return 0, 1
+    return get_results(Path(xml))
 
 
 def simulate(plan: Plan, frames: np.ndarray, *, simulator: str = "verilator",

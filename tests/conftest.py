@@ -252,3 +252,23 @@ def torch_scores(model, x: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def terminal(capsys, monkeypatch):
+    """stderr (captured by ``capsys``) says it is a terminal, so progress bars draw on it. (The class
+    is patched: capsys's stream during the test is not the one it had while fixtures were set up.)"""
+    import sys
+
+    monkeypatch.setattr(type(sys.stderr), "isatty", lambda stream: stream is sys.stderr)
+    return capsys
+
+
+@pytest.fixture(params=[False, True], ids=["pipe", "terminal"])
+def stderr(request, capsys):
+    """capsys, run twice: with stderr not a terminal and (:func:`terminal`) a terminal; ``stderr.param``
+    says which."""
+    if request.param:
+        request.getfixturevalue("terminal")
+    capsys.param = request.param
+    return capsys

@@ -37,6 +37,7 @@ RANKS = {
     "bnn_hw.errors": 0, "bnn_hw.nn": 0, "bnn_hw.datasets": 0,
     "bnn_hw.wire": 0,                       # the UART protocol's bytes, for the gateware and the host
     "bnn_hw.intmath": 0,                    # integer helpers (ceil_div) every layer uses
+    "bnn_hw.progress": 0,                   # progress bars on a terminal (training, simulation, builds)
     "bnn_hw.model_file": 1, "bnn_hw.training": 1,
     "bnn_hw.compiler": 2,                   # the plan, and the hardware structure it plans with
     "bnn_hw.hdl": 3,                        # builds a plan's hardware

@@ -56,7 +56,9 @@ def test_too_big_for_the_up5k_fails_before_synthesis_in_its_own_blocks(tmp_path,
 
 
 @pytest.mark.parametrize("family", ["ecp5", "ice40"])
-def test_build_progress_names_the_familys_tools(tmp_path, family):
+def test_build_progress_names_the_familys_tools(tmp_path, family, stderr):
+    """Each tool's line through ``progress``, the same on a terminal or not; on a terminal the running
+    tool's elapsed time ticks below its line on stderr, off one nothing more is written."""
     from bnn_hw.boards.build import _run_script
     from bnn_hw.boards.family import ECP5, ICE40
 
@@ -80,6 +82,13 @@ def test_build_progress_names_the_familys_tools(tmp_path, family):
                  "place and route (nextpnr-ecp5)", "bitstream (ecppack)"],
         "ice40": ["synthesis (yosys)", "place and route (nextpnr-ice40)", "bitstream (icepack)"],
     }[family.name]
+    assert all(re.fullmatch(r"  .+ \.\.\. \(t=\d+ s\)", m) for m in messages)
+    out, err = stderr.readouterr()
+    assert out == ""
+    if stderr.param:
+        assert all(f"\r  {label} ... 00:0" in err for label in labels) and err.endswith("\r")
+    else:
+        assert err == ""
 
 
 class _Blink(Elaboratable):
