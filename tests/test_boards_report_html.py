@@ -16,7 +16,7 @@ from bnn_hw.boards.report_html import render_html
 from bnn_hw.cli import main
 from bnn_hw.compiler import compile_model
 from conftest import random_mlp
-from html_testing import Page, assert_self_contained
+from html_testing import Page, assert_self_contained, render_in_chromium
 
 DATA = Path(__file__).parent / "data"
 
@@ -125,3 +125,34 @@ def test_commands_without_html_do_not_import_matplotlib():
     code = ("import sys; from bnn_hw.cli import main; main(['boards']); "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.slow
+def test_chromium_draws_every_plot_and_logs_nothing(tmp_path):
+    """The page in a real browser (headless Chromium): each plot laid out with a size, and nothing on
+    the console (no bad SVG attribute, no failed load)."""
+    page_html = render_html(_ecp5_report())
+    plots = page_html.count("<svg")
+    assert plots >= 6
+    drawn, console = render_in_chromium(page_html, tmp_path)
+    assert console == []
+    assert drawn == plots
+
+
+@pytest.mark.slow
+def test_the_chromium_check_sees_console_errors_and_plots_not_drawn(tmp_path):
+    """What the check above relies on: a bad SVG attribute reaches the console, an empty plot is not drawn."""
+    bad = ('<!DOCTYPE html><html><body><svg width="0" height="10"></svg>'
+           '<svg width="10" height="10"><rect width="-x" height="2"/></svg></body></html>')
+    drawn, console = render_in_chromium(bad, tmp_path)
+    assert drawn == 1
+    assert len(console) == 1 and "<rect> attribute width: Expected length" in console[0], console
+
+
+def test_the_chromium_check_fails_without_chromium(tmp_path, monkeypatch):
+    """Not skipped: a missing browser fails the slow tier, saying how to install it."""
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match=r"^chromium is not installed: run \./setup\.sh --slow$"):
+        render_in_chromium("<!DOCTYPE html>", tmp_path)
