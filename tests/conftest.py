@@ -267,8 +267,16 @@ def terminal(capsys, monkeypatch):
 @pytest.fixture(params=[False, True], ids=["pipe", "terminal"])
 def stderr(request, capsys):
     """capsys, run twice: with stderr not a terminal and (:func:`terminal`) a terminal; ``stderr.param``
-    says which."""
+    says which. ``stderr.bars()`` reads what was written: nothing on stdout, and on stderr nothing
+    off a terminal; it returns stderr's text."""
     if request.param:
         request.getfixturevalue("terminal")
-    capsys.param = request.param
+
+    def bars() -> str:
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert request.param or err == "", err
+        return err
+
+    capsys.param, capsys.bars = request.param, bars
     return capsys
