@@ -116,8 +116,8 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
     Flatten and binary FC layers. With ``grouped``, a third shortcut's body is BoolNet's multi-slice
     grouped convolution: a ``kernel`` x ``kernel`` convolution, a ``slices``-slice sign, a channel
     shuffle putting the slices first, and a 1x1 convolution with one group per slice. With ``concat``,
-    a last block puts a convolution's ``channels / 2`` new channels beside its input's. Random weights
-    and adversarial BN statistics. Eval mode."""
+    a last block puts a convolution's ``channels / 2`` (at least 1) new channels beside its input's.
+    Random weights and adversarial BN statistics. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     c, h, w = image
 
@@ -141,9 +141,10 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
                                         *conv_bn(slices * channels, channels, 1, 0, groups=slices), bnn.Sign(),
                                         op=op))
     width = channels
-    if concat:
-        layers.append(bnn.ConcatShortcut(*conv_bn(channels, channels // 2, kernel, pad), bnn.Sign()))
-        width += channels // 2
+    if concat:   # half the channels new, at least one (a one-channel network gets one)
+        new = max(channels // 2, 1)
+        layers.append(bnn.ConcatShortcut(*conv_bn(channels, new, kernel, pad), bnn.Sign()))
+        width += new
     layers.append(torch.nn.Flatten())
     layers += _binary_classifier(width * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
     return torch.nn.Sequential(*layers).eval()
