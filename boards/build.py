@@ -76,9 +76,9 @@ def _run_script(out_dir: Path, env: dict, family, progress) -> None:
     log_path = out_dir / "build.log"
     start = time.monotonic()
     running = bar(enabled=False)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(["sh", "-x", f"build_{NAME}.sh"], cwd=out_dir, env=env, text=True,
-                                stdout=log, stderr=subprocess.PIPE)
+    with (open(log_path, "w") as log,
+          subprocess.Popen(["sh", "-x", f"build_{NAME}.sh"], cwd=out_dir, env=env, text=True, stdout=log,
+                           stderr=subprocess.PIPE) as proc):
         try:
             for line in proc.stderr:
                 log.write(line)
