@@ -113,8 +113,9 @@ def _run_cocotb(simulator: str, verilog: Path, build_dir: Path, job: Path, resul
                  bar_format="{desc} {n_fmt}/{total_fmt} phases [{elapsed}]")
     with phases:
         build = build_design(simulator, verilog, build_dir, toplevel=toplevel, build_args=build_args)
+        phases.set_description_str(f"{simulator}: simulate", refresh=False)
         phases.update()
-        phases.set_description_str(f"{simulator}: simulate", refresh=True)
+        phases.refresh()   # at once: update() draws only every tqdm's mininterval
         total, failed = _test(simulator, build, build_dir, job, result, verbose, toplevel, test_module)
     sim_log = build_dir / "sim.log"
     if result.exists() and result.suffix == ".npz":  # the pipeline testbench's; the UART one writes JSON
