@@ -17,7 +17,7 @@ from ..compiler.energy import CITATION, HOROWITZ_45NM, PROVENANCE, energy_pj, pl
 from ..compiler.plan import Plan
 from .board import Board
 
-__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells"]
+__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells", "critical_path"]
 
 
 def _figure(value, provenance: str, source: str) -> dict:
@@ -135,6 +135,9 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: d
             # every clock against its own constraint: the slowest clock need not be the one that fails
             met = all(clock["achieved"] >= clock["constraint"] for clock in fmax.values())
             totals["timing_met"] = _figure(met, "measured", "nextpnr --report")
+            paths = [critical_path(p) for p in pnr.get("critical_paths", []) if p["from"] == p["to"]]
+            if paths:
+                totals["critical_paths"] = _figure(paths, "measured", "nextpnr --report")
             totals["frames_per_second_at_fmax"] = _figure(round(achieved * 1e6 / cycles, 1), "derived",
                                                           "measured Fmax / estimated slowest-stage cycles")
             totals["latency_us_at_clock"] = _figure(round(latency / clock * 1e6, 2), "estimated",
@@ -167,6 +170,17 @@ def render_resources(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def critical_path(path: dict) -> dict:
+    """One of nextpnr's ``--report`` critical paths (within one clock) in brief: its clock, delay,
+    the logic and routing parts of it, and the cells it starts and ends at."""
+    steps = path["path"]
+    routing = sum(step["delay"] for step in steps if step["type"] == "routing")
+    total = sum(step["delay"] for step in steps)
+    return {"clock": path["from"].split(" ", 1)[-1], "delay_ns": round(total, 2),
+            "logic_ns": round(total - routing, 2), "routing_ns": round(routing, 2),
+            "start": steps[0]["from"]["cell"], "end": steps[-1]["to"]["cell"]}
+
+
 def summary_lines(report: dict) -> list[str]:
     """The totals of the folding and resource part, a sentence a line: estimated and measured
     resources, Fmax of each clock, cycles, latency, throughput, the interface and nextpnr's options
@@ -185,6 +199,9 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"measured Fmax: {f['achieved']} MHz (constraint {f['constraint']} MHz, clock {f['clock']})")
         for name, other in _fmt(t.get("fmax_other_clocks_mhz", {})).items():
             lines.append(f"  other clock {name}: {other['achieved']} MHz (constraint {other['constraint']} MHz)")
+        for path in _fmt(t.get("critical_paths", [])):
+            lines.append(f"  critical path of {path['clock']}: {path['delay_ns']} ns ({path['logic_ns']} logic, "
+                         f"{path['routing_ns']} routing), {path['start']} -> {path['end']}")
         if not t["timing_met"]["value"]:
             lines.append(f"WARNING: timing NOT met: the design may fail at {f['constraint']} MHz; "
                          f"rebuild with --clock {int(f['achieved'])} or fold the slowest path further")

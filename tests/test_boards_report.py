@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from bnn_hw.boards import get_board
 from bnn_hw.boards.report import make_report, render_text, yosys_cells
 from bnn_hw.compiler import compile_model
@@ -107,3 +109,27 @@ def test_timing_is_met_only_when_every_clock_meets_its_constraint():
         assert totals["timing_met"]["value"] is timing_met
         assert totals["fmax_mhz"]["value"]["clock"] == "osc"   # the lowest Fmax, as before
     assert "WARNING: timing NOT met" in render_text(make_report(plan, get_board("ulx3s"), missed))
+
+
+def test_report_of_a_two_clock_build_names_the_pipeline_clock_and_each_critical_path():
+    """nextpnr's report of the logic-gate example built with --clock 150 (pipeline on its own PLL
+    output, the UART server at 100 MHz): the pipeline's clock is the Fmax even though the server's
+    is slower, the server's is listed, and each clock's critical path is summarised."""
+    import bnn_hw
+    from bnn_hw.boards.report_html import render_html
+
+    plan = compile_model(bnn_hw.load(Path(__file__).parent.parent / "examples" / "fmnist_logic" / "net.pt"))
+    pnr = json.loads((DATA / "nextpnr_report_ecp5_two_clocks.json").read_text())
+    totals = make_report(plan, get_board("ulx3s"), pnr, None, clock_mhz=150)["totals"]
+    assert totals["fmax_mhz"]["value"] == {"achieved": 160.33, "constraint": 150.01, "clock": "$glbnet$pll.core_clk"}
+    assert totals["fmax_other_clocks_mhz"]["value"] == {"$glbnet$pll.clk": {"achieved": 114.89, "constraint": 100}}
+    assert totals["timing_met"]["value"] is True
+    paths = {p["clock"]: p for p in totals["critical_paths"]["value"]}   # within a clock only
+    assert set(paths) == {"$glbnet$pll.core_clk", "$glbnet$pll.clk"}
+    core = paths["$glbnet$pll.core_clk"]
+    assert core["delay_ns"] == 6.24 and core["logic_ns"] + core["routing_ns"] == pytest.approx(6.24, abs=0.011)
+    assert 1000 / core["delay_ns"] == pytest.approx(160.33, rel=0.01)   # the path is what sets the Fmax
+    report = make_report(plan, get_board("ulx3s"), pnr, None, clock_mhz=150)
+    text = render_text(report)
+    assert "critical path of $glbnet$pll.core_clk: 6.24 ns (1.47 logic, 4.77 routing), server.result_fifo" in text
+    assert "critical path of $glbnet$pll.core_clk: 6.24 ns" in render_html(report)
