@@ -4,7 +4,7 @@
     bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
     bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
     bnn-hw report net.pt [--html report.html]      per-layer folding and estimates, no synthesis
-    bnn-hw compare build/a build/b [--html FILE]   builds' reports side by side
+    bnn-hw compare build/a build/b [--html FILE] [--markdown]   builds' reports side by side
     bnn-hw run net.pt --port /dev/ttyUSB0          classify test images on a board (--interface uart build)
     bnn-hw program --board ulx3s build/            load the built bitstream with openFPGALoader
     bnn-hw boards                                  supported boards, their chips and clocks
@@ -90,7 +90,7 @@ def cmd_build(args):
     start = time.monotonic()
     result = build(plan, board, args.output, demo_frames=frames, demo_labels=labels,
                    baud=args.baud if interface == "uart" else None, clock_mhz=args.clock, seed=args.seed,
-                   router=args.router,
+                   router=args.router, model=args.model,
                    progress=lambda msg: print(msg, flush=True))
     print(render_text(result.report), end="")
     print(f"report: {Path(args.output) / 'report.html'}")
@@ -105,7 +105,7 @@ def cmd_verilog(args):
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     path = write_verilog(plan, out / "bnn_pipeline.v")
-    report = make_report(plan, board)
+    report = make_report(plan, board, model=args.model)
     write_report(report, out)
     print(render_text(report), end="")
     print(f"report: {out / 'report.html'}")
@@ -135,10 +135,10 @@ def _write_html(path: str, report: dict, compare: bool = False):
 
 
 def cmd_compare(args):
-    from .boards.compare import load_reports, render_compare_text
+    from .boards.compare import load_reports, render_compare_markdown, render_compare_text
 
     reports = load_reports(args.reports)
-    print(render_compare_text(reports), end="")
+    print((render_compare_markdown if args.markdown else render_compare_text)(reports), end="")
     if args.html:
         _write_html(args.html, reports, compare=True)
 
@@ -330,6 +330,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("reports", nargs="+", metavar="DIR_OR_REPORT_JSON",
                    help="build folders (their report.json) or report.json files")
     s.add_argument("--html", metavar="FILE", help="also write the table and comparison plots as one HTML file")
+    s.add_argument("--markdown", action="store_true",
+                   help="print a Markdown table, a row a build (the README's results table)")
     s.set_defaults(fn=cmd_compare)
     s = sub.add_parser("boards", help="list supported boards, their chips and clocks")
     s.set_defaults(fn=cmd_boards)

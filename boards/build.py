@@ -114,7 +114,8 @@ def build_plan(board: Board, top, *, seed: int | None = None, router: str | None
 
 def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndarray | None = None,
           demo_labels: np.ndarray | None = None, baud: int | None = None, clock_mhz: float | None = None,
-          seed: int | None = None, router: str | None = None, progress=print) -> BuildResult:
+          seed: int | None = None, router: str | None = None, model: str | Path | None = None,
+          progress=print) -> BuildResult:
     """Build ``plan`` for ``board`` into ``out_dir``.
 
     With ``baud`` the top level is the UART inference server (:mod:`bnn_hw.wire` on the board's
@@ -124,7 +125,8 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     ``seed`` is nextpnr's placement seed (by default nextpnr's own): placement decides the longest
     routes, so another seed can meet a clock that one misses. ``router`` is nextpnr's routing
     algorithm (``"router1"``, its default, or ``"router2"``, which can finish congested designs that
-    router1 does not, at some cost in Fmax).
+    router1 does not, at some cost in Fmax). ``model``, the model file's path, goes into the report
+    with the test accuracy its training script recorded beside it.
     """
     if router not in (None, *ROUTERS):
         raise BnnHwError(f"unknown nextpnr router {router!r}; use one of {', '.join(ROUTERS)}")
@@ -169,7 +171,7 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     if not bitstream.exists():
         raise ToolchainError(f"the build finished but wrote no bitstream; see {out_dir / 'build.log'}")
     pnr = json.loads(pnr_path.read_text())
-    report = make_report(plan, board, pnr, json.loads(stat_path.read_text()), clock_mhz=clock_mhz)
+    report = make_report(plan, board, pnr, json.loads(stat_path.read_text()), clock_mhz=clock_mhz, model=model)
     report["interface"] = interface
     if pass_path.exists():
         report["block_ram_output_registers"] = json.loads(pass_path.read_text())

@@ -1,8 +1,9 @@
 """``bnn-hw compare``: the reports of several builds side by side, as a table in the terminal and as
 one self-contained HTML page with the table and bar plots (LUT4, FF, EBR, Fmax, frames/s, energy).
 
-A build is named by its folder (``build/mlp/report.json`` is ``mlp``). Accuracy is not in a build's
-report, so it is not compared here.
+A build is named by its folder (``build/mlp/report.json`` is ``mlp``). A build's test accuracy is the
+one its model's training script recorded (``metrics.json`` beside the model, copied into the report
+at build time). ``--markdown`` gives the README's results table: a row a build.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..errors import BnnHwError
 from .report_html import (ESTIMATED, MEASURED, MET, MISSED, clocks, figure_svg, html_page, html_table, new_figure,
                           plain, plotting)
 
-__all__ = ["load_reports", "comparison_rows", "render_compare_text", "render_compare_html"]
+__all__ = ["load_reports", "comparison_rows", "render_compare_text", "render_compare_html", "render_compare_markdown"]
 
 
 def load_reports(paths: list[str | Path]) -> list[tuple[str, dict]]:
@@ -61,6 +62,7 @@ def _fmax(report: dict) -> str | None:
 
 #: The compared figures: their label and how each is read from a report (None: not in that report).
 METRICS = (
+    ("test accuracy %", lambda r: _percent(_get(r, "model", "test_accuracy"))),
     ("board", lambda r: r["board"]),
     ("device", lambda r: r["device"]),
     ("stages", lambda r: len(r["layers"])),
@@ -83,6 +85,40 @@ METRICS = (
     ("energy nJ 32-bit", lambda r: _get(r, "totals", "energy_32bit_baseline_pj", "total") / 1000),
     ("energy ratio 32-bit", lambda r: _get(r, "totals", "energy_ratio_32bit_to_binary")),
 )
+
+
+def _percent(fraction):
+    return None if fraction is None else round(100 * fraction, 2)
+
+
+def render_compare_markdown(reports: list[tuple[str, dict]]) -> str:
+    """The builds as a Markdown table, a row a build (the README's results table): test accuracy,
+    measured LUT4, FF (and those moved into block RAM output registers), EBR, the pipeline clock's
+    Fmax, cycles per frame (and after the input stage, where that is faster), frames/s at the clock
+    and at Fmax, and the energy estimate."""
+    lines = ["| network | test accuracy | LUT4 | FF | EBR | Fmax (constraint) | cycles/frame | frames/s at the clock "
+             "(at Fmax) | energy per inference |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in reports:
+        def measured(resource):
+            value = _get(r, "totals", "post_pnr_utilization", resource, "used")
+            return "-" if value is None else f"{value:,}"
+        accuracy = _percent(_get(r, "model", "test_accuracy"))
+        moved = (r.get("block_ram_output_registers") or {}).get("flip_flops")
+        ff = measured("ff") + (f" + {moved:,}" if moved else "")
+        pipeline = clocks(r)
+        fmax = f"{pipeline[0][1]:g} MHz ({pipeline[0][2]:g})" if pipeline else "-"
+        cycles = f"{_get(r, 'totals', 'cycles_per_frame'):,}"
+        core = _get(r, "totals", "core_cycles_per_frame")
+        if core is not None:
+            cycles += f" (core: {core:,})"
+        rate = f"{_get(r, 'totals', 'frames_per_second_at_clock'):,.0f} at {_get(r, 'totals', 'clock_mhz'):g} MHz"
+        at_fmax = _get(r, "totals", "frames_per_second_at_fmax")
+        if at_fmax is not None:
+            rate += f" ({at_fmax:,.0f})"
+        energy = _get(r, "totals", "energy_per_inference_pj", "total") / 1000
+        lines.append(f"| {name} | {'-' if accuracy is None else f'{accuracy:.2f}%'} | {measured('lut4')} | {ff} | "
+                     f"{measured('ebr')} | {fmax} | {cycles} | {rate} | {energy:,.2f} nJ |")
+    return "\n".join(lines) + "\n"
 
 
 def _cell(value) -> str:

@@ -9,6 +9,7 @@ ECP5; ``ICESTORM_LC``, ``ICESTORM_RAM`` ... on iCE40); estimated block RAM count
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ from ..compiler.energy import CITATION, HOROWITZ_45NM, PROVENANCE, energy_pj, pl
 from ..compiler.plan import Plan
 from .board import Board
 
-__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells", "critical_path"]
+__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells", "critical_path", "model_record"]
 
 
 def _figure(value, provenance: str, source: str) -> dict:
@@ -73,12 +74,28 @@ def yosys_cells(stat: dict) -> dict[str, int]:
             if re.fullmatch(r"[A-Z][A-Z0-9_]*", name)}
 
 
+def model_record(path: str | Path) -> dict:
+    """Which model file a report is of (its path and SHA-256) and, when the training script's
+    ``metrics.json`` lies beside it, the test accuracy recorded there."""
+    path = Path(path).resolve()
+    record = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    metrics = path.parent / "metrics.json"
+    try:
+        accuracy = json.loads(metrics.read_text()).get("test_accuracy")
+    except (OSError, ValueError, AttributeError):
+        accuracy = None
+    if isinstance(accuracy, (int, float)):
+        record["test_accuracy"] = _figure(accuracy, "measured", f"{metrics} (the training script's run)")
+    return record
+
+
 def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: dict | None = None,
-                clock_mhz: float | None = None) -> dict:
+                clock_mhz: float | None = None, model: str | Path | None = None) -> dict:
     """The report of ``plan`` on ``board`` at the core clock asked for with ``clock_mhz`` (default:
     the board's); measurements are included when the build ran: nextpnr's ``--report`` JSON
     ``pnr`` and yosys's ``stat -json`` ``yosys_stat`` of the synthesised design. Block RAM is estimated
-    in the board's blocks (the plan is costed for them if it is not already)."""
+    in the board's blocks (the plan is costed for them if it is not already). ``model``, the model
+    file's path, is recorded with :func:`model_record`."""
     chip = board.chip
     plan = plan.costed_for(chip.block_ram)
     total = plan.total
@@ -87,7 +104,7 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: d
     latency = sum(s.latency for s in plan.stages) + plan.stages[0].cost.cycles
     core = board.core_clock(clock_mhz)
     clock = core.hz
-    report = {
+    report = ({"model": model_record(model)} if model is not None else {}) | {
         "board": board.name, "device": board.device, "family": board.family.name,
         "block_ram": str(chip.block_ram),
         "layers": layer_table(plan),

@@ -74,3 +74,26 @@ def test_two_builds_of_one_name_are_told_apart_and_a_missing_report_is_an_error(
     (tmp_path / "bad.json").write_text("{}")
     assert main(["compare", str(tmp_path / "bad.json")]) == 2
     assert "not a bnn-hw build report" in capsys.readouterr().err
+
+
+def test_markdown_table_has_a_row_a_build_with_its_models_accuracy(tmp_path, capsys):
+    """--markdown: the README's results table. The logic example's two-clock build (its real nextpnr
+    report) gives the pipeline clock's Fmax, the core's one cycle per frame and the accuracy that its
+    metrics.json records; a build without place and route gives dashes for what was not measured."""
+    import bnn_hw
+
+    model = Path(__file__).parent.parent / "examples" / "fmnist_logic" / "net.pt"
+    pnr = json.loads((DATA / "nextpnr_report_ecp5_two_clocks.json").read_text())
+    report = make_report(compile_model(bnn_hw.load(model)), get_board("ulx3s"), pnr, clock_mhz=150, model=model)
+    assert report["model"]["test_accuracy"]["value"] == json.loads((model.parent / "metrics.json").read_text())[
+        "test_accuracy"]
+    (tmp_path / "logic").mkdir()
+    (tmp_path / "logic" / "report.json").write_text(json.dumps(report))
+    _, estimated = _builds(tmp_path)
+    assert main(["compare", "--markdown", str(tmp_path / "logic"), str(estimated)]) == 0
+    header, rule, logic, other = capsys.readouterr().out.splitlines()
+    assert header.startswith("| network | test accuracy | LUT4 |") and rule.count("|") == header.count("|")
+    assert logic.split(" | ")[:7] == ["| logic", "84.67%", "8,857", "14,955", "4", "160.33 MHz (150.01)",
+                                      "49 (core: 1)"]
+    assert "3,061,224 at 150 MHz (3,272,112)" in logic and logic.endswith(" nJ |")
+    assert other.split(" | ")[:6] == ["| estimated", "-", "-", "-", "-", "-"]
