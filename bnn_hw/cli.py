@@ -137,7 +137,15 @@ def _write_html(path: str, report: dict, compare: bool = False):
 def cmd_compare(args):
     from .boards.compare import load_reports, render_compare_markdown, render_compare_text
 
-    reports = load_reports(args.reports)
+    def estimate(given: str):   # a model: its estimated report, as `bnn-hw report` gives it
+        from .boards.report import make_report
+        plan, board = _load_plan(argparse.Namespace(model=given, board=args.board, folding=None, fit=False,
+                                                    target_fps=None))
+        return f"{Path(given).resolve().parent.name}/{Path(given).name}", make_report(plan, board, model=given)
+
+    models = {k for k, given in enumerate(args.reports) if Path(given).is_file() and Path(given).suffix != ".json"}
+    builds = iter(load_reports([given for k, given in enumerate(args.reports) if k not in models]))
+    reports = [estimate(given) if k in models else next(builds) for k, given in enumerate(args.reports)]
     print((render_compare_markdown if args.markdown else render_compare_text)(reports), end="")
     if args.html:
         _write_html(args.html, reports, compare=True)
@@ -327,8 +335,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--board", help="the board (default: the one the folder was built for)")
     s.set_defaults(fn=cmd_program)
     s = sub.add_parser("compare", help="builds' reports side by side: a table, and plots with --html")
-    s.add_argument("reports", nargs="+", metavar="DIR_OR_REPORT_JSON",
-                   help="build folders (their report.json) or report.json files")
+    s.add_argument("reports", nargs="+", metavar="DIR_OR_REPORT_JSON_OR_MODEL",
+                   help="build folders (their report.json), report.json files, or model files (their estimate "
+                        "with the default folding, as 'bnn-hw report' gives it)")
+    s.add_argument("--board", default="ulx3s", help="the board models are estimated for (default ulx3s)")
     s.add_argument("--html", metavar="FILE", help="also write the table and comparison plots as one HTML file")
     s.add_argument("--markdown", action="store_true",
                    help="print a Markdown table, a row a build (the README's results table)")

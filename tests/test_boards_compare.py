@@ -97,3 +97,20 @@ def test_markdown_table_has_a_row_a_build_with_its_models_accuracy(tmp_path, cap
                                       "49 (core: 1)"]
     assert "3,061,224 at 150 MHz (3,272,112)" in logic and logic.endswith(" nJ |")
     assert other.split(" | ")[:6] == ["| estimated", "-", "-", "-", "-", "-"]
+
+
+def test_a_model_file_is_compared_by_its_estimate(tmp_path, capsys):
+    """A model among the builds: its report as `bnn-hw report` estimates it (nothing measured), named
+    by its folder and file, with the accuracy beside it."""
+    import bnn_hw
+
+    model = tmp_path / "tiny" / "net.pt"
+    model.parent.mkdir()
+    bnn_hw.save(random_mlp(64, [32], 10, seed=0), model)
+    (model.parent / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    placed, _ = _builds(tmp_path)
+    assert main(["compare", "--markdown", str(model), str(placed)]) == 0
+    _, _, estimated, built = capsys.readouterr().out.splitlines()
+    assert estimated.split(" | ")[:5] == ["| tiny/net.pt", "50.00%", "-", "-", "-"]
+    assert built.startswith("| placed | - | ")
+    assert main(["compare", str(tmp_path / "missing.pt")]) == 2   # neither a build nor a model: one line
