@@ -70,22 +70,23 @@ def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Ten
     n = len(x)
     img = x.view(n, 28, 28)
     if mode == "shift":
-        padded = F.pad(img, (1, 1, 1, 1))
-        dy = torch.randint(0, 3, (n,), generator=generator)
-        dx = torch.randint(0, 3, (n,), generator=generator)
-        rows = (dy[:, None] + torch.arange(28))[:, :, None]
-        cols = (dx[:, None] + torch.arange(28))[:, None, :]
-        return padded[torch.arange(n)[:, None, None], rows, cols].reshape(n, 784)
+        return _shift(img, 1, generator).reshape(n, 784)
     flip = torch.rand(n, generator=generator) < 0.5
     img = torch.where(flip[:, None, None], img.flip(-1), img)
     if mode == "flip-shift":
-        padded = F.pad(img, (2, 2, 2, 2))
-        dy = torch.randint(0, 5, (n,), generator=generator)
-        dx = torch.randint(0, 5, (n,), generator=generator)
-        rows = (dy[:, None] + torch.arange(28))[:, :, None]
-        cols = (dx[:, None] + torch.arange(28))[:, None, :]
-        img = padded[torch.arange(n)[:, None, None], rows, cols]
+        img = _shift(img, 2, generator)
     return img.reshape(n, 784)
+
+
+def _shift(img: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Each ``(n, 28, 28)`` image translated by up to ``pixels`` in each direction (vacated pixels 0)."""
+    n = len(img)
+    padded = F.pad(img, (pixels,) * 4)
+    dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(28))[:, :, None]
+    cols = (dx[:, None] + torch.arange(28))[:, None, :]
+    return padded[torch.arange(n)[:, None, None], rows, cols]
 
 
 def model_inputs(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
