@@ -127,14 +127,14 @@ class Board:
         ``separate_server`` and a request above the board's core clock, the PLL's second output clocks
         the UART server at up to the board's core clock, so only the pipeline has to meet ``mhz``."""
         osc = self.clock_hz / 1e6
-        mhz = mhz or (self.core_clock_hz or self.clock_hz) / 1e6
+        default = (self.core_clock_hz or self.clock_hz) / 1e6
+        mhz = mhz or default
         if mhz == osc:
             return CoreClock(self.clock_hz, None, "board oscillator, no PLL")
         family = self.family
         if family.pll is None:
             raise BnnHwError(f"bnn-hw has no {family.title} PLL support: the {self.name} core runs from its "
                              f"{osc:g} MHz oscillator; leave out --clock (or give --clock {osc:g})")
-        default = (self.core_clock_hz or self.clock_hz) / 1e6
         split = separate_server and mhz > default
         pll = family.pll(osc, mhz, default) if split else family.pll(osc, mhz)
         source = f"{family.pll_name} from the {osc:g} MHz oscillator ({pll})"

@@ -16,7 +16,8 @@ import math
 
 from ..intmath import ceil_div
 
-__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "GROUP_COUNT_FANIN", "group_count_levels", "element_range", "dot_bound", "rom_bank_depth",
+__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "GROUP_COUNT_FANIN", "group_count_levels",
+           "element_range", "dot_bound", "rom_bank_depth",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
            "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
            "index_width"]
