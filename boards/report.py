@@ -18,7 +18,8 @@ from ..compiler.energy import CITATION, HOROWITZ_45NM, PROVENANCE, energy_pj, pl
 from ..compiler.plan import Plan
 from .board import Board
 
-__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells", "critical_path", "model_record"]
+__all__ = ["make_report", "write_report", "layer_table", "energy_totals", "yosys_cells", "critical_path", "model_record",
+           "figure_value"]
 
 
 def _figure(value, provenance: str, source: str) -> dict:
@@ -162,7 +163,8 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: d
     return report
 
 
-def _fmt(fig):
+def figure_value(fig):
+    """A report figure's value (``fig`` itself when it is not a ``{"value": ...}`` figure)."""
     return fig["value"] if isinstance(fig, dict) and "value" in fig else fig
 
 
@@ -205,7 +207,8 @@ def summary_lines(report: dict) -> list[str]:
     t = report["totals"]
     lines = []
     est = t["estimated"]
-    lines.append(f"estimated: LUT4 {_fmt(est['lut4'])}, FF {_fmt(est['ff'])}, EBR {_fmt(est['ebr'])} "
+    lut4, ff, ebr = (figure_value(est[k]) for k in ("lut4", "ff", "ebr"))
+    lines.append(f"estimated: LUT4 {lut4}, FF {ff}, EBR {ebr} "
                  f"(device: LUT4 {t['capacity']['lut4']}, FF {t['capacity']['ff']}, EBR {t['capacity']['ebr']})")
     if "post_pnr_utilization" in t:
         parts = [f"{k.upper().replace('_', ' ')} {v['value']['used']}/{v['value']['available']}"
@@ -214,9 +217,9 @@ def summary_lines(report: dict) -> list[str]:
     if "fmax_mhz" in t:
         f = t["fmax_mhz"]["value"]
         lines.append(f"measured Fmax: {f['achieved']} MHz (constraint {f['constraint']} MHz, clock {f['clock']})")
-        for name, other in _fmt(t.get("fmax_other_clocks_mhz", {})).items():
+        for name, other in figure_value(t.get("fmax_other_clocks_mhz", {})).items():
             lines.append(f"  other clock {name}: {other['achieved']} MHz (constraint {other['constraint']} MHz)")
-        for path in _fmt(t.get("critical_paths", [])):
+        for path in figure_value(t.get("critical_paths", [])):
             lines.append(f"  critical path of {path['clock']}: {path['delay_ns']} ns ({path['logic_ns']} logic, "
                          f"{path['routing_ns']} routing), {path['start']} -> {path['end']}")
         if not t["timing_met"]["value"]:
@@ -227,20 +230,21 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"block RAM output registers: {outreg['registered']} of {outreg['ports']} read ports "
                      f"({outreg['flip_flops']} flip-flops moved into the block RAMs: counted in the FF "
                      f"estimate, not in the measured FF)")
-    lines.append(f"cycles per frame: {_fmt(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
-    latency_ns = f", {_fmt(t['latency_cycles']) / _fmt(t['clock_mhz']) * 1e3:.0f} ns at {_fmt(t['clock_mhz']):g} MHz"
-    lines.append(f"latency: {_fmt(t['latency_cycles'])} cycles{latency_ns} (estimated)")
-    lines.append(f"throughput at {_fmt(t['clock_mhz'])} MHz: {_fmt(t['frames_per_second_at_clock']):.0f} frames/s")
+    clock_mhz, latency = figure_value(t["clock_mhz"]), figure_value(t["latency_cycles"])
+    lines.append(f"cycles per frame: {figure_value(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
+    lines.append(f"latency: {latency} cycles, {latency / clock_mhz * 1e3:.0f} ns at {clock_mhz:g} MHz (estimated)")
+    lines.append(f"throughput at {clock_mhz} MHz: {figure_value(t['frames_per_second_at_clock']):.0f} frames/s")
     if "core_cycles_per_frame" in t:
-        lines.append(f"  the input stage sets that pace; the stages after it take {_fmt(t['core_cycles_per_frame'])} "
-                     f"cycles per frame: {_fmt(t['frames_per_second_core_at_clock']):.0f} frames/s with wider "
+        lines.append(f"  the input stage sets that pace; the stages after it take "
+                     f"{figure_value(t['core_cycles_per_frame'])} "
+                     f"cycles per frame: {figure_value(t['frames_per_second_core_at_clock']):.0f} frames/s with wider "
                      f"input words (--folding {report['layers'][0]['name']}=1xN)")
     if "frames_per_second_at_fmax" in t:
-        lines.append(f"throughput at Fmax: {_fmt(t['frames_per_second_at_fmax']):.0f} frames/s")
+        lines.append(f"throughput at Fmax: {figure_value(t['frames_per_second_at_fmax']):.0f} frames/s")
     interface = report.get("interface")
     if interface and interface["kind"] == "uart":
         own_clock = f", its own clock {interface['clock_mhz']:g} MHz" if interface.get("clock_mhz") not in (
-            None, _fmt(t["clock_mhz"])) else ""
+            None, clock_mhz) else ""
         lines.append(f"interface: UART inference server at {interface['baud']} baud "
                      f"({interface['cycles_per_bit']} cycles per bit{own_clock}), design id {interface['design_id']}")
     elif interface:
@@ -288,7 +292,7 @@ def render_energy(report: dict) -> str:
               f"{'':<24}{'memory':>10}{'binary':>10}{'integer':>10}{'float32':>10}{'total':>10}"]
     for name, e in (("bnn-hw (as built)", ours), ("32-bit maps/shortcuts", base)):
         lines.append(f"{name:<24}" + "".join(f"{e[k] / 1000:>10.2f}" for k in ENERGY_PARTS))
-    lines.append(f"ratio 32-bit / bnn-hw: {_fmt(t['energy_ratio_32bit_to_binary']):.2f}x")
+    lines.append(f"ratio 32-bit / bnn-hw: {figure_value(t['energy_ratio_32bit_to_binary']):.2f}x")
     lines.append(f"constants (pJ): {', '.join(f'{k} {v:g}' for k, v in t['energy_constants_pj'].items())}")
     lines.append(f"source: {CITATION}")
     return "\n".join(lines) + "\n"

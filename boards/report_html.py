@@ -12,7 +12,7 @@ import io
 import re
 from contextlib import contextmanager
 
-from .report import ENERGY_PARTS, MEMORY_COLUMNS, render_details, summary_lines
+from .report import ENERGY_PARTS, MEMORY_COLUMNS, figure_value, render_details, summary_lines
 
 __all__ = ["render_html", "html_page", "html_table", "figure_svg", "new_figure", "plotting", "plain"]
 
@@ -97,10 +97,6 @@ def _fig(svg: str, caption: str) -> str:
     return f"<figure>\n{svg}\n<figcaption class=\"note\">{html.escape(caption)}</figcaption>\n</figure>"
 
 
-def _value(figure):
-    return figure["value"] if isinstance(figure, dict) and "value" in figure else figure
-
-
 def _pipeline(report: dict) -> str:
     """The stages as bars of their cycles per frame, folding in the labels, the slowest one marked."""
     layers = report["layers"]
@@ -145,7 +141,7 @@ def _device_fill(report: dict) -> str:
         rows.append((key.upper().replace("_", " ") + " (measured)", figure["value"]["used"], figure["value"]["available"],
                      MEASURED))
     for key in ("lut4", "ff", "ebr"):
-        rows.append((f"{key.upper()} (estimated)", _value(t["estimated"][key]), t["capacity"][key], ESTIMATED))
+        rows.append((f"{key.upper()} (estimated)", figure_value(t["estimated"][key]), t["capacity"][key], ESTIMATED))
     fig, (ax,) = new_figure(8, 0.6 + 0.35 * len(rows))
     names = [r[0] for r in rows]
     shares = [100 * used / available if available else 0 for _, used, available, _ in rows]
@@ -168,7 +164,7 @@ def clocks(report: dict) -> list[tuple[str, float, float]]:
         return []
     f = t["fmax_mhz"]["value"]
     return [(f["clock"], f["achieved"], f["constraint"])] + [
-        (name, c["achieved"], c["constraint"]) for name, c in _value(t.get("fmax_other_clocks_mhz", {})).items()]
+        (name, c["achieved"], c["constraint"]) for name, c in figure_value(t.get("fmax_other_clocks_mhz", {})).items()]
 
 
 def _fmax(report: dict) -> str:
@@ -222,7 +218,7 @@ def _energy(report: dict) -> str:
     ax.invert_yaxis()
     ax.set_xlim(0, max(max(left), 1e-3) * 1.3)
     ax.set_xlabel("nJ per inference (45 nm ASIC-equivalent estimate, not FPGA power)")
-    ax.set_title(f"energy: 32-bit / bnn-hw = {_value(t['energy_ratio_32bit_to_binary']):.2f}x")
+    ax.set_title(f"energy: 32-bit / bnn-hw = {figure_value(t['energy_ratio_32bit_to_binary']):.2f}x")
     fig.legend(loc="outside right upper", fontsize=8)
     return figure_svg(fig)
 
@@ -245,7 +241,7 @@ def _totals(report: dict) -> str:
     header = ["resource", "estimated"] + (["measured (place and route)"] if measured else []) + ["device"]
     rows = []
     for key in dict.fromkeys(["lut4", "ff", "ebr", *measured]):
-        estimate = _value(t["estimated"][key]) if key in t["estimated"] else ""
+        estimate = figure_value(t["estimated"][key]) if key in t["estimated"] else ""
         capacity = t["capacity"].get(key, t.get("post_pnr_utilization", {}).get(key, {}).get("value", {})
                                      .get("available", ""))
         rows.append([key.upper().replace("_", " "), estimate] + ([measured.get(key, "")] if measured else [])
@@ -282,7 +278,7 @@ def _energy_table(report: dict) -> str:
                             ("32-bit maps/shortcuts", t["energy_32bit_baseline_pj"]["value"]))]
     constants = ", ".join(f"{k} {v:g}" for k, v in t["energy_constants_pj"].items())
     return (html_table(["nJ per inference", "memory", "binary", "integer", "float32", "total"], rows)
-            + f"\n<p>ratio 32-bit / bnn-hw: {_value(t['energy_ratio_32bit_to_binary']):.2f}x</p>"
+            + f"\n<p>ratio 32-bit / bnn-hw: {figure_value(t['energy_ratio_32bit_to_binary']):.2f}x</p>"
             + f"\n<p>constants (pJ): {html.escape(constants)}</p>"
             + f"\n<p class=\"note\">{html.escape(t['energy_per_inference_pj']['provenance'])}, not FPGA power; "
             + f"source: {html.escape(t['energy_per_inference_pj']['source'])}</p>")
