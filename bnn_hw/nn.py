@@ -28,6 +28,9 @@ Layers:
   or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
   shortcut's), exact on fixed-point inputs.
+- :class:`SparseBinaryLinear`, :class:`SparseBinaryConv2d`: weights in a learned two-value domain
+  ``{alpha, beta}`` (``tau * sign(w) + phi`` on a fixed-point grid), with a penalty that keeps the
+  fraction of beta weights near a target (sparse binary networks; ``alpha = 0`` prunes).
 - :class:`LogicLayer`: learned two-input logic gates (differentiable logic-gate networks): in
   training a softmax over (input pair, function) slots mixes the functions' multilinear forms; in
   eval mode each gate is its argmax function on bits (:meth:`LogicLayer.netlist`).
@@ -59,6 +62,7 @@ __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelCo
            "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
            "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
+           "SparseBinaryLinear", "SparseBinaryConv2d",
            "LogicLayer", "LogicConv2d", "GroupSum", "GATE_FUNCTIONS", "gate_truth_table"]
 
 
@@ -674,6 +678,170 @@ class FixedPointConv2d(nn.Module):
 
     def forward(self, x):
         return F.conv2d(x, self.fixed_weight())
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self.config().items())
+
+
+# -- Sparse binary layers: the {alpha, beta} weight domain (Schiavone, Galati and Zuluaga, 2023) -------
+
+class _SparseWeights(_BinaryWeights):
+    """Weights in a learned two-value domain ``{alpha, beta}``: ``tau * sign(w) + phi`` with the
+    layer's ``tau`` and ``phi`` rounded to a signed fixed-point grid (``bits``-bit integers over
+    ``2**frac_bits``, straight-through in training), so ``alpha = phi - tau`` (latent weight < 0) and
+    ``beta = phi + tau`` (latent weight >= 0, the "connections").
+
+    ``alpha = -1, beta = +1`` (``tau = 1, phi = 0``, the start) is the ordinary binary layer;
+    ``alpha = 0`` a pruned one. Every weight is a multiple of ``2**-frac_bits``, so on +-1 inputs
+    every partial sum is exact in float32 while ``inputs * 2**(bits - 1) < 2**24`` (checked).
+    :meth:`sparsity_penalty` keeps the fraction of beta weights near an expected-connections target.
+    """
+
+    def _init_domain(self, fan_in: int, frac_bits: int, bits: int) -> None:
+        FixedPoint(frac_bits, bits)   # the same argument checks
+        if fan_in << (bits - 1) >= 1 << 24:
+            raise ValueError(f"{fan_in} inputs with {bits}-bit tau and phi could leave float32's exact "
+                             f"integers; use fewer bits")
+        self.frac_bits, self.bits = int(frac_bits), int(bits)
+        self.tau = nn.Parameter(torch.tensor(1.0))
+        self.phi = nn.Parameter(torch.tensor(0.0))
+        self.scale_mode, self.scale = False, None
+
+    @property
+    def grid_range(self) -> tuple[float, float]:
+        """The smallest and largest value ``tau`` and ``phi`` may take."""
+        lo, hi = FixedPoint(self.frac_bits, self.bits).range
+        return lo / 2 ** self.frac_bits, hi / 2 ** self.frac_bits
+
+    def domain(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tau, phi)`` as the layer uses them: on the grid (straight-through rounding)."""
+        lo, hi = FixedPoint(self.frac_bits, self.bits).range
+        return (_RoundSTE.apply(self.tau, self.frac_bits, lo, hi), _RoundSTE.apply(self.phi, self.frac_bits, lo, hi))
+
+    def alpha_beta(self) -> tuple[float, float]:
+        """The two weight values as used (Python floats, exact on the grid)."""
+        tau, phi = (float(v.detach()) for v in self.domain())
+        return phi - tau, phi + tau
+
+    def binary_weight(self) -> torch.Tensor:
+        """The weights as used: ``tau * sign(w) + phi`` (``tanh(w / temperature)`` for the sign while
+        binarizing progressively)."""
+        tau, phi = self.domain()
+        return tau * binarize(self.weight, self.temperature if self.training else None) + phi
+
+    def beta_fraction(self) -> torch.Tensor:
+        """The fraction of weights in the beta state, with the sign's straight-through gradient (it
+        lowers the latent weights near 0 while the fraction is above the target)."""
+        return (sign_ste(self.weight).mean() + 1) / 2
+
+    def sparsity_penalty(self, expected: float, gamma: float = 1.0) -> torch.Tensor:
+        """``gamma * relu(beta_fraction - expected)``: the loss term that keeps the fraction of beta
+        weights at or under the expected connections ``expected`` (EC, in ``(0, 1]``)."""
+        if not 0 < expected <= 1:
+            raise ValueError(f"the expected connections must be in (0, 1], not {expected!r}")
+        if gamma < 0:
+            raise ValueError(f"gamma must be non-negative, not {gamma!r}")
+        return gamma * torch.relu(self.beta_fraction() - expected)
+
+    @torch.no_grad()
+    def init_from(self, weight: torch.Tensor, expected: float) -> float:
+        """Start from full-precision weights of the layer's shape: the largest fraction ``expected``
+        of them become beta, the rest alpha, with ``alpha`` and ``beta`` the means of their parts
+        (the best two-level approximation for that split, in the least-squares sense). The domain is
+        scaled so its largest magnitude uses the grid's top half (a BatchNorm after the layer absorbs
+        a positive factor); returns that factor. Latent weights keep the split, scaled into [-1, 1].
+        """
+        if not 0 < expected <= 1:
+            raise ValueError(f"the expected connections must be in (0, 1], not {expected!r}")
+        w = torch.as_tensor(weight, dtype=torch.float32).reshape(self.weight.shape)
+        flat = w.flatten()
+        beta_count = max(1, round(expected * flat.numel()))
+        top = flat.topk(beta_count).values
+        cut = top[-1]
+        is_beta = w >= cut
+        beta = float(w[is_beta].mean())
+        alpha = float(w[~is_beta].mean()) if (~is_beta).any() else beta
+        if alpha == beta:
+            raise ValueError("the weights split into two equal parts; there is no two-level approximation")
+        largest = max(abs(alpha), abs(beta))
+        factor = self.grid_range[1] / 2 / largest
+        self.tau.fill_((beta - alpha) / 2 * factor)
+        self.phi.fill_((beta + alpha) / 2 * factor)
+        below = flat[flat < cut]
+        middle = (cut + below.max()) / 2 if len(below) else cut - 1
+        latent = w - middle
+        self.weight.copy_(latent / latent.abs().max().clamp_min(1e-12))
+        return factor
+
+    def check_state(self, state: dict) -> None:
+        lo, hi = self.grid_range
+        for key in ("tau", "phi"):
+            value = _check_tensor(state, key, torch.float32)
+            if value.numel() != 1 or not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{key!r} must be one finite number")
+            step = 2.0 ** -self.frac_bits
+            if not lo - step / 2 <= float(value) < hi + step / 2:
+                raise ValueError(f"{key} = {float(value)!r} is outside the {self.bits}-bit grid's range "
+                                 f"{lo}..{hi}")
+
+    def _domain_repr(self) -> str:
+        return f"frac_bits={self.frac_bits}, bits={self.bits}"
+
+
+@layer_type(check_state=True)
+class SparseBinaryLinear(_SparseWeights):
+    """Fully connected layer with weights in the learned ``{alpha, beta}`` domain on binary (+-1)
+    inputs: ``y = x @ (tau * sign(W) + phi).T``, exact in float32 (see :class:`_SparseWeights`)."""
+
+    def __init__(self, in_features: int, out_features: int, frac_bits: int = 4, bits: int = 8):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"SparseBinaryLinear sizes must be positive, not ({in_features}, {out_features})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-1, 1) * 1e-2)
+        self._init_domain(self.in_features, frac_bits, bits)
+
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "frac_bits": self.frac_bits, "bits": self.bits}
+
+    def forward(self, x):
+        return F.linear(x, self.binary_weight())
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, {self._domain_repr()}"
+
+
+@layer_type(check_state=True)
+class SparseBinaryConv2d(_SparseWeights):
+    """2-D convolution with weights in the learned ``{alpha, beta}`` domain on binary (+-1) inputs:
+    ``y = conv2d(pad(x, padding, pad_value), tau * sign(W) + phi, stride)``. The border holds a binary
+    value (``pad_value`` -1 or +1), so every output is a sum over a whole window."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, pad_value: int = -1, frac_bits: int = 4, bits: int = 8):
+        super().__init__()
+        if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
+            raise ValueError("SparseBinaryConv2d sizes must be positive (padding non-negative)")
+        if pad_value not in (-1, 1):
+            raise ValueError(f"SparseBinaryConv2d pads with -1 or +1, not {pad_value!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride, self.padding, self.pad_value = (int(kernel_size), int(stride), int(padding),
+                                                                       int(pad_value))
+        k = self.kernel_size
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, k, k).uniform_(-1, 1) * 1e-2)
+        self._init_domain(self.in_channels * k * k, frac_bits, bits)
+
+    def config(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "pad_value": self.pad_value, "frac_bits": self.frac_bits, "bits": self.bits}
+
+    def forward(self, x):
+        p = self.padding
+        if p:
+            x = F.pad(x, (p, p, p, p), value=float(self.pad_value))
+        return F.conv2d(x, self.binary_weight(), stride=self.stride)
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.config().items())

@@ -22,7 +22,8 @@ from torch.nn import functional as F
 from .datasets import fashion_mnist
 from .intmath import ceil_div
 from .model_file import load, save
-from .nn import BinaryConv2d, BinaryLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer
+from .nn import (BinaryLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer, SparseBinaryLinear, _BinaryWeights,
+                 _SparseWeights)
 from .progress import bar
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
@@ -207,14 +208,15 @@ def _score_scale(model: nn.Sequential, images: torch.Tensor) -> float:
             bits = model[:-1].eval()(model_inputs(model, images[:1]))
         model.train(was_training)
         return 1 / math.sqrt(max(1, bits.shape[1] // model[-1].classes))
-    last = next(m for m in reversed(model) if isinstance(m, BinaryLinear))
+    last = next(m for m in reversed(model) if isinstance(m, (BinaryLinear, SparseBinaryLinear)))
     return 1 / math.sqrt(last.in_features)
 
 
 def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, epochs: int,
           batch_size: int = 256, lr: float = 1e-3, augmentation: str = "none", seed: int = 0,
           progressive: tuple[float, float] | None = None, tau: float | None = None,
-          logic: LogicSchedule | None = None, log=print) -> list[dict]:
+          logic: LogicSchedule | None = None, sparsity: tuple[float, float] | None = None,
+          log=print) -> list[dict]:
     """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows.
 
     ``progressive=(start, end)`` binarizes the weights progressively (:func:`temperature_at`).
@@ -224,7 +226,11 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     the eval-mode accuracy of the finished (Boolean) network on the training images.
 
     ``log`` gets a line per epoch; on a terminal a bar over each epoch's batches shows on stderr as
-    well (:func:`bnn_hw.progress.bar`)."""
+    well (:func:`bnn_hw.progress.bar`).
+
+    ``sparsity=(expected, gamma)`` adds every sparse layer's
+    :meth:`~bnn_hw.nn.SparseBinaryLinear.sparsity_penalty` to the loss, and each row gets the layers'
+    fractions of beta weights (``beta_fraction``)."""
     log_t = nn.Parameter(torch.tensor(math.log(_score_scale(model, images) if tau is None else 1 / tau)),
                          requires_grad=tau is None)
     gates = logic_layers(model)
@@ -234,7 +240,8 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     optimizer = torch.optim.Adam([p for p in model.parameters()] + ([log_t] if tau is None else []), lr=lr)
     steps_per_epoch = ceil_div(len(images), batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch)
-    layers = [m for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
+    layers = binary_layers(model)
+    sparse = sparse_layers(model)
     binary = [m.weight for m in layers]
     step, steps = 0, epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(seed)
@@ -257,6 +264,8 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
             x, y = model_inputs(model, augment(images[idx], augmentation, generator)), labels[idx]
             scores = model(x)
             loss = F.cross_entropy(scores * log_t.exp(), y)
+            if sparsity is not None:
+                loss = loss + sum(layer.sparsity_penalty(*sparsity) for layer in sparse)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -269,6 +278,9 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         row = {"epoch": epoch, "loss": total_loss / len(images), "train_acc": correct / len(images),
                "seconds": time.perf_counter() - t0}
         note = ""
+        if sparse:
+            row["beta_fraction"] = [round(float(layer.beta_fraction()), 4) for layer in sparse]
+            note = f"  beta fraction {' '.join(f'{f:.3f}' for f in row['beta_fraction'])}"
         if gates:
             row["confidence"] = [round(layer.confidence(), 4) for layer in gates]
             row["redrawn"] = redraw_step(gates, epoch, epochs, schedule)
@@ -324,9 +336,19 @@ def save_with_metrics(model: nn.Sequential, out: str, test_images: torch.Tensor,
     return metrics
 
 
+def binary_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers with latent binary weights (binary and sparse binary, nested ones included)."""
+    return [m for m in model.modules() if isinstance(m, _BinaryWeights)]
+
+
+def sparse_layers(model: nn.Module) -> list[nn.Module]:
+    """The layers whose weights are in a learned ``{alpha, beta}`` domain."""
+    return [m for m in model.modules() if isinstance(m, _SparseWeights)]
+
+
 def weight_bits(model: nn.Module) -> int:
-    """Binary weights of a model (its BinaryConv2d and BinaryLinear layers, nested ones included)."""
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (BinaryConv2d, BinaryLinear)))
+    """Binary weights of a model (its binary and sparse binary layers, nested ones included)."""
+    return sum(m.weight.numel() for m in binary_layers(model))
 
 
 def train_example(args, build_model, config: dict) -> dict:

@@ -73,6 +73,19 @@ def matrix_traffic(vectors: int, out_features: int, in_features: int, slices: in
     )
 
 
+def unrolled_traffic(out_features: int, in_features: int, counted_bits: int, slices: int, shared: bool) -> Traffic:
+    """An unrolled dense unit's product per inference: no weight memory (the weights are logic), the
+    input vector registered once, ``counted_bits`` literals counted (plus all inputs once, ``shared``
+    by a sparse layer's channels), a combination per channel (``shared``) and ``slices`` comparisons."""
+    return Traffic(
+        fmap_bits=in_features,
+        binary_ops=2 * counted_bits + (in_features if shared else 0),
+        int_ops=out_features * (slices + shared),
+        activations=out_features * slices,
+        channel_outputs=out_features if slices else 0,
+    )
+
+
 #: Energy per operation and per 64-bit on-chip memory access at 45 nm, 0.9 V, in pJ: M. Horowitz,
 #: "Computing's energy problem (and what we can do about it)", ISSCC 2014. ``binary_op`` is not in
 #: the paper: it is taken as 1/32 of a 32-bit integer add (one full-adder bit), an assumption.

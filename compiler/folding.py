@@ -11,7 +11,8 @@ no layer gets more than those 1,024 lanes by default. A network without such a l
 takes its input 16 values per word.
 ``folding_for_fps`` picks the cheapest folding meeting a frame rate at a clock; the plan module's
 ``fastest_fitting_folding`` the fastest one that fits a device.
-Overrides come from a JSON file (``{"dense1": {"pe": 8, "simd": 32}}``) or ``NAME=PExSIMD`` options.
+Overrides come from a JSON file (``{"dense1": {"pe": 8, "simd": 32}}``) or ``NAME=PExSIMD`` options;
+``NAME=unrolled`` (``"unrolled"`` in the file) builds a dense layer unrolled, its weights as logic.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from .ops._matrix import MAX_ROM_DEPTH
 from ..intmath import ceil_div
 from .ops.base import Fold, FoldRule, StreamOp
 
-__all__ = ["Fold", "MAX_ROM_DEPTH", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
+__all__ = ["Fold", "MAX_ROM_DEPTH", "UNROLLED", "default_folding", "folding_for_cycles", "folding_for_fps", "parse_folding",
            "apply_folding"]
 
 
@@ -92,37 +93,51 @@ def folding_for_fps(graph: Graph, fps: float, clock_hz: float) -> dict[str, Fold
     return folding_for_cycles(graph, budget)
 
 
-def _parse_option(text: str) -> tuple[str, Fold]:
-    m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*=\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m or int(m[2]) < 1 or int(m[3]) < 1:
-        raise BnnHwError(f"bad folding {text!r}: write NAME=PExSIMD with positive PE and SIMD, e.g. dense1=16x64")
-    return m[1], Fold(int(m[2]), int(m[3]))
+#: The folding override that builds a dense layer unrolled (its full lanes: weights as logic).
+UNROLLED = "unrolled"
+
+
+def _parse_option(text: str) -> tuple[str, Fold | str]:
+    m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*=\s*(?:(\d+)\s*[xX]\s*(\d+)|(unrolled))\s*", text)
+    if not m or (m[4] is None and (int(m[2]) < 1 or int(m[3]) < 1)):
+        raise BnnHwError(f"bad folding {text!r}: write NAME=PExSIMD with positive PE and SIMD, e.g. dense1=16x64, "
+                         f"or NAME=unrolled")
+    return m[1], UNROLLED if m[4] else Fold(int(m[2]), int(m[3]))
 
 
 def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
-    """Folding overrides from a JSON file path or a comma-separated ``NAME=PExSIMD`` list."""
+    """Folding overrides from a JSON file path or a comma-separated ``NAME=PExSIMD`` list; a layer
+    given as ``unrolled`` gets its full lanes when the folding is applied (:func:`apply_folding`)."""
     if os.path.isfile(spec):
         try:
             with open(spec) as f:
                 data = json.load(f)
-            return {str(k): Fold(int(v["pe"]), int(v["simd"])) for k, v in data.items()}
+            return {str(k): UNROLLED if v == UNROLLED else Fold(int(v["pe"]), int(v["simd"]))
+                    for k, v in data.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise BnnHwError(f"{spec}: bad folding file ({e}); expected "
-                             f'{{"dense1": {{"pe": 16, "simd": 64}}, ...}}') from None
+                             f'{{"dense1": {{"pe": 16, "simd": 64}}, "dense2": "unrolled", ...}}') from None
     return dict(_parse_option(part) for part in str(spec).split(",") if part.strip())
 
 
-def apply_folding(graph: Graph, overrides: dict[str, Fold] | None = None,
+def apply_folding(graph: Graph, overrides: dict[str, Fold | str] | None = None,
                   base: dict[str, Fold] | None = None) -> dict[str, Fold]:
-    """``base`` (default: :func:`default_folding`) with ``overrides`` applied; the argmax head and
-    table lookups follow their producer's pe (a table lookup with as few lanes as keep up with it)."""
+    """``base`` (default: :func:`default_folding`) with ``overrides`` applied (:data:`UNROLLED`: the
+    layer's full lanes, for a layer that unrolls); the argmax head and table lookups follow their
+    producer's pe (a table lookup with as few lanes as keep up with it)."""
     folds = dict(base) if base is not None else default_folding(graph)
+    types = graph.types()
     for name, fold in (overrides or {}).items():
         if name not in folds:
             raise BnnHwError(f"folding names {name!r}, which is not a foldable layer; "
                              f"foldable layers: {', '.join(folds)}")
+        if fold == UNROLLED:
+            node = graph.node(name)
+            if not getattr(node.op, "unrolls", False):
+                raise BnnHwError(f"folding asks for {name} unrolled, but only dense layers (BinaryLinear, "
+                                 f"SparseBinaryLinear) unroll")
+            fold = Fold(*node.op.lanes(types[node.inputs[0]]))
         folds[name] = fold
-    types = graph.types()
     for node, in_type in _stages(graph, FoldRule.FOLLOWS):
         producer, fold = graph.node(node.inputs[0]), folds[node.inputs[0]]
         cycles = producer.op.cycles(types[producer.inputs[0]], fold)

@@ -37,14 +37,16 @@ def _input_type(layers) -> TensorType:
         if len(layers) > 1 and isinstance(layers[1], (bnn.Thermometer, bnn.PixelConv2d)):
             return TensorType((first.height, first.width, first.channels), Kind.UINT8, 8)
         return TensorType((first.height, first.width, first.channels), Kind.BITS)
-    if any(isinstance(m, (bnn.BinaryConv2d, nn.MaxPool2d, nn.Flatten)) for m in layers):
+    if any(isinstance(m, (bnn.BinaryConv2d, bnn.SparseBinaryConv2d, nn.MaxPool2d, nn.Flatten)) for m in layers):
         raise UnsupportedModelError("a convolutional model must start with bnn_hw.nn.ImageInput(channels, "
                                     "height, width), which declares the image size to build hardware for")
-    first_vector = next((m for m in layers if isinstance(m, (bnn.BinaryLinear, bnn.LogicLayer))), None)
+    dense = (bnn.BinaryLinear, bnn.SparseBinaryLinear)
+    first_vector = next((m for m in layers if isinstance(m, dense + (bnn.LogicLayer,))), None)
     if first_vector is None:
-        raise UnsupportedModelError("the model has no BinaryLinear or LogicLayer layer; there is nothing to compile")
+        raise UnsupportedModelError("the model has no BinaryLinear, SparseBinaryLinear or LogicLayer layer; "
+                                    "there is nothing to compile")
     name = type(first_vector).__name__
-    features = first_vector.in_features if isinstance(first_vector, bnn.BinaryLinear) else first_vector.in_bits
+    features = first_vector.in_features if isinstance(first_vector, dense) else first_vector.in_bits
     if isinstance(first, bnn.Thermometer):
         k = len(first.thresholds)
         if features % k:
@@ -128,9 +130,9 @@ def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, f
     for index, layer in enumerate(layers):
         label = f"{prefix}{index + first}"
         flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
-        if flattened and not isinstance(layer, (bnn.BinaryLinear, bnn.LogicLayer)):
+        if flattened and not isinstance(layer, (bnn.BinaryLinear, bnn.SparseBinaryLinear, bnn.LogicLayer)):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
-                                        f"directly by a BinaryLinear or a LogicLayer")
+                                        f"directly by a BinaryLinear, a SparseBinaryLinear or a LogicLayer")
         lowering = LOWERINGS.get(type(layer))
         if lowering is None:
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "

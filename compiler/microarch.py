@@ -13,10 +13,12 @@ the data flow, so its facts live in the compiler, and plan and hardware cannot d
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from ..intmath import ceil_div
 
 __all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "GROUP_COUNT_FANIN", "group_count_levels",
+           "aligned_count_levels", "unrolled_cost", "UnrolledCost",
            "element_range", "dot_bound", "rom_bank_depth",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
            "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
@@ -84,6 +86,66 @@ def group_count_levels(bits: int) -> list[list[int]]:
         below = levels[-1]
         levels.append([sum(below[j:j + GROUP_COUNT_FANIN]) for j in range(0, len(below), GROUP_COUNT_FANIN)])
     return levels
+
+
+def aligned_count_levels(groups: list[int]) -> list[list[list[int]]]:
+    """:func:`group_count_levels` of several groups of bits counted side by side (a channel's mask
+    bits each), padded to the same number of register levels: a group whose count is done early
+    carries it on, registered, so that every count of a word arrives together. ``levels[depth][g]`` is
+    group ``g``'s counts at that level (empty for a group of no bits, whose count is 0)."""
+    per_group = [group_count_levels(n) if n else [] for n in groups]
+    depth = max((len(levels) for levels in per_group), default=0)
+    return [[levels[min(d, len(levels) - 1)] if levels else [] for levels in per_group] for d in range(depth)]
+
+
+class UnrolledCost(NamedTuple):
+    """The estimate of an unrolled dense unit (:func:`unrolled_cost`)."""
+
+    lut4: int
+    ff: int
+    latency: int     #: cycles from an input word to its result in the output FIFO
+
+    def cost(self, binary_ops: int, weight_bits: int) -> "Cost":
+        from .cost import Cost
+        return Cost(cycles=1, lut4=self.lut4, ff=self.ff, weight_bits=weight_bits, binary_ops=binary_ops)
+
+
+def _count_cost(levels: list[list[list[int]]]) -> tuple[int, int]:
+    """LUT4 and flip-flops of counts level by level: a lookup per count bit of each slice, an adder
+    (one LUT4 per bit of its sum, a carry chain) per sum of the later levels, every level registered."""
+    lut4 = ff = 0
+    for depth, level in enumerate(levels):
+        for group, counts in enumerate(level):
+            widths = [c.bit_length() for c in counts]
+            ff += sum(widths)
+            if depth == 0:
+                lut4 += sum(widths)
+            elif counts != levels[depth - 1][group]:
+                lut4 += sum(widths)
+    return lut4, ff
+
+
+def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
+                  score_width: int | None = None) -> UnrolledCost:
+    """Estimated cost of an unrolled dense unit: the input word registered, each channel's ``counted``
+    bits counted (``N`` literals for a binary layer; a sparse layer's mask bits, with the count of all
+    ``n_inputs`` bits ``shared`` by the channels), then (``shared``) each channel's ``a p0 + d p1``,
+    then ``slices`` comparisons per channel against constants (0: a score of ``score_width`` bits) and
+    the output FIFO. One LUT4 per bit of every sum and comparison (carry chains)."""
+    levels = aligned_count_levels(list(counted) + ([n_inputs] if shared else []))
+    lut4, ff = _count_cost(levels)
+    value_width = max(n_inputs, 1).bit_length() + (4 if shared else 1)
+    channels = len(counted)
+    if shared:
+        lut4 += channels * value_width
+        ff += channels * value_width
+    out_bits = channels * (slices if slices else score_width)
+    lut4 += channels * value_width * max(slices, 1)
+    stages = 1 + len(levels) + shared + 1
+    # output FIFO (stages + 4 words): LUT RAM and its registered output
+    lut4 += ceil_div(out_bits * 3, 2) + 40
+    ff += n_inputs + 2 * out_bits + 40
+    return UnrolledCost(lut4, ff, stages + 1)
 
 
 # -- the sliding-window generator (bnn_hw.hdl.sliding_window) ---------------------------------------

@@ -7,6 +7,8 @@ out as the model computes them:
 
 - :func:`fold_thresholds`: a binary layer's popcount (or a pixel layer's sum) to bits, ``count >= T``
   per channel and slice (a negative scale flips the channel's weights);
+- :func:`fold_score_thresholds`: a layer's integer scores (any range, such as a sparse binary layer's)
+  to bits, ``score >= T`` per channel and slice, inverted for a channel whose activation falls;
 - :func:`fold_table`: a binary layer's popcount to fixed-point integers, one table per channel;
 - :func:`fold_levels`: a fixed-point 1x1 convolution's sums to fixed-point levels (a monotone step
   function, found by binary search and checked against the model's operations).
@@ -19,7 +21,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from .microarch import element_range
 
-__all__ = ["fold_thresholds", "fold_table", "fold_levels"]
+__all__ = ["fold_thresholds", "fold_score_thresholds", "fold_table", "fold_levels"]
 
 #: :func:`fold_levels` checks its thresholds on every sum of a domain up to this size (values times
 #: channels), else on this many random sums and those next to every threshold.
@@ -67,6 +69,53 @@ def fold_thresholds(n_inputs: int, channels: int, chain, offsets=None, *,
     first_one = np.minimum(len(domain) - ones, len(domain) - 1)
     thresholds = np.where(ones > 0, domain[first_one], domain[-1] + 1)
     return thresholds.astype(np.int64), flip
+
+
+#: :func:`fold_score_thresholds` evaluates the chain on this many scores (times channels) at a time.
+_SCORE_BATCH = 1 << 22
+
+
+def fold_score_thresholds(bound: int, channels: int, chain) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds for ``sign(chain(score))`` over every integer score ``-bound..bound``, per channel.
+
+    ``chain`` is the real-valued ops (Scale, BatchNorm) and last the :class:`Sign` (K slices), run
+    with the model's float32 operations. Returns ``(thresholds, invert)``, ``(channels, K)`` and
+    ``(channels,)``: output bit ``j`` of channel ``c`` is ``(score >= thresholds[c, j]) != invert[c]``.
+    A channel whose bits rise with the score has ``invert`` False and each threshold the first score
+    giving 1 (``bound + 1``: never); one whose bits fall has ``invert`` True and each threshold the
+    first score giving 0. A channel whose bits do not change one way is not a threshold: an error.
+    """
+    import torch
+
+    *real, sign = chain
+    first_one = first_zero = None
+    rising = np.ones(channels, bool)
+    falling = np.ones(channels, bool)
+    previous = None
+    step = max(1, _SCORE_BATCH // channels)
+    for lo in range(-bound, bound + 1, step):
+        scores = np.arange(lo, min(lo + step, bound + 1))
+        with torch.no_grad():
+            t = _through(real, np.repeat(scores[:, None], channels, axis=1))
+            bits = sign.slice_bits(t).numpy()                      # (values, M, K)
+        if first_one is None:
+            first_one = np.full(bits.shape[1:], bound + 1, np.int64)
+            first_zero = first_one.copy()
+        joined = bits if previous is None else np.concatenate([previous[None], bits])
+        steps = np.diff(joined.astype(np.int8), axis=0)
+        rising &= (steps >= 0).all(axis=(0, 2))
+        falling &= (steps <= 0).all(axis=(0, 2))
+        for found, value in ((first_one, True), (first_zero, False)):
+            hit = (bits == value).any(axis=0) & (found == bound + 1)
+            found[hit] = scores[np.argmax(bits == value, axis=0)][hit]
+        previous = bits[-1]
+    if not (rising | falling).all():
+        c = int(np.flatnonzero(~(rising | falling))[0])
+        raise UnsupportedModelError(f"channel {c}: the activation is not monotonic in the layer's sum, "
+                                    f"so it cannot be a threshold")
+    invert = ~rising   # constant channels count as rising
+    thresholds = np.where(invert[:, None], first_zero, first_one)
+    return thresholds.astype(np.int64), invert
 
 
 def fold_table(n_inputs: int, channels: int, chain) -> np.ndarray:

@@ -20,11 +20,11 @@ from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
 from ..compiler.gates import CONSTANT, Netlist
-from ..compiler.microarch import GROUP_COUNT_FANIN, GROUP_COUNT_SLICE, group_count_levels
 from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._free_running import FreeRunningPipeline
 from .chain import Chain
+from .group_count import count_groups
 from .registry import builds
 from .repack import Repack
 from .sliding_window import SlidingWindow
@@ -115,34 +115,10 @@ class GateNetwork(wiring.Component):
         return m
 
     def _counts(self, m, pipe, outputs):
-        """The groups' counts of ``outputs``, level by level as :func:`group_count_levels` plans them,
-        every level registered."""
+        """The groups' counts of ``outputs`` (:func:`~bnn_hw.hdl.group_count.count_groups`)."""
         group = len(outputs) // self._classes
-        levels = group_count_levels(group)
-        partial = [[_slice_count(Cat(outputs[k * group + lo:k * group + lo + n]))
-                    for lo, n in zip(range(0, group, GROUP_COUNT_SLICE), levels[0])]
-                   for k in range(self._classes)]
-        for depth, level in enumerate(levels):
-            if depth:
-                partial = [[sum(counts[j:j + GROUP_COUNT_FANIN])[:largest.bit_length()]
-                            for j, largest in zip(range(0, len(counts), GROUP_COUNT_FANIN), level)]
-                           for counts in partial]
-            held = pipe.stage(Cat(*(c for counts in partial for c in counts)), f"counts{depth}")
-            # split the register back into each class's counts
-            widths = [largest.bit_length() for largest in level]
-            offsets = np.concatenate([[0], np.cumsum(widths)]).tolist()
-            partial = [[held[offsets[-1] * k + offsets[j]:offsets[-1] * k + offsets[j + 1]]
-                        for j in range(len(level))] for k in range(self._classes)]
-        width = self._score_width
-        return Cat(_zero_extend(counts[0], width) for counts in partial)
-
-
-def _slice_count(bits):
-    """The number of 1s among a few bits, as a lookup of every bit pattern's count: each count bit
-    is one Boolean function of the slice (one LUT4 for a slice of four)."""
-    n = len(bits)
-    table = Cat(Const(bin(v).count("1"), n.bit_length()) for v in range(1 << n))
-    return table.word_select(bits, n.bit_length())
+        counts = count_groups(pipe, [outputs[k * group:(k + 1) * group] for k in range(self._classes)])
+        return Cat(_zero_extend(count, self._score_width) for count in counts)
 
 
 def _zero_extend(value, width: int):

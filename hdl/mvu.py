@@ -11,7 +11,7 @@ and slice sums of :mod:`bnn_hw.hdl.mvu_datapath`.
 from typing import NamedTuple
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -25,6 +25,7 @@ from ._output import buffered_output
 from .mvu_datapath import Pipeline
 from .mvu_mac import MacDatapath
 from .mvu_popcount import PopcountDatapath
+from .mvu_sparse import SparseDatapath
 from .registry import builds
 
 __all__ = ["MatrixVectorUnit"]
@@ -55,8 +56,9 @@ def _weight_array(weights, weight_bits):
     return weights.astype(np.uint8 if weight_bits == 1 else np.int64)
 
 
-def _threshold_tables(thresholds, M):
-    """``thresholds`` checked and as a 3-D int64 array (classes, M, K), rows sorted ascending."""
+def _threshold_tables(thresholds, M, ordered=True):
+    """``thresholds`` checked and as a 3-D int64 array (classes, M, K), rows sorted ascending where
+    ``ordered`` (a sparse unit's inverted channels have theirs descending)."""
     try:
         tarr = np.asarray(thresholds)
         if tarr.dtype.kind not in "iu" and not (tarr.dtype.kind == "f" and np.all(tarr == np.round(tarr))):
@@ -69,7 +71,7 @@ def _threshold_tables(thresholds, M):
     if tarr.ndim != 3 or tarr.shape[0] < 1 or tarr.shape[1] != M or tarr.shape[2] < 1:
         raise ValueError(f"thresholds must have shape ({M}, K) or (classes, {M}, K) with K >= 1, "
                          f"not {tarr.shape}")
-    if np.any(np.diff(tarr, axis=2) < 0):
+    if ordered and np.any(np.diff(tarr, axis=2) < 0):
         raise ValueError("each row of thresholds must be sorted ascending")
     return tarr
 
@@ -175,6 +177,13 @@ class MatrixVectorUnit(wiring.Component):
         Multi-bit elements are two's complement (default: unsigned).
     weight_bits : int
         1 (+-1 weights) or 2..16 (two's complement integer weights; multi-bit elements only).
+    sparse : (a, d), optional
+        A sparse ``{alpha, beta}`` layer: ``weights`` are its mask bits and each lane computes
+        ``a * popcount(x) + d * popcount(x AND w)`` (:class:`~bnn_hw.hdl.mvu_sparse.SparseDatapath`),
+        thresholded (``thresholds`` required).
+    invert : array-like of bool, shape (M,), optional
+        With ``sparse``: channels whose output bits are inverted (an extra bit per lane in the
+        threshold ROM).
 
     Attributes
     ----------
@@ -184,7 +193,7 @@ class MatrixVectorUnit(wiring.Component):
     """
 
     def __init__(self, weights, thresholds, pe, simd, schedule=None, element_width=1, signed_elements=False,
-                 weight_bits=1):
+                 weight_bits=1, sparse=None, invert=None):
         # recorded first so that __repr__ works even when validation fails
         self._pe = pe
         self._simd = simd
@@ -205,11 +214,22 @@ class MatrixVectorUnit(wiring.Component):
         self._M, self._N = self._weights.shape[1:]
         self._schedule = None
         if thresholds is not None:
-            self._thresholds = _threshold_tables(thresholds, self._M)
+            self._thresholds = _threshold_tables(thresholds, self._M, ordered=sparse is None)
             self._schedule = _class_schedule(schedule, self._thresholds.shape[0])
         elif schedule is not None:
             raise ValueError("a schedule needs thresholds")
-        if self._e == 1:
+        self._invert = None
+        if sparse is not None:
+            if self._e != 1 or self._b != 1 or thresholds is None:
+                raise ValueError("a sparse unit takes binary elements and mask bits, and gives thresholded bits")
+            self._datapath = SparseDatapath(pe, simd, *sparse)
+            if invert is not None:
+                self._invert = np.asarray(invert, bool)
+                if self._invert.shape != (self._M,):
+                    raise ValueError(f"invert must have shape ({self._M},), not {self._invert.shape}")
+        elif invert is not None:
+            raise ValueError("only a sparse unit inverts channels")
+        elif self._e == 1:
             self._datapath = PopcountDatapath(pe, simd)
         else:
             self._datapath = MacDatapath(pe, simd, self._e, self._signed, self._b)
@@ -334,8 +354,11 @@ class MatrixVectorUnit(wiring.Component):
         """
         M, pe, K, NF = self._M, self._pe, self.k, self.nf
         lo, hi = self.accumulator_range
-        tw = (hi + 1).bit_length() + (lo < 0)  # signed for pixel units
+        tw = Shape.cast(range(lo, hi + 2)).width  # two's complement where values go below 0
         mask = (1 << tw) - 1
+        invert = np.zeros(NF * pe, bool)
+        if self._invert is not None:
+            invert[:M] = self._invert
         words = []
         for table in self._thresholds:
             clipped = np.full((NF * pe, K), hi + 1, dtype=np.int64)
@@ -345,6 +368,8 @@ class MatrixVectorUnit(wiring.Component):
                 for l in range(pe):
                     for j in range(K):
                         word |= (int(clipped[nf * pe + l, j]) & mask) << ((l * K + j) * tw)
+                    if self._invert is not None:
+                        word |= int(invert[nf * pe + l]) << (pe * K * tw + l)
                 words.append(word)
         return words, tw
 
@@ -581,9 +606,10 @@ class MatrixVectorUnit(wiring.Component):
         is not in the comparator path."""
         pe, K = self._pe, self.k
         words, tw = self.threshold_words()
-        pipe.m.submodules.trom = trom = Memory(shape=unsigned(pe * K * tw), depth=len(words), init=words)
+        width = pe * K * tw + (pe if self._invert is not None else 0)
+        pipe.m.submodules.trom = trom = Memory(shape=unsigned(width), depth=len(words), init=words)
         tport = trom.read_port()
-        thr3 = Signal(pe * K * tw, reset_less=True)
+        thr3 = Signal(width, reset_less=True)
         pipe.m.d.comb += [tport.addr.eq(taddr), tport.en.eq(pipe.advance)]
         pipe.register(thr3, tport.data)
         signed_thresholds = self.accumulator_range[0] < 0
@@ -591,7 +617,8 @@ class MatrixVectorUnit(wiring.Component):
         for l in range(pe):
             for j in range(K):
                 t = thr3[(l * K + j) * tw:(l * K + j + 1) * tw]
-                bits.append(acc[l] >= (t.as_signed() if signed_thresholds else t))
+                bit = acc[l] >= (t.as_signed() if signed_thresholds else t)
+                bits.append(bit ^ thr3[pe * K * tw + l] if self._invert is not None else bit)
         return Cat(bits)
 
     def _scores(self, m, acc, nf3):
@@ -609,9 +636,25 @@ class MatrixVectorUnit(wiring.Component):
         return Cat(lanes)
 
 
+    @classmethod
+    def for_sparse(cls, op, form, fold):
+        """The folded unit of a :class:`~bnn_hw.compiler.ops.SparseDense` (``form`` its
+        :meth:`~bnn_hw.compiler.ops.SparseDense.hardware_form`): mask bits as weights."""
+        if form.thresholds is None:
+            raise ValueError(f"{op!r} gives scores, which only its unrolled build computes: fold it to its "
+                             f"full lanes ({op.out_features}x{op.in_features}, or NAME=unrolled)")
+        return cls(op.mask, form.thresholds, pe=fold.pe, simd=fold.simd, sparse=(form.a, form.d),
+                   invert=form.invert if form.invert.any() else None)
+
+
 @builds(ops.BinaryDense)
 def _binary_dense(op, in_type, fold):
-    """XNOR-popcount of the input bits, then the op's thresholds (or its scores)."""
+    """XNOR-popcount of the input bits, then the op's thresholds (or its scores); unrolled at full
+    lanes (:class:`~bnn_hw.hdl.unrolled_dense.UnrolledDense`)."""
+    if op.is_unrolled(in_type, fold):
+        from .unrolled_dense import UnrolledDense
+        return UnrolledDense(2 * op.weights.astype(np.int8) - 1, op.thresholds, score_scale=2,
+                             score_offsets=np.full(op.out_features, op.in_features), score_width=op.score_width)
     return MatrixVectorUnit(op.weights, op.thresholds, pe=fold.pe, simd=fold.simd)
 
 

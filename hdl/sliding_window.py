@@ -244,16 +244,24 @@ class SlidingWindow(wiring.Component):
 # A convolution is a window generator, a gearbox to the unit's words where they differ, and a
 # matrix-vector unit.
 
+def _windows(op, in_type, simd: int) -> dict:
+    """A binary convolution's window generator and, where the unit's words differ from pixels, the
+    gearbox to ``simd``-bit words."""
+    h, w, c = in_type.shape
+    stages = {"window": SlidingWindow(h, w, c, op.kernel, op.stride, op.padding, op.pad_bit, op.groups,
+                                      replicate=op.replicate)}
+    if simd != op.group_channels:
+        stages["gearbox"] = Repack(op.window_bits, op.group_channels, simd)
+    return stages
+
+
 @builds(ops.BinaryConv2d)
 def _binary_conv(op, in_type, fold):
     """Sliding-window generator, a gearbox to ``simd``-bit words, and a matrix-vector unit whose
     threshold table follows each output pixel's border class."""
-    h, w, c = in_type.shape
-    g, per, cg = op.groups, op.out_channels // op.groups, op.group_channels
-    stages = {"window": SlidingWindow(h, w, c, op.kernel, op.stride, op.padding, op.pad_bit, g,
-                                      replicate=op.replicate)}
-    if fold.simd != cg:
-        stages["gearbox"] = Repack(op.window_bits, cg, fold.simd)
+    h, w, _ = in_type.shape
+    g, per = op.groups, op.out_channels // op.groups
+    stages = _windows(op, in_type, fold.simd)
     # Vector v is group v % g of an output pixel: weight set v % g, and threshold table
     # (border class of the pixel) * g + group, from a schedule when there is more than one.
     weights = op.weights.reshape(g, per, -1)
@@ -265,6 +273,16 @@ def _binary_conv(op, in_type, fold):
             class_of, _ = op.border_classes(h, w)
             schedule = (class_of.reshape(-1, 1) * g + np.arange(g)).reshape(-1)
     stages["mvu"] = MatrixVectorUnit(weights, thresholds, pe=fold.pe, simd=fold.simd, schedule=schedule)
+    return Chain(stages)
+
+
+@builds(ops.SparseConv2d)
+def _sparse_conv(op, in_type, fold):
+    """Sliding-window generator, a gearbox to ``simd``-bit words (whole windows unrolled), and the
+    sparse product of each window."""
+    from .unrolled_dense import sparse_unit
+    stages = _windows(op, in_type, fold.simd)
+    stages["unit"] = sparse_unit(op.dense, op.is_unrolled(in_type, fold), fold)
     return Chain(stages)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
                                  FixedSign, Fold, GateNetwork, LevelThresholds, LogicConv, LogicJoin, MaxPool, PixelConv2d,
-                                 Requantize, Thermometer)
+                                 Requantize, SparseConv2d, SparseDense, Thermometer)
 from bnn_hw.compiler.gates import layered_netlist
 
 __all__ = ["EXAMPLES", "Example", "random_values"]
@@ -78,7 +78,39 @@ def binary_dense(rng):
     # thresholds near the popcounts' mean, so a threshold off by one shows
     thresholds = _sorted_thresholds(rng, n // 2 - 2, n // 2 + 2, (m, k)) if k else None
     op = BinaryDense(_bits(rng, m, n), thresholds)
-    return Example(op, (TensorType((n,), Kind.BITS),), _fold(rng, m, n))
+    fold = Fold(m, n) if rng.random() < 0.3 else _fold(rng, m, n)   # full lanes: built unrolled
+    return Example(op, (TensorType((n,), Kind.BITS),), fold)
+
+
+def sparse_dense(rng):
+    """Any alpha and beta, a sparsity from 1% to 50%, odd sizes; unrolled (full lanes) or folded."""
+    n, m, k = int(rng.integers(3, 60)), int(rng.integers(2, 20)), int(rng.integers(0, 4))
+    alpha, beta = (int(v) for v in rng.choice(np.arange(-6, 7), 2, replace=False))
+    mask = (rng.random((m, n)) < rng.uniform(0.01, 0.5)).astype(np.uint8)
+    op = SparseDense(mask, alpha, beta)
+    unrolled = k == 0 or rng.random() < 0.5   # scores only unrolled
+    if k:
+        spread = op.score_bound // 4 + 1
+        op = SparseDense(mask, alpha, beta, rng.integers(-spread, spread + 1, (m, k)), rng.random(m) < 0.5)
+    return Example(op, (TensorType((n,), Kind.BITS),), Fold(m, n) if unrolled else _fold(rng, m, n))
+
+
+def sparse_conv(rng):
+    """A sparse convolution padding with -1 or +1; unrolled (whole windows) or folded."""
+    image = _image(rng)
+    h, w, c = image.shape
+    kernel = int(rng.integers(1, min(h, w, 3) + 1))
+    m, k = int(rng.integers(1, 6)), int(rng.integers(0, 3))
+    alpha, beta = (int(v) for v in rng.choice(np.arange(-5, 6), 2, replace=False))
+    mask = (rng.random((m, kernel, kernel, c)) < rng.uniform(0.01, 0.5)).astype(np.uint8)
+    op = SparseConv2d(mask, int(rng.integers(1, 3)), int(rng.integers(0, kernel)), int(rng.choice([-1, 1])),
+                      alpha=alpha, beta=beta)
+    unrolled = k == 0 or rng.random() < 0.5
+    if k:
+        spread = op.dense.score_bound // 4 + 1
+        op = SparseConv2d(mask, op.stride, op.padding, op.pad_value, alpha=alpha, beta=beta,
+                          thresholds=rng.integers(-spread, spread + 1, (1, m, k)), invert=rng.random(m) < 0.5)
+    return Example(op, (image,), Fold(m, op.window_bits) if unrolled else _fold(rng, m, op.window_bits))
 
 
 def binary_conv(rng):
@@ -212,5 +244,5 @@ EXAMPLES = {
     "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,
     "LogicJoin": logic_join, "Concat": concat, "Add": add, "GateNetwork": gate_network,
-    "LogicConv": logic_conv,
+    "LogicConv": logic_conv, "SparseDense": sparse_dense, "SparseConv2d": sparse_conv,
 }

@@ -18,6 +18,13 @@ class MatrixStream(StreamOp, abstract=True):
     its :meth:`memory_depth` the weight ROM's words; the default folding anchors on the largest."""
 
     fold_rule = FoldRule.MATRIX
+    #: Folded to its full lanes (one vector per cycle) the stage is built unrolled: its weights are
+    #: constants in the logic, with no weight memory (dense layers; see :meth:`is_unrolled`).
+    unrolls = False
+
+    def is_unrolled(self, in_type, fold) -> bool:
+        """Whether ``fold`` builds this stage unrolled: an op that :attr:`unrolls`, at its full lanes."""
+        return self.unrolls and (fold.pe, fold.simd) == tuple(self.lanes(in_type))
 
     def _folds(self, in_type, lanes: int | None = None):
         """Every distinct fold from :data:`LANE_CHOICES` (at most ``lanes`` lanes), capped at :meth:`lanes`."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -57,6 +58,9 @@ class BinaryConv2d(MatrixStream):
     thresholds: np.ndarray | None = None  #: (classes, M, K) int64 sorted along K, or None for scores
     replicate: bool = False             #: the border repeats the edge pixels (pad_value unused)
 
+    #: Each channel's thresholds rise along K (a sparse convolution's inverted channels' do not).
+    ordered_thresholds: ClassVar[bool] = True
+
     def __post_init__(self):
         w = np.asarray(self.weights)
         if w.ndim != 4 or w.size == 0 or w.shape[1] != w.shape[2] or not np.isin(w, (0, 1)).all():
@@ -73,7 +77,7 @@ class BinaryConv2d(MatrixStream):
             t = np.asarray(self.thresholds)
             if t.ndim != 3 or t.shape[1] != w.shape[0] or t.shape[2] < 1 or t.shape[0] < 1:
                 raise ValueError(f"thresholds must have shape (classes, {w.shape[0]}, K), not {t.shape}")
-            if (np.diff(t, axis=2) < 0).any():
+            if self.ordered_thresholds and (np.diff(t, axis=2) < 0).any():
                 raise ValueError("thresholds must be sorted along K")
             object.__setattr__(self, "thresholds", frozen_array(t, np.int64))
 
@@ -285,12 +289,15 @@ class BinaryConv2d(MatrixStream):
         return windows + matrix_traffic(vectors, self.out_channels // self.groups, self.window_bits,
                                         self.slices, fold, element_bits=in_type.width)
 
+    def unit_cost(self, fold, block_ram: BlockRam) -> Cost:
+        """The cost of the unit computing each window's channels: the matrix-vector unit."""
+        classes = 1 if self.thresholds is None else self.thresholds.shape[0]
+        return dense_cost(self.out_channels // self.groups, self.window_bits, self.slices, fold, block_ram,
+                          weight_sets=self.groups, threshold_sets=self.groups * classes)
+
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         h, w, c = in_type.shape
-        per = self.out_channels // self.groups
-        classes = 1 if self.thresholds is None else self.thresholds.shape[0]
-        mvu = dense_cost(per, self.window_bits, self.slices, fold, block_ram, weight_sets=self.groups,
-                         threshold_sets=self.groups * classes)
+        mvu = self.unit_cost(fold, block_ram)
         window = window_cost(h, w, c, self.kernel, self.stride, self.groups, block_ram)
         cg = self.group_channels
         gearbox = gearbox_cost(self.window_bits, cg, fold.simd, self.window_bits) if fold.simd != cg else Cost()
@@ -303,7 +310,7 @@ class BinaryConv2d(MatrixStream):
             ebr=mvu.ebr + window.ebr,
             weight_bits=mvu.weight_bits,
             buffer_bits=mvu.buffer_bits + window.buffer_bits,
-            binary_ops=self.vectors_per_frame(in_type) * 2 * per * self.window_bits,
+            binary_ops=self.vectors_per_frame(in_type) * mvu.binary_ops,
         )
 
 

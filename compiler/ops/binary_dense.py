@@ -20,7 +20,7 @@ from ... import nn as bnn
 from ...errors import UnsupportedModelError
 from ..cost import BlockRam, Cost
 from ..ir import Kind, Node, TensorType
-from ..microarch import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth
+from ..microarch import POPCOUNT_CHUNK, SUM_GROUP, rom_bank_depth, unrolled_cost
 from ._arrays import frozen_array, pack_bits
 from ..thresholds import fold_thresholds
 from ._matrix import MatrixStream
@@ -34,6 +34,8 @@ __all__ = ["BinaryDense", "dense_cost", "scaled"]
 class BinaryDense(MatrixStream):
     weights: np.ndarray                 #: (M, N) uint8 bits, 1 = +1
     thresholds: np.ndarray | None = None  #: (M, K) int64, sorted per row, or None for integer scores
+
+    unrolls = True
 
     def __post_init__(self):
         w = np.asarray(self.weights)
@@ -133,9 +135,18 @@ class BinaryDense(MatrixStream):
     def cycles(self, in_type, fold) -> int:
         return ceil_div(self.out_features, fold.pe) * ceil_div(self.in_features, fold.simd)
 
-    def memory_depth(self, in_type, fold) -> int:
-        """Words of the unit's weight ROM: ``NF * SF``."""
+    def latency(self, in_type, fold) -> int:
+        if self.is_unrolled(in_type, fold):
+            return self._unrolled_cost().latency
         return self.cycles(in_type, fold)
+
+    def memory_depth(self, in_type, fold) -> int:
+        """Words of the unit's weight ROM: ``NF * SF`` (none unrolled)."""
+        return 0 if self.is_unrolled(in_type, fold) else self.cycles(in_type, fold)
+
+    def _unrolled_cost(self):
+        return unrolled_cost(self.in_features, [self.in_features] * self.out_features, False, self.slices,
+                             self.score_width)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""
@@ -143,10 +154,14 @@ class BinaryDense(MatrixStream):
         return fold.simd, fold.pe * per_channel
 
     def traffic(self, in_type, fold):
-        from ..energy import matrix_traffic
+        from ..energy import matrix_traffic, unrolled_traffic
+        if self.is_unrolled(in_type, fold):
+            return unrolled_traffic(self.out_features, self.in_features, self.weights.size, self.slices, False)
         return matrix_traffic(1, self.out_features, self.in_features, self.slices, fold)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        if self.is_unrolled(in_type, fold):
+            return self._unrolled_cost().cost(2 * self.weights.size, self.weights.size)
         return dense_cost(self.out_features, self.in_features, self.slices, fold, block_ram)
 
 

@@ -1,0 +1,138 @@
+"""An unrolled dense layer: its weights are constants in the logic, one input vector per clock cycle.
+
+Each output channel counts a fixed set of literals of the input vector, pipelined as
+:func:`~bnn_hw.hdl.group_count.count_groups` does: for a binary layer all ``N`` inputs, each as it
+is or inverted (the XNOR with a constant weight is a wire or an inverter); for a sparse
+``{alpha, beta}`` layer only the channel's beta positions, beside one count of all the inputs that
+every channel shares. No weight memory, no accumulator: the layer is as large as its connections.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..compiler import ops
+from ._free_running import FreeRunningPipeline
+from .group_count import count_groups
+from .registry import builds
+
+__all__ = ["UnrolledDense"]
+
+
+class UnrolledDense(wiring.Component):
+    """Per channel ``m``, the count ``c[m]`` of its literals of the input vector ``x`` (N bits, one
+    vector per word), then its value ``v[m] = shared * popcount(x) + scale_count * c[m]`` (``shared``
+    None: ``v[m] = c[m]``), then either bits ``(v[m] >= thresholds[m, j]) != invert[m]`` (bit
+    ``m * K + j``) or the signed scores ``score_scale * v[m] - score_offsets[m]``.
+
+    Parameters
+    ----------
+    literals : array-like of -1, 0, 1, shape (M, N)
+        1: channel ``m`` counts input bit ``n``; -1: it counts its inverse; 0: it does not read it.
+    thresholds : array-like of int, shape (M, K), or None
+        On the value; None gives scores.
+    invert : array-like of bool, shape (M,), optional
+        Channels whose output bits are inverted (with thresholds).
+    shared, scale_count : int
+        The value's coefficients of the shared count of all inputs (None: not counted) and of the
+        channel's count.
+    score_scale : int, score_offsets : array-like of int (M,), score_width : int
+        The scores (without thresholds) and their signed width.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(N)))
+    o : Out(stream.Signature(unsigned(M * K))) with thresholds, else
+        Out(stream.Signature(data.ArrayLayout(signed(score_width), M)))
+    """
+
+    def __init__(self, literals, thresholds=None, invert=None, *, shared=None, scale_count=1, score_scale=2,
+                 score_offsets=None, score_width=None):
+        literals = np.asarray(literals)
+        if literals.ndim != 2 or literals.size == 0 or not np.isin(literals, (-1, 0, 1)).all():
+            raise ValueError("literals must be a non-empty (M, N) array of -1, 0 and 1")
+        self._literals = literals.astype(np.int8)
+        M, N = literals.shape
+        self._shared, self._scale = shared, int(scale_count)
+        if thresholds is not None:
+            thresholds = np.asarray(thresholds, np.int64)
+            if thresholds.ndim != 2 or thresholds.shape[0] != M or thresholds.shape[1] < 1:
+                raise ValueError(f"thresholds must have shape ({M}, K), not {thresholds.shape}")
+            invert = np.zeros(M, bool) if invert is None else np.asarray(invert, bool)
+            if invert.shape != (M,):
+                raise ValueError(f"invert must have shape ({M},), not {invert.shape}")
+            out = unsigned(M * thresholds.shape[1])
+        else:
+            if score_width is None or score_offsets is None or len(score_offsets) != M:
+                raise ValueError("scores need a score_width and one score offset per channel")
+            out = data.ArrayLayout(signed(score_width), M)
+        self._thresholds, self._invert = thresholds, invert
+        self._score_scale, self._score_width = int(score_scale), score_width
+        self._offsets = None if score_offsets is None else np.asarray(score_offsets, np.int64)
+        super().__init__({"i": In(stream.Signature(unsigned(N))), "o": Out(stream.Signature(out))})
+
+    def __repr__(self):
+        M, N = self._literals.shape
+        what = "scores" if self._thresholds is None else f"thresholds x{self._thresholds.shape[1]}"
+        return (f"UnrolledDense({M}x{N}, {int(np.count_nonzero(self._literals))} literals, "
+                f"shared={self._shared}, {what})")
+
+    def value_range(self) -> tuple[int, int]:
+        """The smallest and largest channel value over every input (a channel of ``k`` literals
+        counts ``0..k``, of which at most all, and the shared count adds ``0..N``)."""
+        N = self._literals.shape[1]
+        counts = np.count_nonzero(self._literals, axis=1)
+        values = [self._scale * c for c in (0, int(counts.max()))]
+        if self._shared is not None:
+            values = [v + self._shared * p for v in values for p in (0, N)]
+        return min(values), max(values)
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = FreeRunningPipeline(m, self.i, self.o, "unrolled")
+        x = pipe.stage(self.i.payload, "inputs")
+        groups = [[x[n] if lit > 0 else ~x[n] for n, lit in enumerate(row) if lit] for row in self._literals]
+        if self._shared is not None:
+            groups.append([x[n] for n in range(len(x))])
+        counts = count_groups(pipe, groups)
+        lo, hi = self.value_range()
+        if self._shared is None:
+            values = counts
+        else:
+            *channel, total = counts
+            combined = [Signal(range(lo, hi + 1), name=f"value{k}") for k in range(len(channel))]
+            m.d.comb += [v.eq(self._shared * total + self._scale * c) for v, c in zip(combined, channel)]
+            held = pipe.stage(Cat(combined), "values")
+            width = len(combined[0])
+            values = [held[k * width:(k + 1) * width] for k in range(len(channel))]
+            values = [v.as_signed() for v in values] if lo < 0 else values
+        if self._thresholds is not None:
+            result = Cat((value >= int(t)) ^ bool(inv) for value, row, inv in
+                         zip(values, self._thresholds, self._invert) for t in row)
+        else:
+            scores = [Signal(signed(self._score_width), name=f"score{k}") for k in range(len(values))]
+            m.d.comb += [score.eq(self._score_scale * value - int(off))
+                         for score, value, off in zip(scores, values, self._offsets)]
+            result = Cat(scores)
+        pipe.finish(result)
+        return m
+
+
+def sparse_unit(op, unrolled: bool, fold):
+    """The unit of a :class:`~bnn_hw.compiler.ops.SparseDense` product: unrolled (each channel counts
+    its beta positions, beside the shared count of all inputs), or the folded matrix-vector unit with
+    the mask as its weights."""
+    form = op.hardware_form()
+    if unrolled:
+        return UnrolledDense(op.mask, form.thresholds, form.invert, shared=form.a, scale_count=form.d,
+                             score_scale=form.scale, score_offsets=form.offsets, score_width=op.score_width)
+    from .mvu import MatrixVectorUnit
+    return MatrixVectorUnit.for_sparse(op, form, fold)
+
+
+@builds(ops.SparseDense)
+def _sparse_dense(op, in_type, fold):
+    return sparse_unit(op, op.is_unrolled(in_type, fold), fold)
