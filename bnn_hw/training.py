@@ -279,7 +279,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
                "seconds": time.perf_counter() - t0}
         note = ""
         if sparse:
-            row["beta_fraction"] = [round(float(layer.beta_fraction()), 4) for layer in sparse]
+            row["beta_fraction"] = [round(float(layer.beta_fraction().detach()), 4) for layer in sparse]
             note = f"  beta fraction {' '.join(f'{f:.3f}' for f in row['beta_fraction'])}"
         if gates:
             row["confidence"] = [round(layer.confidence(), 4) for layer in gates]

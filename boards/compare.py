@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from ..errors import BnnHwError
+from .report import folding_label
 from .report_html import (ESTIMATED, MEASURED, MET, MISSED, clocks, figure_svg, html_page, html_table, new_figure,
                           plain, plotting)
 
@@ -52,7 +53,7 @@ def _get(report: dict, *keys, default=None):
 
 def _slowest(report: dict) -> str:
     layer = max(report["layers"], key=lambda r: r["cycles_per_frame"])
-    return f"{layer['name']} {layer['pe']}x{layer['simd']}"
+    return f"{layer['name']} {folding_label(layer)}"
 
 
 def _fmax(report: dict) -> str | None:

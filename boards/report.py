@@ -44,8 +44,13 @@ def layer_table(plan: Plan) -> list[dict]:
             "integer_ops": traffic.int_ops,
             "energy_pj": round(energy_pj(traffic)["total"], 3),
             "energy_32bit_baseline_pj": round(energy_pj(real_valued_baseline(traffic))["total"], 3),
-        } | ({"details": s.op.details()} if s.op.details() else {}))
+        } | ({"unrolled": True} if s.unrolled else {}) | ({"details": s.op.details()} if s.op.details() else {}))
     return rows
+
+
+def folding_label(row: dict) -> str:
+    """A layer row's folding as the report writes it: ``PExSIMD``, or ``unrolled`` (weights as logic)."""
+    return "unrolled" if row.get("unrolled") else f"{row['pe']}x{row['simd']}"
 
 
 def energy_totals(plan: Plan) -> dict:
@@ -179,7 +184,7 @@ def render_resources(report: dict) -> str:
              f"{'layer':<16}{'op':<36}{'PExSIMD':>9}{'cycles':>8}{'LUT4~':>8}{'FF~':>7}{'EBR~':>6}"
              f"{'weights':>9}{'fm bits':>9}"]
     for r in report["layers"]:
-        lines.append(f"{r['name']:<16}{r['op'][:35]:<36}{str(r['pe']) + 'x' + str(r['simd']):>9}"
+        lines.append(f"{r['name']:<16}{r['op'][:35]:<36}{folding_label(r):>9}"
                      f"{r['cycles_per_frame']:>8}{r['lut4_est']:>8}{r['ff_est']:>7}{r['ebr_est']:>6}"
                      f"{r['weight_bits']:>9}{r['feature_map_bits_buffered']:>9}")
     for r in report["layers"]:

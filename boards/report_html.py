@@ -12,7 +12,7 @@ import io
 import re
 from contextlib import contextmanager
 
-from .report import ENERGY_PARTS, MEMORY_COLUMNS, figure_value, render_details, summary_lines
+from .report import ENERGY_PARTS, MEMORY_COLUMNS, figure_value, folding_label, render_details, summary_lines
 
 __all__ = ["render_html", "html_page", "html_table", "figure_svg", "new_figure", "plotting", "plain"]
 
@@ -103,7 +103,7 @@ def _pipeline(report: dict) -> str:
     cycles = [r["cycles_per_frame"] for r in layers]
     slowest = max(range(len(layers)), key=lambda k: cycles[k])
     fig, (ax,) = new_figure(8, 0.6 + 0.35 * len(layers))
-    labels = plain([f"{r['name']} ({r['pe']}x{r['simd']})" for r in layers])
+    labels = plain([f"{r['name']} ({folding_label(r)})" for r in layers])
     colours = [BOTTLENECK if k == slowest else ESTIMATED for k in range(len(layers))]
     bars = ax.barh(labels, cycles, color=colours)
     ax.bar_label(bars, labels=[f"{c}" + ("  bottleneck" if k == slowest else "") for k, c in enumerate(cycles)],
@@ -224,7 +224,7 @@ def _energy(report: dict) -> str:
 
 
 def _layer_rows(report: dict) -> str:
-    rows = [[r["name"], r["op"], r["in"], r["out"], f"{r['pe']}x{r['simd']}", r["cycles_per_frame"], r["lut4_est"],
+    rows = [[r["name"], r["op"], r["in"], r["out"], folding_label(r), r["cycles_per_frame"], r["lut4_est"],
              r["ff_est"], r["ebr_est"], r["weight_bits"], r["feature_map_bits_buffered"]] for r in report["layers"]]
     table = html_table(["layer", "op", "in", "out", "PExSIMD", "cycles", "LUT4~", "FF~", "EBR~", "weights",
                         "fm bits"], rows)

@@ -84,6 +84,11 @@ def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float
         need, available = getattr(plan.total, resource), capacity[resource]
         worst = max(plan.stages, key=lambda s: getattr(s.cost, resource))
         unit = f"EBR ({plan.block_ram})" if resource == "ebr" else resource.upper()
+        if worst.unrolled:
+            raise FitError(
+                f"the network needs about {need} {unit} but {device} has {available}; layer {worst.name} is "
+                f"unrolled (its weights as logic) and alone needs {getattr(worst.cost, resource)} {unit}: too large "
+                f"to unroll on this chip; build it folded (--folding {worst.name}=16x64, or --fit)")
         raise FitError(
             f"the network needs about {need} {unit} but {device} has {available}; "
             f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "

@@ -110,19 +110,21 @@ class UnrolledCost(NamedTuple):
         return Cost(cycles=1, lut4=self.lut4, ff=self.ff, weight_bits=weight_bits, binary_ops=binary_ops)
 
 
-def _count_cost(levels: list[list[list[int]]]) -> tuple[int, int]:
-    """LUT4 and flip-flops of counts level by level: a lookup per count bit of each slice, an adder
-    (one LUT4 per bit of its sum, a carry chain) per sum of the later levels, every level registered."""
+def _count_cost(levels: list[list[list[int]]], first_level_share: float = 1.0) -> tuple[int, int]:
+    """LUT4 and flip-flops of counts level by level: a lookup per count bit of each slice (of which
+    ``first_level_share`` are distinct), an adder (one LUT4 per bit of its sum, a carry chain) per sum
+    of the later levels, every level registered."""
     lut4 = ff = 0
     for depth, level in enumerate(levels):
         for group, counts in enumerate(level):
-            widths = [c.bit_length() for c in counts]
-            ff += sum(widths)
+            width = sum(c.bit_length() for c in counts)
             if depth == 0:
-                lut4 += sum(widths)
-            elif counts != levels[depth - 1][group]:
-                lut4 += sum(widths)
-    return lut4, ff
+                lut4 += width * first_level_share
+                ff += width * first_level_share
+            else:
+                ff += width
+                lut4 += width if counts != levels[depth - 1][group] else 0
+    return round(lut4), round(ff)
 
 
 def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
@@ -133,9 +135,13 @@ def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
     then ``slices`` comparisons per channel against constants (0: a score of ``score_width`` bits) and
     the output FIFO. One LUT4 per bit of every sum and comparison (carry chains)."""
     levels = aligned_count_levels(list(counted) + ([n_inputs] if shared else []))
-    lut4, ff = _count_cost(levels)
-    value_width = max(n_inputs, 1).bit_length() + (4 if shared else 1)
     channels = len(counted)
+    # A binary layer's channels all count the same slices of the inputs, each slice's four bits as
+    # they are or inverted: 16 patterns, so yosys merges the lookups of channels with the same one
+    # (measured on a 64x64 layer: 5,685 LUT4, this model without the merging said 8,264).
+    share = 1.0 if shared else min(1.0, 16 * (1 - (15 / 16) ** channels) / channels)
+    lut4, ff = _count_cost(levels, share)
+    value_width = max(n_inputs, 1).bit_length() + (4 if shared else 1)
     if shared:
         lut4 += channels * value_width
         ff += channels * value_width

@@ -56,6 +56,11 @@ class Stage:
     #: a join's shortcut (the block's fork, FIFO and fork gearbox), whose cost is counted here
     bypass: Bypass | None = None
 
+    @property
+    def unrolled(self) -> bool:
+        """The stage is built unrolled: its weights are logic (a dense layer at its full lanes)."""
+        return bool(getattr(self.op, "is_unrolled", None) and self.op.is_unrolled(self.in_type, self.fold))
+
     @cached_property
     def cost(self) -> Cost:
         """The op's cost, plus its gearbox's and shortcut's."""

@@ -192,6 +192,73 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     return torch.nn.Sequential(*layers).eval()
 
 
+def _random_sparse(layer, g: torch.Generator, density: float, values: tuple[int, int] | None = None):
+    """Random latent weights with about ``density`` of them beta, and ``(tau, phi)`` in grid steps
+    (default random, never tau = 0)."""
+    with torch.no_grad():
+        layer.weight.copy_(torch.rand(layer.weight.shape, generator=g) - (1 - density))
+        if values is None:
+            step = 2 ** layer.frac_bits
+            tau = int(torch.randint(1, 2 * step, (1,), generator=g)) * (1 if torch.rand(1, generator=g) < 0.8 else -1)
+            phi = int(torch.randint(-2 * step, 2 * step, (1,), generator=g))
+            values = (tau, phi)
+        layer.tau.fill_(values[0] / 2 ** layer.frac_bits)
+        layer.phi.fill_(values[1] / 2 ** layer.frac_bits)
+
+
+def random_sparse_mlp(features: int, hidden: list[int], classes: int, *, thresholds=(64, 128, 192), seed: int = 0,
+                      densities=None, values=None, slices: int = 1, sparse_last: bool = False,
+                      zero_scale_channels: int = 2) -> torch.nn.Sequential:
+    """An untrained MLP of SparseBinaryLinear layers (random beta fractions, random tau and phi on
+    the grid unless ``values`` gives them in grid steps: (16, 0) is a binary layer, (8, 8) a pruned
+    one) with adversarial BN and a sign (``slices`` > 1: a multi-slice sign), ending in a BinaryLinear
+    (or a sparse layer whose scores are integers, ``sparse_last``). Eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    width = features
+    if thresholds:
+        layers.append(bnn.Thermometer(thresholds))
+        width = features * len(thresholds)
+    for k, h in enumerate(hidden):
+        dense = bnn.SparseBinaryLinear(width, h)
+        density = densities[k] if densities else float(torch.empty(1).uniform_(0.01, 0.5, generator=g))
+        _random_sparse(dense, g, density, values)
+        bn = torch.nn.BatchNorm1d(h)
+        _adversarial_batchnorm(bn, width, g, zero_scale_channels)
+        sign = bnn.Sign() if slices == 1 else bnn.MultiSliceSign(tuple(np.linspace(-0.6, 0.6, slices).tolist()))
+        layers += [dense, bn, sign]
+        width = h * slices
+    if sparse_last:   # a score of 1 is worth 1: frac_bits 0 and coprime alpha, beta
+        last = bnn.SparseBinaryLinear(width, classes, frac_bits=0, bits=4)
+        _random_sparse(last, g, 0.2, (1, 2))   # alpha = 1, beta = 3
+    else:
+        last = bnn.BinaryLinear(width, classes)
+        with torch.no_grad():
+            last.weight.normal_(generator=g)
+    return torch.nn.Sequential(*layers, last).eval()
+
+
+def random_sparse_cnn(image=(1, 8, 7), convs=((5, 3, 1, 1, -1),), hidden=(6,), classes=3, *, thresholds=(128,),
+                      seed: int = 0) -> torch.nn.Sequential:
+    """An untrained CNN of SparseBinaryConv2d layers (``convs`` of ``(out, kernel, stride, padding,
+    pad_value)``) with adversarial BN and signs, then a sparse MLP head. Eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    c, h, w = image
+    layers: list[torch.nn.Module] = [bnn.ImageInput(c, h, w)]
+    if thresholds:
+        layers.append(bnn.Thermometer(thresholds))
+        c *= len(thresholds)
+    for out, kernel, stride, padding, pad_value in convs:
+        conv = bnn.SparseBinaryConv2d(c, out, kernel, stride, padding, pad_value)
+        _random_sparse(conv, g, float(torch.empty(1).uniform_(0.05, 0.5, generator=g)))
+        bn = torch.nn.BatchNorm2d(out)
+        _adversarial_batchnorm(bn, c * kernel * kernel, g, 1)
+        layers += [conv, bn, bnn.Sign()]
+        c, h, w = out, (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
+    head = random_sparse_mlp(c * h * w, list(hidden), classes, thresholds=(), seed=seed)
+    return torch.nn.Sequential(*layers, torch.nn.Flatten(), *head).eval()
+
+
 def random_logic(features: int, gates=(24, 16), classes: int = 4, *, thresholds=(64, 128, 192), candidates: int = 1,
                  seed: int = 0) -> torch.nn.Sequential:
     """An untrained logic-gate network (gate layers of ``gates`` each, the last ``classes`` times a group)

@@ -3,9 +3,9 @@
 The fast tier keeps one small random network of each layer kind in Verilator, under random stalls
 (an odd-sized MLP, a CNN with padding, stride and a pool, a first layer on 8-bit pixels, logic
 shortcuts around a multi-slice grouped body, real-valued shortcuts with a downsampling block, a
-logic-gate network and a logic CNN), and
+logic-gate network and a logic CNN, sparse layers unrolled and folded), and
 the Icarus runs; the other random CNNs, the OR shortcut with a concatenation (no stalls), the wide
-MLP folding, the bit-input MLP and the shipped models are in the slow tier.
+MLP folding, the bit-input MLP, the sparse CNN and the shipped models are in the slow tier.
 """
 
 from pathlib import Path
@@ -19,7 +19,9 @@ from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.io_layout import input_words
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
-from conftest import random_bireal, random_boolnet, random_cnn, random_logic, random_logic_cnn, random_mlp, torch_scores
+from bnn_hw.compiler.folding import parse_folding
+from conftest import (random_bireal, random_boolnet, random_cnn, random_logic, random_logic_cnn, random_mlp,
+                      random_sparse_cnn, random_sparse_mlp, torch_scores)
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
@@ -216,6 +218,34 @@ def test_logic_convolution_network(tmp_path):
     plan = compile_model(model)
     frames = np.random.default_rng(6).integers(0, 256, (6, 8, 7, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=2)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
+def test_sparse_networks_unrolled_and_folded(tmp_path):
+    """Sparse {alpha, beta} layers in both modes and an unrolled binary layer, under random stalls;
+    then all unrolled with a frame per word, without stalls: one frame per cycle."""
+    model = random_sparse_mlp(20, [30, 17], 5, seed=8, slices=3, densities=[0.1, 0.3])
+    frames = np.random.default_rng(7).integers(0, 256, (40, 20)).astype(np.uint8)
+    plan = compile_model(model, parse_folding("dense1=unrolled,dense4=4x7,dense7=unrolled"))
+    result = simulate(plan, frames, build_dir=tmp_path / "stalls", in_stall=0.3, out_stall=0.3, seed=6)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+    plan = compile_model(model, parse_folding("thermometer0=1x20,dense1=unrolled,dense4=unrolled,dense7=unrolled"))
+    result = simulate(plan, frames, build_dir=tmp_path / "steady")
+    _check(plan, frames, result)
+    _check_timing(plan, result)
+    assert plan.bottleneck.cost.cycles == 1
+
+
+@pytest.mark.slow
+def test_sparse_convolution_network(tmp_path):
+    """A sparse convolution unrolled (whole windows) and one folded, a sparse head, under random stalls."""
+    model = random_sparse_cnn((1, 8, 7), ((5, 3, 1, 1, -1), (4, 2, 2, 0, 1)), (6,), 3, seed=4)
+    plan = compile_model(model, parse_folding("conv2=5x9,conv5=2x3"))
+    assert plan.stages[1].unrolled
+    frames = np.random.default_rng(8).integers(0, 256, (6, 8, 7, 1)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=9)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, frames))
 

@@ -40,7 +40,7 @@ from ..microarch import unrolled_cost
 from ..thresholds import fold_score_thresholds
 from ._arrays import frozen_array, pack_bits
 from ._matrix import MatrixStream
-from .base import Chain, ceil_div, lowers
+from .base import Chain, Fold, ceil_div, lowers
 from .binary_dense import _dense_weights, dense_cost
 
 __all__ = ["SparseDense", "SparseForm", "sparse_domain", "with_unit"]
@@ -210,6 +210,12 @@ class SparseDense(MatrixStream):
     def weight_count(self) -> int:
         return self.mask.size
 
+    def _folds(self, in_type, lanes: int | None = None):
+        """Scores are built unrolled only (the folded unit thresholds), so they fold to full lanes."""
+        if self.thresholds is None:
+            return {Fold(*self.lanes(in_type))}
+        return super()._folds(in_type, lanes)
+
     def cycles(self, in_type, fold) -> int:
         return ceil_div(self.out_features, fold.pe) * ceil_div(self.in_features, fold.simd)
 
@@ -233,6 +239,9 @@ class SparseDense(MatrixStream):
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         ops = 2 * self.connections + self.in_features
+        if self.thresholds is None and not self.is_unrolled(in_type, fold):
+            raise UnsupportedModelError(f"a SparseBinaryLinear giving scores ({self!r}) is built unrolled only, not "
+                                        f"folded {fold}: fold it to its full lanes (--folding NAME=unrolled)")
         if self.is_unrolled(in_type, fold):
             return unrolled_cost(self.in_features, self.counted.tolist(), True, self.slices,
                                  self.score_width).cost(ops, weight_bits=self.mask.size)
