@@ -34,11 +34,23 @@ class MatrixStream(StreamOp, abstract=True):
 
     def cheapest_fold(self, in_type, budget: int) -> Fold:
         """The fewest lanes (pe * simd) within ``budget`` cycles per frame and :data:`MAX_ROM_DEPTH`
-        weight words (where some folding is); of equally many lanes, the fastest."""
+        weight words (where some folding is); of equally many lanes, the fastest; unrolled instead
+        where that is cheaper."""
         costs = {(f.pe * f.simd, self.cycles(in_type, f), f.pe): f for f in self._folds(in_type)}
         within = [key for key in costs if key[1] <= budget]
         shallow = [key for key in within if self.memory_depth(in_type, costs[key]) <= MAX_ROM_DEPTH]
-        return costs[min(shallow or within)] if within else Fold(*self.lanes(in_type))
+        fold = costs[min(shallow or within)] if within else Fold(*self.lanes(in_type))
+        return self._unrolled_if_cheaper(in_type, fold)
+
+    def _unrolled_if_cheaper(self, in_type, fold: Fold) -> Fold:
+        """``fold``, or the full lanes where this stage unrolls and that costs fewer LUT4 (a wide
+        unit's compressor trees cost more than a sparse layer's unrolled counts, or a small layer's)."""
+        full = Fold(*self.lanes(in_type))
+        if not self.unrolls or fold == full:
+            return fold
+        from ..cost import GENERIC_BLOCK_RAM
+        unrolled, folded = (self.cost(in_type, f, GENERIC_BLOCK_RAM).lut4 for f in (full, fold))
+        return full if unrolled < folded else fold
 
     def fastest_within(self, in_type, lanes: int) -> int:
         """The fewest cycles per frame with at most ``lanes`` lanes."""
