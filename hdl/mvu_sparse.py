@@ -5,6 +5,7 @@ from amaranth.hdl import Const, Signal
 
 # the slicing is the compiler's plan, which its cost model counts
 from ..compiler.microarch import POPCOUNT_CHUNK, SUM_GROUP
+from ._arith import times_constant
 from .mvu_datapath import SliceDatapath
 from .popcount import xnor_popcount
 
@@ -53,7 +54,7 @@ class SparseDatapath(SliceDatapath):
         return flags, level
 
     def lane_value(self, plane_sums, shared):
-        return self.shared * self._total + self.scale * plane_sums[0]
+        return times_constant(self._total, self.shared) + times_constant(plane_sums[0], self.scale)
 
     def sum_range(self, n):
         """``a p0 + d p1`` over ``0 <= p1 <= p0 <= n``: its extremes at the corners."""

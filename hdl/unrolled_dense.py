@@ -15,6 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
+from ._arith import times_constant
 from ._free_running import FreeRunningPipeline
 from .group_count import count_groups
 from .registry import builds
@@ -104,7 +105,8 @@ class UnrolledDense(wiring.Component):
         else:
             *channel, total = counts
             combined = [Signal(range(lo, hi + 1), name=f"value{k}") for k in range(len(channel))]
-            m.d.comb += [v.eq(self._shared * total + self._scale * c) for v, c in zip(combined, channel)]
+            shared = times_constant(total, self._shared)
+            m.d.comb += [v.eq(shared + times_constant(c, self._scale)) for v, c in zip(combined, channel)]
             held = pipe.stage(Cat(combined), "values")
             width = len(combined[0])
             values = [held[k * width:(k + 1) * width] for k in range(len(channel))]
@@ -114,7 +116,7 @@ class UnrolledDense(wiring.Component):
                          zip(values, self._thresholds, self._invert) for t in row)
         else:
             scores = [Signal(signed(self._score_width), name=f"score{k}") for k in range(len(values))]
-            m.d.comb += [score.eq(self._score_scale * value - int(off))
+            m.d.comb += [score.eq(times_constant(value, self._score_scale) - int(off))
                          for score, value, off in zip(scores, values, self._offsets)]
             result = Cat(scores)
         pipe.finish(result)

@@ -76,7 +76,7 @@ def test_hardware_form_equals_the_score_comparison():
 
 def test_unrolled_folding_gives_full_lanes_and_no_weight_memory():
     model = random_sparse_mlp(20, [30, 16], 5, densities=[0.1, 0.2], seed=2)
-    plan = compile_model(model, parse_folding("dense1=unrolled,dense7=unrolled"))
+    plan = compile_model(model, parse_folding("dense1=unrolled,dense4=4x8,dense7=unrolled"))
     stages = {s.name: s for s in plan.stages}
     assert stages["dense1"].fold == Fold(30, 60) and stages["dense1"].unrolled
     assert stages["dense7"].unrolled and isinstance(stages["dense7"].op, BinaryDense)
