@@ -10,7 +10,7 @@
    (an index of ``ceil(log2 N)`` bits each, plus a count per channel). Computed exactly from the
    model's masks: it is the opportunity, not a measured unit.
 2. With the three build folders (``bnn-hw build`` of the dense MLP, of the sparse model unrolled, and
-   of the sparse model folded): each build's test accuracy, weight bits, beta weights kept, LUT4, FF
+   of the sparse model folded): each build's test accuracy, weight bits, synapses kept, LUT4, FF
    and EBR after place and route, Fmax, cycles per frame, frames/s at Fmax and frames/s per LUT4,
    side by side, from the builds' ``report.json``.
 """
@@ -76,7 +76,7 @@ def measured(build_dir: Path) -> dict:
     sparse = [r["details"]["sparse"] for r in report["layers"] if "sparse" in r.get("details", {})]
     return {"test_accuracy": figure_value(report.get("model", {}).get("test_accuracy")),
             "weight_bits": sum(r["weight_bits"] for r in report["layers"]),
-            "beta_weights": sum(s["beta_weights"] for s in sparse) if sparse else None,
+            "synapses_kept": sum(s["synapses_kept"] for s in sparse) if sparse else None,
             **used, "fmax_mhz": fmax, "cycles_per_frame": cycles, "core_cycles_per_frame": core,
             "frames_per_second": round(fmax * 1e6 / cycles),
             "frames_per_second_per_lut4": round(fmax * 1e6 / cycles / used["lut4"], 1),
@@ -96,7 +96,7 @@ def _print_savings(rows: list[dict]) -> None:
 
 def _print_builds(builds: dict) -> None:
     labels = (("test accuracy", "test_accuracy", "{:.2%}"), ("weight bits", "weight_bits", "{:,}"),
-              ("beta weights", "beta_weights", "{:,}"), ("LUT4", "lut4", "{:,}"), ("FF", "ff", "{:,}"),
+              ("synapses kept", "synapses_kept", "{:,}"), ("LUT4", "lut4", "{:,}"), ("FF", "ff", "{:,}"),
               ("EBR", "ebr", "{:,}"), ("Fmax MHz", "fmax_mhz", "{:.2f}"), ("cycles/frame", "cycles_per_frame", "{:,}"),
               ("frames/s at Fmax", "frames_per_second", "{:,}"),
               ("frames/s per LUT4", "frames_per_second_per_lut4", "{:,}"),

@@ -91,7 +91,7 @@ def test_unrolled_folding_gives_full_lanes_and_no_weight_memory():
     assert denser.op.connections > 3 * sparse.op.connections and denser.cost.lut4 > sparse.cost.lut4 + 800
     folded = compile_model(model, {"dense1": Fold(8, 16)}).stages[1]
     assert folded.cost.cycles == 4 * 4 and not folded.unrolled
-    assert folded.op.details()["sparse"]["beta_weights"] == sparse.op.connections
+    assert folded.op.details()["sparse"]["synapses_kept"] == sparse.op.connections
 
 
 def test_unrolled_in_a_folding_file(tmp_path):

@@ -251,9 +251,10 @@ class SparseDense(MatrixStream):
         return dense + Cost(lut4=shared, ff=shared // 2, binary_ops=ops - dense.binary_ops)
 
     def details(self) -> dict:
-        """Sparsity, weight bits stored and synapses kept (beta weights), and the two values."""
-        return {"sparse": {"alpha": self.alpha, "beta": self.beta, "beta_weights": self.connections,
-                           "beta_fraction": round(self.connections / self.mask.size, 4),
+        """The two values, the synapses kept (weights of the counted value, the rarer one), the
+        sparsity (the fraction of the other) and the weight bits (the mask)."""
+        return {"sparse": {"alpha": self.alpha, "beta": self.beta, "synapses_kept": self.connections,
+                           "sparsity": round(1 - self.connections / self.mask.size, 4),
                            "weight_bits": self.mask.size}}
 
 
