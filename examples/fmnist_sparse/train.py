@@ -85,6 +85,14 @@ def sparse_summary(model: nn.Sequential) -> dict:
     return {"sparse_layers": layers, "synapses_kept": sum(row["synapses_kept"] for row in layers)}
 
 
+def expected_connections(text: str) -> float:
+    """``--expected``: a fraction in (0, 1], else argparse's one-line error."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"the expected connections must be in (0, 1], not {text}")
+    return value
+
+
 def weight_bits(thresholds, hidden: int) -> int:
     return 784 * len(thresholds) * hidden + hidden * hidden + hidden * 10
 
@@ -95,7 +103,7 @@ def main(argv=None) -> dict:
     p.add_argument("--thresholds", default="16",
                    help="thermometer thresholds on 0..255 pixels, comma-separated (default 16: one bit, "
                         "pixel >= 16)")
-    p.add_argument("--expected", type=float, default=0.05,
+    p.add_argument("--expected", type=expected_connections, default=0.05,
                    help="expected connections EC: the fraction of beta weights each sparse layer is pushed "
                         "to stay under (default 0.05)")
     p.add_argument("--gamma", type=float, default=10.0,
