@@ -47,6 +47,16 @@ def test_unrolled_plan_takes_a_frame_per_cycle_after_its_input_and_fits_the_85f(
     check_fit(plan, DEVICES["LFE5U-85F"].capacity(), "LFE5U-85F", headroom=0.8)
 
 
+def test_fit_and_a_frame_rate_reach_the_unrolled_layers():
+    """The unrolled build costs fewer LUT4 than a unit wide enough for the same rate, so --fit and
+    --target-fps choose it (the binary search of --fit once stopped at a 53k-LUT4 folded unit)."""
+    model = bnn_hw.load(EXAMPLE / "net.pt")
+    fitted = compile_model(model, fit=("LFE5U-85F", DEVICES["LFE5U-85F"].capacity()), block_ram=DP16KD)
+    assert {s.name for s in fitted.stages if s.unrolled} >= {"dense1", "dense4"}
+    fast = compile_model(model, target_fps=3e6, clock_hz=100e6)
+    assert next(s for s in fast.stages if s.name == "dense1").unrolled
+
+
 @pytest.mark.slow
 def test_one_short_training_run(tmp_path):
     short_training_run("fmnist_sparse", tmp_path, ["--epochs", "1", "--hidden", "64", "--validation", "57000"],
