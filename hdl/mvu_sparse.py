@@ -20,9 +20,9 @@ def _count(m, bits):
 class SparseDatapath(SliceDatapath):
     """Each lane's ``shared * p0 + scale * p1`` over a ``simd``-bit input word ``x``: ``p1`` the
     popcount of ``x AND`` the lane's mask bits in slices of POPCOUNT_CHUNK bits, ``p0`` the popcount of
-    ``x`` (once for all lanes); with more than SUM_GROUP slices one registered level of group sums,
-    which ``p0``'s sum goes through as well. A lane's accumulated value over a vector is then its
-    ``L = a p0 + d p1`` (:meth:`~bnn_hw.compiler.ops.SparseDense.hardware_form`).
+    ``x`` (once for all lanes); then one registered level of the lanes' group sums beside ``a * p0``.
+    A lane's accumulated value over a vector is then its ``L = a p0 + d p1``
+    (:meth:`~bnn_hw.compiler.ops.SparseDense.hardware_form`).
     """
 
     chunk = POPCOUNT_CHUNK
@@ -46,15 +46,17 @@ class SparseDatapath(SliceDatapath):
         return self._total
 
     def reduce(self, pipe, flags, level):
-        if len(self.slices) > SUM_GROUP:
-            total = self.sum_signal("word_total_q", self.simd)
-            pipe.register(total, self._total)
-            self._total = total
-            return pipe.stage(flags, "f1q"), self.group_sums(pipe, level, "pg")
-        return flags, level
+        """Stage 1q, always: the shared ``a * p0`` registered (its slice sums, shifts and adds) beside
+        each lane's slice sums added SUM_GROUP at a time, so that the lane values after it are one
+        shift-and-add (the folded example's unit held 81 MHz with all of it in one cycle)."""
+        shared = Signal(range(min(0, self.shared * self.simd), max(0, self.shared * self.simd) + 1),
+                        name="word_shared")
+        pipe.register(shared, times_constant(self._total, self.shared))
+        self._shared_product = shared
+        return pipe.stage(flags, "f1q"), self.group_sums(pipe, level, "pg")
 
     def lane_value(self, plane_sums, shared):
-        return times_constant(self._total, self.shared) + times_constant(plane_sums[0], self.scale)
+        return self._shared_product + times_constant(plane_sums[0], self.scale)
 
     def sum_range(self, n):
         """``a p0 + d p1`` over ``0 <= p1 <= p0 <= n``: its extremes at the corners."""
