@@ -69,7 +69,7 @@ def measured(build_dir: Path) -> dict:
     """The figures of one build's ``report.json``."""
     report = json.loads((build_dir / "report.json").read_text())
     totals = report["totals"]
-    used = {r: figure_value(totals["post_pnr_utilization"])[r]["used"] for r in ("lut4", "ff", "ebr")}
+    used = {r: figure_value(totals["post_pnr_utilization"][r])["used"] for r in ("lut4", "ff", "ebr")}
     fmax = figure_value(totals["fmax_mhz"])["achieved"]
     cycles = figure_value(totals["cycles_per_frame"])
     core = figure_value(totals.get("core_cycles_per_frame", cycles))
