@@ -111,6 +111,7 @@ def test_a_sparse_score_layer_folds_to_full_lanes_only():
     model = random_sparse_mlp(10, [8], 4, sparse_last=True, seed=3)
     plan = compile_model(model)   # the default folding builds it unrolled
     assert plan.stages[-2].unrolled
+    assert plan.stages[-2].latency > 1   # the unrolled unit's pipeline (scores: no thresholds)
     with pytest.raises(UnsupportedModelError, match="built unrolled only"):
         compile_model(model, {"dense4": Fold(2, 4)}).total
 

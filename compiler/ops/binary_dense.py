@@ -27,15 +27,86 @@ from ._matrix import MatrixStream
 from .base import Chain, ceil_div, lowers
 from .fixed_point import requantize
 
-__all__ = ["BinaryDense", "dense_cost", "scaled"]
+__all__ = ["BinaryDense", "DenseStream", "dense_cost", "scaled"]
+
+
+class DenseStream(MatrixStream, abstract=True):
+    """A fully connected layer's stage on an (M, N) bit :attr:`matrix` of weights, with
+    :attr:`thresholds` (M, K) or integer scores of :attr:`score_width` bits: its geometry, folding,
+    words and traffic, as a matrix-vector unit or, at its full lanes, unrolled. A subclass says what
+    each unrolled channel counts (:meth:`unrolled_counts`)."""
+
+    unrolls = True
+    thresholds: np.ndarray | None
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The (M, N) bits the unit stores as its weights."""
+        raise NotImplementedError
+
+    @property
+    def score_width(self) -> int:
+        raise NotImplementedError
+
+    def unrolled_counts(self) -> tuple[list[int], bool]:
+        """The bits each channel counts unrolled, and whether all inputs are counted once besides."""
+        raise NotImplementedError
+
+    @property
+    def in_features(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def slices(self) -> int:
+        """Output bits per channel (K thresholds), 0 for integer scores."""
+        return 0 if self.thresholds is None else self.thresholds.shape[1]
+
+    def lanes(self, in_type) -> tuple[int, int]:
+        """The most useful ``(pe, simd)``: one lane per output channel and per input bit (unrolled)."""
+        return self.out_features, self.in_features
+
+    @property
+    def weight_count(self) -> int:
+        return self.matrix.size
+
+    def cycles(self, in_type, fold) -> int:
+        return ceil_div(self.out_features, fold.pe) * ceil_div(self.in_features, fold.simd)
+
+    def latency(self, in_type, fold) -> int:
+        if self.is_unrolled(in_type, fold):
+            return self.unrolled_estimate().latency
+        return self.cycles(in_type, fold)
+
+    def memory_depth(self, in_type, fold) -> int:
+        """Words of the unit's weight ROM: ``NF * SF`` (none unrolled)."""
+        return 0 if self.is_unrolled(in_type, fold) else self.cycles(in_type, fold)
+
+    def unrolled_estimate(self):
+        """The :func:`~bnn_hw.compiler.microarch.unrolled_cost` of the unrolled unit."""
+        counts, shared = self.unrolled_counts()
+        return unrolled_cost(self.in_features, counts, shared, self.slices, self.score_width)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""
+        per_channel = self.slices if self.thresholds is not None else self.score_width
+        return fold.simd, fold.pe * per_channel
+
+    def traffic(self, in_type, fold):
+        from ..energy import matrix_traffic, unrolled_traffic
+        if self.is_unrolled(in_type, fold):
+            counts, shared = self.unrolled_counts()
+            return unrolled_traffic(self.out_features, self.in_features, sum(counts), self.slices, shared)
+        return matrix_traffic(1, self.out_features, self.in_features, self.slices, fold)
 
 
 @dataclass(frozen=True, eq=False)
-class BinaryDense(MatrixStream):
+class BinaryDense(DenseStream):
     weights: np.ndarray                 #: (M, N) uint8 bits, 1 = +1
     thresholds: np.ndarray | None = None  #: (M, K) int64, sorted per row, or None for integer scores
-
-    unrolls = True
 
     def __post_init__(self):
         w = np.asarray(self.weights)
@@ -51,17 +122,8 @@ class BinaryDense(MatrixStream):
             object.__setattr__(self, "thresholds", frozen_array(t, np.int64))
 
     @property
-    def in_features(self) -> int:
-        return self.weights.shape[1]
-
-    @property
-    def out_features(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def slices(self) -> int:
-        """Output bits per channel (K thresholds), 0 for integer scores."""
-        return 0 if self.thresholds is None else self.thresholds.shape[1]
+    def matrix(self) -> np.ndarray:
+        return self.weights
 
     @property
     def score_width(self) -> int:
@@ -124,44 +186,13 @@ class BinaryDense(MatrixStream):
 
     # -- hardware -------------------------------------------------------------------------------
 
-    def lanes(self, in_type) -> tuple[int, int]:
-        """The most useful ``(pe, simd)``: one lane per output channel and per input bit."""
-        return self.out_features, self.in_features
-
-    @property
-    def weight_count(self) -> int:
-        return self.weights.size
-
-    def cycles(self, in_type, fold) -> int:
-        return ceil_div(self.out_features, fold.pe) * ceil_div(self.in_features, fold.simd)
-
-    def latency(self, in_type, fold) -> int:
-        if self.is_unrolled(in_type, fold):
-            return self._unrolled_cost().latency
-        return self.cycles(in_type, fold)
-
-    def memory_depth(self, in_type, fold) -> int:
-        """Words of the unit's weight ROM: ``NF * SF`` (none unrolled)."""
-        return 0 if self.is_unrolled(in_type, fold) else self.cycles(in_type, fold)
-
-    def _unrolled_cost(self):
-        return unrolled_cost(self.in_features, [self.in_features] * self.out_features, False, self.slices,
-                             self.score_width)
-
-    def word_bits(self, in_type, fold) -> tuple[int, int]:
-        """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""
-        per_channel = self.slices if self.thresholds is not None else self.score_width
-        return fold.simd, fold.pe * per_channel
-
-    def traffic(self, in_type, fold):
-        from ..energy import matrix_traffic, unrolled_traffic
-        if self.is_unrolled(in_type, fold):
-            return unrolled_traffic(self.out_features, self.in_features, self.weights.size, self.slices, False)
-        return matrix_traffic(1, self.out_features, self.in_features, self.slices, fold)
+    def unrolled_counts(self) -> tuple[list[int], bool]:
+        """Unrolled, each channel counts all its inputs (as they are or inverted)."""
+        return [self.in_features] * self.out_features, False
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         if self.is_unrolled(in_type, fold):
-            return self._unrolled_cost().cost(2 * self.weights.size, self.weights.size)
+            return self.unrolled_estimate().cost(2 * self.weights.size, self.weights.size)
         return dense_cost(self.out_features, self.in_features, self.slices, fold, block_ram)
 
 

@@ -36,12 +36,10 @@ from ... import nn as bnn
 from ...errors import UnsupportedModelError
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from ..microarch import unrolled_cost
 from ..thresholds import fold_score_thresholds
 from ._arrays import frozen_array, pack_bits
-from ._matrix import MatrixStream
-from .base import Chain, Fold, ceil_div, lowers
-from .binary_dense import _dense_weights, dense_cost
+from .base import Chain, Fold, lowers
+from .binary_dense import DenseStream, _dense_weights, dense_cost
 
 __all__ = ["SparseDense", "SparseForm", "sparse_domain", "with_unit"]
 
@@ -66,7 +64,7 @@ class SparseForm(NamedTuple):
 
 
 @dataclass(frozen=True, eq=False)
-class SparseDense(MatrixStream):
+class SparseDense(DenseStream):
     mask: np.ndarray                       #: (M, N) uint8, 1 where the weight is ``beta``
     alpha: int
     beta: int
@@ -74,7 +72,6 @@ class SparseDense(MatrixStream):
     invert: np.ndarray | None = None       #: (M,) bool with thresholds: the channel's bits inverted
 
     layer_name = "SparseBinaryLinear"
-    unrolls = True
 
     def __post_init__(self):
         b = np.asarray(self.mask)
@@ -101,17 +98,8 @@ class SparseDense(MatrixStream):
         object.__setattr__(self, "invert", frozen_array(invert, bool))
 
     @property
-    def in_features(self) -> int:
-        return self.mask.shape[1]
-
-    @property
-    def out_features(self) -> int:
-        return self.mask.shape[0]
-
-    @property
-    def slices(self) -> int:
-        """Output bits per channel (K thresholds), 0 for integer scores."""
-        return 0 if self.thresholds is None else self.thresholds.shape[1]
+    def matrix(self) -> np.ndarray:
+        return self.mask
 
     @cached_property
     def counted(self) -> np.ndarray:
@@ -202,13 +190,9 @@ class SparseDense(MatrixStream):
 
     # -- hardware -------------------------------------------------------------------------------
 
-    def lanes(self, in_type) -> tuple[int, int]:
-        """The most useful ``(pe, simd)``: one lane per output channel and per input bit (unrolled)."""
-        return self.out_features, self.in_features
-
-    @property
-    def weight_count(self) -> int:
-        return self.mask.size
+    def unrolled_counts(self) -> tuple[list[int], bool]:
+        """Unrolled, each channel counts its beta positions, beside one count of all inputs."""
+        return self.counted.tolist(), True
 
     def _folds(self, in_type, lanes: int | None = None):
         """Scores are built unrolled only (the folded unit thresholds), so they fold to full lanes."""
@@ -216,35 +200,13 @@ class SparseDense(MatrixStream):
             return {Fold(*self.lanes(in_type))}
         return super()._folds(in_type, lanes)
 
-    def cycles(self, in_type, fold) -> int:
-        return ceil_div(self.out_features, fold.pe) * ceil_div(self.in_features, fold.simd)
-
-    def latency(self, in_type, fold) -> int:
-        if self.is_unrolled(in_type, fold):
-            return unrolled_cost(self.in_features, self.counted.tolist(), True, self.slices).latency
-        return self.cycles(in_type, fold)
-
-    def memory_depth(self, in_type, fold) -> int:
-        return 0 if self.is_unrolled(in_type, fold) else self.cycles(in_type, fold)
-
-    def word_bits(self, in_type, fold) -> tuple[int, int]:
-        per_channel = self.slices if self.thresholds is not None else self.score_width
-        return fold.simd, fold.pe * per_channel
-
-    def traffic(self, in_type, fold):
-        from ..energy import matrix_traffic, unrolled_traffic
-        if self.is_unrolled(in_type, fold):
-            return unrolled_traffic(self.out_features, self.in_features, self.connections, self.slices, True)
-        return matrix_traffic(1, self.out_features, self.in_features, self.slices, fold)
-
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         ops = 2 * self.connections + self.in_features
         if self.thresholds is None and not self.is_unrolled(in_type, fold):
             raise UnsupportedModelError(f"a SparseBinaryLinear giving scores ({self!r}) is built unrolled only, not "
                                         f"folded {fold}: fold it to its full lanes (--folding NAME=unrolled)")
         if self.is_unrolled(in_type, fold):
-            return unrolled_cost(self.in_features, self.counted.tolist(), True, self.slices,
-                                 self.score_width).cost(ops, weight_bits=self.mask.size)
+            return self.unrolled_estimate().cost(ops, weight_bits=self.mask.size)
         dense = dense_cost(self.out_features, self.in_features, self.slices, fold, block_ram)
         # the shared popcount of each input word, and its accumulator
         shared = round(2.34 * fold.simd) + (self.in_features + 1).bit_length()
