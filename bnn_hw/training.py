@@ -34,7 +34,7 @@ AUGMENTATIONS = ("none", "flip", "flip-shift", "shift")
 
 
 def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr: float,
-                           augmentation: str) -> None:
+                           augmentation: str, threads: int = 2) -> None:
     """The options every example's training script has, with that script's defaults."""
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--seed", type=int, default=0)
@@ -47,7 +47,7 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
                         help="progressive weight binarization: tanh(w / T) with the temperature T lowered "
                              "geometrically from START to END over the first 80%% of the steps, then the "
                              "sign (default: the sign throughout)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
     parser.add_argument("--out", default=out, help="model file to write (default: net.pt next to the "
                                                    "script); metrics.json is written next to it")
 

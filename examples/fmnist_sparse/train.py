@@ -44,7 +44,7 @@ from torch import nn
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryLinear, Sign, SparseBinaryLinear, Thermometer
 from bnn_hw.training import (accuracy, add_training_arguments, save_with_metrics, sparse_layers, train,
-                             training_config)
+                             training_config, weight_bits)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INITS = ("split", "binary")
@@ -93,10 +93,6 @@ def expected_connections(text: str) -> float:
     return value
 
 
-def weight_bits(thresholds, hidden: int) -> int:
-    return 784 * len(thresholds) * hidden + hidden * hidden + hidden * 10
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hidden", type=int, default=256, help="hidden layer width H (default 256)")
@@ -119,11 +115,9 @@ def main(argv=None) -> dict:
     p.add_argument("--validation", type=int, default=0,
                    help="hold out the last N training images and record the trained network's accuracy on them "
                         "as validation_accuracy (how the README's experiments were compared; default 0)")
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=15, batch_size=256, lr=1e-3,
-                           augmentation="none")
     # the shipped net.pt was trained on one thread (a run is bit-identical for a given thread count)
-    threads = next(a for a in p._actions if a.dest == "threads")
-    threads.default, threads.help = 1, "torch CPU threads (default 1, as the shipped net.pt was trained)"
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=15, batch_size=256, lr=1e-3,
+                           augmentation="none", threads=1)
     args = p.parse_args(argv)
 
     thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
@@ -140,7 +134,7 @@ def main(argv=None) -> dict:
 
     model = build_model(thresholds, args.hidden)
     init_sparse(model, args.init, args.expected, args.seed, args.latent_scale)
-    print(f"model: thresholds={thresholds} hidden={args.hidden} weights={weight_bits(thresholds, args.hidden)} "
+    print(f"model: thresholds={thresholds} hidden={args.hidden} weights={weight_bits(model)} "
           f"EC={args.expected} gamma={args.gamma} init={args.init}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, progressive=args.progressive,
@@ -162,7 +156,7 @@ def main(argv=None) -> dict:
                "init": args.init,
                "latent_scale": args.latent_scale, "validation": args.validation} | training_config(args, len(x_train)))
     return save_with_metrics(model, args.out, x_test, y_test, history, config,
-                             weight_bits=weight_bits(thresholds, args.hidden), **summary,
+                             weight_bits=weight_bits(model), **summary,
                              beta_fraction_by_epoch=[row["beta_fraction"] for row in history])
 
 
