@@ -18,16 +18,18 @@ settings.register_profile("nightly", max_examples=300, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def _thermometer(thresholds) -> tuple[list[torch.nn.Module], int]:
+    """The layers that code 8-bit inputs with ``thresholds`` (none for bit inputs), and the bits per input."""
+    return ([bnn.Thermometer(thresholds)], len(thresholds)) if thresholds else ([], 1)
+
+
 def random_mlp(features: int, hidden: list[int], classes: int, *, thresholds=(64, 128, 192),
                seed: int = 0, scale: bool = False, zero_scale_channels: int = 2) -> torch.nn.Sequential:
     """An untrained MLP with random weights and BN statistics that put thresholds everywhere,
     including negative and zero BN scales. Eval mode."""
     g = torch.Generator().manual_seed(seed)
-    layers: list[torch.nn.Module] = []
-    width = features
-    if thresholds:
-        layers.append(bnn.Thermometer(thresholds))
-        width = features * len(thresholds)
+    layers, per_value = _thermometer(thresholds)
+    width = features * per_value
     layers += _binary_classifier(width, hidden, classes, g, scale=scale, zero_scale_channels=zero_scale_channels)
     return torch.nn.Sequential(*layers).eval()
 
@@ -75,10 +77,9 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
     Random weights and adversarial BN statistics. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     channels, height, width = image
-    layers: list[torch.nn.Module] = [bnn.ImageInput(*image)]
-    if thresholds:
-        layers.append(bnn.Thermometer(thresholds))
-        channels *= len(thresholds)
+    coded, per_value = _thermometer(thresholds)
+    layers: list[torch.nn.Module] = [bnn.ImageInput(*image)] + coded
+    channels *= per_value
     for index, (out, kernel, stride, padding, pad_value, groups) in enumerate(convs):
         if pixels and index == 0:
             conv, groups = bnn.PixelConv2d(channels, out, kernel, stride, padding, scale=scale), 1
@@ -214,11 +215,8 @@ def random_sparse_mlp(features: int, hidden: list[int], classes: int, *, thresho
     one) with adversarial BN and a sign (``slices`` > 1: a multi-slice sign), ending in a BinaryLinear
     (or a sparse layer whose scores are integers, ``sparse_last``). Eval mode."""
     g = torch.Generator().manual_seed(seed)
-    layers: list[torch.nn.Module] = []
-    width = features
-    if thresholds:
-        layers.append(bnn.Thermometer(thresholds))
-        width = features * len(thresholds)
+    layers, per_value = _thermometer(thresholds)
+    width = features * per_value
     for k, h in enumerate(hidden):
         dense = bnn.SparseBinaryLinear(width, h)
         density = densities[k] if densities else float(torch.empty(1).uniform_(0.01, 0.5, generator=g))
@@ -244,10 +242,9 @@ def random_sparse_cnn(image=(1, 8, 7), convs=((5, 3, 1, 1, -1),), hidden=(6,), c
     pad_value)``) with adversarial BN and signs, then a sparse MLP head. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     c, h, w = image
-    layers: list[torch.nn.Module] = [bnn.ImageInput(c, h, w)]
-    if thresholds:
-        layers.append(bnn.Thermometer(thresholds))
-        c *= len(thresholds)
+    coded, per_value = _thermometer(thresholds)
+    layers: list[torch.nn.Module] = [bnn.ImageInput(c, h, w)] + coded
+    c *= per_value
     for out, kernel, stride, padding, pad_value in convs:
         conv = bnn.SparseBinaryConv2d(c, out, kernel, stride, padding, pad_value)
         _random_sparse(conv, g, float(torch.empty(1).uniform_(0.05, 0.5, generator=g)))
@@ -264,11 +261,8 @@ def random_logic(features: int, gates=(24, 16), classes: int = 4, *, thresholds=
     """An untrained logic-gate network (gate layers of ``gates`` each, the last ``classes`` times a group)
     with random logits, so every function and every candidate pair occurs. Eval mode."""
     g = torch.Generator().manual_seed(seed)
-    layers: list[torch.nn.Module] = []
-    width = features
-    if thresholds:
-        layers.append(bnn.Thermometer(thresholds))
-        width = features * len(thresholds)
+    layers, per_value = _thermometer(thresholds)
+    width = features * per_value
     for k, n in enumerate(gates):
         layer = bnn.LogicLayer(width, n, candidates=candidates, seed=seed * 31 + k)
         with torch.no_grad():
@@ -285,10 +279,9 @@ def random_logic_cnn(image=(1, 8, 7), convs=((6, 3, 2, 1, 1),), pool: int = 2, g
     pool (``MaxPool2d``, 0 for none), gate layers and a GroupSum. Random logits. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     c, h, w = image
-    layers: list[torch.nn.Module] = [bnn.ImageInput(c, h, w)]
-    if thresholds:
-        layers.append(bnn.Thermometer(thresholds))
-        c *= len(thresholds)
+    coded, per_value = _thermometer(thresholds)
+    layers: list[torch.nn.Module] = [bnn.ImageInput(c, h, w)] + coded
+    c *= per_value
     for k, (out, kernel, depth, stride, padding) in enumerate(convs):
         conv = bnn.LogicConv2d(c, out, kernel, depth=depth, stride=stride, padding=padding,
                                candidates=candidates, seed=seed * 17 + k)
