@@ -6,7 +6,8 @@ Each case is one stage of a small random network (the test suite's generators, f
 synthesised alone by yosys ``synth_ecp5`` as ``cost_model.py`` does; the script prints the stage's
 LUT4 and FF estimates beside the measured counts. The cases: a sparse 128 x 784 layer at 10%
 connections unrolled (``sparse_unrolled``, several minutes), the next sparse layer folded 8 x 32
-(``sparse_folded``), and binary layers unrolled, 64 x 64 with thresholds (``binary_64``) and 10 x 64
+(``sparse_folded``), the sparse example's second layer (256 x 256 at 5%) unrolled
+(``example_dense4``), and binary layers unrolled, 64 x 64 with thresholds (``binary_64``) and 10 x 64
 giving scores (``binary_10``).
 """
 
@@ -33,9 +34,15 @@ def _sparse():
     return random_sparse_mlp(392, [128, 64], 10, thresholds=(64, 128), densities=[0.1, 0.1], seed=1)
 
 
+def _example():
+    from bnn_hw import load
+    return load(ROOT / "examples" / "fmnist_sparse" / "net.pt")
+
+
 CASES = {
     "sparse_unrolled": (_sparse, "dense1=unrolled"),
     "sparse_folded": (_sparse, "dense4=8x32"),
+    "example_dense4": (_example, "dense4=unrolled"),
     "binary_64": (lambda: random_mlp(64, [64], 10, thresholds=(), seed=1), "dense0=unrolled"),
     "binary_10": (lambda: random_mlp(64, [64], 10, thresholds=(), seed=1), "dense3=unrolled"),
 }

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from ..intmath import ceil_div
 
 __all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "GROUP_COUNT_FANIN", "group_count_levels",
-           "aligned_count_levels", "unrolled_cost", "UnrolledCost",
+           "aligned_count_levels", "unrolled_cost", "UnrolledCost", "naf",
            "element_range", "dot_bound", "rom_bank_depth",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
            "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
@@ -104,10 +104,12 @@ class UnrolledCost(NamedTuple):
     lut4: int
     ff: int
     latency: int     #: cycles from an input word to its result in the output FIFO
+    ebr: int = 0     #: block RAMs (the shared count's division table)
 
     def cost(self, binary_ops: int, weight_bits: int) -> "Cost":
         from .cost import Cost
-        return Cost(cycles=1, lut4=self.lut4, ff=self.ff, weight_bits=weight_bits, binary_ops=binary_ops)
+        return Cost(cycles=1, lut4=self.lut4, ff=self.ff, ebr=self.ebr, weight_bits=weight_bits,
+                    binary_ops=binary_ops)
 
 
 def _count_cost(levels: list[list[list[int]]], first_level_share: float = 1.0) -> tuple[int, int]:
@@ -127,13 +129,33 @@ def _count_cost(levels: list[list[list[int]]], first_level_share: float = 1.0) -
     return round(lut4), round(ff)
 
 
+def naf(k: int) -> list[tuple[int, int]]:
+    """The non-adjacent form of ``k >= 0``: ``(shift, +1 or -1)`` for each non-zero digit (a digit in
+    three is non-zero on average). A product by the constant ``k`` is built as that many shifted
+    terms (:func:`bnn_hw.hdl._arith.times_constant`)."""
+    digits, shift = [], 0
+    while k:
+        if k & 1:
+            digit = 2 - (k & 3)     # +1 if k % 4 == 1, -1 if k % 4 == 3
+            digits.append((shift, digit))
+            k -= digit
+        k >>= 1
+        shift += 1
+    return digits
+
+
 def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
-                  score_width: int | None = None) -> UnrolledCost:
+                  score_width: int | None = None, *, quotients: int = 0, scale_digits: int = 1) -> UnrolledCost:
     """Estimated cost of an unrolled dense unit: the input word registered, each channel's ``counted``
     bits counted (``N`` literals for a binary layer; a sparse layer's mask bits, with the count of all
-    ``n_inputs`` bits ``shared`` by the channels), then (``shared``) each channel's ``a p0 + d p1``,
-    then ``slices`` comparisons per channel against constants (0: a score of ``score_width`` bits) and
-    the output FIFO. One LUT4 per bit of every sum and comparison (carry chains)."""
+    ``n_inputs`` bits ``shared`` by the channels), then the outputs and the output FIFO. One LUT4 per
+    bit of every sum and comparison (carry chains).
+
+    The outputs: ``slices`` comparisons per channel against constants; with a shared count, each a
+    comparison of the channel's count with one of ``quotients`` quotients of the shared count, which
+    a block RAM table divides (:mod:`~bnn_hw.compiler.quotient_thresholds`: three more register
+    levels); scores of ``score_width`` bits (``slices`` 0), with a shared count each channel's
+    ``a p0 + d p1`` first (``scale_digits`` shifted terms for ``d p1``)."""
     levels = aligned_count_levels(list(counted) + ([n_inputs] if shared else []))
     channels = len(counted)
     # A binary layer's channels all count the same slices of the inputs, each slice's four bits as
@@ -141,17 +163,26 @@ def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
     # (measured on a 64x64 layer: 5,685 LUT4, this model without the merging said 8,264).
     share = 1.0 if shared else min(1.0, 16 * (1 - (15 / 16) ** channels) / channels)
     lut4, ff = _count_cost(levels, share)
-    value_width = max(n_inputs, 1).bit_length() + (4 if shared else 1)
-    if shared:
-        lut4 += channels * value_width
+    count_bits = sum(max(c, 1).bit_length() for c in counted)
+    count_width = max(max(counted, default=0), 1).bit_length()
+    stages, ebr = 1 + len(levels), 0
+    if shared and slices:
+        quotient_width = max(n_inputs, 1).bit_length()
+        lut4 += quotients * 2 * quotient_width + channels * slices * 2 * (count_width + 1)
+        ff += 3 * count_bits + quotients * quotient_width
+        stages, ebr = stages + 3, 1
+    elif shared:
+        value_width = max(n_inputs, 1).bit_length() + 4
+        lut4 += channels * value_width * scale_digits
         ff += channels * value_width
+        stages += 1
+    if not shared or not slices:
+        lut4 += channels * (count_width + 1) * max(slices, 1)
     out_bits = channels * (slices if slices else score_width)
-    lut4 += channels * value_width * max(slices, 1)
-    stages = 1 + len(levels) + shared + 1
     # output FIFO (stages + 4 words): LUT RAM and its registered output
     lut4 += ceil_div(out_bits * 3, 2) + 40
     ff += n_inputs + 2 * out_bits + 40
-    return UnrolledCost(lut4, ff, stages + 1)
+    return UnrolledCost(lut4, ff, stages + 2, ebr)
 
 
 # -- the sliding-window generator (bnn_hw.hdl.sliding_window) ---------------------------------------

@@ -10,20 +10,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Value
 
+from ..compiler.microarch import naf
+
 __all__ = ["times_constant"]
-
-
-def _naf(k: int) -> list[tuple[int, int]]:
-    """The non-adjacent form of ``k >= 0``: ``(shift, +1 or -1)`` for each non-zero digit."""
-    digits, shift = [], 0
-    while k:
-        if k & 1:
-            digit = 2 - (k & 3)     # +1 if k % 4 == 1, -1 if k % 4 == 3
-            digits.append((shift, digit))
-            k -= digit
-        k >>= 1
-        shift += 1
-    return digits
 
 
 def times_constant(value, k: int) -> Value:
@@ -31,7 +20,7 @@ def times_constant(value, k: int) -> Value:
     value = Value.cast(value)
     if k == 0:
         return Const(0, 1)
-    terms = [(value << shift, digit) for shift, digit in _naf(abs(k))]
+    terms = [(value << shift, digit) for shift, digit in naf(abs(k))]
     total = None
     for term, digit in terms:
         if total is None:

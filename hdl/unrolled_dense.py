@@ -10,11 +10,13 @@ every channel shares. No weight memory, no accumulator: the layer is as large as
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
+from ..compiler.quotient_thresholds import quotient_thresholds
 from ._arith import times_constant
 from ._free_running import FreeRunningPipeline
 from .group_count import count_groups
@@ -71,6 +73,11 @@ class UnrolledDense(wiring.Component):
                 raise ValueError("scores need a score_width and one score offset per channel")
             out = data.ArrayLayout(signed(score_width), M)
         self._thresholds, self._invert = thresholds, invert
+        self._quotients = None
+        if shared is not None and thresholds is not None:
+            if self._scale == 0:
+                raise ValueError("scale_count must not be 0 beside a shared count")
+            self._quotients = quotient_thresholds(int(shared), self._scale, thresholds, N)
         self._score_scale, self._score_width = int(score_scale), score_width
         self._offsets = None if score_offsets is None else np.asarray(score_offsets, np.int64)
         super().__init__({"i": In(stream.Signature(unsigned(N))), "o": Out(stream.Signature(out))})
@@ -80,6 +87,12 @@ class UnrolledDense(wiring.Component):
         what = "scores" if self._thresholds is None else f"thresholds x{self._thresholds.shape[1]}"
         return (f"UnrolledDense({M}x{N}, {int(np.count_nonzero(self._literals))} literals, "
                 f"shared={self._shared}, {what})")
+
+    @property
+    def counts_shared(self) -> bool:
+        """Whether all inputs are counted besides the channels (not for ``shared == 0`` with
+        thresholds: the comparisons are then on the channel counts alone)."""
+        return self._shared is not None and not (self._quotients and self._quotients.constant_shared)
 
     def value_range(self) -> tuple[int, int]:
         """The smallest and largest channel value over every input (a channel of ``k`` literals
@@ -96,9 +109,12 @@ class UnrolledDense(wiring.Component):
         pipe = FreeRunningPipeline(m, self.i, self.o, "unrolled")
         x = pipe.stage(self.i.payload, "inputs")
         groups = [[x[n] if lit > 0 else ~x[n] for n, lit in enumerate(row) if lit] for row in self._literals]
-        if self._shared is not None:
+        if self.counts_shared:
             groups.append([x[n] for n in range(len(x))])
         counts = count_groups(pipe, groups)
+        if self._quotients is not None:
+            pipe.finish(self._compare_quotients(m, pipe, counts))
+            return m
         lo, hi = self.value_range()
         if self._shared is None:
             values = counts
@@ -121,6 +137,59 @@ class UnrolledDense(wiring.Component):
             result = Cat(scores)
         pipe.finish(result)
         return m
+
+    def _compare_quotients(self, m, pipe, counts):
+        """The output bits from the channel counts and the shared count (last of ``counts``): the
+        division table read, its word registered (in the block RAM's output register), the quotients
+        formed and registered, then each threshold one comparison of two counts."""
+        q = self._quotients
+        if q.constant_shared:
+            channel = counts
+            y, s = (Const(v) for v in q.table[0])
+        else:
+            *channel, total = counts
+            table = q.table
+            y_width = max(max(y for y, _ in table), 1).bit_length()
+            s_width = max(q.divisor - 1, 1).bit_length()
+            m.submodules.division = rom = Memory(shape=unsigned(y_width + s_width), depth=len(table),
+                                                 init=[y | s << y_width for y, s in table])
+            port = rom.read_port()
+            m.d.comb += port.addr.eq(total)
+            channel = _split(pipe.stage(Cat(channel), "counts_read"), channel)
+            word, *channel = _split(pipe.stage(Cat(port.data, *channel), "division"), [port.data, *channel])
+            y, s = word[:y_width], word[y_width:]
+        remainders = q.distinct_remainders
+        quotients = [y + (1 if r >= 1 else (s >= 1)) + ((s >= q.divisor + 1 - r) if r >= 2 else 0)
+                     for r in remainders]
+        if not q.constant_shared:
+            held = _split(pipe.stage(Cat(*quotients, *channel), "quotients"), [*quotients, *channel])
+            quotients, channel = held[:len(remainders)], held[len(remainders):]
+        z_range = [q.quotient(r, *q.division([0, self._literals.shape[1]])) for r in remainders]
+        lowest = {r: int(z.min()) for r, z in zip(remainders, z_range)}
+        highest = {r: int(z.max()) for r, z in zip(remainders, z_range)}
+        column = {r: k for k, r in enumerate(remainders)}
+        counted = np.count_nonzero(self._literals, axis=1)
+        bits = []
+        for k, (count, offsets, rems, inv) in enumerate(zip(channel, q.offsets, q.remainders, self._invert)):
+            for t, r in zip(offsets.tolist(), rems.tolist()):
+                if t + highest[r] <= 0:
+                    bit = Const(1)
+                elif t + lowest[r] > counted[k]:
+                    bit = Const(0)
+                else:
+                    bit = (count - quotients[column[r]]) >= t
+                bits.append(bit ^ (bool(inv) != q.negate))
+        return Cat(bits)
+
+
+def _split(register, parts) -> list:
+    """``register`` cut back into values as wide as ``parts``, in order."""
+    out, lo = [], 0
+    for part in parts:
+        width = len(Value.cast(part))
+        out.append(register[lo:lo + width])
+        lo += width
+    return out
 
 
 def sparse_unit(op, unrolled: bool, fold):

@@ -12,6 +12,7 @@ from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.folding import UNROLLED, apply_folding, parse_folding
 from bnn_hw.compiler.ops import BinaryDense, Fold, SparseConv2d, SparseDense
 from bnn_hw.compiler.driver import check_fit
+from bnn_hw.compiler.quotient_thresholds import quotient_thresholds
 from bnn_hw.errors import BnnHwError, FitError, UnsupportedModelError
 from conftest import random_mlp, random_sparse_cnn, random_sparse_mlp, torch_scores
 
@@ -74,6 +75,23 @@ def test_hardware_form_equals_the_score_comparison():
             assert lo <= value[:, c].min() and value[:, c].max() <= hi
 
 
+@given(a=st.integers(-12, 12), d=st.integers(-70, 70).filter(bool), n=st.integers(1, 40), seed=st.integers(0, 1000))
+def test_quotient_thresholds_equal_the_value_comparison(a, d, n, seed):
+    """The unrolled sparse unit's rewriting: ``p1 - z_r >= t`` equals ``a p0 + d p1 >= T`` for every
+    pair of counts, any sign of ``a`` and ``d``, thresholds below, inside and above the values."""
+    bound = abs(a) * n + abs(d) * n
+    thresholds = np.random.default_rng(seed).integers(-bound - 3, bound + 4, (3, 2))
+    plan = quotient_thresholds(a, d, thresholds, n)
+    p0, p1 = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    value = a * p0 + d * p1
+    expected = value[..., None, None] >= thresholds
+    got = plan.decide(p0, np.repeat(p1[..., None], 3, axis=-1))
+    assert np.array_equal(got, expected)
+    y, s = plan.division(np.arange(n + 1))
+    assert (s >= 0).all() and (s < abs(d)).all() and (y >= 0).all()
+    assert set(plan.remainders.ravel()) == set(plan.distinct_remainders) and plan.constant_shared == (a == 0)
+
+
 def test_unrolled_folding_gives_full_lanes_and_no_weight_memory():
     model = random_sparse_mlp(20, [30, 16], 5, densities=[0.1, 0.2], seed=2)
     plan = compile_model(model, parse_folding("dense1=unrolled,dense4=4x8,dense7=unrolled"))
@@ -81,8 +99,8 @@ def test_unrolled_folding_gives_full_lanes_and_no_weight_memory():
     assert stages["dense1"].fold == Fold(30, 60) and stages["dense1"].unrolled
     assert stages["dense7"].unrolled and isinstance(stages["dense7"].op, BinaryDense)
     assert not stages["dense4"].unrolled
-    for name in ("dense1", "dense7"):
-        assert stages[name].cost.cycles == 1 and stages[name].cost.ebr == 0
+    for name in ("dense1", "dense7"):   # the sparse layer's one block RAM divides its shared count
+        assert stages[name].cost.cycles == 1 and stages[name].cost.ebr == (name == "dense1")
         assert stages[name].op.memory_depth(stages[name].in_type, stages[name].fold) == 0
     # an unrolled sparse layer costs by its connections
     sparse = stages["dense1"]

@@ -85,10 +85,16 @@ class DenseStream(MatrixStream, abstract=True):
         """Words of the unit's weight ROM: ``NF * SF`` (none unrolled)."""
         return 0 if self.is_unrolled(in_type, fold) else self.cycles(in_type, fold)
 
+    def unrolled_shared_terms(self) -> dict:
+        """What the unrolled unit makes of the count of all inputs, as keyword arguments of
+        :func:`~bnn_hw.compiler.microarch.unrolled_cost` (none here)."""
+        return {}
+
     def unrolled_estimate(self):
         """The :func:`~bnn_hw.compiler.microarch.unrolled_cost` of the unrolled unit."""
         counts, shared = self.unrolled_counts()
-        return unrolled_cost(self.in_features, counts, shared, self.slices, self.score_width)
+        return unrolled_cost(self.in_features, counts, shared, self.slices, self.score_width,
+                             **self.unrolled_shared_terms())
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """Bits of the hardware's input and output words: ``simd`` bits in, ``pe`` channels out."""

@@ -36,6 +36,8 @@ from ... import nn as bnn
 from ...errors import UnsupportedModelError
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..microarch import naf
+from ..quotient_thresholds import quotient_thresholds
 from ..thresholds import fold_score_thresholds
 from ._arrays import frozen_array, pack_bits
 from .base import Chain, Fold, lowers
@@ -191,8 +193,19 @@ class SparseDense(DenseStream):
     # -- hardware -------------------------------------------------------------------------------
 
     def unrolled_counts(self) -> tuple[list[int], bool]:
-        """Unrolled, each channel counts its beta positions, beside one count of all inputs."""
-        return self.counted.tolist(), True
+        """Unrolled, each channel counts its beta positions, beside one count of all inputs (except
+        where ``alpha`` is 0 and the channels compare their own counts with thresholds)."""
+        return self.counted.tolist(), self.thresholds is None or self.alpha != 0
+
+    def unrolled_shared_terms(self) -> dict:
+        """With thresholds, the quotients of the shared count the unrolled unit forms (one per distinct
+        remainder, :mod:`~bnn_hw.compiler.quotient_thresholds`; 0 where alpha is 0); with scores, the
+        non-zero digits of ``d`` (its product is that many shifted terms)."""
+        form = self.hardware_form()
+        if self.thresholds is None:
+            return {"scale_digits": len(naf(abs(form.d)))}
+        plan = quotient_thresholds(form.a, form.d, form.thresholds, self.in_features)
+        return {"quotients": 0 if plan.constant_shared else len(plan.distinct_remainders)}
 
     def _folds(self, in_type, lanes: int | None = None):
         """Scores are built unrolled only (the folded unit thresholds), so they fold to full lanes."""
