@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compiler.driver import check_fit
-from ..compiler.io_layout import input_words, plan_info
+from ..compiler.io_layout import check_uart_words, input_words, plan_info
 from ..compiler.plan import Plan
 from ..errors import BnnHwError, ToolchainError
 from ..hdl.memory_attrs import COLLISION_FREE
@@ -141,6 +141,8 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     else:
         capacity, device = board.chip.capacity(), board.device
     check_fit(plan, capacity, device)
+    if baud is not None:
+        check_uart_words(plan)
     core = board.core_clock(clock_mhz, separate_server=baud is not None)
     env = toolchain_env(board.family)
     verilog = out_dir / f"{PIPELINE_TOPLEVEL}.v"

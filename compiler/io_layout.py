@@ -21,7 +21,7 @@ from .ir import Kind
 from .microarch import index_width
 from .plan import Plan
 
-__all__ = ["input_word_bits", "input_words", "result_bits", "decode_result", "design_id", "plan_info",
+__all__ = ["input_word_bits", "input_words", "result_bits", "decode_result", "design_id", "plan_info", "check_uart_words",
            "encode_frame", "decode_infer_reply"]
 
 
@@ -96,14 +96,21 @@ def design_id(plan: Plan) -> int:
     return int.from_bytes(digest.digest()[:4], "little")
 
 
+def check_uart_words(plan: Plan) -> None:
+    """A one-line :class:`~bnn_hw.errors.BnnHwError` where ``plan``'s input words are too wide for the
+    UART protocol (its INFO gives their bytes in one byte: at most 255)."""
+    word_bytes = ceil_div(input_word_bits(plan), 8)
+    if word_bytes > 255:
+        first = plan.stages[0]
+        raise BnnHwError(f"the UART protocol carries input words of at most 255 bytes, but this folding's "
+                         f"input words are {word_bytes} bytes ({first.name} at {first.fold}); "
+                         f"fold {first.name} narrower for a UART build")
+
+
 def plan_info(plan: Plan, design: int | None = None) -> Info:
     """The INFO a bitstream built from ``plan`` reports (``design`` defaults to :func:`design_id`)."""
     scores = plan.stages[-1].in_type
-    word_bytes = ceil_div(input_word_bits(plan), 8)
-    if word_bytes > 255:   # the protocol's INFO gives it in one byte
-        raise BnnHwError(f"the UART protocol carries input words of at most 255 bytes, but this folding's "
-                         f"input words are {word_bytes} bytes ({plan.stages[0].name} at {plan.stages[0].fold}); "
-                         f"fold {plan.stages[0].name} narrower for a UART build")
+    check_uart_words(plan)
     return Info(input_words=len(input_words(plan, np.zeros(plan.input_type.size, np.uint8))),
                 bytes_per_word=ceil_div(input_word_bits(plan), 8), result_bytes=ceil_div(result_bits(plan), 8),
                 classes=scores.size, score_width=scores.width,
