@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 from ..intmath import ceil_div
 
-__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "GROUP_COUNT_FANIN", "group_count_levels",
+__all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "group_count_levels",
+           "CountSchedule", "GATE_COUNT", "UNROLLED_COUNT", "count_slices", "balanced_sum_bits",
            "aligned_count_levels", "unrolled_cost", "UnrolledCost", "naf",
            "element_range", "dot_bound", "rom_bank_depth",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
@@ -64,38 +65,74 @@ def rom_bank_depth(width: int) -> int:
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
 
 
-# -- the gate network's group counts (bnn_hw.hdl.gate_network) --------------------------------------
+# -- group counts (bnn_hw.hdl.group_count): a gate network's GroupSum, an unrolled layer's channels ---
 
-#: A logic-gate network's GroupSum counts its output bits in slices of this many, each count bit one
-#: LUT4 of the slice's bits (one logic level). Compressor-tree slices of POPCOUNT_CHUNK bits, a
-#: register before and after each, held the shipped logic network at 109 MHz on the 85F: the slice's
-#: carry chains alone took 9.1 ns.
+#: Counts begin with slices of this many bits, each count bit one LUT4 of the slice's bits (one logic
+#: level). Compressor-tree slices of POPCOUNT_CHUNK bits, a register before and after each, held the
+#: shipped logic network at 109 MHz on the 85F: the slice's carry chains alone took 9.1 ns.
 GROUP_COUNT_SLICE = 4
-#: Then this many counts are added per register level (a short carry chain each).
-GROUP_COUNT_FANIN = 2
 
 
-def group_count_levels(bits: int) -> list[list[int]]:
-    """The register levels of counting ``bits`` bits: level 0 holds each slice's count, each next
-    level the sums of :data:`GROUP_COUNT_FANIN` counts of the level before, the last one count.
-    Each entry is the largest value that count can take (its register is that many bits wide)."""
+class CountSchedule(NamedTuple):
+    """How a group count is pipelined: ``fanin`` counts added per register level (a balanced tree of
+    short carry chains), and whether the slices' lookups are registered before the first sum."""
+
+    fanin: int
+    registered_slices: bool
+
+
+#: A logic-gate network's GroupSum: every lookup registered, then two counts added per level.
+GATE_COUNT = CountSchedule(fanin=2, registered_slices=True)
+#: An unrolled dense layer's channels: four lookups added before the first register, then four counts
+#: per level. Registering every step held the example's unrolled sparse network at 57,069 flip-flops
+#: (68% of the 85F), and nextpnr's placer did not finish its first iteration in 15 minutes.
+UNROLLED_COUNT = CountSchedule(fanin=4, registered_slices=False)
+
+
+def count_slices(bits: int) -> list[int]:
+    """The slices a count of ``bits`` bits begins with (:data:`GROUP_COUNT_SLICE` bits, the last fewer)."""
+    return [min(GROUP_COUNT_SLICE, bits - lo) for lo in range(0, bits, GROUP_COUNT_SLICE)]
+
+
+def _sums(counts: list[int], fanin: int) -> list[int]:
+    return [sum(counts[j:j + fanin]) for j in range(0, len(counts), fanin)]
+
+
+def group_count_levels(bits: int, schedule: CountSchedule = GATE_COUNT) -> list[list[int]]:
+    """The register levels of counting ``bits`` bits: level 0 holds each slice's count (or, with
+    unregistered slices, the sums of ``fanin`` of them), each next level the sums of ``fanin`` counts
+    of the level before, the last one count. Each entry is the largest value that count can take
+    (its register is that many bits wide)."""
     if bits < 1:
         raise ValueError(f"a group count needs at least one bit, not {bits}")
-    levels = [[min(GROUP_COUNT_SLICE, bits - lo) for lo in range(0, bits, GROUP_COUNT_SLICE)]]
+    slices = count_slices(bits)
+    levels = [slices if schedule.registered_slices else _sums(slices, schedule.fanin)]
     while len(levels[-1]) > 1:
-        below = levels[-1]
-        levels.append([sum(below[j:j + GROUP_COUNT_FANIN]) for j in range(0, len(below), GROUP_COUNT_FANIN)])
+        levels.append(_sums(levels[-1], schedule.fanin))
     return levels
 
 
-def aligned_count_levels(groups: list[int]) -> list[list[list[int]]]:
+def aligned_count_levels(groups: list[int], schedule: CountSchedule = GATE_COUNT) -> list[list[list[int]]]:
     """:func:`group_count_levels` of several groups of bits counted side by side (a channel's mask
     bits each), padded to the same number of register levels: a group whose count is done early
     carries it on, registered, so that every count of a word arrives together. ``levels[depth][g]`` is
     group ``g``'s counts at that level (empty for a group of no bits, whose count is 0)."""
-    per_group = [group_count_levels(n) if n else [] for n in groups]
+    per_group = [group_count_levels(n, schedule) if n else [] for n in groups]
     depth = max((len(levels) for levels in per_group), default=0)
     return [[levels[min(d, len(levels) - 1)] if levels else [] for levels in per_group] for d in range(depth)]
+
+
+def balanced_sum_bits(counts: list[int]) -> int:
+    """LUT4 of summing counts whose largest values are ``counts`` in a balanced tree of pairs: one
+    (half a CCU2C) per bit of each partial sum and one more for its carry chain's end. Checked by
+    ``benchmarks/unrolled_cost.py``: without the one more, the model said 23,363 LUT4 for an unrolled
+    sparse layer that measured 28,746."""
+    bits = 0
+    while len(counts) > 1:
+        pairs = [counts[j:j + 2] for j in range(0, len(counts), 2)]
+        bits += sum(sum(pair).bit_length() + 1 for pair in pairs if len(pair) == 2)
+        counts = [sum(pair) for pair in pairs]
+    return bits
 
 
 class UnrolledCost(NamedTuple):
@@ -112,21 +149,26 @@ class UnrolledCost(NamedTuple):
                     binary_ops=binary_ops)
 
 
-def _count_cost(levels: list[list[list[int]]], first_level_share: float = 1.0) -> tuple[int, int]:
-    """LUT4 and flip-flops of counts level by level: a lookup per count bit of each slice (of which
-    ``first_level_share`` are distinct), an adder (one LUT4 per bit of its sum, a carry chain) per sum
-    of the later levels, every level registered."""
-    lut4 = ff = 0
+def _count_cost(groups: list[int], schedule: CountSchedule, lookup_share: float = 1.0) -> tuple[int, int, int]:
+    """LUT4, flip-flops and register levels of counting groups of ``groups`` bits side by side
+    (:func:`aligned_count_levels`): a lookup per count bit of each slice (of which ``lookup_share``
+    are distinct), the adder bits of each level's balanced sums (:func:`balanced_sum_bits`), every
+    level's counts registered."""
+    levels = aligned_count_levels(groups, schedule)
+    below = [count_slices(n) if n else [] for n in groups]
+    lookups = sum(c.bit_length() for slices in below for c in slices) * lookup_share
+    lut4, ff = lookups, 0.0
     for depth, level in enumerate(levels):
-        for group, counts in enumerate(level):
-            width = sum(c.bit_length() for c in counts)
-            if depth == 0:
-                lut4 += width * first_level_share
-                ff += width * first_level_share
-            else:
-                ff += width
-                lut4 += width if counts != levels[depth - 1][group] else 0
-    return round(lut4), round(ff)
+        for counts, before in zip(level, below):
+            if depth == 0 and schedule.registered_slices:
+                ff += sum(c.bit_length() for c in counts) * lookup_share
+                continue
+            ff += sum(c.bit_length() for c in counts)
+            if counts != before:
+                lut4 += sum(balanced_sum_bits(before[j:j + schedule.fanin])
+                            for j in range(0, len(before), schedule.fanin))
+        below = level
+    return round(lut4), round(ff), len(levels)
 
 
 def naf(k: int) -> list[tuple[int, int]]:
@@ -156,16 +198,15 @@ def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
     a block RAM table divides (:mod:`~bnn_hw.compiler.quotient_thresholds`: three more register
     levels); scores of ``score_width`` bits (``slices`` 0), with a shared count each channel's
     ``a p0 + d p1`` first (``scale_digits`` shifted terms for ``d p1``)."""
-    levels = aligned_count_levels(list(counted) + ([n_inputs] if shared else []))
     channels = len(counted)
     # A binary layer's channels all count the same slices of the inputs, each slice's four bits as
     # they are or inverted: 16 patterns, so yosys merges the lookups of channels with the same one
     # (measured on a 64x64 layer: 5,685 LUT4, this model without the merging said 8,264).
     share = 1.0 if shared else min(1.0, 16 * (1 - (15 / 16) ** channels) / channels)
-    lut4, ff = _count_cost(levels, share)
+    lut4, ff, depth = _count_cost(list(counted) + ([n_inputs] if shared else []), UNROLLED_COUNT, share)
     count_bits = sum(max(c, 1).bit_length() for c in counted)
     count_width = max(max(counted, default=0), 1).bit_length()
-    stages, ebr = 1 + len(levels), 0
+    stages, ebr = 1 + depth, 0
     if shared and slices:
         quotient_width = max(n_inputs, 1).bit_length()
         lut4 += quotients * 2 * quotient_width + channels * slices * 2 * (count_width + 1)

@@ -5,7 +5,7 @@ level; yosys packs the gates into LUTs. A register level follows every ``levels_
 levels and holds only the signals that later levels or the outputs still read. With ``classes`` the
 outputs are then counted by groups (a class's score being the number of its bits that are 1): slices
 of :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_SLICE` bits counted by a lookup (one LUT4 per count
-bit), the counts added :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_FANIN` at a time, a register
+bit), the counts added :data:`~bnn_hw.compiler.microarch.GATE_COUNT`'s two at a time, a register
 level after each step (:func:`~bnn_hw.compiler.microarch.group_count_levels`; a logic-gate network's
 head); without, the output bits leave as they are (a logic convolution's gates on each window, after
 a sliding-window generator).

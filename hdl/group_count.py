@@ -2,10 +2,11 @@
 network's head and the per-channel counts of an unrolled dense layer.
 
 Each group is cut into slices of :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_SLICE` bits counted
-by a lookup (one LUT4 per count bit), then the counts are added
-:data:`~bnn_hw.compiler.microarch.GROUP_COUNT_FANIN` at a time, a register level after each step, as
-:func:`~bnn_hw.compiler.microarch.aligned_count_levels` plans them: groups that finish early carry
-their count on, so all the counts of a word come out of the same register level.
+by a lookup (one LUT4 per count bit), then the counts are added ``fanin`` at a time in balanced trees,
+a register level after each step, as :func:`~bnn_hw.compiler.microarch.aligned_count_levels` plans
+them for a :class:`~bnn_hw.compiler.microarch.CountSchedule` (the lookups registered first, or added
+before the first register): groups that finish early carry their count on, so all the counts of a
+word come out of the same register level.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Const
 
-from ..compiler.microarch import GROUP_COUNT_FANIN, GROUP_COUNT_SLICE, aligned_count_levels
+from ..compiler.microarch import GATE_COUNT, GROUP_COUNT_SLICE, CountSchedule, aligned_count_levels, count_slices
 
 __all__ = ["count_groups", "slice_count"]
 
@@ -26,19 +27,29 @@ def slice_count(bits):
     return table.word_select(bits, n.bit_length())
 
 
-def count_groups(pipe, groups: list[list], name: str = "counts") -> list:
+def _balanced_sum(values):
+    """The sum of ``values`` as a balanced tree of pairwise additions (log2 carry chains deep)."""
+    while len(values) > 1:
+        values = [values[j] + values[j + 1] if j + 1 < len(values) else values[j] for j in range(0, len(values), 2)]
+    return values[0]
+
+
+def count_groups(pipe, groups: list[list], name: str = "counts", schedule: CountSchedule = GATE_COUNT) -> list:
     """The count of 1s in each group of 1-bit values (a list per group, possibly empty), one register
-    level of ``pipe`` (a :class:`~bnn_hw.hdl._free_running.FreeRunningPipeline`) per step; returns
-    one unsigned value per group (a constant 0 for an empty group)."""
-    levels = aligned_count_levels([len(g) for g in groups])
-    partial = [[slice_count(Cat(group[lo:lo + n])) for lo, n in zip(range(0, len(group), GROUP_COUNT_SLICE), counts)]
-               for group, counts in zip(groups, levels[0] if levels else [[] for _ in groups])]
+    level of ``pipe`` (a :class:`~bnn_hw.hdl._free_running.FreeRunningPipeline`) per step of
+    ``schedule``; returns one unsigned value per group (a constant 0 for an empty group)."""
+    levels = aligned_count_levels([len(g) for g in groups], schedule)
+    below = [count_slices(len(group)) if group else [] for group in groups]
+    partial = [[slice_count(Cat(group[lo:lo + n])) for lo, n in zip(range(0, len(group), GROUP_COUNT_SLICE), slices)]
+               for group, slices in zip(groups, below)]
     for depth, level in enumerate(levels):
-        if depth:
-            partial = [counts if level[g] == levels[depth - 1][g] else
-                       [sum(counts[j:j + GROUP_COUNT_FANIN])[:largest.bit_length()]
-                        for j, largest in zip(range(0, len(counts), GROUP_COUNT_FANIN), level[g])]
+        if depth or not schedule.registered_slices:
+            fanin = schedule.fanin
+            partial = [counts if level[g] == below[g] else
+                       [_balanced_sum(counts[j:j + fanin])[:largest.bit_length()]
+                        for j, largest in zip(range(0, len(counts), fanin), level[g])]
                        for g, counts in enumerate(partial)]
+        below = level
         widths = [[largest.bit_length() for largest in counts] for counts in level]
         held = pipe.stage(Cat(*(c for counts in partial for c in counts)), f"{name}{depth}")
         # split the register back into each group's counts

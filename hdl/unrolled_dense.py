@@ -16,6 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
+from ..compiler.microarch import UNROLLED_COUNT
 from ..compiler.quotient_thresholds import quotient_thresholds
 from ._arith import times_constant
 from ._free_running import FreeRunningPipeline
@@ -111,7 +112,7 @@ class UnrolledDense(wiring.Component):
         groups = [[x[n] if lit > 0 else ~x[n] for n, lit in enumerate(row) if lit] for row in self._literals]
         if self.counts_shared:
             groups.append([x[n] for n in range(len(x))])
-        counts = count_groups(pipe, groups)
+        counts = count_groups(pipe, groups, schedule=UNROLLED_COUNT)
         if self._quotients is not None:
             pipe.finish(self._compare_quotients(m, pipe, counts))
             return m
