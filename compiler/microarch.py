@@ -190,8 +190,8 @@ def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
                   score_width: int | None = None, *, quotients: int = 0, scale_digits: int = 1) -> UnrolledCost:
     """Estimated cost of an unrolled dense unit: the input word registered, each channel's ``counted``
     bits counted (``N`` literals for a binary layer; a sparse layer's mask bits, with the count of all
-    ``n_inputs`` bits ``shared`` by the channels), then the outputs and the output FIFO. One LUT4 per
-    bit of every sum and comparison (carry chains).
+    ``n_inputs`` bits ``shared`` by the channels), then the outputs, registered, and the output FIFO.
+    One LUT4 per bit of every sum and comparison (carry chains).
 
     The outputs: ``slices`` comparisons per channel against constants; with a shared count, each a
     comparison of the channel's count with one of ``quotients`` quotients of the shared count, which
@@ -220,10 +220,10 @@ def unrolled_cost(n_inputs: int, counted: list[int], shared: bool, slices: int,
     if not shared or not slices:
         lut4 += channels * (count_width + 1) * max(slices, 1)
     out_bits = channels * (slices if slices else score_width)
-    # output FIFO (stages + 4 words): LUT RAM and its registered output
+    # the outputs registered, then the output FIFO (stages + 4 words): LUT RAM and its registered output
     lut4 += ceil_div(out_bits * 3, 2) + 40
-    ff += n_inputs + 2 * out_bits + 40
-    return UnrolledCost(lut4, ff, stages + 2, ebr)
+    ff += n_inputs + 3 * out_bits + 40
+    return UnrolledCost(lut4, ff, stages + 3, ebr)
 
 
 # -- the sliding-window generator (bnn_hw.hdl.sliding_window) ---------------------------------------

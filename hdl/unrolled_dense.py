@@ -114,7 +114,7 @@ class UnrolledDense(wiring.Component):
             groups.append([x[n] for n in range(len(x))])
         counts = count_groups(pipe, groups, schedule=UNROLLED_COUNT)
         if self._quotients is not None:
-            pipe.finish(self._compare_quotients(m, pipe, counts))
+            pipe.finish(pipe.stage(self._compare_quotients(m, pipe, counts), "outputs"))
             return m
         lo, hi = self.value_range()
         if self._shared is None:
@@ -136,13 +136,15 @@ class UnrolledDense(wiring.Component):
             m.d.comb += [score.eq(times_constant(value, self._score_scale) - int(off))
                          for score, value, off in zip(scores, values, self._offsets)]
             result = Cat(scores)
-        pipe.finish(result)
+        pipe.finish(pipe.stage(result, "outputs"))
         return m
 
     def _compare_quotients(self, m, pipe, counts):
         """The output bits from the channel counts and the shared count (last of ``counts``): the
         division table read, its word registered (in the block RAM's output register), the quotients
-        formed and registered, then each threshold one comparison of two counts."""
+        formed and registered, then each threshold one comparison of two counts. The caller
+        registers the bits before the output FIFO: a quotient's route to its channels, their
+        comparisons and the route on to the FIFO's LUT RAM took 11.59 ns in one cycle."""
         q = self._quotients
         if q.constant_shared:
             channel = counts
