@@ -10,7 +10,7 @@ alone, so no ready signal passes through the stage combinationally.
 
 from __future__ import annotations
 
-from amaranth.hdl import Signal, Value
+from amaranth.hdl import Cat, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 
@@ -37,6 +37,17 @@ class FreeRunningPipeline:
         self.valid = valid
         self.stages += 1
         return register
+
+    def stage_values(self, values, name: str) -> list:
+        """Several values registered in one level (one :meth:`stage`), each returned as its own slice
+        of the register."""
+        values = [Value.cast(v) for v in values]
+        register = self.stage(Cat(*values), name)
+        held, lo = [], 0
+        for value in values:
+            held.append(register[lo:lo + len(value)])
+            lo += len(value)
+        return held
 
     @property
     def latency(self) -> int:

@@ -11,7 +11,6 @@ word come out of the same register level.
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Cat, Const
 
 from ..compiler.microarch import GATE_COUNT, GROUP_COUNT_SLICE, CountSchedule, aligned_count_levels, count_slices
@@ -50,13 +49,6 @@ def count_groups(pipe, groups: list[list], name: str = "counts", schedule: Count
                         for j, largest in zip(range(0, len(counts), fanin), level[g])]
                        for g, counts in enumerate(partial)]
         below = level
-        widths = [[largest.bit_length() for largest in counts] for counts in level]
-        held = pipe.stage(Cat(*(c for counts in partial for c in counts)), f"{name}{depth}")
-        # split the register back into each group's counts
-        offsets = np.cumsum([0] + [w for group in widths for w in group]).tolist()
-        k, split = 0, []
-        for group in widths:
-            split.append([held[offsets[k + j]:offsets[k + j + 1]] for j in range(len(group))])
-            k += len(group)
-        partial = split
+        held = iter(pipe.stage_values([c for counts in partial for c in counts], f"{name}{depth}"))
+        partial = [[next(held) for _ in counts] for counts in partial]
     return [counts[0] if counts else Const(0, 1) for counts in partial]

@@ -10,7 +10,7 @@ every channel shares. No weight memory, no accumulator: the layer is as large as
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -158,14 +158,14 @@ class UnrolledDense(wiring.Component):
                                                  init=[y | s << y_width for y, s in table])
             port = rom.read_port()
             m.d.comb += port.addr.eq(total)
-            channel = _split(pipe.stage(Cat(channel), "counts_read"), channel)
-            word, *channel = _split(pipe.stage(Cat(port.data, *channel), "division"), [port.data, *channel])
+            channel = pipe.stage_values(channel, "counts_read")
+            word, *channel = pipe.stage_values([port.data, *channel], "division")
             y, s = word[:y_width], word[y_width:]
         remainders = q.distinct_remainders
         quotients = [y + (1 if r >= 1 else (s >= 1)) + ((s >= q.divisor + 1 - r) if r >= 2 else 0)
                      for r in remainders]
         if not q.constant_shared:
-            held = _split(pipe.stage(Cat(*quotients, *channel), "quotients"), [*quotients, *channel])
+            held = pipe.stage_values([*quotients, *channel], "quotients")
             quotients, channel = held[:len(remainders)], held[len(remainders):]
         z_range = [q.quotient(r, *q.division([0, self._literals.shape[1]])) for r in remainders]
         lowest = {r: int(z.min()) for r, z in zip(remainders, z_range)}
@@ -184,15 +184,6 @@ class UnrolledDense(wiring.Component):
                 bits.append(bit ^ (bool(inv) != q.negate))
         return Cat(bits)
 
-
-def _split(register, parts) -> list:
-    """``register`` cut back into values as wide as ``parts``, in order."""
-    out, lo = [], 0
-    for part in parts:
-        width = len(Value.cast(part))
-        out.append(register[lo:lo + width])
-        lo += width
-    return out
 
 
 def sparse_unit(op, unrolled: bool, fold):
