@@ -62,16 +62,22 @@ class QuotientThresholds:
         """The remainders the thresholds use: one quotient each."""
         return sorted(set(self.remainders.ravel().tolist()))
 
-    def quotient(self, r: int, y, s):
-        """``z_r = ceil((r + Y) / d)`` from ``Y``'s quotient ``y`` and remainder ``s``."""
+    def quotient(self, r, y, s):
+        """``z_r = ceil((r + Y) / d)`` from ``Y``'s quotient ``y`` and remainder ``s``: integers or
+        arrays (the reference), or hardware values with ``r`` an int. A term that cannot vary
+        (``r >= 1`` makes ``s >= 1 - r`` true; ``r <= 1`` makes ``s >= d + 1 - r`` false) is left as
+        its constant."""
+        if isinstance(r, (int, np.integer)):
+            r = int(r)
+            return (y + (1 if r >= 1 else (s >= 1))
+                    + ((s >= self.divisor + 1 - r) if r >= 2 else 0))
         return y + (s >= 1 - r) + (s >= self.divisor + 1 - r)
 
     def decide(self, p0, p1) -> np.ndarray:
         """The comparisons' results, shape (..., M, K), for counts ``p0`` (...) and ``p1`` (..., M):
         the reference the hardware is built from."""
         y, s = self.division(p0)
-        y, s = np.asarray(y)[..., None, None], np.asarray(s)[..., None, None]
-        z = y + (s >= 1 - self.remainders) + (s >= self.divisor + 1 - self.remainders)
+        z = self.quotient(self.remainders, np.asarray(y)[..., None, None], np.asarray(s)[..., None, None])
         return ((np.asarray(p1)[..., None] - z) >= self.offsets) != self.negate
 
 

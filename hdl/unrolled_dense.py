@@ -162,8 +162,7 @@ class UnrolledDense(wiring.Component):
             word, *channel = pipe.stage_values([port.data, *channel], "division")
             y, s = word[:y_width], word[y_width:]
         remainders = q.distinct_remainders
-        quotients = [y + (1 if r >= 1 else (s >= 1)) + ((s >= q.divisor + 1 - r) if r >= 2 else 0)
-                     for r in remainders]
+        quotients = [q.quotient(r, y, s) for r in remainders]
         if not q.constant_shared:
             held = pipe.stage_values([*quotients, *channel], "quotients")
             quotients, channel = held[:len(remainders)], held[len(remainders):]
