@@ -21,8 +21,8 @@ from .ir import Kind
 from .microarch import index_width
 from .plan import Plan
 
-__all__ = ["input_word_bits", "input_words", "result_bits", "decode_result", "design_id", "plan_info", "check_uart_words",
-           "encode_frame", "decode_infer_reply"]
+__all__ = ["input_word_bits", "input_words", "result_bits", "decode_result", "design_id", "plan_info",
+           "check_uart_words", "encode_frame", "decode_infer_reply"]
 
 
 def _input_lanes(plan: Plan) -> tuple[int, int]:

@@ -58,7 +58,8 @@ def test_too_big_for_the_up5k_fails_before_synthesis_in_its_own_blocks(tmp_path,
 def test_input_words_too_wide_for_the_uart_fail_before_any_verilog(tmp_path, capsys):
     path, out = tmp_path / "wide.pt", tmp_path / "out"
     bnn_hw.save(random_mlp(300, [8], 2, seed=0, thresholds=(128,)), path)
-    assert main(["build", "--board", "ulx3s", "--folding", "thermometer0=1x300,dense1=unrolled", str(path), "-o", str(out)]) == 2
+    folding = "thermometer0=1x300,dense1=unrolled"   # 300 pixels a word: 300 bytes
+    assert main(["build", "--board", "ulx3s", "--folding", folding, str(path), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "at most 255 bytes" in err
     assert not (out / "bnn_pipeline.v").exists()
