@@ -74,19 +74,22 @@ GROUP_COUNT_SLICE = 4
 
 
 class CountSchedule(NamedTuple):
-    """How a group count is pipelined: ``fanin`` counts added per register level (a balanced tree of
-    short carry chains), and whether the slices' lookups are registered before the first sum."""
+    """How a group count is pipelined: ``first_fanin`` slice lookups added before the first register
+    (1: every lookup registered), then ``fanin`` counts added per register level (a balanced tree of
+    short carry chains)."""
 
     fanin: int
-    registered_slices: bool
+    first_fanin: int
 
 
 #: A logic-gate network's GroupSum: every lookup registered, then two counts added per level.
-GATE_COUNT = CountSchedule(fanin=2, registered_slices=True)
-#: An unrolled dense layer's channels: four lookups added before the first register, then four counts
+GATE_COUNT = CountSchedule(fanin=2, first_fanin=1)
+#: An unrolled dense layer's channels: two lookups added before the first register, then four counts
 #: per level. Registering every step held the example's unrolled sparse network at 57,069 flip-flops
-#: (68% of the 85F), and nextpnr's placer did not finish its first iteration in 15 minutes.
-UNROLLED_COUNT = CountSchedule(fanin=4, registered_slices=False)
+#: (68% of the 85F), and nextpnr's placer did not finish its first iteration in 15 minutes; four
+#: lookups added before the first register (28,994 FF) left five LUT levels after the input's route,
+#: 10.31 ns in the build with the second layer unrolled.
+UNROLLED_COUNT = CountSchedule(fanin=4, first_fanin=2)
 
 
 def count_slices(bits: int) -> list[int]:
@@ -99,14 +102,14 @@ def _sums(counts: list[int], fanin: int) -> list[int]:
 
 
 def group_count_levels(bits: int, schedule: CountSchedule = GATE_COUNT) -> list[list[int]]:
-    """The register levels of counting ``bits`` bits: level 0 holds each slice's count (or, with
-    unregistered slices, the sums of ``fanin`` of them), each next level the sums of ``fanin`` counts
+    """The register levels of counting ``bits`` bits: level 0 holds the sums of ``first_fanin`` slice
+    counts (each slice's count when it is 1), each next level the sums of ``fanin`` counts
     of the level before, the last one count. Each entry is the largest value that count can take
     (its register is that many bits wide)."""
     if bits < 1:
         raise ValueError(f"a group count needs at least one bit, not {bits}")
     slices = count_slices(bits)
-    levels = [slices if schedule.registered_slices else _sums(slices, schedule.fanin)]
+    levels = [_sums(slices, schedule.first_fanin)]
     while len(levels[-1]) > 1:
         levels.append(_sums(levels[-1], schedule.fanin))
     return levels
@@ -160,13 +163,13 @@ def _count_cost(groups: list[int], schedule: CountSchedule, lookup_share: float 
     lut4, ff = lookups, 0.0
     for depth, level in enumerate(levels):
         for counts, before in zip(level, below):
-            if depth == 0 and schedule.registered_slices:
+            if depth == 0 and schedule.first_fanin == 1:
                 ff += sum(c.bit_length() for c in counts) * lookup_share
                 continue
             ff += sum(c.bit_length() for c in counts)
+            fanin = schedule.first_fanin if depth == 0 else schedule.fanin
             if counts != before:
-                lut4 += sum(balanced_sum_bits(before[j:j + schedule.fanin])
-                            for j in range(0, len(before), schedule.fanin))
+                lut4 += sum(balanced_sum_bits(before[j:j + fanin]) for j in range(0, len(before), fanin))
         below = level
     return round(lut4), round(ff), len(levels)
 

@@ -4,8 +4,8 @@ network's head and the per-channel counts of an unrolled dense layer.
 Each group is cut into slices of :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_SLICE` bits counted
 by a lookup (one LUT4 per count bit), then the counts are added ``fanin`` at a time in balanced trees,
 a register level after each step, as :func:`~bnn_hw.compiler.microarch.aligned_count_levels` plans
-them for a :class:`~bnn_hw.compiler.microarch.CountSchedule` (the lookups registered first, or added
-before the first register): groups that finish early carry their count on, so all the counts of a
+them for a :class:`~bnn_hw.compiler.microarch.CountSchedule` (the lookups registered first, or a few
+of them added before the first register): groups that finish early carry their count on, so all the counts of a
 word come out of the same register level.
 """
 
@@ -42,12 +42,11 @@ def count_groups(pipe, groups: list[list], name: str = "counts", schedule: Count
     partial = [[slice_count(Cat(group[lo:lo + n])) for lo, n in zip(range(0, len(group), GROUP_COUNT_SLICE), slices)]
                for group, slices in zip(groups, below)]
     for depth, level in enumerate(levels):
-        if depth or not schedule.registered_slices:
-            fanin = schedule.fanin
-            partial = [counts if level[g] == below[g] else
-                       [_balanced_sum(counts[j:j + fanin])[:largest.bit_length()]
-                        for j, largest in zip(range(0, len(counts), fanin), level[g])]
-                       for g, counts in enumerate(partial)]
+        fanin = schedule.fanin if depth else schedule.first_fanin
+        partial = [counts if level[g] == below[g] else
+                   [_balanced_sum(counts[j:j + fanin])[:largest.bit_length()]
+                    for j, largest in zip(range(0, len(counts), fanin), level[g])]
+                   for g, counts in enumerate(partial)]
         below = level
         held = iter(pipe.stage_values([c for counts in partial for c in counts], f"{name}{depth}"))
         partial = [[next(held) for _ in counts] for counts in partial]
