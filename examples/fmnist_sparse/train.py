@@ -29,7 +29,7 @@ configuration and per sparse layer the beta fraction, synapses kept and ``alpha`
 Usage::
 
     python examples/fmnist_sparse/train.py                 # the shipped configuration
-    python examples/fmnist_sparse/train.py --hidden 256 --expected 0.05 --validation 10000
+    python examples/fmnist_sparse/train.py --hidden 256 --expected 0.05 --epochs 15 --validation 10000
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ def main(argv=None) -> dict:
     p.add_argument("--thresholds", default="16",
                    help="thermometer thresholds on 0..255 pixels, comma-separated (default 16: one bit, "
                         "pixel >= 16)")
-    p.add_argument("--expected", type=expected_connections, default=0.05,
+    p.add_argument("--expected", type=expected_connections, default=0.03,
                    help="expected connections EC: the fraction of beta weights each sparse layer is pushed "
-                        "to stay under (default 0.05)")
+                        "to stay under (default 0.03)")
     p.add_argument("--gamma", type=float, default=10.0,
                    help="weight of the sparsity penalty gamma * relu(beta_fraction - EC) per sparse layer "
                         "(default 10)")
@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
                    help="hold out the last N training images and record the trained network's accuracy on them "
                         "as validation_accuracy (how the README's experiments were compared; default 0)")
     # the shipped net.pt was trained on one thread (a run is bit-identical for a given thread count)
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=15, batch_size=256, lr=1e-3,
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=30, batch_size=256, lr=1e-3,
                            augmentation="none", threads=1)
     args = p.parse_args(argv)
 
