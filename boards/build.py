@@ -10,6 +10,7 @@ nextpnr measurements.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from ..hdl.verilog import PIPELINE_TOPLEVEL, write_verilog
 from ..progress import bar
 from .board import BUILD_NAME, Board
 from .demo_top import CORE_DOMAIN, DemoTop
+from .nextpnr_log import NextpnrLog, PhaseReporter
 from .report import make_report, write_report
 from .server_top import ServerTop, capacity_beside_server
 from .toolchain import toolchain_env
@@ -72,11 +74,13 @@ class BuildResult:
 def _run_script(out_dir: Path, env: dict, family, progress) -> None:
     """Run amaranth's build script with tracing, announcing each of the ``family``'s tools (and its
     netlist pass) as it starts through ``progress``; on a terminal the running one's elapsed time ticks
-    below (:func:`bnn_hw.progress.bar`)."""
+    below (:func:`bnn_hw.progress.bar`). While nextpnr runs, its phases (:mod:`.nextpnr_log`) show in
+    that line on a terminal, and off one go to ``progress`` about once a minute."""
     log_path = out_dir / "build.log"
     start = time.monotonic()
     running = bar(enabled=False)
-    with (open(log_path, "w") as log,
+    following = contextlib.ExitStack()
+    with (open(log_path, "w") as log, following,
           subprocess.Popen(["sh", "-x", f"build_{NAME}.sh"], cwd=out_dir, env=env, text=True, stdout=log,
                            stderr=subprocess.PIPE) as proc):
         try:
@@ -84,20 +88,36 @@ def _run_script(out_dir: Path, env: dict, family, progress) -> None:
                 log.write(line)
                 if line.startswith("+ "):
                     command = os.path.basename(line.split()[1].strip('"'))
-                    tool = next((t.label for t in family.tools if t.name in command), None)
+                    tool = next((t for t in family.tools if t.name in command), None)
+                    label = tool and tool.label
                     if family.netlist_pass and f" -m {family.netlist_pass} " in line:
-                        tool = f"block RAM output registers ({family.netlist_pass})"
-                    if tool:
+                        label = f"block RAM output registers ({family.netlist_pass})"
+                    if label:
+                        following.close()
                         running.close()
-                        progress(f"  {tool} ... (t={time.monotonic() - start:.0f} s)")
+                        progress(f"  {label} ... (t={time.monotonic() - start:.0f} s)")
                         # on a terminal, the running tool's time ticks under its line
-                        running = bar(desc=f"  {tool}", tick=True, bar_format="{desc} ... {elapsed}")
+                        running = bar(desc=f"  {label}", tick=True, bar_format="{desc} ... {elapsed}")
+                        if tool and tool.name.startswith("nextpnr"):
+                            following.enter_context(_follow_nextpnr(out_dir, label, running, progress, start))
             code = proc.wait()
         finally:
+            following.close()
             running.close()
     if code:
         tail = log_path.read_text().strip().splitlines()[-3:]
         raise ToolchainError(f"the FPGA build failed (exit {code}): {' | '.join(tail)[-300:]}; see {log_path}")
+
+
+def _follow_nextpnr(out_dir: Path, label: str, running, progress, start: float) -> NextpnrLog:
+    """Follow nextpnr's log (``{NAME}.tim``): each phase into the ticking line ``running`` where it
+    draws, else through ``progress`` (:class:`~.nextpnr_log.PhaseReporter`)."""
+    if not running.disable:
+        def on_phase(step):
+            running.set_description_str(f"  {label}: {step.text}")
+    else:
+        on_phase = PhaseReporter(lambda text: progress(f"    {text} (t={time.monotonic() - start:.0f} s)"))
+    return NextpnrLog(out_dir / f"{NAME}.tim", on_phase)
 
 
 def build_plan(board: Board, top, *, seed: int | None = None, router: str | None = None):
