@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 __all__ = ["NextpnrLog", "Phase", "PhaseReporter", "phase"]
 
+
 class Phase(NamedTuple):
     """Where nextpnr is: the kind of step (``"placement"``, ``"annealing"``, ``"routing"``) and a
     phrase with its progress."""

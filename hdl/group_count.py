@@ -4,9 +4,9 @@ network's head and the per-channel counts of an unrolled dense layer.
 Each group is cut into slices of :data:`~bnn_hw.compiler.microarch.GROUP_COUNT_SLICE` bits counted
 by a lookup (one LUT4 per count bit), then the counts are added ``fanin`` at a time in balanced trees,
 a register level after each step, as :func:`~bnn_hw.compiler.microarch.aligned_count_levels` plans
-them for a :class:`~bnn_hw.compiler.microarch.CountSchedule` (the lookups registered first, or a few
-of them added before the first register): groups that finish early carry their count on, so all the counts of a
-word come out of the same register level.
+them for a :class:`~bnn_hw.compiler.microarch.CountSchedule` (the lookups registered first, or a
+few of them added before the first register): groups that finish early carry their count on, so
+all the counts of a word come out of the same register level.
 """
 
 from __future__ import annotations

@@ -341,3 +341,16 @@ def stderr(request, capsys):
 
     capsys.param, capsys.bars = request.param, bars
     return capsys
+
+
+def stand_in_tools(folder, family, script=lambda tool: "") -> dict:
+    """Stand-ins for ``family``'s tools in ``folder``, named as the yowasp wheels name them: each runs
+    ``script(tool)`` (shell, in the build folder) and succeeds. Returns the environment that points
+    the build script at them."""
+    env = {"PATH": "/usr/bin:/bin"}
+    for tool in family.tools:
+        fake = folder / tool.command
+        fake.write_text(f"#!/bin/sh\n{script(tool)}exit 0\n")
+        fake.chmod(0o755)
+        env[tool.env_var] = str(fake)
+    return env

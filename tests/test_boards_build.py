@@ -18,7 +18,7 @@ from bnn_hw.compiler.io_layout import input_words
 from bnn_hw.hdl.pipeline import build_pipeline, payload_width
 from bnn_hw.compiler import compile_model
 from bnn_hw.errors import BnnHwError, ToolchainError
-from conftest import random_mlp
+from conftest import random_mlp, stand_in_tools
 
 SHIPPED = Path(__file__).parent.parent / "examples" / "fmnist_mlp" / "net.pt"
 
@@ -73,12 +73,7 @@ def test_build_progress_names_the_familys_tools(tmp_path, family, stderr):
     from bnn_hw.boards.family import ECP5, ICE40
 
     family = {"ecp5": ECP5, "ice40": ICE40}[family]
-    env = {"PATH": "/usr/bin:/bin"}
-    for tool in family.tools:   # stand-ins that just succeed, named as the yowasp wheels name them
-        fake = tmp_path / tool.command
-        fake.write_text("#!/bin/sh\nexit 0\n")
-        fake.chmod(0o755)
-        env[tool.env_var] = str(fake)
+    env = stand_in_tools(tmp_path, family)
     commands = [f'"${tool.env_var}" --option' for tool in family.tools]
     if family.netlist_pass:   # between synthesis and place and route, as the platform orders it
         commands.insert(1, f"true -m {family.netlist_pass} bnn_hw.json")

@@ -7,6 +7,7 @@ from bnn_hw.boards.build import _run_script
 from bnn_hw.boards.family import ECP5
 from bnn_hw.boards.nextpnr_log import Phase, PhaseReporter, phase
 from bnn_hw.errors import ToolchainError
+from conftest import stand_in_tools
 
 #: Lines as nextpnr-ecp5 writes them (HeAP, annealing, router1's table, router2's passes).
 LOG = """Info: Running main analytical placer, max placement attempts per cell = 20904578.
@@ -52,14 +53,8 @@ def test_off_a_terminal_a_line_per_kind_of_phase_and_then_one_a_minute():
 def test_nextpnr_phases_reach_the_builds_progress(tmp_path, stderr):
     """A stand-in nextpnr writes the log above; off a terminal its phases are progress lines under the
     tool's, on one they show in the tool's ticking line instead."""
-    env = {"PATH": "/usr/bin:/bin"}
     (tmp_path / "LOG").write_text(LOG)
-    for tool in ECP5.tools:
-        fake = tmp_path / tool.command
-        script = "cat LOG > bnn_hw.tim\n" if tool.name == "nextpnr-ecp5" else ""
-        fake.write_text(f"#!/bin/sh\n{script}exit 0\n")
-        fake.chmod(0o755)
-        env[tool.env_var] = str(fake)
+    env = stand_in_tools(tmp_path, ECP5, lambda tool: "cat LOG > bnn_hw.tim\n" if tool.name == "nextpnr-ecp5" else "")
     (tmp_path / "build_bnn_hw.sh").write_text("set -e\n" + "\n".join(f'"${t.env_var}"' for t in ECP5.tools)
                                               + "\nexit 7\n")
     messages = []
