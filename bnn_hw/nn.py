@@ -59,7 +59,7 @@ from torch.nn import functional as F
 from .errors import ModelFileError
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
+           "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
            "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
            "SparseBinaryLinear", "SparseBinaryConv2d",
@@ -415,6 +415,47 @@ class Sign(nn.Module):
 
     def extra_repr(self):
         return f"grad={self.grad!r}"
+
+
+@layer_type(check_state=True)
+class Threshold(nn.Module):
+    """Per-channel integer thresholds: the folded form of a BatchNorm and sign after integer sums.
+
+    Input ``(batch, C)`` or ``(batch, C, H, W)`` integer values (in any float dtype); output ``+1``
+    where ``(x >= thresholds[c]) != invert[c]``, else ``-1``. The thresholds are integers of magnitude
+    at most ``2**24``, so the comparison is exact in float32. The layer has no gradient: it holds a
+    model whose activations were folded elsewhere (an imported QONNX graph), not one being trained.
+    """
+
+    #: The largest threshold magnitude (float32 holds every integer up to it exactly).
+    LIMIT = 1 << 24
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = _check_size("Threshold channels", channels)
+        self.register_buffer("thresholds", torch.zeros(self.channels, dtype=torch.int64))
+        self.register_buffer("invert", torch.zeros(self.channels, dtype=torch.bool))
+
+    def config(self) -> dict:
+        return {"channels": self.channels}
+
+    def check_state(self, state: dict) -> None:
+        """The thresholds are int64 within +-2**24, ``invert`` is bool."""
+        thresholds = _check_tensor(state, "thresholds", torch.int64)
+        _check_tensor(state, "invert", torch.bool)
+        if thresholds.numel() and int(thresholds.abs().max()) > self.LIMIT:
+            raise ValueError(f"thresholds must lie within +-2**24 (exact in float32), not "
+                             f"{int(thresholds.abs().max())}")
+
+    def forward(self, x):
+        if x.shape[1] != self.channels:
+            raise ValueError(f"Threshold has {self.channels} channels but its input has {x.shape[1]}")
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        bits = (x.to(torch.float32) >= self.thresholds.to(torch.float32).view(shape)) != self.invert.view(shape)
+        return torch.where(bits, 1.0, -1.0)
+
+    def extra_repr(self):
+        return f"channels={self.channels}"
 
 
 #: BoolNet's four slice offsets (uniform in the BatchNorm's unit range).

@@ -1,4 +1,5 @@
-"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, and (multi-slice) Sign.
+"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, (multi-slice) Sign
+and integer Threshold.
 
 Channels are the last axis of a value (vectors and channels-last images alike).
 
@@ -20,7 +21,7 @@ from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .base import Chain, Op, lowers
 
-__all__ = ["Scale", "BatchNorm", "Sign"]
+__all__ = ["Scale", "BatchNorm", "Sign", "Threshold"]
 
 
 def _real_channels(x: TensorType, op: str, channels: int) -> TensorType:
@@ -147,6 +148,43 @@ class Sign(Op):
         return bits.reshape(x.shape[:-1] + (-1,)).astype(np.uint8)
 
 
+@dataclass(frozen=True, eq=False)
+class Threshold(Op):
+    """``(x >= thresholds[c]) != invert[c] -> bit 1``, else bit 0, per channel: an activation already
+    folded to integers (:class:`bnn_hw.nn.Threshold`). It ends a chain like :class:`Sign`, so the layer
+    before it folds it into its own thresholds by the same evaluation."""
+
+    thresholds: np.ndarray
+    invert: np.ndarray
+
+    real_only = True
+    chain = Chain.BITS
+    layer_name = "Threshold"
+    slices = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "thresholds", frozen_array(self.thresholds, np.int64))
+        object.__setattr__(self, "invert", frozen_array(self.invert, np.bool_))
+
+    def __repr__(self):
+        return f"Threshold({self.thresholds.size})"
+
+    def infer(self, inputs):
+        (x,) = inputs
+        _real_channels(x, "Threshold", self.thresholds.size)
+        return TensorType(x.shape, Kind.BITS)
+
+    def slice_bits(self, t):
+        """The output bits of a float32 torch tensor ``t`` (..., C) as a bool tensor (..., C, 1)."""
+        import torch
+        bits = (t >= torch.tensor(self.thresholds, dtype=torch.float32)) != torch.tensor(self.invert)
+        return bits.unsqueeze(-1)
+
+    def reference(self, x):
+        x = np.asarray(x)
+        return ((x >= self.thresholds) != self.invert).astype(np.uint8)
+
+
 @lowers(nn.BatchNorm1d, nn.BatchNorm2d)
 def _lower_batchnorm(layer, ctx):
     op = BatchNorm(*(t.detach().cpu().numpy() for t in (layer.running_mean, layer.running_var, layer.weight,
@@ -163,3 +201,8 @@ def _lower_sign(layer, ctx):
 @lowers(bnn.MultiSliceSign)
 def _lower_multi_slice_sign(layer, ctx):
     return [ctx.node("sign", Sign(tuple(layer.offsets)))]
+
+
+@lowers(bnn.Threshold)
+def _lower_threshold(layer, ctx):
+    return [ctx.node("threshold", Threshold(layer.thresholds.cpu().numpy(), layer.invert.cpu().numpy()))]
