@@ -176,3 +176,18 @@ def test_cli_imports_and_builds_from_onnx(tmp_path, rng, capsys):
     assert isinstance(model[2], bnn_hw.nn.Threshold)
     assert main(["report", str(path)]) == 0
     assert "imported " in capsys.readouterr().out
+
+
+def test_rtl_matches_execute_onnx(tmp_path, rng):
+    """The generated Verilog of an imported Brevitas export, under random stalls, against execute_onnx."""
+    from bnn_hw.sim.runner import simulate
+
+    path = tmp_path / "lfc.onnx"
+    brevitas_lfc(path, 64, (16, 12), seed=6, norm_sign=-1.0)
+    imported = import_onnx(path, check_frames=0)
+    plan = compile_model(imported.model)
+    frames = _frames(64, 100, rng)
+    result = simulate(plan, frames, build_dir=tmp_path / "sim", in_stall=0.3, out_stall=0.3, seed=3)
+    golden = golden_outputs(QonnxGraph.load(path), imported, frames)
+    assert np.array_equal(imported.onnx_outputs(result.scores), golden)
+    assert np.array_equal(result.classes, golden.argmax(axis=1))
