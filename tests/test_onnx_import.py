@@ -13,7 +13,7 @@ from bnn_hw.datasets import fashion_mnist
 from bnn_hw.errors import ModelFileError, UnsupportedModelError
 from bnn_hw.onnx_import import QonnxGraph, golden_outputs, import_onnx
 from conftest import torch_scores
-from qonnx_graphs import brevitas_lfc, node, signs, write_graph
+from qonnx_graphs import brevitas_cnn, brevitas_lfc, node, signs, write_graph
 
 
 def _frames(features: int, count: int, rng) -> np.ndarray:
@@ -46,6 +46,19 @@ def test_brevitas_lfc_matches_execute_onnx(tmp_path, rng, seed, features, hidden
     falling = sum(int(layer.invert.sum()) for layer in imported.model if isinstance(layer, bnn_hw.nn.Threshold))
     assert falling > 0                             # the negative BatchNorm scales
     _assert_exact(path, imported, _frames(features, 120, rng))
+
+
+@pytest.mark.parametrize("seed, image, convs", [
+    (0, (1, 10, 10), ((6, 3, 1, 1, True), (8, 3, 0, 1, False))),
+    (1, (1, 9, 9), ((4, 3, 0, 1, False), (8, 2, 1, 2, True))),
+])
+def test_brevitas_cnn_matches_execute_onnx(tmp_path, rng, seed, image, convs):
+    path = tmp_path / "cnn.onnx"
+    brevitas_cnn(path, image, convs, seed=seed)
+    imported = import_onnx(path, check_frames=0)
+    kinds = [type(layer).__name__ for layer in imported.model]
+    assert kinds[:3] == ["ImageInput", "Thermometer", "BinaryConv2d"] and "MaxPool2d" in kinds and "Flatten" in kinds
+    _assert_exact(path, imported, _frames(image[1] * image[2], 120, rng))
 
 
 def test_brevitas_model_agrees_with_its_own_pytorch(tmp_path, rng):
@@ -115,8 +128,11 @@ def _one_layer(path, rng, *, weights=None, after=(), extra=None, out_channels=3)
     ("scale", r"weight scale x input scale = 0.1 is not a power of two"),
     ("levels", r"node Quant_a0 \(Quant\) gives \d levels .*not two \(\+-s\); bnn-hw imports binary activations"),
     ("per-channel", r"do not map the scores one strictly monotonic way for every class"),
-    ("8-bit input", r"the first layer's input has \d+ levels after node .*bnn-hw's imported dense layers take bits"),
-    ("conv", r"node Conv_c \(Conv\) is not supported; bnn-hw imports MatMul / Gemm layers"),
+    ("8-bit input", r"the first layer's input has \d+ levels after node .*bnn-hw's imported layers take bits"),
+    ("transpose", r"node Transpose_t \(Transpose\) is not supported; bnn-hw imports MatMul / Gemm / Conv layers"),
+    ("pool first", r"node BipolarQuant_q \(BipolarQuant\) follows a max pooling"),
+    ("overlapping pool", r"node MaxPool_p \(MaxPool\): bnn-hw imports non-overlapping max pooling"),
+    ("last conv", r"the last layer must be a MatMul or Gemm giving the class scores"),
     ("branch", r"tensor 'm' is read by 2 nodes; bnn-hw imports a chain of layers"),
     ("always one", r"the input binarisation \(BipolarQuant_b \(BipolarQuant\)\) is not 'pixel >= t'"),
 ])
@@ -142,11 +158,23 @@ def test_unsupported_graphs_are_refused_naming_the_node(tmp_path, rng, case, mes
         write_graph(path, [node("Quant", ["x", "s255", "zero", "eight"], "q", rounding_mode="ROUND", signed=0,
                                 narrow=0), node("MatMul", ["q", "w"], "y")],
                     {**consts, "w": signs(rng, (6, 3))}, (1, 6), (1, 3))
-    elif case == "conv":
-        write_graph(path, _binarise() + [node("Conv", ["b", "k"], "c"), node("Flatten", ["c"], "f"),
-                                         node("MatMul", ["f", "w"], "y")],
-                    {**BINARISE, "k": signs(rng, (2, 1, 3, 3)), "w": signs(rng, (8, 3))},
-                    (1, 1, 4, 4), (1, 3))
+    elif case == "transpose":
+        write_graph(path, _binarise() + [node("Transpose", ["b"], "t", perm=[1, 0]), node("MatMul", ["t", "w"], "y")],
+                    {**BINARISE, "w": signs(rng, (6, 3))}, (6, 1), (1, 3))
+    elif case in ("pool first", "overlapping pool", "last conv"):
+        pool = dict(kernel_shape=[2, 2], strides=[1, 1] if case == "overlapping pool" else [2, 2])
+        nodes = _binarise() + [node("Conv", ["b", "k"], "c")]
+        if case == "pool first":
+            nodes += [node("MaxPool", ["c"], "p", **pool), node("BipolarQuant", ["p", "one"], "q")]
+        else:
+            nodes += [node("BipolarQuant", ["c", "one"], "q"), node("MaxPool", ["q"], "p", **pool)]
+        if case == "last conv":
+            nodes = nodes[:3] + [node("BipolarQuant", ["c", "one"], "y")]
+        else:
+            nodes += [node("Flatten", ["q" if case == "pool first" else "p"], "f"), node("MatMul", ["f", "w"], "y")]
+        write_graph(path, nodes, {**BINARISE, "k": signs(rng, (2, 1, 3, 3)), "w": signs(rng, (8, 3))},
+                    (1, 1, 6, 6) if case != "overlapping pool" else (1, 1, 5, 5), (1, 3) if case != "last conv"
+                    else (1, 2, 4, 4))
     elif case == "branch":
         write_graph(path, _binarise() + [node("MatMul", ["b", "w"], "m"), node("Add", ["m", "m"], "y")],
                     {**BINARISE, "w": signs(rng, (6, 3))}, (1, 6), (1, 3))
@@ -191,3 +219,16 @@ def test_rtl_matches_execute_onnx(tmp_path, rng):
     golden = golden_outputs(QonnxGraph.load(path), imported, frames)
     assert np.array_equal(imported.onnx_outputs(result.scores), golden)
     assert np.array_equal(result.classes, golden.argmax(axis=1))
+
+
+def test_rtl_of_an_imported_cnn_matches_execute_onnx(tmp_path, rng):
+    """A convolutional import (zero padding, max pooling) in Verilog against execute_onnx."""
+    from bnn_hw.sim.runner import simulate
+
+    path = tmp_path / "cnn.onnx"
+    brevitas_cnn(path, (1, 8, 8), ((4, 3, 1, 1, True), (6, 3, 0, 1, False)), hidden=(8,), seed=2)
+    imported = import_onnx(path, check_frames=0)
+    frames = _frames(64, 100, rng)
+    result = simulate(compile_model(imported.model), frames, build_dir=tmp_path / "sim")
+    golden = golden_outputs(QonnxGraph.load(path), imported, frames)
+    assert np.array_equal(imported.onnx_outputs(result.scores), golden)

@@ -33,8 +33,7 @@ def import_onnx(path: str | os.PathLike, *, input_range: str | None = None, chec
     graph = QonnxGraph.load(path)
     imported = map_graph(graph, input_range)
     if check_frames:
-        features = imported.model[1].in_features
-        pixels = np.random.default_rng(seed).integers(0, 256, (check_frames, features))
+        pixels = np.random.default_rng(seed).integers(0, 256, (check_frames, imported.frame_size))
         verify(graph, imported, pixels)
         imported.notes.append(f"checked: {check_frames} random frames give exactly execute_onnx's outputs")
     return imported

@@ -25,7 +25,7 @@ def verify(graph: QonnxGraph, imported: Imported, pixels: np.ndarray) -> None:
     """Raise if the imported model's outputs (mapped through the output table) differ from the graph's
     by a single bit on any of the frames: an importer bug, never a tolerance."""
     with torch.no_grad():
-        scores = imported.model(torch.as_tensor(np.asarray(pixels), dtype=torch.float32)).numpy()
+        scores = imported.model(imported.model_inputs(pixels)).numpy()
     got, want = imported.onnx_outputs(scores), golden_outputs(graph, imported, pixels)
     wrong = np.flatnonzero((got != want).any(axis=1))
     if len(wrong):

@@ -1,21 +1,17 @@
-"""QONNX graph -> bnn-hw layers: the input binarisation, the binary MatMul / Gemm layers and the
-nodes between them, each mapped exactly or rejected with one line naming the node.
-
-The graph is read as segments along its one chain of nodes:
+"""QONNX graph -> bnn-hw layers: the graph read as segments along its one chain of nodes, each
+mapped exactly (:mod:`.layers`) or rejected with one line naming the node.
 
 - the *input*: element-wise nodes on the pixels (``Div`` by 255, ``2x - 1``, an 8-bit ``Quant``)
-  ending in a binarisation. They are executed on all 256 pixel values; the bits they give must rise
-  with the pixel, and become a :class:`~bnn_hw.nn.Thermometer` with one threshold.
-- a *layer*: ``MatMul`` or ``Gemm`` (no bias) whose weights are constants or a quantizer of constants
-  taking two values ``+-s`` per output channel. Its sums are exact in float32 when ``s`` times the
-  input's scale is a power of two, which the importer checks: it becomes a
-  :class:`~bnn_hw.nn.BinaryLinear` of the weights' signs.
+  ending in a binarisation, executed on all 256 pixel values: a :class:`~bnn_hw.nn.Thermometer`
+  (after an :class:`~bnn_hw.nn.ImageInput` when the first layer is a convolution).
+- a *layer*: ``MatMul`` / ``Gemm`` / ``Conv`` with binary weights (:mod:`.layers`).
 - the nodes *after a layer* (BatchNormalization, ``Mul`` / ``Add`` / ``Sub`` / ``Div``, quantizers,
   ``MultiThreshold``): executed on every sum the layer can produce. Before another layer they must
-  give a binary activation, read off as per-channel integer thresholds (a :class:`~bnn_hw.nn.Threshold`);
-  after the last layer they must map the scores one strictly monotonic way for every class (a
-  per-tensor scale and offset such as FINN's ``TensorNorm``), which keeps the arg-max (a falling map
-  negates the last layer's weights), and the map is recorded.
+  give a binary activation, read off as per-channel integer thresholds (a :class:`~bnn_hw.nn.Threshold`),
+  optionally followed by a ``MaxPool`` and a flattening. After the last layer (a dense one) they
+  must map the scores one strictly monotonic way for every class (a per-tensor scale and offset
+  such as FINN's ``TensorNorm``), which keeps the arg-max (a falling map negates the last layer's
+  weights); the map is recorded.
 
 Shape nodes that only flatten (``Reshape``, ``Flatten``, ``Squeeze``, ``Unsqueeze``) pass.
 """
@@ -23,6 +19,7 @@ Shape nodes that only flatten (``Reshape``, ``Flatten``, ``Squeeze``, ``Unsqueez
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 
 import numpy as np
 import torch
@@ -31,17 +28,10 @@ from .. import nn as bnn
 from ..errors import UnsupportedModelError
 from .evaluate import binary_levels, run_nodes, step_thresholds
 from .graph import QonnxGraph, describe
+from .layers import (CONV, DENSE, POOLS, SHAPES, check_elementwise, conv_layer, dense_layer, elementwise, input_layer,
+                     pool_layer)
 
 __all__ = ["Imported", "INPUT_RANGES", "map_graph"]
-
-#: Nodes that act on each element alone (with constants that broadcast), so they may be executed on
-#: a table of values instead of a frame.
-ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Identity", "Relu", "Clip", "BatchNormalization",
-                         "BipolarQuant", "Quant", "Trunc", "MultiThreshold"})
-#: Nodes that only change a tensor's shape; they must keep the elements' order.
-SHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})
-#: The layers.
-LAYERS = frozenset({"MatMul", "Gemm"})
 
 #: How the graph's input holds a pixel ``k`` (0..255): ``unit``: ``k / 255`` in float32 (as
 #: torchvision's ``ToTensor`` gives, which Brevitas training scripts feed); ``byte``: ``k`` itself
@@ -54,7 +44,8 @@ class Imported:
     """A graph mapped to bnn-hw layers.
 
     ``model`` computes the last layer's integer scores; ``output_map[p]`` is the graph's output for
-    the score ``2p - N`` (``N`` = ``model[-1].in_features``), the same for every class, increasing.
+    the score ``2p - N`` (``N`` = ``model[-1].in_features``), the same for every class, monotonic.
+    Frames are bnn-hw's: pixels ``0..255``, an image channels-last and flattened.
     """
 
     model: torch.nn.Sequential
@@ -63,18 +54,38 @@ class Imported:
     input_shape: tuple[int, ...]
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def image(self) -> bool:
+        """The model starts with an ImageInput (its first layer is a convolution)."""
+        return isinstance(self.model[0], bnn.ImageInput)
+
+    @property
+    def frame_size(self) -> int:
+        return prod(self.input_shape[1:])
+
     def onnx_outputs(self, scores: np.ndarray) -> np.ndarray:
         """The graph's outputs for bnn-hw's integer ``scores`` (any shape)."""
         n = self.model[-1].in_features
         return self.output_map[(np.asarray(scores, np.int64) + n) // 2]
 
-    def onnx_inputs(self, pixels: np.ndarray) -> np.ndarray:
-        """Frames of pixels ``0..255`` (batch, features) as the graph's input takes them (float32,
-        the graph's input shape with the batch first)."""
+    def _planar(self, pixels: np.ndarray) -> np.ndarray:
+        """Frames as float32 in the graph's layout (images channels-first)."""
         x = np.asarray(pixels).astype(np.float32)
+        if self.image:
+            c, h, w = self.model[0].shape
+            x = x.reshape(len(x), h, w, c).transpose(0, 3, 1, 2)
+        return x
+
+    def onnx_inputs(self, pixels: np.ndarray) -> np.ndarray:
+        """Frames as the graph's input takes them: float32, the graph's input shape, batch first."""
+        x = self._planar(pixels)
         if self.input_range == "unit":
             x = x / np.float32(255)
-        return x.reshape((len(x),) + self.input_shape[1:])
+        return np.ascontiguousarray(x.reshape((len(x),) + self.input_shape[1:]))
+
+    def model_inputs(self, pixels: np.ndarray) -> torch.Tensor:
+        """Frames as ``model`` takes them: pixel values, images (batch, channels, height, width)."""
+        return torch.from_numpy(np.ascontiguousarray(self._planar(pixels)))
 
 
 def _pixels(input_range: str) -> np.ndarray:
@@ -95,172 +106,94 @@ def _detect_range(graph: QonnxGraph, nodes: list) -> str:
     return "unit"
 
 
-def _check_elementwise(graph: QonnxGraph, node, channels: int | None) -> None:
-    """An element-wise node whose constants are scalars (``channels`` None: on pixels) or per channel."""
-    if node.op_type in SHAPES:
-        return
-    if node.op_type not in ELEMENTWISE:
-        raise UnsupportedModelError(
-            f"{graph.path}: node {describe(node)} is not supported; bnn-hw imports MatMul / Gemm layers with "
-            f"binary weights and, between them, {', '.join(sorted(ELEMENTWISE | SHAPES))}")
-    data = graph.data_input(node)
-    for tensor in node.input:
-        if not tensor or tensor == data:
-            continue
-        value = graph.constant(tensor)
-        if node.op_type == "MultiThreshold":
-            size = value.shape[0] if value.ndim == 2 else -1
-        else:
-            size = value.size
-        if size not in (1, channels or 1):
-            what = "one value" if channels is None else f"one value or one per channel ({channels})"
-            raise UnsupportedModelError(f"{graph.path}: node {describe(node)}: constant {tensor!r} of shape "
-                                        f"{value.shape} must be {what}")
-
-
-def _elementwise(nodes: list) -> list:
-    return [n for n in nodes if n.op_type not in SHAPES]
-
-
-def _is_power_of_two(values: np.ndarray) -> bool:
-    mantissa, _ = np.frexp(np.asarray(values, np.float64))
-    return bool(np.all(mantissa == 0.5))
-
-
-def _input_layer(graph: QonnxGraph, nodes: list, input_range: str) -> tuple[bnn.Thermometer, float, str]:
-    """The Thermometer of the input nodes, the bits' scale, and a note."""
-    for node in nodes:
-        _check_elementwise(graph, node, None)
-    work = _elementwise(nodes)
-    if not work:
-        raise UnsupportedModelError(f"{graph.path}: the input goes into the first layer as it is; bnn-hw imports "
-                                    f"binary inputs (binarise the pixels, e.g. with a BipolarQuant)")
-    out = run_nodes(graph, work, _pixels(input_range)).reshape(-1)
-    if len(np.unique(out)) > 2:
-        raise UnsupportedModelError(
-            f"{graph.path}: the first layer's input has {len(np.unique(out))} levels after node "
-            f"{describe(work[-1])}; bnn-hw's imported dense layers take bits (binarise the input, e.g. with a "
-            f"BipolarQuant)")
-    bits, scale = binary_levels(graph, work[-1], out)
-    found = step_thresholds(np.arange(256), bits[:, None])
-    if found is None or found[1][0] or not 1 <= found[0][0] <= 255:
-        raise UnsupportedModelError(f"{graph.path}: the input binarisation ({describe(work[-1])}) is not 'pixel >= t' "
-                                    f"for a t in 1..255, which is what bnn-hw's Thermometer computes")
-    t = int(found[0][0])
-    return bnn.Thermometer([t]), scale, f"input: pixels ({input_range}) binarised at pixel >= {t} by {describe(work[-1])}"
-
-
-def _weights(graph: QonnxGraph, node) -> np.ndarray:
-    """A layer's weights as (out, in): Gemm's ``transB`` applied; its bias must be absent or zero."""
-    attrs = {a.name: a for a in node.attribute}
-    weight_name = node.input[1]
-    if not graph.is_constant(weight_name):
-        raise UnsupportedModelError(f"{graph.path}: node {describe(node)} multiplies two computed tensors; its "
-                                    f"second input must be weights")
-    producer = graph.producer(weight_name)
-    if producer is not None and producer.op_type == "Quant":
-        bits = float(graph.constant(producer.input[3]).reshape(()))
-        if bits != 1:
-            raise UnsupportedModelError(f"{graph.path}: node {describe(producer)} quantizes {describe(node)}'s weights "
-                                        f"to {bits:g} bits; bnn-hw imports binary weights (BipolarQuant)")
-    w = np.asarray(graph.constant(weight_name), np.float32)
-    if node.op_type == "Gemm":
-        ints = {k: a.i for k, a in attrs.items() if k in ("transA", "transB")}
-        floats = {k: a.f for k, a in attrs.items() if k in ("alpha", "beta")}
-        if ints.get("transA", 0) or floats.get("alpha", 1.0) != 1.0:
-            raise UnsupportedModelError(f"{graph.path}: node {describe(node)} has transA or alpha != 1; "
-                                        f"export the layer as x @ W")
-        if len(node.input) > 2 and node.input[2] and np.any(graph.constant(node.input[2]) != 0):
-            raise UnsupportedModelError(f"{graph.path}: node {describe(node)} has a bias; bnn-hw imports binary "
-                                        f"layers without one (bias=False; the BatchNorm after it has its own)")
-        return w if ints.get("transB", 0) else w.T
-    return w.T
-
-
-def _dense_layer(graph: QonnxGraph, node, in_scale: float) -> tuple[bnn.BinaryLinear, np.ndarray]:
-    """The BinaryLinear of a MatMul / Gemm node and the real scale of its output per unit of integer sum."""
-    shape = graph.shape(graph.data_input(node))
-    w = _weights(graph, node)
-    if len(shape) != 2 or shape[1] != w.shape[1]:
-        raise UnsupportedModelError(f"{graph.path}: node {describe(node)} takes a tensor of shape {shape}; bnn-hw "
-                                    f"imports dense layers on flat vectors (1, {w.shape[1]})")
-    magnitude = np.abs(w)
-    scale = magnitude.max(axis=1)
-    if not (magnitude == scale[:, None]).all() or (scale == 0).any():
-        raise UnsupportedModelError(f"{graph.path}: node {describe(node)}'s weights take more than two values "
-                                    f"(+-s) in an output channel; bnn-hw imports binary weights")
-    sum_scale = (scale * np.float32(in_scale)).astype(np.float32)
-    if not _is_power_of_two(sum_scale):
-        raise UnsupportedModelError(
-            f"{graph.path}: node {describe(node)}: weight scale x input scale = {sum_scale[0]:g} is not a power of "
-            f"two, so float32 rounds the layer's sums and no exact integer form exists; export with scale 1.0 "
-            f"(e.g. scaling_const=1.0)")
-    layer = bnn.BinaryLinear(w.shape[1], w.shape[0])
+def _activation(graph: QonnxGraph, last, dots: np.ndarray, out: np.ndarray) -> tuple[bnn.Threshold, float]:
+    """The Threshold layer of a chain's binary output ``out`` (rows: the sums ``dots``) and its scale."""
+    bits, scale = binary_levels(graph, last, out)
+    found = step_thresholds(dots, bits)
+    if found is None:
+        raise UnsupportedModelError(f"{graph.path}: the activation ending in {describe(last)} is not monotonic in the "
+                                    f"layer's sum, so it is not a threshold")
+    threshold = bnn.Threshold(out.shape[1])
     with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(np.where(w > 0, 1.0, -1.0).astype(np.float32)))
-    return layer, sum_scale
+        threshold.thresholds.copy_(torch.from_numpy(found[0]))
+        threshold.invert.copy_(torch.from_numpy(found[1]))
+    return threshold, scale
 
 
-def _sum_domain(n_inputs: int, sum_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every integer sum ``2p - N`` of a binary layer, and the real tensor the graph holds for it per
-    channel (exact: the scales are powers of two)."""
-    dots = 2 * np.arange(n_inputs + 1) - n_inputs
-    return dots, (dots[:, None] * sum_scale[None, :]).astype(np.float32)
+def _scores_map(graph: QonnxGraph, dense: bnn.BinaryLinear, work: list, out: np.ndarray) -> np.ndarray:
+    """The table from the last layer's scores to the graph's outputs; negates ``dense``'s weights
+    where the map falls."""
+    steps = np.diff(out[:, 0])
+    if not (out == out[:, :1]).all() or not ((steps > 0).all() or (steps < 0).all()):
+        raise UnsupportedModelError(
+            f"{graph.path}: the nodes after the last layer ({' + '.join(n.op_type for n in work) or 'none'}) do not "
+            f"map the scores one strictly monotonic way for every class, so the class order would change; bnn-hw "
+            f"imports a per-tensor scale and offset there (or none)")
+    if steps[0] > 0:
+        return out[:, 0].copy()
+    with torch.no_grad():   # a negative scale: negated weights give the scores in the output's order
+        dense.weight.neg_()
+    return out[::-1, 0].copy()
 
 
 def map_graph(graph: QonnxGraph, input_range: str | None = None) -> Imported:
     """Map ``graph`` to bnn-hw layers (module docstring); one-line errors naming the node that cannot be."""
     nodes = graph.chain()
-    starts = [i for i, n in enumerate(nodes) if n.op_type in LAYERS]
-    if not starts:
-        raise UnsupportedModelError(f"{graph.path}: no MatMul or Gemm layer; bnn-hw imports binary MLPs "
+    starts = [i for i, n in enumerate(nodes) if n.op_type in DENSE | CONV]
+    if not starts or nodes[starts[-1]].op_type not in DENSE:
+        raise UnsupportedModelError(f"{graph.path}: the last layer must be a MatMul or Gemm giving the class scores "
                                     f"(nodes: {', '.join(sorted({n.op_type for n in nodes}))})")
+    in_shape = graph.shape(graph.input_name)
+    image = nodes[starts[0]].op_type in CONV
+    if image and len(in_shape) != 4:
+        raise UnsupportedModelError(f"{graph.path}: a convolutional graph needs an image input (1, C, H, W), not "
+                                    f"{in_shape}")
     if input_range is None:
         input_range = _detect_range(graph, nodes[:starts[0]])
     elif input_range not in INPUT_RANGES:
         raise ValueError(f"input_range must be one of {INPUT_RANGES}, not {input_range!r}")
-    thermometer, scale, note = _input_layer(graph, nodes[:starts[0]], input_range)
-    layers, notes = [thermometer], [note]
-    output_map = None
+    thermometer, scale, note = input_layer(graph, nodes[:starts[0]], _pixels(input_range), input_range)
+    layers = ([bnn.ImageInput(*in_shape[1:])] if image else []) + [thermometer]
+    notes, output_map = [note], None
     for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(nodes)
-        dense, sum_scale = _dense_layer(graph, nodes[start], scale)
-        after = nodes[start + 1:end]
-        for node in after:
-            _check_elementwise(graph, node, dense.out_features)
-        work = _elementwise(after)
-        dots, sums = _sum_domain(dense.in_features, sum_scale)
-        out = run_nodes(graph, work, sums) if work else sums
-        label = f"layer {len(layers)}: {describe(nodes[start])} {dense.in_features}x{dense.out_features}"
-        layers.append(dense)
-        if end < len(nodes):
-            bits, scale = binary_levels(graph, work[-1] if work else nodes[start], out)
-            found = step_thresholds(dots, bits)
-            if found is None:
-                raise UnsupportedModelError(f"{graph.path}: the activation after {describe(nodes[start])} is not "
-                                            f"monotonic in the layer's sum, so it is not a threshold")
-            threshold = bnn.Threshold(dense.out_features)
-            with torch.no_grad():
-                threshold.thresholds.copy_(torch.from_numpy(found[0]))
-                threshold.invert.copy_(torch.from_numpy(found[1]))
-            layers.append(threshold)
-            notes.append(f"{label}, then {' + '.join(n.op_type for n in work)} as integer thresholds "
-                         f"({int(found[1].sum())} of {dense.out_features} channels falling)")
+        node, end = nodes[start], (starts[k + 1] if k + 1 < len(starts) else len(nodes))
+        if node.op_type in CONV:
+            if not image:
+                raise UnsupportedModelError(f"{graph.path}: node {describe(node)} convolves a flattened tensor")
+            layer, sum_scale = conv_layer(graph, node, scale)
+            fan_in = layer.weight[0].numel()
+            sizes, padded = (layer.in_channels, layer.out_channels), layer.padding > 0
         else:
-            steps = np.diff(out[:, 0])
-            if not (out == out[:, :1]).all() or not ((steps > 0).all() or (steps < 0).all()):
-                raise UnsupportedModelError(
-                    f"{graph.path}: the nodes after the last layer ({' + '.join(n.op_type for n in work) or 'none'}) "
-                    f"do not map the scores one strictly monotonic way for every class, so the class order would "
-                    f"change; bnn-hw imports a per-tensor scale and offset there (or none)")
-            output_map = out[:, 0].copy()
-            if steps[0] < 0:   # a negative scale: negated weights give the scores in the output's order
-                with torch.no_grad():
-                    dense.weight.neg_()
-                output_map = output_map[::-1].copy()
-            notes.append(f"{label}, integer scores" + (f"; the output's {' + '.join(n.op_type for n in work)} "
-                                                        f"(one monotonic map for all classes) is kept as a table"
-                                                        + (", its negative scale folded into the weights"
-                                                           if steps[0] < 0 else "") if work else ""))
+            if image:
+                layers.append(torch.nn.Flatten())
+                image = False
+            layer, sum_scale = dense_layer(graph, node, scale)
+            fan_in, sizes, padded = layer.in_features, (layer.in_features, layer.out_features), False
+        after = nodes[start + 1:end]
+        pool_at = next((i for i, n in enumerate(after) if n.op_type in POOLS), len(after))
+        for n in after[:pool_at]:
+            check_elementwise(graph, n, sizes[1])
+        work = elementwise(after[:pool_at])
+        # every sum the layer can produce: 2p - N, or any integer in -N..N where zero padding drops terms
+        dots = np.arange(-fan_in, fan_in + 1) if padded else 2 * np.arange(fan_in + 1) - fan_in
+        sums = (dots[:, None] * sum_scale[None, :]).astype(np.float32)
+        out = (run_nodes(graph, work, sums.reshape(sums.shape + (1, 1) * image)) if work else sums).reshape(len(dots), -1)
+        label = f"layer {len(layers)}: {describe(node)} {sizes[0]}x{sizes[1]}"
+        layers.append(layer)
+        if end == len(nodes):
+            output_map = _scores_map(graph, layer, work, out)
+            notes.append(f"{label}, integer scores" + (f"; the output's {' + '.join(n.op_type for n in work)} (one "
+                                                        f"monotonic map for all classes) is kept as a table"
+                                                        if work else ""))
+            break
+        misplaced = [n for n in after[pool_at:] if n.op_type not in POOLS | SHAPES]
+        if misplaced:
+            raise UnsupportedModelError(f"{graph.path}: node {describe(misplaced[0])} follows a max pooling; bnn-hw "
+                                        f"imports a layer's activation (BatchNorm, a binarisation) before its pooling")
+        threshold, scale = _activation(graph, work[-1] if work else node, dots, out)
+        layers.append(threshold)
+        notes.append(f"{label}, then {' + '.join(n.op_type for n in work)} as integer thresholds "
+                     f"({int(threshold.invert.sum())} of {sizes[1]} channels falling)")
+        layers += [pool_layer(graph, n) for n in after[pool_at:] if n.op_type in POOLS]
     model = torch.nn.Sequential(*layers).eval()
-    return Imported(model, output_map, input_range, graph.shape(graph.input_name), notes)
+    return Imported(model, output_map, input_range, in_shape, notes)
