@@ -44,6 +44,7 @@ RANKS = {
     "bnn_hw.hdl": 3,                        # builds a plan's hardware
     "bnn_hw.sim": 4, "bnn_hw.boards": 4,    # simulate and build that hardware
     "bnn_hw.protocol": 5, "bnn_hw.host": 5, "bnn_hw.cli": 5, "bnn_hw": 5,
+    "bnn_hw.brevitas_training": 5,          # the Brevitas examples' loop: trains, imports, measures
 }
 
 #: Layers of the same rank that must not import each other either.
