@@ -74,7 +74,7 @@ def test_brevitas_model_agrees_with_its_own_pytorch(tmp_path, rng):
                           brevitas.argmax(axis=1))
 
 
-def _streamlined(path, rng, *, features=12, hidden=5, classes=3):
+def _streamlined(path, rng, *, features=12, hidden=5, classes=3, batch=1):
     """A FINN-style graph: pixels 0..255 divided by 255, 2x - 1, a BipolarQuant, a MatMul, a
     MultiThreshold with a bipolar output, a MatMul and a scalar Mul."""
     thresholds = rng.integers(-features, features + 1, (hidden, 1)) + rng.choice([0.0, 0.5], (hidden, 1))
@@ -86,12 +86,13 @@ def _streamlined(path, rng, *, features=12, hidden=5, classes=3):
     constants = {"k255": np.float32(255), "two": np.float32(2), "one": np.float32(1), "half": np.float32(0.5),
                  "w1": signs(rng, (features, hidden)), "t1": thresholds.astype(np.float32),
                  "w2": signs(rng, (hidden, classes))}
-    write_graph(path, nodes, constants, (1, features), (1, classes))
+    write_graph(path, nodes, constants, (batch, features), (batch, classes))
 
 
-def test_streamlined_multithreshold_graph_on_bytes(tmp_path, rng):
+@pytest.mark.parametrize("batch", [1, "N"])
+def test_streamlined_multithreshold_graph_on_bytes(tmp_path, rng, batch):
     path = tmp_path / "streamlined.onnx"
-    _streamlined(path, rng)
+    _streamlined(path, rng, batch=batch)
     imported = import_onnx(path)
     assert imported.input_range == "byte"
     assert "checked: 32 random frames" in imported.notes[-1]

@@ -41,16 +41,21 @@ def describe(node) -> str:
 def _cleaned(wrapper):
     """``qonnx``'s cleanup (``qonnx.util.cleanup.cleanup_model``: shape inference, constant folding
     that keeps the quantizers, static inputs removed) without its renaming, so messages name the
-    nodes as the file does."""
+    nodes as the file does; a graph with a symbolic batch size gets batch 1."""
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import (GiveUniqueParameterTensors, RemoveStaticGraphInputs,
                                               RemoveUnusedTensors)
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
 
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
+
     for node in wrapper.graph.node:   # what cleanup_model does first: QONNX operators in their domain
         if node.op_type in ("Quant", "Trunc", "BipolarQuant"):
             node.domain = "qonnx.custom_op.general"
+    batch = wrapper.graph.input[0].type.tensor_type.shape.dim[:1]
+    if batch and batch[0].dim_value != 1:   # a symbolic or larger batch: one frame, as the golden model runs
+        wrapper = wrapper.transform(ChangeBatchSize(1))
     for transform in (InferShapes(), GiveUniqueParameterTensors(),
                       FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]),
                       FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()):
