@@ -270,16 +270,16 @@ def cmd_boards(args):
         print("aliases: " + ", ".join(aliases))
 
 
-def _positive(kind):
-    """An argparse type: a positive ``kind`` (int or float)."""
+def _positive(kind, *, zero: bool = False):
+    """An argparse type: a positive ``kind`` (int or float), or also 0 with ``zero``."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not value > 0 or value in (float("inf"),):
-            raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, "
-                                             f"not {text!r}")
+        if value is None or not (value > 0 or (zero and value == 0)) or value in (float("inf"),):
+            raise argparse.ArgumentTypeError(f"must be a {'non-negative' if zero else 'positive'} "
+                                             f"{'integer' if kind is int else 'number'}, not {text!r}")
         return value
     parse.__name__ = kind.__name__
     return parse
@@ -360,7 +360,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--input-range", choices=("unit", "byte"),
                    help="how the graph's input holds a pixel k: k/255 ('unit', as ToTensor gives; the default) "
                         "or k ('byte'; the default when the graph starts by dividing by 255)")
-    s.add_argument("--check", type=int, default=32, metavar="N",
+    s.add_argument("--check", type=_positive(int, zero=True), default=32, metavar="N",
                    help="frames on which the import is checked against qonnx's execute_onnx (default 32; 0: none)")
     s.set_defaults(fn=cmd_import)
     s = sub.add_parser("program", help="load a built bitstream onto a board with openFPGALoader")

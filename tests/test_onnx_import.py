@@ -205,6 +205,9 @@ def test_cli_imports_and_builds_from_onnx(tmp_path, rng, capsys):
     assert isinstance(model[2], bnn_hw.nn.Threshold)
     assert main(["report", str(path)]) == 0
     assert "imported " in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        main(["import", str(path), "--check", "-1"])
+    assert exited.value.code == 2 and "--check: must be a non-negative integer" in capsys.readouterr().err
 
 
 def test_rtl_matches_execute_onnx(tmp_path, rng):
