@@ -59,7 +59,8 @@ from torch.nn import functional as F
 from .errors import ModelFileError
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut", "ShortcutBranch",
+           "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut",
+           "ShortcutBranch",
            "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
            "SparseBinaryLinear", "SparseBinaryConv2d",

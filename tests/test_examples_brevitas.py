@@ -18,7 +18,8 @@ from example_testing import EXAMPLES
 EXAMPLE_NAMES = ["brevitas_lfc", "brevitas_cnv"]
 
 #: A short training run of each: its options and the accuracy it must pass after one epoch.
-SHORT_RUNS = {"brevitas_lfc": (["--hidden", "64"], 0.6), "brevitas_cnv": (["--channels", "8,16", "--hidden", "32"], 0.5)}
+SHORT_RUNS = {"brevitas_lfc": (["--hidden", "64"], 0.6),
+              "brevitas_cnv": (["--channels", "8,16", "--hidden", "32"], 0.5)}
 
 
 def _shipped(example: str):

@@ -95,7 +95,8 @@ def input_layer(graph: QonnxGraph, nodes: list, pixels: np.ndarray, input_range:
         _fail(graph, f"the input binarisation ({describe(work[-1])}) is not 'pixel >= t' for a t in 1..255, which "
                      f"is what bnn-hw's Thermometer computes")
     t = int(found[0][0])
-    return bnn.Thermometer([t]), scale, f"input: pixels ({input_range}) binarised at pixel >= {t} by {describe(work[-1])}"
+    note = f"input: pixels ({input_range}) binarised at pixel >= {t} by {describe(work[-1])}"
+    return bnn.Thermometer([t]), scale, note
 
 
 def _weight_values(graph: QonnxGraph, node) -> np.ndarray:

@@ -177,7 +177,10 @@ def map_graph(graph: QonnxGraph, input_range: str | None = None) -> Imported:
         # every sum the layer can produce: 2p - N, or any integer in -N..N where zero padding drops terms
         dots = np.arange(-fan_in, fan_in + 1) if padded else 2 * np.arange(fan_in + 1) - fan_in
         sums = (dots[:, None] * sum_scale[None, :]).astype(np.float32)
-        out = (run_nodes(graph, work, sums.reshape(sums.shape + (1, 1) * image)) if work else sums).reshape(len(dots), -1)
+        if work:   # a convolution's chain runs on (sums, channels, 1, 1): its constants broadcast as NCHW
+            out = run_nodes(graph, work, sums.reshape(sums.shape + (1, 1) * image)).reshape(len(dots), -1)
+        else:
+            out = sums
         label = f"layer {len(layers)}: {describe(node)} {sizes[0]}x{sizes[1]}"
         layers.append(layer)
         if end == len(nodes):
