@@ -10,11 +10,13 @@ import torch
 QONNX = "qonnx.custom_op.general"
 
 
-def brevitas_lfc(path, features: int = 784, hidden=(24, 16), *, seed: int = 0, norm_sign: float = 1.0):
+def brevitas_lfc(path, features: int = 784, hidden=(24, 16), *, seed: int = 0, norm_sign: float = 1.0,
+                 dynamo: bool = True):
     """BNN-PYNQ's FC network (Brevitas's own ``brevitas_examples`` definition, W1A1 with 1-bit
     input) on ``features`` pixels, random weights, BatchNorm statistics that put ties on the layers'
     sums (``mean`` an attainable sum, ``beta`` 0) with negative and zero scales, and a TensorNorm
-    whose scale has the sign ``norm_sign``; exported to ``path`` with ``export_qonnx``. Returns the model."""
+    whose scale has the sign ``norm_sign``; exported to ``path`` with ``export_qonnx``, by its
+    ``torch.export`` path or (``dynamo`` False) the TorchScript one older Brevitas used. Returns the model."""
     from brevitas.export import export_qonnx
     from brevitas_examples.bnn_pynq.models.FC import FC
 
@@ -34,7 +36,7 @@ def brevitas_lfc(path, features: int = 784, hidden=(24, 16), *, seed: int = 0, n
                 layer.weight.fill_(norm_sign * (0.1 + float(torch.rand(1, generator=g))))
                 layer.bias.fill_(float(torch.randn(1, generator=g)))
     model.eval()
-    export_qonnx(model, torch.rand(1, 1, side, features // side), str(path))
+    export_qonnx(model, torch.rand(1, 1, side, features // side), str(path), dynamo=dynamo)
     return model
 
 
