@@ -11,7 +11,7 @@ from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.ops import Threshold
 from bnn_hw.compiler.thresholds import fold_thresholds
 from bnn_hw.errors import ModelFileError
-from conftest import random_mlp, torch_scores
+from conftest import random_mlp, random_sparse_mlp, torch_scores
 
 
 def _random_thresholds(layer: bnn.Threshold, bound: int, g: torch.Generator) -> bnn.Threshold:
@@ -40,6 +40,23 @@ def _with_thresholds(model: torch.nn.Sequential, seed: int) -> torch.nn.Sequenti
 def test_threshold_mlp_matches_pytorch(seed, rng):
     model = _with_thresholds(random_mlp(21, [33, 17], 6, seed=seed), seed)
     x = rng.integers(0, 256, (300, 21), dtype=np.uint8)
+    _, scores = compile_model(model).predict(x)
+    assert np.array_equal(scores, torch_scores(model, x))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_threshold_after_a_sparse_layer_matches_pytorch(seed, rng):
+    """A sparse layer's sums lie on its fixed-point grid, not on the integers: the integer thresholds
+    (around the sums' medians, half the channels inverted) fold all the same."""
+    sparse_model = random_sparse_mlp(20, [16], 5, seed=seed)
+    x = rng.integers(0, 256, (300, 20), dtype=np.uint8)
+    with torch.no_grad():
+        sums = sparse_model[:2](torch.from_numpy(x).float())
+    threshold = bnn.Threshold(16)
+    with torch.no_grad():
+        threshold.thresholds.copy_(sums.median(0).values.round().long())
+        threshold.invert[::2] = True
+    model = torch.nn.Sequential(sparse_model[0], sparse_model[1], threshold, sparse_model[4]).eval()
     _, scores = compile_model(model).predict(x)
     assert np.array_equal(scores, torch_scores(model, x))
 
