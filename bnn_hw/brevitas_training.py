@@ -19,6 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .datasets import fashion_mnist
+from .intmath import ceil_div
 
 __all__ = ["add_arguments", "unit_images", "train", "export", "measure", "run"]
 
@@ -54,7 +55,7 @@ def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
           lr: float, seed: int, log=print) -> list[dict]:
     """Adam with cosine decay to 0, cross-entropy, latent weights clipped to [-1, 1] after each step."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * ((len(images) + batch_size - 1) // batch_size)
+    steps = epochs * ceil_div(len(images), batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     generator = torch.Generator().manual_seed(seed)
     history = []
@@ -98,13 +99,13 @@ def measure(onnx_path: str, model: torch.nn.Module, test_images: np.ndarray, tes
     own accuracy, and bnn-hw against ``execute_onnx`` on the first ``golden`` images (an error if they
     differ)."""
     from .compiler import compile_model
-    from .onnx_import import QonnxGraph, golden_outputs, import_onnx
+    from .onnx_import import golden_outputs, import_onnx
 
     imported = import_onnx(onnx_path)
     classes, scores = compile_model(imported.model).predict(test_images)
     with torch.no_grad():
         brevitas = model.eval()(unit_images(test_images)).argmax(1).numpy()
-    onnx_out = golden_outputs(QonnxGraph.load(onnx_path), imported, test_images[:golden])
+    onnx_out = golden_outputs(imported, test_images[:golden])
     if not np.array_equal(imported.onnx_outputs(scores[:golden]), onnx_out):
         raise SystemExit("error: bnn-hw's reference differs from execute_onnx on the test images")
     return {"test_accuracy": float(np.mean(classes == test_labels)),

@@ -11,7 +11,7 @@ import pytest
 
 from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
-from bnn_hw.onnx_import import QonnxGraph, golden_outputs, import_onnx
+from bnn_hw.onnx_import import golden_outputs, import_onnx
 from conftest import torch_scores
 from example_testing import EXAMPLES
 
@@ -34,7 +34,7 @@ def test_shipped_model_accuracy_and_golden_model(example):
     assert np.array_equal(scores, torch_scores(imported.model, images))
     metrics = json.loads((_shipped(example).parent / "metrics.json").read_text())
     assert np.mean(classes == labels) == pytest.approx(metrics["test_accuracy"], abs=1e-9)
-    golden = golden_outputs(QonnxGraph.load(_shipped(example)), imported, images[:100])
+    golden = golden_outputs(imported, images[:100])
     assert np.array_equal(imported.onnx_outputs(scores[:100]), golden)
 
 
@@ -46,7 +46,7 @@ def test_shipped_model_rtl_on_100_images_against_execute_onnx(tmp_path, example)
     imported = import_onnx(_shipped(example), check_frames=0)
     images = fashion_mnist("test")[0][:100]
     result = simulate(compile_model(imported.model), images, build_dir=tmp_path)
-    golden = golden_outputs(QonnxGraph.load(_shipped(example)), imported, images)
+    golden = golden_outputs(imported, images)
     assert np.array_equal(imported.onnx_outputs(result.scores), golden)
     assert np.array_equal(result.classes, golden.argmax(axis=1))
 

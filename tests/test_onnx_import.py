@@ -11,7 +11,7 @@ from bnn_hw.cli import main
 from bnn_hw.compiler import compile_model
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.errors import ModelFileError, UnsupportedModelError
-from bnn_hw.onnx_import import QonnxGraph, golden_outputs, import_onnx
+from bnn_hw.onnx_import import golden_outputs, import_onnx
 from conftest import torch_scores
 from qonnx_graphs import brevitas_cnn, brevitas_lfc, node, signs, write_graph
 
@@ -28,7 +28,7 @@ def _assert_exact(path, imported, frames):
     """reference == PyTorch, and the scores through the output table == execute_onnx."""
     classes, scores = compile_model(imported.model).predict(frames)
     assert np.array_equal(scores, torch_scores(imported.model, frames))
-    golden = golden_outputs(QonnxGraph.load(path), imported, frames)
+    golden = golden_outputs(imported, frames)
     assert np.array_equal(imported.onnx_outputs(scores), golden)
     assert np.array_equal(classes, golden.argmax(axis=1))
 
@@ -223,7 +223,7 @@ def test_rtl_matches_execute_onnx(tmp_path, rng):
     plan = compile_model(imported.model)
     frames = _frames(64, 100, rng)
     result = simulate(plan, frames, build_dir=tmp_path / "sim", in_stall=0.3, out_stall=0.3, seed=3)
-    golden = golden_outputs(QonnxGraph.load(path), imported, frames)
+    golden = golden_outputs(imported, frames)
     assert np.array_equal(imported.onnx_outputs(result.scores), golden)
     assert np.array_equal(result.classes, golden.argmax(axis=1))
 
@@ -237,5 +237,5 @@ def test_rtl_of_an_imported_cnn_matches_execute_onnx(tmp_path, rng):
     imported = import_onnx(path, check_frames=0)
     frames = _frames(64, 100, rng)
     result = simulate(compile_model(imported.model), frames, build_dir=tmp_path / "sim")
-    golden = golden_outputs(QonnxGraph.load(path), imported, frames)
+    golden = golden_outputs(imported, frames)
     assert np.array_equal(imported.onnx_outputs(result.scores), golden)

@@ -34,6 +34,6 @@ def import_onnx(path: str | os.PathLike, *, input_range: str | None = None, chec
     imported = map_graph(graph, input_range)
     if check_frames:
         pixels = np.random.default_rng(seed).integers(0, 256, (check_frames, imported.frame_size))
-        verify(graph, imported, pixels)
+        verify(imported, pixels)
         imported.notes.append(f"checked: {check_frames} random frames give exactly execute_onnx's outputs")
     return imported

@@ -50,10 +50,11 @@ def binary_levels(graph: QonnxGraph, node, out: np.ndarray) -> tuple[np.ndarray,
     (bits: ``out > 0``); an error naming the chain's last ``node`` for any other set of values."""
     magnitudes = np.unique(np.abs(out))
     if len(magnitudes) != 1 or magnitudes[0] == 0 or not np.isfinite(magnitudes[0]):
-        shown = ", ".join(f"{v:g}" for v in np.unique(out)[:6])
+        levels = np.unique(out)
+        shown = ", ".join(f"{v:g}" for v in levels[:6])
         raise UnsupportedModelError(
-            f"{graph.path}: node {describe(node)} gives {len(np.unique(out))} levels ({shown}"
-            f"{', ...' if len(np.unique(out)) > 6 else ''}), not two (+-s); bnn-hw imports binary activations "
+            f"{graph.path}: node {describe(node)} gives {len(levels)} levels ({shown}"
+            f"{', ...' if len(levels) > 6 else ''}), not two (+-s); bnn-hw imports binary activations "
             f"(a BipolarQuant, or a MultiThreshold with one threshold and a bipolar output)")
     return out > 0, float(magnitudes[0])
 

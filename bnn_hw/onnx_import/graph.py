@@ -42,13 +42,12 @@ def _cleaned(wrapper):
     """``qonnx``'s cleanup (``qonnx.util.cleanup.cleanup_model``: shape inference, constant folding
     that keeps the quantizers, static inputs removed) without its renaming, so messages name the
     nodes as the file does; a graph with a symbolic batch size gets batch 1."""
+    from qonnx.transformation.change_batchsize import ChangeBatchSize
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import (GiveUniqueParameterTensors, RemoveStaticGraphInputs,
                                               RemoveUnusedTensors)
     from qonnx.transformation.infer_shapes import InferShapes
     from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
-
-    from qonnx.transformation.change_batchsize import ChangeBatchSize
 
     for node in wrapper.graph.node:   # what cleanup_model does first: QONNX operators in their domain
         if node.op_type in ("Quant", "Trunc", "BipolarQuant"):

@@ -45,14 +45,21 @@ class Imported:
 
     ``model`` computes the last layer's integer scores; ``output_map[p]`` is the graph's output for
     the score ``2p - N`` (``N`` = ``model[-1].in_features``), the same for every class, monotonic.
-    Frames are bnn-hw's: pixels ``0..255``, an image channels-last and flattened.
+    ``graph`` is the cleaned-up graph it was mapped from, which the golden model runs
+    (:func:`~bnn_hw.onnx_import.golden_outputs`). Frames are bnn-hw's: pixels ``0..255``, an image
+    channels-last and flattened.
     """
 
     model: torch.nn.Sequential
     output_map: np.ndarray
     input_range: str
-    input_shape: tuple[int, ...]
+    graph: QonnxGraph
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The graph's input shape, batch first."""
+        return self.graph.shape(self.graph.input_name)
 
     @property
     def image(self) -> bool:
@@ -97,7 +104,8 @@ def _detect_range(graph: QonnxGraph, nodes: list) -> str:
     """``byte`` if the first element-wise node divides by 255 (or multiplies by 1/255), else ``unit``."""
     first = next((n for n in nodes if n.op_type not in SHAPES), None)
     if first is not None and first.op_type in ("Div", "Mul"):
-        constants = [graph.constant(t) for t in first.input if t != graph.data_input(first)]
+        data = graph.data_input(first)
+        constants = [graph.constant(t) for t in first.input if t != data]
         if constants and constants[0].size == 1:
             value = float(constants[0].reshape(()))
             if (first.op_type == "Div" and value == 255) or (first.op_type == "Mul"
@@ -199,4 +207,4 @@ def map_graph(graph: QonnxGraph, input_range: str | None = None) -> Imported:
                      f"({int(threshold.invert.sum())} of {sizes[1]} channels falling)")
         layers += [pool_layer(graph, n) for n in after[pool_at:] if n.op_type in POOLS]
     model = torch.nn.Sequential(*layers).eval()
-    return Imported(model, output_map, input_range, in_shape, notes)
+    return Imported(model, output_map, input_range, graph, notes)

@@ -160,7 +160,6 @@ class Threshold(Op):
     real_only = True
     chain = Chain.BITS
     layer_name = "Threshold"
-    slices = 1
 
     def __post_init__(self):
         object.__setattr__(self, "thresholds", frozen_array(self.thresholds, np.int64))
