@@ -8,6 +8,7 @@ only; the temperature belongs to the loop, not to the saved model (it does not c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import fashion_mnist
+from .distillation import LOSSES, Distillation, load_teacher
 from .intmath import ceil_div
 from .model_file import load, save
 from .nn import (BinaryLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer, SparseBinaryLinear, _BinaryWeights,
@@ -28,7 +30,7 @@ from .progress import bar
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
-           "freeze_deadlines", "redraw_step", "discretize_step"]
+           "freeze_deadlines", "redraw_step", "discretize_step", "distillation_from_args", "distillation_config"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift", "shift")
 
@@ -47,6 +49,15 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
                         help="progressive weight binarization: tanh(w / T) with the temperature T lowered "
                              "geometrically from START to END over the first 80%% of the steps, then the "
                              "sign (default: the sign throughout)")
+    parser.add_argument("--teacher", nargs="+", metavar="PATH", default=None,
+                        help="distil from these full-precision teachers (files written by "
+                             "examples/fmnist_teacher/train.py) instead of training on the labels alone")
+    parser.add_argument("--distill", choices=LOSSES, default="kd",
+                        help="with --teacher: Hinton's KD loss (kd, default) or the confidence-weighted soft "
+                             "cross-entropy over the teachers (confidence)")
+    parser.add_argument("--kd-temperature", type=float, default=4.0, help="temperature of the kd loss (default 4)")
+    parser.add_argument("--kd-weight", type=float, default=0.9,
+                        help="weight of the soft part of the kd loss, the rest on the labels (default 0.9)")
     parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
     parser.add_argument("--out", default=out, help="model file to write (default: net.pt next to the "
                                                    "script); metrics.json is written next to it")
@@ -56,7 +67,34 @@ def training_config(args, train_images: int) -> dict:
     """The recipe options every example records in its ``metrics.json``."""
     return {"epochs": args.epochs, "seed": args.seed, "augment": args.augment, "progressive": args.progressive,
             "batch_size": args.batch_size, "lr": args.lr, "train_images": train_images,
-            "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]", "threads": args.threads}
+            "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]", "threads": args.threads,
+            "distillation": distillation_config(args)}
+
+
+def distillation_from_args(args) -> Distillation | None:
+    """The :class:`~bnn_hw.distillation.Distillation` that ``--teacher`` and its options ask for, or None.
+
+    Raises ``SystemExit`` with one line if a teacher file cannot be loaded."""
+    if not args.teacher:
+        return None
+    try:
+        return Distillation([load_teacher(path) for path in args.teacher], loss=args.distill,
+                            temperature=args.kd_temperature, weight=args.kd_weight)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def distillation_config(args) -> dict | None:
+    """What ``metrics.json`` records of the distillation: the loss, its options and the teacher files."""
+    if not args.teacher:
+        return None
+    return {"loss": args.distill, "teachers": [{"file": os.path.basename(p), "sha256": _sha256(p)} for p in args.teacher],
+            **({"temperature": args.kd_temperature, "weight": args.kd_weight} if args.distill == "kd" else {})}
 
 
 def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
@@ -216,7 +254,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
           batch_size: int = 256, lr: float = 1e-3, augmentation: str = "none", seed: int = 0,
           progressive: tuple[float, float] | None = None, tau: float | None = None,
           logic: LogicSchedule | None = None, sparsity: tuple[float, float] | None = None,
-          log=print) -> list[dict]:
+          distill: Distillation | None = None, log=print) -> list[dict]:
     """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows.
 
     ``progressive=(start, end)`` binarizes the weights progressively (:func:`temperature_at`).
@@ -230,7 +268,10 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
 
     ``sparsity=(expected, gamma)`` adds every sparse layer's
     :meth:`~bnn_hw.nn.SparseBinaryLinear.sparsity_penalty` to the loss, and each row gets the layers'
-    fractions of beta weights (``beta_fraction``)."""
+    fractions of beta weights (``beta_fraction``).
+
+    ``distill`` (:class:`~bnn_hw.distillation.Distillation`) replaces the cross-entropy with its loss
+    against the teachers' logits; without augmentation those are computed once, before the first epoch."""
     log_t = nn.Parameter(torch.tensor(math.log(_score_scale(model, images) if tau is None else 1 / tau)),
                          requires_grad=tau is None)
     gates = logic_layers(model)
@@ -246,6 +287,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     step, steps = 0, epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(seed)
     history = []
+    cached = distill.logits(images) if distill is not None and augmentation == "none" else None
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -261,9 +303,13 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
             for layer in gates:
                 layer.temperature = schedule.temperature_at(step, steps)
             step += 1
-            x, y = model_inputs(model, augment(images[idx], augmentation, generator)), labels[idx]
-            scores = model(x)
-            loss = F.cross_entropy(scores * log_t.exp(), y)
+            raw, y = augment(images[idx], augmentation, generator), labels[idx]
+            scores = model(model_inputs(model, raw))
+            if distill is None:
+                loss = F.cross_entropy(scores * log_t.exp(), y)
+            else:
+                teachers = cached[:, idx] if cached is not None else distill.logits(raw)
+                loss = distill(scores * log_t.exp(), teachers, y)
             if sparsity is not None:
                 loss = loss + sum(layer.sparsity_penalty(*sparsity) for layer in sparse)
             optimizer.zero_grad(set_to_none=True)
@@ -360,11 +406,12 @@ def train_example(args, build_model, config: dict) -> dict:
     np.random.seed(args.seed)
     x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
     x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+    distill = distillation_from_args(args)
     model = build_model()
     bits = weight_bits(model)
     print(model, f"\nweight bits: {bits}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
+                    augmentation=args.augment, seed=args.seed, progressive=args.progressive, distill=distill,
                     log=lambda s: print(s, flush=True))
     return save_with_metrics(model, args.out, x_test, y_test, history, config | training_config(args, len(x_train)),
                              weight_bits=bits)

@@ -32,8 +32,8 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import GroupSum, LogicLayer, Thermometer, gate_truth_table
-from bnn_hw.training import (LogicSchedule, accuracy, add_training_arguments, logic_layers, save_with_metrics, train,
-                             training_config)
+from bnn_hw.training import (LogicSchedule, accuracy, add_training_arguments, distillation_from_args, logic_layers,
+                             save_with_metrics, train, training_config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
                              anneal=None if args.anneal == 1 else args.anneal, gumbel=args.gumbel)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, tau=args.tau, logic=schedule,
-                    log=lambda s: print(s, flush=True))
+                    distill=distillation_from_args(args), log=lambda s: print(s, flush=True))
     config = {"thresholds": thresholds, "gates": gates, "candidates": candidates, "tau": args.tau,
               "residual": args.residual, "anneal": args.anneal, "gumbel": args.gumbel,
               "freeze_start": args.freeze_start, "freeze_confidence": args.freeze_confidence,
