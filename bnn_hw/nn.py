@@ -24,6 +24,7 @@ Layers:
   with the bits the body started from.
 - :class:`FixedPoint`: rounds real values to a signed fixed-point grid (Bi-Real's real-valued feature
   maps, as the hardware keeps them).
+- :class:`LearnableBias`: a learned per-channel shift before a sign (BNext, ReActNet).
 - :class:`RealShortcut`: Bi-Real Net's real-valued shortcut, ``body(x) + x`` on fixed-point values,
   or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
@@ -59,7 +60,7 @@ from torch.nn import functional as F
 from .errors import ModelFileError
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
-           "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "RealShortcut",
+           "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "LearnableBias", "RealShortcut",
            "ShortcutBranch",
            "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
@@ -621,6 +622,34 @@ class FixedPoint(nn.Module):
 
     def extra_repr(self):
         return f"frac_bits={self.frac_bits}, bits={self.bits}"
+
+
+@layer_type
+class LearnableBias(nn.Module):
+    """A learned per-channel bias, ``x + bias[c]``: the shift that BNext (after ReActNet) puts before
+    each sign. Input ``(batch, C)`` or ``(batch, C, H, W)``.
+
+    Before a :class:`Sign` it moves each channel's threshold: the compiler folds it into the
+    thresholds of the binary layer before it (with that layer's BatchNorm) or, on a fixed-point
+    feature map, into one integer threshold per channel (``k >= t[c]`` instead of ``k >= 0``), both
+    evaluated with the model's own float32 addition.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = _check_size("LearnableBias channels", channels)
+        self.bias = nn.Parameter(torch.zeros(self.channels))
+
+    def config(self) -> dict:
+        return {"channels": self.channels}
+
+    def forward(self, x):
+        if x.shape[1] != self.channels:
+            raise ValueError(f"LearnableBias has {self.channels} channels but its input has {x.shape[1]}")
+        return x + self.bias.view((1, -1) + (1,) * (x.dim() - 2))
+
+    def extra_repr(self):
+        return f"channels={self.channels}"
 
 
 @layer_type

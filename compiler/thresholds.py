@@ -11,7 +11,9 @@ out as the model computes them:
   to bits, ``score >= T`` per channel and slice, inverted for a channel whose activation falls;
 - :func:`fold_table`: a binary layer's popcount to fixed-point integers, one table per channel;
 - :func:`fold_levels`: a fixed-point 1x1 convolution's sums to fixed-point levels (a monotone step
-  function, found by binary search and checked against the model's operations).
+  function, found by binary search and checked against the model's operations);
+- :func:`fold_fixed_thresholds`: a fixed-point value's sign after a learned bias to one threshold
+  per channel on its integers (found and checked the same way).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from .microarch import element_range
 
-__all__ = ["fold_thresholds", "fold_score_thresholds", "fold_table", "fold_levels"]
+__all__ = ["fold_thresholds", "fold_score_thresholds", "fold_table", "fold_levels", "fold_fixed_thresholds"]
 
 #: :func:`fold_levels` checks its thresholds on every sum of a domain up to this size (values times
 #: channels), else on this many random sums and those next to every threshold.
@@ -170,11 +172,38 @@ def fold_levels(weights: np.ndarray, frac: int, in_type, chain) -> tuple[np.ndar
         reached = value(np.minimum(mid, hi), sign) >= targets
         right, left = np.where(reached & (left < right), mid, right), np.where(~reached & (left < right), mid + 1, left)
     thresholds = left.T.copy()
-    _check_levels(thresholds, base, lambda sums: value(sums, sign), lo, hi)
+    _check_levels(thresholds, base, lambda sums: value(sums, sign), lo, hi, "the activation after the 1x1 convolution")
     return sign, thresholds, base
 
 
-def _check_levels(thresholds: np.ndarray, base: int, value, lo: np.ndarray, hi: np.ndarray) -> None:
+def fold_fixed_thresholds(lo: int, hi: int, channels: int, chain) -> np.ndarray:
+    """Thresholds for ``sign(chain(k))`` on the fixed-point integers ``k = lo..hi``: per channel the
+    smallest ``k`` whose bit is 1 (``hi + 1`` where there is none), found by a binary search on all
+    channels at once with the model's float32 operations and checked as :func:`fold_levels` checks.
+
+    ``chain`` is the real-valued ops (a :class:`~.ops.Bias` on the fixed-point value) and last a
+    one-slice :class:`~.ops.Sign`.
+    """
+    import torch
+
+    *real, sign = chain
+
+    def value(ks: np.ndarray) -> np.ndarray:
+        """The model's bits (rows, channels) for the integers ``ks``."""
+        with torch.no_grad():
+            return sign.slice_bits(_through(real, ks))[..., 0].numpy().astype(np.int64)
+
+    left, right = np.full(channels, lo, np.int64), np.full(channels, hi + 1, np.int64)
+    while (left < right).any():
+        mid = (left + right) // 2
+        one = value(np.minimum(mid, hi)[None])[0] == 1
+        right, left = np.where(one & (left < right), mid, right), np.where(~one & (left < right), mid + 1, left)
+    bounds = np.full(channels, lo, np.int64), np.full(channels, hi, np.int64)
+    _check_levels(left[:, None], 0, value, *bounds, "the sign after the bias")
+    return left
+
+
+def _check_levels(thresholds: np.ndarray, base: int, value, lo: np.ndarray, hi: np.ndarray, what: str) -> None:
     """Raise if the levels ``base + sum_j (S >= thresholds[c, j])`` differ from ``value`` on the sums
     ``lo..hi`` per channel (all of them, or a sample and the neighbours of every threshold)."""
     span = int((hi - lo).max()) + 1
@@ -189,8 +218,8 @@ def _check_levels(thresholds: np.ndarray, base: int, value, lo: np.ndarray, hi: 
     wrong = base + (sums[..., None] >= thresholds).sum(axis=-1) != value(sums)
     if wrong.any():
         c = int(np.flatnonzero(wrong.any(axis=0))[0])
-        raise UnsupportedModelError(f"channel {c}: the activation after the 1x1 convolution is not monotonic in "
-                                    f"its sum, so it cannot be thresholds")
+        raise UnsupportedModelError(f"channel {c}: {what} is not monotonic in its input, so it cannot be "
+                                    f"thresholds")
 
 
 def _through(real, dots: np.ndarray):

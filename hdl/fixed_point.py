@@ -149,8 +149,11 @@ class Requantize(wiring.Component):
 
 
 class FixedSign(wiring.Component):
-    """The sign bits of ``channels`` signed ``width``-bit values: bit ``c`` is 1 (+1) where value
-    ``c`` is ``>= 0`` (its top bit is 0). One word per cycle, registered.
+    """The sign bits of ``channels`` signed ``width``-bit values per word: bit ``l`` is 1 (+1) where
+    value ``l`` is ``>= 0`` (its top bit is 0), or ``>= thresholds[c]`` for its channel ``c``. With
+    thresholds a vector of ``len(thresholds)`` channels arrives as ``ceil(len / channels)`` words
+    (channel ``w * channels + l`` is lane ``l`` of word ``w``; lanes past the last channel give 0).
+    One word per cycle, registered.
 
     Attributes
     ----------
@@ -158,25 +161,46 @@ class FixedSign(wiring.Component):
     o : Out(stream.Signature(unsigned(channels)))
     """
 
-    def __init__(self, channels, width):
+    def __init__(self, channels, width, thresholds=None):
         self._channels, self._width = channels, width
         require_positive_ints(channels=channels, width=width)
+        self._thresholds = None if thresholds is None else np.asarray(thresholds, np.int64).ravel()
+        if self._thresholds is not None:
+            lo, hi = -(1 << (width - 1)), 1 << (width - 1)
+            if not self._thresholds.size or self._thresholds.min() < lo or self._thresholds.max() > hi:
+                raise ValueError(f"thresholds must be integers in {lo}..{hi} ({width}-bit values, {hi}: never), "
+                                 f"not {self._thresholds}")
         super().__init__({
             "i": In(stream.Signature(unsigned(channels * width))),
             "o": Out(stream.Signature(unsigned(channels))),
         })
 
     def __repr__(self):
-        return f"FixedSign(channels={self._channels}, width={self._width})"
+        more = "" if self._thresholds is None else f", thresholds={self._thresholds.size}"
+        return f"FixedSign(channels={self._channels}, width={self._width}{more})"
 
     def elaborate(self, platform):
         m = Module()
-        w = self._width
+        w, lanes = self._width, self._channels
         valid, payload, adv = buffered_output(m, self.o)
         m.d.comb += self.i.ready.eq(adv)
+        values = [self.i.payload[c * w:(c + 1) * w].as_signed() for c in range(lanes)]
+        if self._thresholds is None:
+            bits = [v >= 0 for v in values]
+        else:
+            words = ceil_div(self._thresholds.size, lanes)
+            padded = np.full(words * lanes, 1 << (w - 1), np.int64)   # past the last channel: never
+            padded[:self._thresholds.size] = self._thresholds
+            table = padded.reshape(words, lanes)
+            if words == 1:
+                bits = [v >= int(t) for v, t in zip(values, table[0])]
+            else:
+                word = Signal(range(words))
+                with m.If(adv & self.i.valid):
+                    m.d.sync += word.eq(Mux(word == words - 1, 0, word + 1))
+                bits = [v >= Array(int(t) for t in table[:, lane])[word] for lane, v in enumerate(values)]
         with m.If(adv):
-            m.d.sync += [valid.eq(self.i.valid),
-                         payload.eq(Cat(~self.i.payload[c * w + w - 1] for c in range(self._channels)))]
+            m.d.sync += [valid.eq(self.i.valid), payload.eq(Cat(bits))]
         return m
 
 
@@ -187,4 +211,4 @@ def _requantize(op, in_type, fold):
 
 @builds(ops.FixedSign)
 def _fixed_sign(op, in_type, fold):
-    return FixedSign(fold.pe, in_type.width)
+    return FixedSign(fold.pe, in_type.width, op.thresholds)

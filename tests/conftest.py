@@ -153,7 +153,7 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
                   padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
-                  weight_bits=(4, 2), pool: int = 2) -> torch.nn.Sequential:
+                  weight_bits=(4, 2), pool: int = 2, bias: bool = False) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
@@ -162,8 +162,19 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     body's convolution with stride ``pool``, a ShortcutBranch of AvgPool2d(pool), a FixedPointConv2d with
     ``weight_bits`` (bits, fraction bits), BN and FixedPoint); a Sign, Flatten and binary FC layers.
     The convolutions pad with +1, or replicate with ``padding_mode``. Random weights, adversarial BN
-    statistics (one zero-scale channel per layer). Eval mode."""
+    statistics (one zero-scale channel per layer). With ``bias`` every Sign has a LearnableBias before
+    it (BNext's), random, half of each on the fixed-point grid (so that ties occur). Eval mode."""
     g = torch.Generator().manual_seed(seed)
+
+    def signed(cout, sign):
+        """``sign``, after a random LearnableBias of ``cout`` channels with ``bias``."""
+        if not bias:
+            return [sign]
+        shift = bnn.LearnableBias(cout)
+        with torch.no_grad():
+            shift.bias.uniform_(-1.5, 1.5, generator=g)
+            shift.bias[::2] = torch.round(shift.bias[::2] * 2 ** frac_bits) / 2 ** frac_bits
+        return [shift, sign]
     c, h, w = image
     pad_value = 1 if padding_mode == "constant" else -1
 
@@ -173,11 +184,11 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
         with torch.no_grad():
             conv.weight.uniform_(-1, 1, generator=g)
         _adversarial_batchnorm(bn, 9 * cin, g, 1)
-        return [sign, conv, bn] + ([bnn.FixedPoint(frac_bits, bits)] if fixed else [])
+        return (signed(cin, sign) if sign else []) + [conv, bn] + ([bnn.FixedPoint(frac_bits, bits)] if fixed else [])
 
     layers = [bnn.ImageInput(*image), bnn.Thermometer((85, 170)),
-              *conv_bn(2 * c, channels, bnn.Sign(), scale=False, fixed=False)[1:], bnn.Sign(),
-              *conv_bn(channels, channels, bnn.Sign())[1:]]
+              *conv_bn(2 * c, channels, None, scale=False, fixed=False), *signed(channels, bnn.Sign()),
+              *conv_bn(channels, channels, None)]
     layers += [bnn.RealShortcut(*conv_bn(channels, channels, bnn.Sign(grad="approx"))) for _ in range(blocks)]
     if downsample:
         conv = bnn.FixedPointConv2d(channels, 2 * channels, *weight_bits)
@@ -188,7 +199,7 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
         branch = bnn.ShortcutBranch(torch.nn.AvgPool2d(pool), conv, bn, bnn.FixedPoint(frac_bits, bits))
         layers.append(bnn.RealShortcut(branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=pool)))
         channels, h, w = 2 * channels, h // pool, w // pool
-    layers += [bnn.Sign(), torch.nn.Flatten()]
+    layers += [*signed(channels, bnn.Sign()), torch.nn.Flatten()]
     layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)
     return torch.nn.Sequential(*layers).eval()
 

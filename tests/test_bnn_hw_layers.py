@@ -39,6 +39,7 @@ RANKS = {
     "bnn_hw.intmath": 0,                    # integer helpers (ceil_div) every layer uses
     "bnn_hw.progress": 0,                   # progress bars on a terminal (training, simulation, builds)
     "bnn_hw.model_file": 1, "bnn_hw.training": 1,
+    "bnn_hw.distillation": 1,               # teachers and soft-target losses, for the training loop
     "bnn_hw.onnx_import": 1,               # QONNX graphs to bnn-hw layers, like the model file
     "bnn_hw.compiler": 2,                   # the plan, and the hardware structure it plans with
     "bnn_hw.hdl": 3,                        # builds a plan's hardware

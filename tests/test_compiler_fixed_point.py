@@ -52,9 +52,12 @@ def test_real_shortcut_adds_its_input():
     assert block(x).tolist() == [[1.0, -2.5]]
 
 
-@pytest.mark.parametrize("seed, padding_mode", [(0, "constant"), (1, "constant"), (2, "replicate")])
-def test_reference_equals_pytorch(seed, padding_mode):
-    model = random_bireal(seed=seed, padding_mode=padding_mode)
+@pytest.mark.parametrize("seed, padding_mode, bias", [(0, "constant", False), (1, "constant", False),
+                                                     (2, "replicate", False), (4, "constant", True),
+                                                     (5, "replicate", True)])
+def test_reference_equals_pytorch(seed, padding_mode, bias):
+    model = random_bireal((1, 6, 6) if bias else (1, 6, 5), seed=seed, padding_mode=padding_mode, bias=bias,
+                          downsample=bias)
     x = _images(model, 300, seed)
     _, scores = compile_model(model).predict(x)
     assert (scores == torch_scores(model, x)).all()
@@ -105,11 +108,36 @@ def test_a_table_follows_a_negative_or_zero_batchnorm_scale():
     assert (plan.predict(x)[1] == torch_scores(model, x)).all()
 
 
-@pytest.mark.parametrize("padding_mode", ["constant", "replicate"])
+@pytest.mark.parametrize("padding_mode, bias", [("constant", False), ("replicate", False), ("constant", True)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_pipeline_with_real_shortcuts_is_bit_exact_under_random_stalls(padding_mode, stall):
+def test_pipeline_with_real_shortcuts_is_bit_exact_under_random_stalls(padding_mode, bias, stall):
     """Producer and consumer stall at random: the fixed-point blocks neither deadlock nor lose data."""
-    assert_pipeline_matches_reference(random_bireal(seed=3, padding_mode=padding_mode), stall)
+    assert_pipeline_matches_reference(random_bireal(seed=3, padding_mode=padding_mode, bias=bias), stall)
+
+
+def test_save_and_load_keep_the_learnable_biases(tmp_path):
+    model = random_bireal(seed=7, bias=True)
+    bnn_hw.save(model, tmp_path / "net.pt")
+    loaded = bnn_hw.load(tmp_path / "net.pt")
+    x = _images(model, 50, 7)
+    assert sum(isinstance(m, bnn.LearnableBias) for m in loaded.modules()) == 4
+    assert (torch_scores(loaded, x) == torch_scores(model, x)).all()
+
+
+def test_a_bias_before_a_fixed_point_sign_becomes_a_threshold_per_channel():
+    model = random_bireal(seed=6, bias=True)
+    plan = compile_model(model)
+    signs = [n.op for n in plan.graph.nodes if isinstance(n.op, FixedSign)]
+    assert signs and all(s.thresholds is not None for s in signs)
+    x = _images(model, 200, 6)
+    assert (plan.predict(x)[1] == torch_scores(model, x)).all()
+    # a bias that is exactly -1/2**frac ties at k = 1: sign(0) = +1, so the threshold is 1
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, bnn.LearnableBias):
+                m.bias.fill_(-1 / 8)
+    assert all((s.thresholds == 1).all() for s in (n.op for n in compile_model(model).graph.nodes)
+               if isinstance(s, FixedSign) and s.thresholds is not None)
 
 
 def test_the_shortcut_moves_fixed_point_values_32_bits_wide_in_the_baseline():
@@ -151,6 +179,9 @@ def _entry(pad_value=-1, frac=2, bits=5):
                                   bnn.FixedPoint(3, 6))] + _head(), "same fraction bits"),
     (_entry() + [bnn.MultiSliceSign((-0.5, 0.5))] + _head(4), "Sign takes real values"),
     (_entry() + [torch.nn.BatchNorm2d(2), bnn.FixedPoint(2, 5)] + _head(), "takes numbers|cannot be folded"),
+    (_entry() + [bnn.LearnableBias(2), bnn.MultiSliceSign((-0.5, 0.5)), torch.nn.Flatten(), bnn.BinaryLinear(64, 2)],
+     "followed directly by a Sign"),
+    (_entry() + [bnn.LearnableBias(3), bnn.Sign()] + _head(), "LearnableBias has 3 channels"),
 ])
 def test_unsupported_fixed_point_models_get_one_line(layers, message):
     with pytest.raises(UnsupportedModelError, match=message) as e:

@@ -39,6 +39,25 @@ def test_fixed_sign_is_the_inverted_top_bit(stall):
     assert got == [sum(int(x >= 0) << c for c, x in enumerate(v)) for v in values]
 
 
+@pytest.mark.parametrize("channels, lanes", [(5, 2), (3, 3), (4, 1)])
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_fixed_sign_with_thresholds_compares_each_channel_with_its_own(channels, lanes, stall):
+    rng = np.random.default_rng(channels)
+    thresholds = rng.integers(-8, 9, channels)          # 8: never, for 4-bit values
+    thresholds[0] = -8                                   # always
+    words = -(-channels // lanes)
+    values = rng.integers(-8, 8, (12, words * lanes))
+    dut = FixedSign(lanes, 4, thresholds)
+    got = stream_through(dut, [pack_lanes(v[w * lanes:(w + 1) * lanes], 4) for v in values for w in range(words)],
+                         12 * words, stall=stall, seed=channels)
+    for i, word in enumerate(got):
+        vector, w = divmod(i, words)
+        for lane in range(lanes):
+            c = w * lanes + lane
+            expected = int(values[vector, c] >= thresholds[c]) if c < channels else 0
+            assert (word >> lane) & 1 == expected, (vector, c)
+
+
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_add_join_adds_lanes_pairwise_in_order(stall):
     rng = np.random.default_rng(2)
@@ -89,4 +108,5 @@ def test_arguments():
     assert_rejects(Requantize, np.zeros((2, 3), int), 2, 3, match="divide")
     assert_rejects(Requantize, np.array([[-4, 3]]), 1, width=2, match="at least 3")
     assert_rejects(FixedSign, 0, 4, match="channels")
+    assert_rejects(FixedSign, 2, 4, [9, 0], match="thresholds")
     assert_rejects(AddJoin, 2, 4, 0, 5, match="b_width")

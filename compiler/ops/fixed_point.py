@@ -241,33 +241,52 @@ class Add(LaneStream, JoinOp):
         return Cost(cycles=self.cycles(in_type, fold), lut4=out_bits + 2 * out_bits + 12, ff=4 * out_bits + 8)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FixedSign(LaneStream):
-    """The sign of a fixed-point value: bit 1 (+1) where ``k >= 0``, as PyTorch's ``x >= 0``; in
-    hardware ``fold.pe`` values per word (:class:`~._vectors.LaneStream`)."""
+    """The sign of a fixed-point value: bit 1 (+1) where ``k >= 0``, as PyTorch's ``x >= 0``, or where
+    ``k >= thresholds[c]`` per channel (a :class:`~.real.Bias` before the sign, folded); in hardware
+    ``fold.pe`` values per word (:class:`~._vectors.LaneStream`)."""
+
+    thresholds: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.thresholds is not None:
+            object.__setattr__(self, "thresholds", frozen_array(self.thresholds, np.int64))
 
     def __repr__(self):
-        return "FixedSign()"
+        return "FixedSign()" if self.thresholds is None else f"FixedSign(thresholds={self.thresholds.size})"
 
     def infer(self, inputs):
         (x,) = inputs
         if x.kind is not Kind.INT:
             raise ValueError(f"takes fixed-point values, got {x}")
+        if self.thresholds is not None and self.thresholds.size != x.shape[-1]:
+            raise ValueError(f"has {self.thresholds.size} thresholds but its input has {x.shape[-1]} channels")
         return TensorType(x.shape, Kind.BITS)
 
     def reference(self, x):
-        return (_integers(x) >= 0).astype(np.uint8)
+        return (_integers(x) >= (0 if self.thresholds is None else self.thresholds)).astype(np.uint8)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         return fold.pe * in_type.width, fold.pe
 
     def traffic(self, in_type, fold):
-        """Wiring: the sign bit of each value."""
+        """Wiring (the sign bit of each value), or with thresholds a comparison per value."""
         from ..energy import Traffic
-        return Traffic()
+        if self.thresholds is None:
+            return Traffic()
+        values = in_type.size
+        return Traffic(int_ops=values, activations=values, channel_outputs=values)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        return Cost(cycles=self.cycles(in_type, fold), lut4=2 * fold.pe + 12, ff=fold.pe + 8)
+        """The top bits; with thresholds a comparison per lane (a carry chain of the value's width),
+        and past one word per vector each lane's threshold chosen by the word counter."""
+        if self.thresholds is None:
+            return Cost(cycles=self.cycles(in_type, fold), lut4=2 * fold.pe + 12, ff=fold.pe + 8)
+        words = ceil_div(self.values_per_vector(in_type), fold.pe)
+        select = in_type.width * ceil_div(words, 4) if words > 1 else 0
+        return Cost(cycles=self.cycles(in_type, fold), lut4=fold.pe * (in_type.width + select + 1) + 12,
+                    ff=fold.pe + words.bit_length() + 8)
 
 
 @lowers(bnn.FixedPoint)

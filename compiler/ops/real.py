@@ -1,5 +1,5 @@
-"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, (multi-slice) Sign
-and integer Threshold.
+"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, Bias, (multi-slice)
+Sign and integer Threshold.
 
 Channels are the last axis of a value (vectors and channels-last images alike).
 
@@ -17,11 +17,12 @@ import numpy as np
 from torch import nn
 
 from ... import nn as bnn
+from ...errors import UnsupportedModelError
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .base import Chain, Op, lowers
 
-__all__ = ["Scale", "BatchNorm", "Sign", "Threshold"]
+__all__ = ["Scale", "BatchNorm", "Bias", "Sign", "Threshold"]
 
 
 def _real_channels(x: TensorType, op: str, channels: int) -> TensorType:
@@ -100,6 +101,52 @@ class BatchNorm(Op):
 
     def reference(self, x):
         return _torch(self.torch_forward, x)
+
+
+@dataclass(frozen=True, eq=False)
+class Bias(Op):
+    """``y = x + bias`` per channel (:class:`bnn_hw.nn.LearnableBias`). On a fixed-point value
+    (``frac`` set) the input is its integer ``k``, which stands for ``k / 2**frac``, as PyTorch holds it.
+
+    After a binary layer it is part of that layer's chain. On a fixed-point value it folds the sign
+    after it itself: one integer threshold per channel, a :class:`~.fixed_point.FixedSign`.
+    """
+
+    bias: np.ndarray
+    frac: int | None = None
+
+    real_only = True
+    chain = Chain.AFFINE
+    layer_name = "LearnableBias"
+
+    def __post_init__(self):
+        object.__setattr__(self, "bias", frozen_array(self.bias, np.float32))
+
+    def __repr__(self):
+        return f"Bias({self.bias.size})"
+
+    def infer(self, inputs):
+        return _real_channels(inputs[0], "LearnableBias", self.bias.size)
+
+    def torch_forward(self, t):
+        import torch
+        return (t if self.frac is None else t * 2.0 ** -self.frac) + torch.tensor(self.bias)
+
+    def reference(self, x):
+        return _torch(self.torch_forward, x)
+
+    def fold_chain(self, in_type, chain, name):
+        """On a fixed-point value, ``[Sign]`` after it becomes a :class:`~.fixed_point.FixedSign` with
+        one threshold per channel (:func:`~..thresholds.fold_fixed_thresholds`)."""
+        from ..thresholds import fold_fixed_thresholds
+        from .fixed_point import FixedSign
+        if self.frac is None or chain is None:
+            return None
+        if len(chain) != 1 or not isinstance(chain[0], Sign) or chain[0].slices != 1:
+            raise UnsupportedModelError(f"{name}: on a fixed-point feature map a LearnableBias must be "
+                                        f"followed directly by a Sign")
+        lo, hi = -(1 << (in_type.width - 1)), (1 << (in_type.width - 1)) - 1
+        return FixedSign(fold_fixed_thresholds(lo, hi, self.bias.size, [self, chain[0]])), None
 
 
 @dataclass(frozen=True)
@@ -189,6 +236,12 @@ def _lower_batchnorm(layer, ctx):
     op = BatchNorm(*(t.detach().cpu().numpy() for t in (layer.running_mean, layer.running_var, layer.weight,
                                                        layer.bias)), float(layer.eps))
     return [ctx.node("batchnorm", op)]
+
+
+@lowers(bnn.LearnableBias)
+def _lower_bias(layer, ctx):
+    frac = ctx.in_type.frac if ctx.in_type.kind is Kind.INT else None
+    return [ctx.node("bias", Bias(layer.bias.detach().cpu().numpy(), frac))]
 
 
 @lowers(bnn.Sign)

@@ -3,13 +3,13 @@
 The network is :func:`bnn_hw.distillation.teacher_network` (float 3x3 convolutions, BatchNorm, ReLU,
 max pooling, global average pooling, a linear classifier). It is never compiled to hardware: students
 load it with ``--teacher examples/fmnist_teacher/teacher.pt``. The file holds tensors and the network's
-widths only (:func:`bnn_hw.distillation.save_teacher`); ``metrics.json`` beside it records the test
-accuracy measured on the reloaded teacher.
+widths only (:func:`bnn_hw.distillation.save_teacher`); a JSON file of the same name beside it
+(``teacher.json``) records the recipe and the test accuracy measured on the reloaded teacher.
 
 Usage::
 
     python examples/fmnist_teacher/train.py                       # the shipped teacher
-    python examples/fmnist_teacher/train.py --seed 1 --out /tmp/teacher1.pt
+    python examples/fmnist_teacher/train.py --seed 1 --out examples/fmnist_teacher/teacher-seed1.pt
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--channels", default="32,64,128", help="widths of the three stages (default 32,64,128)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    add_training_arguments(p, out=os.path.join(HERE, "teacher.pt"), epochs=15, batch_size=128, lr=2e-3,
+    add_training_arguments(p, out=os.path.join(HERE, "teacher.pt"), epochs=25, batch_size=128, lr=2e-3,
                            augmentation="flip-shift")
     args = p.parse_args(argv)
     channels = tuple(int(c) for c in args.channels.split(",") if c.strip())
@@ -57,7 +57,7 @@ def main(argv=None) -> dict:
     metrics["test_accuracy"] = accuracy(load_teacher(out), x_test, y_test)
     print(f"saved {out}; test accuracy of the reloaded teacher on {len(x_test)} images: "
           f"{metrics['test_accuracy']:.4f}", flush=True)
-    with open(os.path.join(os.path.dirname(out), "metrics.json"), "w") as f:
+    with open(os.path.splitext(out)[0] + ".json", "w") as f:
         json.dump(metrics, f, indent=2)
         f.write("\n")
     return metrics
