@@ -38,8 +38,8 @@ Layers:
 - :class:`LogicConv2d`: the compact logic convolution, a small tree of gates per output channel on
   learned window positions, at every pixel (:meth:`LogicConv2d.tree`).
 - :class:`GroupSum`: class scores as the popcounts of consecutive groups of bits.
-- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``MaxPool2d``, ``AvgPool2d`` (both non-overlapping:
-  stride = kernel) and ``Flatten`` are used as they are; ``Dropout`` and ``Identity`` are accepted and
+- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``PReLU``, ``MaxPool2d``, ``AvgPool2d`` (both
+  non-overlapping: stride = kernel) and ``Flatten`` are used as they are; ``Dropout`` and ``Identity`` are accepted and
   vanish (they do nothing in eval mode). Max-pool on +-1 values is a logical OR of
   the bits; average pooling of fixed-point values is their sum on a finer grid.
 
@@ -1409,6 +1409,10 @@ def _pool_config(layer: nn.MaxPool2d | nn.AvgPool2d) -> dict:
     return {"kernel_size": kernel, "stride": stride}
 
 
+def _prelu_config(layer: nn.PReLU) -> dict:
+    return {"num_parameters": int(layer.num_parameters)}
+
+
 def _flatten_config(layer: nn.Flatten) -> dict:
     if (layer.start_dim, layer.end_dim) != (1, -1):
         raise ModelFileError("Flatten must flatten all dimensions after the batch (start_dim=1, end_dim=-1)")
@@ -1417,6 +1421,7 @@ def _flatten_config(layer: nn.Flatten) -> dict:
 
 for _cls, _config in ((nn.BatchNorm1d, _batchnorm_config), (nn.BatchNorm2d, _batchnorm_config),
                       (nn.MaxPool2d, _pool_config), (nn.AvgPool2d, _pool_config), (nn.Flatten, _flatten_config),
+                      (nn.PReLU, _prelu_config),
                       # eval-mode no-ops that trained models often keep
                       (nn.Dropout, lambda layer: {"p": float(layer.p)}), (nn.Identity, lambda layer: {})):
     layer_type(_cls, config=_config)

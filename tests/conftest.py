@@ -153,7 +153,7 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
                   padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
-                  weight_bits=(4, 2), pool: int = 2, bias: bool = False) -> torch.nn.Sequential:
+                  weight_bits=(4, 2), pool: int = 2, bias: bool = False, prelu: bool = False) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
@@ -163,7 +163,9 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     ``weight_bits`` (bits, fraction bits), BN and FixedPoint); a Sign, Flatten and binary FC layers.
     The convolutions pad with +1, or replicate with ``padding_mode``. Random weights, adversarial BN
     statistics (one zero-scale channel per layer). With ``bias`` every Sign has a LearnableBias before
-    it (BNext's), random, half of each on the fixed-point grid (so that ties occur). Eval mode."""
+    it (BNext's), random, half of each on the fixed-point grid (so that ties occur); with ``prelu`` each
+    BatchNorm before a FixedPoint is followed by a PReLU with random per-channel slopes in -0.5..1.
+    Eval mode."""
     g = torch.Generator().manual_seed(seed)
 
     def signed(cout, sign):
@@ -184,7 +186,13 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
         with torch.no_grad():
             conv.weight.uniform_(-1, 1, generator=g)
         _adversarial_batchnorm(bn, 9 * cin, g, 1)
-        return (signed(cin, sign) if sign else []) + [conv, bn] + ([bnn.FixedPoint(frac_bits, bits)] if fixed else [])
+        after = []
+        if prelu and fixed:
+            after = [torch.nn.PReLU(cout)]
+            with torch.no_grad():
+                after[0].weight.uniform_(-0.5, 1, generator=g)
+        return ((signed(cin, sign) if sign else []) + [conv, bn] + after
+                + ([bnn.FixedPoint(frac_bits, bits)] if fixed else []))
 
     layers = [bnn.ImageInput(*image), bnn.Thermometer((85, 170)),
               *conv_bn(2 * c, channels, None, scale=False, fixed=False), *signed(channels, bnn.Sign()),

@@ -52,12 +52,14 @@ def test_real_shortcut_adds_its_input():
     assert block(x).tolist() == [[1.0, -2.5]]
 
 
-@pytest.mark.parametrize("seed, padding_mode, bias", [(0, "constant", False), (1, "constant", False),
-                                                     (2, "replicate", False), (4, "constant", True),
-                                                     (5, "replicate", True)])
-def test_reference_equals_pytorch(seed, padding_mode, bias):
-    model = random_bireal((1, 6, 6) if bias else (1, 6, 5), seed=seed, padding_mode=padding_mode, bias=bias,
-                          downsample=bias)
+@pytest.mark.parametrize("seed, padding_mode, bnext", [(0, "constant", False), (1, "constant", False),
+                                                      (2, "replicate", False), (4, "constant", True),
+                                                      (5, "replicate", True)])
+def test_reference_equals_pytorch(seed, padding_mode, bnext):
+    """With ``bnext``: BNext's parts too, a LearnableBias before every sign and a PReLU before every
+    FixedPoint, and a downsampling block."""
+    model = random_bireal((1, 6, 6) if bnext else (1, 6, 5), seed=seed, padding_mode=padding_mode, bias=bnext,
+                          prelu=bnext, downsample=bnext)
     x = _images(model, 300, seed)
     _, scores = compile_model(model).predict(x)
     assert (scores == torch_scores(model, x)).all()
@@ -108,19 +110,21 @@ def test_a_table_follows_a_negative_or_zero_batchnorm_scale():
     assert (plan.predict(x)[1] == torch_scores(model, x)).all()
 
 
-@pytest.mark.parametrize("padding_mode, bias", [("constant", False), ("replicate", False), ("constant", True)])
+@pytest.mark.parametrize("padding_mode, bnext", [("constant", False), ("replicate", False), ("constant", True)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_pipeline_with_real_shortcuts_is_bit_exact_under_random_stalls(padding_mode, bias, stall):
+def test_pipeline_with_real_shortcuts_is_bit_exact_under_random_stalls(padding_mode, bnext, stall):
     """Producer and consumer stall at random: the fixed-point blocks neither deadlock nor lose data."""
-    assert_pipeline_matches_reference(random_bireal(seed=3, padding_mode=padding_mode, bias=bias), stall)
+    model = random_bireal(seed=3, padding_mode=padding_mode, bias=bnext, prelu=bnext)
+    assert_pipeline_matches_reference(model, stall)
 
 
-def test_save_and_load_keep_the_learnable_biases(tmp_path):
-    model = random_bireal(seed=7, bias=True)
+def test_save_and_load_keep_the_learnable_biases_and_prelus(tmp_path):
+    model = random_bireal(seed=7, bias=True, prelu=True)
     bnn_hw.save(model, tmp_path / "net.pt")
     loaded = bnn_hw.load(tmp_path / "net.pt")
     x = _images(model, 50, 7)
     assert sum(isinstance(m, bnn.LearnableBias) for m in loaded.modules()) == 4
+    assert sum(isinstance(m, torch.nn.PReLU) for m in loaded.modules()) == 3
     assert (torch_scores(loaded, x) == torch_scores(model, x)).all()
 
 
@@ -168,6 +172,20 @@ def _head(channels=2, pixels=16):
     return [bnn.Sign(), torch.nn.Flatten(), bnn.BinaryLinear(channels * pixels, 2)]
 
 
+def _prelu(slope):
+    layer = torch.nn.PReLU(2)
+    with torch.no_grad():
+        layer.weight.fill_(slope)
+    return layer
+
+
+def _shift(bias):
+    layer = bnn.LearnableBias(2)
+    with torch.no_grad():
+        layer.bias.fill_(bias)
+    return layer
+
+
 def _entry(pad_value=-1, frac=2, bits=5):
     return [bnn.BinaryConv2d(1, 2, 3, padding=1, pad_value=pad_value), torch.nn.BatchNorm2d(2), bnn.FixedPoint(frac, bits)]
 
@@ -182,6 +200,8 @@ def _entry(pad_value=-1, frac=2, bits=5):
     (_entry() + [bnn.LearnableBias(2), bnn.MultiSliceSign((-0.5, 0.5)), torch.nn.Flatten(), bnn.BinaryLinear(64, 2)],
      "followed directly by a Sign"),
     (_entry() + [bnn.LearnableBias(3), bnn.Sign()] + _head(), "LearnableBias has 3 channels"),
+    ([bnn.BinaryConv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), _prelu(-0.5), _shift(-1.0)] + _head(),
+     "channel 0: the activation is not monotonic"),
 ])
 def test_unsupported_fixed_point_models_get_one_line(layers, message):
     with pytest.raises(UnsupportedModelError, match=message) as e:

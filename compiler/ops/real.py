@@ -1,5 +1,5 @@
-"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, Bias, (multi-slice)
-Sign and integer Threshold.
+"""Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, Bias, PReLU,
+(multi-slice) Sign and integer Threshold.
 
 Channels are the last axis of a value (vectors and channels-last images alike).
 
@@ -22,7 +22,7 @@ from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .base import Chain, Op, lowers
 
-__all__ = ["Scale", "BatchNorm", "Bias", "Sign", "Threshold"]
+__all__ = ["Scale", "BatchNorm", "Bias", "PReLU", "Sign", "Threshold"]
 
 
 def _real_channels(x: TensorType, op: str, channels: int) -> TensorType:
@@ -149,6 +149,40 @@ class Bias(Op):
         return FixedSign(fold_fixed_thresholds(lo, hi, self.bias.size, [self, chain[0]])), None
 
 
+@dataclass(frozen=True, eq=False)
+class PReLU(Op):
+    """``torch.nn.PReLU``: ``x`` where ``x >= 0``, else ``weight * x`` (one weight, or one per channel).
+
+    Part of a chain like BatchNorm: before a ``FixedPoint`` it lands in the table of every popcount,
+    whatever its slope; before a sign the chain must stay monotonic (a negative slope is refused by
+    the folding, naming the channel).
+    """
+
+    weight: np.ndarray
+
+    real_only = True
+    chain = Chain.AFFINE
+    layer_name = "PReLU"
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", frozen_array(self.weight, np.float32))
+
+    def __repr__(self):
+        return f"PReLU({self.weight.size})"
+
+    def infer(self, inputs):
+        x = inputs[0]
+        return _real_channels(x, "PReLU", x.shape[-1] if self.weight.size == 1 else self.weight.size)
+
+    def torch_forward(self, t):
+        import torch
+        from torch.nn import functional as F
+        return F.prelu(t, torch.tensor(self.weight))
+
+    def reference(self, x):
+        return _torch(self.torch_forward, x)
+
+
 @dataclass(frozen=True)
 class Sign(Op):
     """``x - offset >= 0 -> bit 1 (+1)``, else bit 0 (-1), for each of the ``offsets``.
@@ -242,6 +276,11 @@ def _lower_batchnorm(layer, ctx):
 def _lower_bias(layer, ctx):
     frac = ctx.in_type.frac if ctx.in_type.kind is Kind.INT else None
     return [ctx.node("bias", Bias(layer.bias.detach().cpu().numpy(), frac))]
+
+
+@lowers(nn.PReLU)
+def _lower_prelu(layer, ctx):
+    return [ctx.node("prelu", PReLU(layer.weight.detach().cpu().numpy()))]
 
 
 @lowers(bnn.Sign)
