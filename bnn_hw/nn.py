@@ -29,6 +29,8 @@ Layers:
   or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
   shortcut's), exact on fixed-point inputs.
+- :class:`FixedPointLinear`: a last layer with 8-bit (``weight_bits``) integer weights on +-1 inputs,
+  integer scores.
 - :class:`SparseBinaryLinear`, :class:`SparseBinaryConv2d`: weights in a learned two-value domain
   ``{alpha, beta}`` (``tau * sign(w) + phi`` on a fixed-point grid), with a penalty that keeps the
   fraction of beta weights near a target (sparse binary networks; ``alpha = 0`` prunes).
@@ -62,7 +64,7 @@ from .errors import ModelFileError
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
            "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "LearnableBias", "RealShortcut",
            "ShortcutBranch",
-           "FixedPointConv2d", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
+           "FixedPointConv2d", "FixedPointLinear", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
            "SparseBinaryLinear", "SparseBinaryConv2d",
            "LogicLayer", "LogicConv2d", "GroupSum", "GATE_FUNCTIONS", "gate_truth_table"]
@@ -749,6 +751,49 @@ class FixedPointConv2d(nn.Module):
 
     def forward(self, x):
         return F.conv2d(x, self.fixed_weight())
+
+    def extra_repr(self):
+        return ", ".join(f"{k}={v}" for k, v in self.config().items())
+
+
+@layer_type
+class FixedPointLinear(nn.Module):
+    """A fully connected layer with ``weight_bits``-bit integer weights on +-1 inputs: the
+    higher-precision last layer of BNext (and of most accurate binary networks), whose outputs are
+    the network's integer scores.
+
+    The weights used are ``k = clamp(round(w * 2**(B-1)), -2**(B-1), 2**(B-1) - 1)`` of the latent
+    ``w`` (straight-through inside the range), so every output is an integer sum of ``+-k``, exact in
+    float32 (the layer refuses a fan-in for which it might not be). The scale of the scores does not
+    change their argmax; the training loop's temperature absorbs it.
+    """
+
+    def __init__(self, in_features: int, out_features: int, weight_bits: int = 8):
+        super().__init__()
+        self.in_features = _check_size("FixedPointLinear in_features", in_features)
+        self.out_features = _check_size("FixedPointLinear out_features", out_features)
+        if not isinstance(weight_bits, int) or not 2 <= weight_bits <= 16:
+            raise ValueError(f"FixedPointLinear weight_bits must be an integer in 2..16, not {weight_bits!r}")
+        if self.in_features << (weight_bits - 1) >= 1 << 24:
+            raise ValueError(f"FixedPointLinear({in_features}, ...) with {weight_bits}-bit weights could sum past "
+                             f"2**24, where float32 stops being exact: use fewer inputs or weight bits")
+        self.weight_bits = weight_bits
+        self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features).uniform_(-0.5, 0.5))
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """The smallest and largest integer weight."""
+        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+
+    def integer_weight(self) -> torch.Tensor:
+        """The integer weights as used (float32, straight-through to the latent weights)."""
+        return _RoundSTE.apply(self.weight, self.weight_bits - 1, *self.weight_range) * 2.0 ** (self.weight_bits - 1)
+
+    def config(self) -> dict:
+        return {"in_features": self.in_features, "out_features": self.out_features, "weight_bits": self.weight_bits}
+
+    def forward(self, x):
+        return F.linear(x, self.integer_weight())
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.config().items())

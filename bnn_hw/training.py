@@ -24,8 +24,8 @@ from .datasets import fashion_mnist
 from .distillation import LOSSES, Distillation, load_teacher
 from .intmath import ceil_div
 from .model_file import load, save
-from .nn import (BinaryLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer, SparseBinaryLinear, _BinaryWeights,
-                 _SparseWeights)
+from .nn import (BinaryLinear, FixedPointLinear, GroupSum, ImageInput, LogicConv2d, LogicLayer, SparseBinaryLinear,
+                 _BinaryWeights, _SparseWeights)
 from .progress import bar
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
@@ -239,14 +239,17 @@ def discretize_step(layers: list[nn.Module], epoch: int, epochs: int, schedule: 
 
 def _score_scale(model: nn.Sequential, images: torch.Tensor) -> float:
     """The initial temperature of the scores: ``1 / sqrt(N)`` for scores in ``[-N, N]`` (the N
-    inputs of the last BinaryLinear) or in ``[0, N]`` (a GroupSum's groups of N bits)."""
+    inputs of the last BinaryLinear) or in ``[0, N]`` (a GroupSum's groups of N bits), and as much
+    less as a FixedPointLinear's integer weights are larger."""
     if isinstance(model[-1], GroupSum):
         was_training = model.training
         with torch.no_grad():
             bits = model[:-1].eval()(model_inputs(model, images[:1]))
         model.train(was_training)
         return 1 / math.sqrt(max(1, bits.shape[1] // model[-1].classes))
-    last = next(m for m in reversed(model) if isinstance(m, (BinaryLinear, SparseBinaryLinear)))
+    last = next(m for m in reversed(model) if isinstance(m, (BinaryLinear, SparseBinaryLinear, FixedPointLinear)))
+    if isinstance(last, FixedPointLinear):   # integer weights up to 2**(B-1), about a quarter of it on average
+        return 1 / (math.sqrt(last.in_features) * 2 ** (last.weight_bits - 2))
     return 1 / math.sqrt(last.in_features)
 
 

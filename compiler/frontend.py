@@ -130,9 +130,11 @@ def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, f
     for index, layer in enumerate(layers):
         label = f"{prefix}{index + first}"
         flattened = index > 0 and isinstance(layers[index - 1], nn.Flatten)
-        if flattened and not isinstance(layer, (bnn.BinaryLinear, bnn.SparseBinaryLinear, bnn.LogicLayer)):
+        if flattened and not isinstance(layer, (bnn.BinaryLinear, bnn.SparseBinaryLinear, bnn.FixedPointLinear,
+                                                bnn.LogicLayer)):
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}): Flatten must be followed "
-                                        f"directly by a BinaryLinear, a SparseBinaryLinear or a LogicLayer")
+                                        f"directly by a BinaryLinear, a SparseBinaryLinear, a FixedPointLinear "
+                                        f"or a LogicLayer")
         lowering = LOWERINGS.get(type(layer))
         if lowering is None:
             raise UnsupportedModelError(f"layer {label} ({type(layer).__name__}) is not supported; "
@@ -159,7 +161,8 @@ def from_model(model: nn.Sequential) -> Graph:
     last = types[value]
     if last.kind is not Kind.INT:
         raise UnsupportedModelError(
-            f"the model must end with integer scores (a BinaryLinear, or a GroupSum after logic layers), but its last "
+            f"the model must end with integer scores (a BinaryLinear or FixedPointLinear, or a GroupSum after logic "
+            f"layers), but its last "
             f"layer {len(layers) - 1} ({type(layers[-1]).__name__}) gives {last.kind.value} values")
     nodes.append(Node("argmax", ArgMax(), (value,)))
     try:

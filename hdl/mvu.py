@@ -28,7 +28,7 @@ from .mvu_popcount import PopcountDatapath
 from .mvu_sparse import SparseDatapath
 from .registry import builds
 
-__all__ = ["MatrixVectorUnit"]
+__all__ = ["BipolarMac", "MatrixVectorUnit"]
 
 
 def _shape_of(array):
@@ -656,6 +656,52 @@ def _binary_dense(op, in_type, fold):
         return UnrolledDense(2 * op.weights.astype(np.int8) - 1, op.thresholds, score_scale=2,
                              score_offsets=np.full(op.out_features, op.in_features), score_width=op.score_width)
     return MatrixVectorUnit(op.weights, op.thresholds, pe=fold.pe, simd=fold.simd)
+
+
+class BipolarMac(wiring.Component):
+    """A multiply-accumulate :class:`MatrixVectorUnit` on +-1 inputs given as bits: on the way in each
+    bit becomes a 2-bit two's complement element, +1 (``01``) for bit 1 and -1 (``11``) for bit 0
+    (wiring), so the unit's scores are ``sum_n weights[m, n] * (2 x[n] - 1)``.
+
+    Parameters
+    ----------
+    weights : array of int, shape (M, N)
+    pe, simd : int
+    weight_bits : int
+        Two's complement bits of the weights.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(unsigned(simd)))
+    o : the unit's scores, Out(stream.Signature(data.ArrayLayout(signed(w), pe)))
+    """
+
+    def __init__(self, weights, pe, simd, weight_bits):
+        self.unit = MatrixVectorUnit(weights, None, pe=pe, simd=simd, element_width=2, signed_elements=True,
+                                     weight_bits=weight_bits)
+        super().__init__({"i": In(stream.Signature(unsigned(simd))), "o": self.unit.signature.members["o"]})
+
+    @property
+    def score_width(self):
+        return self.unit.score_width
+
+    def __repr__(self):
+        return f"BipolarMac({self.unit!r})"
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = self.unit
+        bits = self.i.payload
+        m.d.comb += [unit.i.payload.eq(Cat(Cat(Const(1, 1), ~bits[s]) for s in range(len(bits)))),
+                     unit.i.valid.eq(self.i.valid), self.i.ready.eq(unit.i.ready)]
+        wiring.connect(m, unit.o, wiring.flipped(self.o))
+        return m
+
+
+@builds(ops.FixedDense)
+def _fixed_dense(op, in_type, fold):
+    """The integer weights times the +-1 inputs (:class:`BipolarMac`)."""
+    return BipolarMac(op.weights, pe=fold.pe, simd=fold.simd, weight_bits=op.weight_bits)
 
 
 @builds(ops.FixedConv)

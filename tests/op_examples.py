@@ -13,7 +13,7 @@ import numpy as np
 
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
-                                 FixedSign, Fold, GateNetwork, LevelThresholds, LogicConv, LogicJoin, MaxPool, PixelConv2d,
+                                 FixedDense, FixedSign, Fold, GateNetwork, LevelThresholds, LogicConv, LogicJoin, MaxPool, PixelConv2d,
                                  Requantize, SparseConv2d, SparseDense, Thermometer)
 from bnn_hw.compiler.gates import layered_netlist
 
@@ -160,6 +160,13 @@ def fixed_conv(rng):
     return Example(op, (image,), _fold(rng, m, c))
 
 
+def fixed_dense(rng):
+    n, m, bits = int(rng.integers(2, 30)), int(rng.integers(1, 6)), int(rng.integers(2, 9))
+    half = 1 << (bits - 1)
+    op = FixedDense(rng.integers(-half, half, (m, n)))
+    return Example(op, (TensorType((n,), Kind.BITS),), _fold(rng, m, n))
+
+
 def level_thresholds(rng):
     c = int(rng.integers(1, 6))
     width = int(rng.integers(4, 9))
@@ -179,8 +186,11 @@ def requantize(rng):
 
 
 def fixed_sign(rng):
+    """The plain sign, or one threshold per channel (a bias before it), "never" included."""
     image = _image(rng, Kind.INT, int(rng.integers(2, 7)), 1)
-    return Example(FixedSign(), (image,), _fold(rng, image.shape[2]))
+    half = 1 << (image.width - 1)
+    thresholds = rng.integers(-half, half + 1, image.shape[2]) if rng.random() < 0.5 else None
+    return Example(FixedSign(thresholds), (image,), _fold(rng, image.shape[2]))
 
 
 def channel_shuffle(rng):
@@ -241,7 +251,8 @@ def add(rng):
 
 EXAMPLES = {
     "Thermometer": thermometer, "BinaryDense": binary_dense, "BinaryConv2d": binary_conv, "PixelConv2d": pixel_conv,
-    "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "LevelThresholds": level_thresholds,
+    "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "FixedDense": fixed_dense,
+    "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,
     "LogicJoin": logic_join, "Concat": concat, "Add": add, "GateNetwork": gate_network,
     "LogicConv": logic_conv, "SparseDense": sparse_dense, "SparseConv2d": sparse_conv,

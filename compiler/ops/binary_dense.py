@@ -27,7 +27,7 @@ from ._matrix import MatrixStream
 from .base import Chain, ceil_div, lowers
 from .fixed_point import requantize
 
-__all__ = ["BinaryDense", "DenseStream", "dense_cost", "scaled"]
+__all__ = ["BinaryDense", "DenseStream", "dense_cost", "scaled", "streamed_columns"]
 
 
 class DenseStream(MatrixStream, abstract=True):
@@ -257,19 +257,23 @@ def scaled(node: Node, layer) -> list[Node]:
     return [node, Node(f"{node.name}_scale", Scale(scale.detach().cpu().numpy()), (node.name,))]
 
 
-def _dense_weights(layer, ctx) -> np.ndarray:
-    """The layer's weight bits, columns in the channels-last order in which its input streams."""
-    weights = (layer.weight.detach().cpu().numpy() >= 0).astype(np.uint8)
+def streamed_columns(weights: np.ndarray, ctx, layer: str) -> np.ndarray:
+    """A dense ``layer``'s weights (out, in) with columns in the channels-last order in which its input
+    streams (torch flattens an image (channels, height, width), the hardware (height, width, channels))."""
     in_type = ctx.in_type
     if len(in_type.shape) == 1:
         return weights
     if not ctx.flattened:
-        raise UnsupportedModelError("a BinaryLinear after an image needs a Flatten before it")
+        raise UnsupportedModelError(f"a {layer} after an image needs a Flatten before it")
     h, w, c = in_type.shape
     if weights.shape[1] != h * w * c:
         return weights  # the size check names the problem
-    # torch flattens (channels, height, width); the hardware streams (height, width, channels)
     return weights.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(len(weights), -1)
+
+
+def _dense_weights(layer, ctx) -> np.ndarray:
+    """The layer's weight bits, columns in the order in which its input streams."""
+    return streamed_columns((layer.weight.detach().cpu().numpy() >= 0).astype(np.uint8), ctx, "BinaryLinear")
 
 
 @lowers(bnn.BinaryLinear)

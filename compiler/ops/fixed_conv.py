@@ -68,9 +68,13 @@ class FixedConv(VectorStream, MatrixStream):
         """Bits of the two's complement weights (at least 2)."""
         return max(2, signed_width(self.weights.min(), self.weights.max()))
 
+    def element_width(self, in_type) -> int:
+        """Bits of a two's complement element in the multiply-accumulate: the input value's."""
+        return in_type.width
+
     def sum_bound(self, in_type) -> int:
         """The largest magnitude of a sum the hardware's accumulator holds."""
-        return dot_bound(self.in_channels, in_type.width, True, self.weight_bits)
+        return dot_bound(self.in_channels, self.element_width(in_type), True, self.weight_bits)
 
     def sum_width(self, in_type) -> int:
         """Signed bits of the sums: the hardware accumulator's (its score width)."""
@@ -148,16 +152,17 @@ class FixedConv(VectorStream, MatrixStream):
         pixels, m, c = vectors(in_type), self.out_channels, self.in_channels
         values = pixels * c * (1 + ceil_div(m, fold.pe))
         macs = pixels * m * c
-        return Traffic(weight_bits=pixels * self.weights.size * self.weight_bits,
-                       fixed_bits=values * in_type.width, fixed_values=values,
-                       int_ops=macs * self.weight_bits + pixels * m * ceil_div(c, fold.simd),
-                       fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
+        inputs = (Traffic(fmap_bits=values) if in_type.kind is Kind.BITS
+                  else Traffic(fixed_bits=values * in_type.width, fixed_values=values))
+        return inputs + Traffic(weight_bits=pixels * self.weights.size * self.weight_bits,
+                                int_ops=macs * self.weight_bits + pixels * m * ceil_div(c, fold.simd),
+                                fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        pe, simd, e, b = fold.pe, fold.simd, in_type.width, self.weight_bits
+        pe, simd, e, b = fold.pe, fold.simd, self.element_width(in_type), self.weight_bits
         sf, nf = ceil_div(self.in_channels, simd), ceil_div(self.out_channels, pe)
         acc = self.sum_width(in_type)
-        memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * e, 2 * sf)
+        memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * in_type.width, 2 * sf)
         # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
         # of 4 values, then of 4 sums: about 2 LUT4 per value bit, fitted to yosys synth_ecp5 on the
         # Bi-Real example's unit), the planes' shifted sum and the accumulator; counters and the
@@ -170,7 +175,7 @@ class FixedConv(VectorStream, MatrixStream):
             ff=3 * simd * e + 2 * pe * simd * b + pe * (b * (ceil_div(simd, MAC_CHUNK) + 1) * (e + 4) + 3 * acc) + 64,
             ebr=memories.ebr,
             weight_bits=self.weights.size * b,
-            buffer_bits=2 * sf * simd * e,
+            buffer_bits=2 * sf * simd * in_type.width,
         )
 
 
