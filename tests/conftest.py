@@ -212,6 +212,17 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     return torch.nn.Sequential(*layers).eval()
 
 
+def with_fixed_last(model, weight_bits: int = 8, seed: int = 0) -> torch.nn.Sequential:
+    """``model`` with its last BinaryLinear replaced by a FixedPointLinear (BNext's 8-bit last layer)
+    whose random weights cover the whole integer range, the extremes included. Eval mode."""
+    old = model[-1]
+    last = bnn.FixedPointLinear(old.in_features, old.out_features, weight_bits)
+    with torch.no_grad():
+        last.weight.uniform_(-1.2, 1.2, generator=torch.Generator().manual_seed(seed))
+    model[-1] = last
+    return model.eval()
+
+
 def _random_sparse(layer, g: torch.Generator, density: float, values: tuple[int, int] | None = None):
     """Random latent weights with about ``density`` of them beta, and ``(tau, phi)`` in grid steps
     (default random, never tau = 0)."""

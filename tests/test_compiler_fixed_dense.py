@@ -11,7 +11,7 @@ from bnn_hw import nn as bnn
 from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.ops import Fold, FixedDense
 from bnn_hw.errors import UnsupportedModelError
-from conftest import random_cnn, random_mlp, torch_scores
+from conftest import random_cnn, random_mlp, torch_scores, with_fixed_last
 from test_compiler_blocks import _images, _simulate
 
 FEATURES = 20
@@ -24,20 +24,9 @@ def _frames(model, n, seed):
     return np.random.default_rng(seed).integers(0, 256, (n, FEATURES), dtype=np.uint8)
 
 
-def _with_fixed_last(model, weight_bits=8, seed=0):
-    """``model`` with its last BinaryLinear replaced by a FixedPointLinear with random weights over
-    the whole range (the extremes included)."""
-    old = model[-1]
-    last = bnn.FixedPointLinear(old.in_features, old.out_features, weight_bits)
-    with torch.no_grad():
-        last.weight.uniform_(-1.2, 1.2, generator=torch.Generator().manual_seed(seed))
-    model[-1] = last
-    return model.eval()
-
-
 @pytest.mark.parametrize("weight_bits", [2, 8, 12])
 def test_scores_are_the_integer_weights_times_the_inputs(weight_bits):
-    model = _with_fixed_last(random_mlp(FEATURES, [13], 5, seed=weight_bits), weight_bits, seed=weight_bits)
+    model = with_fixed_last(random_mlp(FEATURES, [13], 5, seed=weight_bits), weight_bits, seed=weight_bits)
     weights = model[-1].integer_weight().detach()
     lo, hi = model[-1].weight_range
     assert torch.equal(weights, weights.round()) and weights.min() == lo and weights.max() == hi
@@ -50,7 +39,7 @@ def test_scores_are_the_integer_weights_times_the_inputs(weight_bits):
 
 
 def test_after_a_flattened_image_the_columns_follow_the_stream():
-    model = _with_fixed_last(random_cnn(seed=4), seed=4)
+    model = with_fixed_last(random_cnn(seed=4), seed=4)
     x = _images(model, 200, 4)
     assert (compile_model(model).predict(x)[1] == torch_scores(model, x)).all()
 
@@ -58,7 +47,7 @@ def test_after_a_flattened_image_the_columns_follow_the_stream():
 @pytest.mark.parametrize("fold", [None, Fold(2, 4), Fold(5, 13)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_pipeline_is_bit_exact_under_random_stalls(fold, stall):
-    model = _with_fixed_last(random_mlp(FEATURES, [13], 5, seed=5), seed=5)
+    model = with_fixed_last(random_mlp(FEATURES, [13], 5, seed=5), seed=5)
     plan = compile_model(model, {} if fold is None else {"dense4": fold})
     frames = _frames(model, 3, 1)
     classes, scores = plan.predict(frames)
@@ -67,7 +56,7 @@ def test_pipeline_is_bit_exact_under_random_stalls(fold, stall):
 
 
 def test_save_and_load(tmp_path):
-    model = _with_fixed_last(random_mlp(FEATURES, [13], 5, seed=6), seed=6)
+    model = with_fixed_last(random_mlp(FEATURES, [13], 5, seed=6), seed=6)
     bnn_hw.save(model, tmp_path / "net.pt")
     loaded = bnn_hw.load(tmp_path / "net.pt")
     x = _frames(model, 50, 6)

@@ -21,7 +21,7 @@ from bnn_hw.datasets import fashion_mnist
 from bnn_hw.sim.runner import simulate
 from bnn_hw.compiler.folding import parse_folding
 from conftest import (random_bireal, random_boolnet, random_cnn, random_logic, random_logic_cnn, random_mlp,
-                      random_sparse_cnn, random_sparse_mlp, torch_scores)
+                      random_sparse_cnn, random_sparse_mlp, torch_scores, with_fixed_last)
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SHIPPED = EXAMPLES / "fmnist_mlp" / "net.pt"
@@ -193,6 +193,18 @@ def test_real_shortcut_networks(tmp_path):
     plan = compile_model(model)
     frames = np.random.default_rng(4).integers(0, 256, (8, 8, 6, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=5)
+    _check(plan, frames, result)
+    assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
+def test_bnext_parts_network(tmp_path):
+    """BNext's parts in Verilog under random stalls: a learnable bias before every sign (thresholds
+    per channel on the fixed-point map), PReLUs in the fixed-point tables, and an 8-bit last layer."""
+    model = with_fixed_last(random_bireal(image=(1, 8, 6), seed=13, blocks=1, downsample=True, bias=True,
+                                          prelu=True), seed=13)
+    plan = compile_model(model)
+    frames = np.random.default_rng(5).integers(0, 256, (8, 8, 6, 1)).astype(np.uint8)
+    result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=6)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, frames))
 
