@@ -139,3 +139,13 @@ def test_an_example_names_a_missing_teacher(tmp_path):
     with pytest.raises(SystemExit, match="no teacher file at .*fmnist_teacher/train.py"):
         _example("fmnist_mlp").main(["--epochs", "1", "--teacher", str(tmp_path / "none.pt"),
                                      "--out", str(tmp_path / "net.pt")])
+
+
+@pytest.mark.parametrize("name", ["teacher", "teacher-seed1"])
+def test_shipped_teachers_load_and_reach_their_recorded_accuracy(name):
+    """Float networks: their accuracy may move by a near-tie between machines, not by more."""
+    recorded = json.loads((EXAMPLES / "fmnist_teacher" / f"{name}.json").read_text())
+    teacher = load_teacher(str(EXAMPLES / "fmnist_teacher" / f"{name}.pt"))
+    images, labels = fashion_mnist("test")
+    predicted = Distillation([teacher]).logits(torch.from_numpy(images))[0].argmax(1).numpy()
+    assert (predicted == labels).mean() == pytest.approx(recorded["test_accuracy"], abs=0.002)

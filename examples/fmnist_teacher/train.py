@@ -50,7 +50,8 @@ def main(argv=None) -> dict:
     out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     metrics = {"test_images": len(x_test), "measured_on": "teacher reloaded with bnn_hw.distillation.load_teacher",
-               "config": {"channels": list(channels)} | training_config(args, len(x_train)),
+               "config": {"channels": list(channels)} | training_config(args, len(x_train))
+               | {"optimizer": "Adam, cosine decay to 0"},   # a float network: no latent binary weights
                "train_seconds": round(sum(row["seconds"] for row in history), 1),
                "final_train_acc": history[-1]["train_acc"], "torch": torch.__version__}
     save_teacher(model, channels, out)
