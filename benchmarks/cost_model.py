@@ -72,7 +72,8 @@ def synthesise(component, yosys: str) -> dict[str, int]:
             raise SystemExit(f"yosys failed on {component!r}:\n{run.stderr[-2000:]}")
         cells = json.loads(Path(tmp, "stat.json").read_text())["design"]["num_cells_by_type"]
     return {"lut4": cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0) + 4 * cells.get("TRELLIS_DPR16X4", 0),
-            "ff": cells.get("TRELLIS_FF", 0), "ebr": cells.get("DP16KD", 0), "abc": int(attempt > 0)}
+            "ff": cells.get("TRELLIS_FF", 0), "ebr": cells.get("DP16KD", 0), "dsp": cells.get("MULT18X18D", 0),
+            "abc": int(attempt > 0)}
 
 
 def judged_units(plan) -> list[tuple[str, Cost, list]]:

@@ -34,7 +34,7 @@ class Device:
 
     def capacity(self) -> dict[str, int]:
         """The resources the fit check compares estimates against (``ebr`` in :attr:`block_ram` blocks)."""
-        return {"lut4": self.lut4, "ff": self.ff, "ebr": self.ebr}
+        return {"lut4": self.lut4, "ff": self.ff, "ebr": self.ebr, "dsp": self.dsp}
 
 
 DEVICES = {d.name: d for d in (

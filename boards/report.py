@@ -116,8 +116,8 @@ def make_report(plan: Plan, board: Board, pnr: dict | None = None, yosys_stat: d
         "layers": layer_table(plan),
         "totals": {
             "estimated": {k: _figure(getattr(total, k), "estimated", "bnn-hw cost model")
-                          for k in ("lut4", "ff", "ebr", "weight_bits", "buffer_bits", "binary_ops")},
-            "capacity": chip.capacity() | {"dsp": chip.dsp},
+                          for k in ("lut4", "ff", "ebr", "dsp", "weight_bits", "buffer_bits", "binary_ops")},
+            "capacity": chip.capacity(),
             "cycles_per_frame": _figure(cycles, "estimated", f"slowest stage {slowest.name} ({slowest.fold})"),
             "latency_cycles": _figure(latency, "estimated", "sum of stage latencies plus input transfer"),
             "clock_mhz": _figure(clock / 1e6, "constrained", core.source),
@@ -213,8 +213,11 @@ def summary_lines(report: dict) -> list[str]:
     lines = []
     est = t["estimated"]
     lut4, ff, ebr = (figure_value(est[k]) for k in ("lut4", "ff", "ebr"))
-    lines.append(f"estimated: LUT4 {lut4}, FF {ff}, EBR {ebr} "
-                 f"(device: LUT4 {t['capacity']['lut4']}, FF {t['capacity']['ff']}, EBR {t['capacity']['ebr']})")
+    dsp = figure_value(est["dsp"]) if "dsp" in est else 0
+    multipliers = (f", DSP {dsp}", f", DSP {t['capacity']['dsp']}") if dsp else ("", "")
+    lines.append(f"estimated: LUT4 {lut4}, FF {ff}, EBR {ebr}{multipliers[0]} "
+                 f"(device: LUT4 {t['capacity']['lut4']}, FF {t['capacity']['ff']}, EBR {t['capacity']['ebr']}"
+                 f"{multipliers[1]})")
     if "post_pnr_utilization" in t:
         parts = [f"{k.upper().replace('_', ' ')} {v['value']['used']}/{v['value']['available']}"
                  for k, v in t["post_pnr_utilization"].items()]

@@ -95,6 +95,7 @@ class Cost:
     weight_bits: int = 0     #: parameter bits stored on chip (weights and thresholds)
     buffer_bits: int = 0     #: feature-map bits buffered on chip
     binary_ops: int = 0      #: XNOR + popcount operations per frame (2 per weight bit)
+    dsp: int = 0             #: multipliers in DSP blocks (an ECP5 MULT18X18D each)
 
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(**{f.name: (max if f.name == "cycles" else int.__add__)(getattr(self, f.name),

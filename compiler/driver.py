@@ -75,7 +75,7 @@ def fastest_fitting_folding(graph: Graph, device: str, capacity: dict[str, int],
 def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float = 1.0) -> None:
     """Raise :class:`FitError` naming the layer and resource if the estimate exceeds ``capacity``.
 
-    ``capacity`` maps ``lut4``/``ff``/``ebr`` to the device's counts (``ebr`` in blocks of the
+    ``capacity`` maps ``lut4``/``ff``/``ebr``/``dsp`` to the device's counts (``ebr`` in blocks of the
     plan's ``block_ram``: cost the plan for the device first with :meth:`Plan.costed_for`);
     ``headroom`` scales them.
     """
@@ -89,6 +89,11 @@ def check_fit(plan: Plan, capacity: dict[str, int], device: str, headroom: float
                 f"the network needs about {need} {unit} but {device} has {available}; layer {worst.name} is "
                 f"unrolled (its weights as logic) and alone needs {getattr(worst.cost, resource)} {unit}: too large "
                 f"to unroll on this chip; build it folded (--folding {worst.name}=16x64, or --fit)")
+        if resource == "dsp":
+            raise FitError(
+                f"the network needs about {need} DSP but {device} has {available}; layer {worst.name} alone needs "
+                f"{worst.cost.dsp} (folding {worst.fold}); give it fewer lanes (--folding "
+                f"{worst.name}=PExSIMD:dsp with a smaller PE or SIMD) or drop :dsp to add in LUTs")
         raise FitError(
             f"the network needs about {need} {unit} but {device} has {available}; "
             f"layer {worst.name} alone needs {getattr(worst.cost, resource)} (folding {worst.fold}); "

@@ -98,11 +98,11 @@ UNROLLED = "unrolled"
 
 
 def _parse_option(text: str) -> tuple[str, Fold | str]:
-    m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*=\s*(?:(\d+)\s*[xX]\s*(\d+)|(unrolled))\s*", text)
-    if not m or (m[4] is None and (int(m[2]) < 1 or int(m[3]) < 1)):
+    m = re.fullmatch(r"\s*([A-Za-z_][\w]*)\s*=\s*(?:(\d+)\s*[xX]\s*(\d+)(:dsp)?|(unrolled))\s*", text)
+    if not m or (m[5] is None and (int(m[2]) < 1 or int(m[3]) < 1)):
         raise BnnHwError(f"bad folding {text!r}: write NAME=PExSIMD with positive PE and SIMD, e.g. dense1=16x64, "
-                         f"or NAME=unrolled")
-    return m[1], UNROLLED if m[4] else Fold(int(m[2]), int(m[3]))
+                         f"NAME=PExSIMD:dsp (multipliers in DSP blocks), or NAME=unrolled")
+    return m[1], UNROLLED if m[5] else Fold(int(m[2]), int(m[3]), m[4] is not None)
 
 
 def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
@@ -112,7 +112,8 @@ def parse_folding(spec: str | os.PathLike) -> dict[str, Fold]:
         try:
             with open(spec) as f:
                 data = json.load(f)
-            return {str(k): UNROLLED if v == UNROLLED else Fold(int(v["pe"]), int(v["simd"]))
+            return {str(k): UNROLLED if v == UNROLLED else Fold(int(v["pe"]), int(v["simd"]),
+                                                               v.get("multipliers", False) is True)
                     for k, v in data.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise BnnHwError(f"{spec}: bad folding file ({e}); expected "
@@ -137,6 +138,9 @@ def apply_folding(graph: Graph, overrides: dict[str, Fold | str] | None = None,
                 raise BnnHwError(f"folding asks for {name} unrolled, but only dense layers (BinaryLinear, "
                                  f"SparseBinaryLinear) unroll")
             fold = Fold(*node.op.lanes(types[node.inputs[0]]))
+        if fold.multipliers and not getattr(graph.node(name).op, "multiplies", False):
+            raise BnnHwError(f"folding asks for {name} in DSP multipliers (:dsp), but only multiply-accumulate "
+                             f"layers on fixed-point values (FixedPointConv2d) multiply")
         folds[name] = fold
     for node, in_type in _stages(graph, FoldRule.FOLLOWS):
         producer, fold = graph.node(node.inputs[0]), folds[node.inputs[0]]

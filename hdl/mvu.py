@@ -23,7 +23,7 @@ from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .mvu_datapath import Pipeline
-from .mvu_mac import MacDatapath
+from .mvu_mac import MacDatapath, ProductDatapath
 from .mvu_popcount import PopcountDatapath
 from .mvu_sparse import SparseDatapath
 from .registry import builds
@@ -184,6 +184,9 @@ class MatrixVectorUnit(wiring.Component):
     invert : array-like of bool, shape (M,), optional
         With ``sparse``: channels whose output bits are inverted (an extra bit per lane in the
         threshold ROM).
+    multipliers : bool
+        Multi-bit elements and weights: multiply each element by its weight in a multiplier (a DSP
+        block, :class:`~bnn_hw.hdl.mvu_mac.ProductDatapath`) instead of summing bit planes in LUTs.
 
     Attributes
     ----------
@@ -193,7 +196,7 @@ class MatrixVectorUnit(wiring.Component):
     """
 
     def __init__(self, weights, thresholds, pe, simd, schedule=None, element_width=1, signed_elements=False,
-                 weight_bits=1, sparse=None, invert=None):
+                 weight_bits=1, sparse=None, invert=None, multipliers=False):
         # recorded first so that __repr__ works even when validation fails
         self._pe = pe
         self._simd = simd
@@ -231,8 +234,12 @@ class MatrixVectorUnit(wiring.Component):
             raise ValueError("only a sparse unit inverts channels")
         elif self._e == 1:
             self._datapath = PopcountDatapath(pe, simd)
+        elif multipliers:
+            self._datapath = ProductDatapath(pe, simd, self._e, self._signed, self._b)
         else:
             self._datapath = MacDatapath(pe, simd, self._e, self._signed, self._b)
+        if multipliers and not isinstance(self._datapath, ProductDatapath):
+            raise ValueError("multipliers take multi-bit elements and weights (element_width and weight_bits > 1)")
 
         if thresholds is None:
             out_shape = data.ArrayLayout(signed(self.score_width), pe)
@@ -708,4 +715,4 @@ def _fixed_dense(op, in_type, fold):
 def _fixed_conv(op, in_type, fold):
     """Multiply-accumulate of the two's complement input values with the op's integer weights."""
     return MatrixVectorUnit(op.weights, None, pe=fold.pe, simd=fold.simd, element_width=in_type.width,
-                            signed_elements=True, weight_bits=op.weight_bits)
+                            signed_elements=True, weight_bits=op.weight_bits, multipliers=fold.multipliers)

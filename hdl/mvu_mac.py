@@ -7,7 +7,7 @@ from amaranth.hdl import Mux
 from ..compiler.microarch import MAC_CHUNK, POPCOUNT_CHUNK, dot_bound, element_range
 from .mvu_datapath import SliceDatapath
 
-__all__ = ["MacDatapath"]
+__all__ = ["MacDatapath", "ProductDatapath"]
 
 
 class MacDatapath(SliceDatapath):
@@ -70,3 +70,49 @@ class MacDatapath(SliceDatapath):
 
     def score(self, acc, n):
         return acc
+
+
+class ProductDatapath(MacDatapath):
+    """Each lane's dot product of a word of ``simd`` multi-bit elements with ``weight_bits``-bit two's
+    complement weights, by multiplication: every element times its weight in a multiplier of its own
+    (yosys maps each to a DSP block, an ECP5 MULT18X18D), the products registered (stage 1m), then
+    summed MAC_CHUNK at a time (stage 1p) and SUM_GROUP at a time in registered levels, as the bit
+    planes' sums are in :class:`MacDatapath`.
+    """
+
+    def __init__(self, pe, simd, element_width, signed_elements, weight_bits):
+        if weight_bits < 2 or element_width < 2:
+            raise ValueError("multipliers take multi-bit elements and weights")
+        super().__init__(pe, simd, element_width, signed_elements, weight_bits)
+        self.planes = range(1)
+        e_lo, e_hi = self.element_bounds
+        w_lo, w_hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+        corners = [e * w for e in (e_lo, e_hi) for w in (w_lo, w_hi)]
+        self.element_bounds = (min(corners), max(corners))   # now a product's
+
+    def weight(self, w, lane, s):
+        """Lane ``lane``'s weight of element ``s``, signed."""
+        B = self.weight_bits
+        return w[(lane * self.simd + s) * B:(lane * self.simd + s + 1) * B].as_signed()
+
+    def build(self, pipe, x, w, flags):
+        """Stage 1m: every lane's products, registered; then the slices' sums of them."""
+        flags = pipe.stage(flags, "f1m")
+        products = [[self.sum_signal(f"prod{l}_{s}", 1) for s in range(self.simd)] for l in range(self.pe)]
+        for l in range(self.pe):
+            for s in range(self.simd):
+                pipe.register(products[l][s], self.element(x, s) * self.weight(w, l, s))
+        return super().build(pipe, products, w, flags)
+
+    def slice_sum(self, m, products, w, lane, plane, lo, hi):
+        return sum(products[lane][lo:hi])
+
+    def reduce(self, pipe, flags, level):
+        depth = 0
+        while len(level[0][0]) > 1:
+            flags = pipe.stage(flags, f"f1t{depth}")
+            level, depth = self.group_sums(pipe, level, f"pt{depth}_"), depth + 1
+        return flags, level
+
+    def lane_value(self, plane_sums, shared):
+        return plane_sums[0]

@@ -157,7 +157,8 @@ def fixed_conv(rng):
     image = _image(rng, Kind.INT, int(rng.integers(3, 7)), 2)
     m, c = int(rng.integers(1, 5)), image.shape[2]
     op = FixedConv(rng.integers(-8, 8, (m, c)), 2, image.frac, sums=True)
-    return Example(op, (image,), _fold(rng, m, c))
+    fold = _fold(rng, m, c)
+    return Example(op, (image,), Fold(fold.pe, fold.simd, multipliers=bool(rng.random() < 0.5)))
 
 
 def fixed_dense(rng):

@@ -14,7 +14,8 @@ from bnn_hw.compiler import Block, compile_model
 from bnn_hw.errors import UnsupportedModelError
 from bnn_hw.intmath import signed_width
 from conftest import random_bireal, torch_scores
-from test_compiler_blocks import _images, assert_pipeline_matches_reference
+from bnn_hw.compiler.ops import Fold
+from test_compiler_blocks import _images, _simulate, assert_pipeline_matches_reference
 
 
 def test_fixed_point_rounds_half_to_even_and_clamps():
@@ -155,6 +156,38 @@ def test_the_shortcut_moves_fixed_point_values_32_bits_wide_in_the_baseline():
     b = real_valued_baseline(t)
     assert b.fixed_bits == 32 * t.fixed_values and b.real_ops == t.fixed_adds + t.channel_outputs
     assert real_valued_baseline(Traffic(int_ops=5, fixed_adds=5)).int_ops == 0
+
+
+def _fixed_conv_stage(plan):
+    return next(s for s in plan.stages if type(s.op).__name__ == "FixedConv")
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_the_downsampling_convolution_in_dsp_multipliers(stall):
+    """``:dsp``: one DSP block per lane pair, fewer LUT4 than the bit planes, the same results (the
+    pipeline under stalls against the reference)."""
+    model = random_bireal((1, 6, 6), seed=8, downsample=True)
+    name = _fixed_conv_stage(compile_model(model)).name
+    planes, products = (compile_model(model, {name: Fold(2, 4, m)}) for m in (False, True))
+    assert _fixed_conv_stage(products).cost.dsp == 8 and _fixed_conv_stage(planes).cost.dsp == 0
+    assert _fixed_conv_stage(products).cost.lut4 < _fixed_conv_stage(planes).cost.lut4
+    assert products.total.dsp == 8
+    frames = _images(model, 3, 1)
+    classes, scores = products.predict(frames)
+    got = _simulate(products, frames, stall, seed=3)
+    assert [g[0] for g in got] == list(classes) and all((g[1] == s).all() for g, s in zip(got, scores))
+
+
+def test_too_many_multipliers_for_the_chip_fail_early_naming_the_layer():
+    from bnn_hw.boards import get_board
+    from bnn_hw.compiler import check_fit
+    from bnn_hw.errors import FitError
+    model = random_bireal((1, 6, 6), channels=16, seed=8, downsample=True)
+    name = _fixed_conv_stage(compile_model(model)).name
+    plan = compile_model(model, {name: Fold(2, 16, True)})
+    capacity = {"lut4": 10 ** 6, "ff": 10 ** 6, "ebr": 10 ** 3, "dsp": get_board("ulx3s-12f").chip.dsp}  # 28
+    with pytest.raises(FitError, match=f"needs about 32 DSP but LFE5U-12F has 28; layer {name} alone needs 32"):
+        check_fit(plan, capacity, "LFE5U-12F")
 
 
 def test_a_sum_wider_than_float32_holds_exactly_is_refused():

@@ -29,7 +29,17 @@ def test_overrides_from_options_and_file(tmp_path):
     assert plan.folds["argmax"] == Fold(1, 3)  # the argmax head follows the score layer's pe
 
 
-@pytest.mark.parametrize("spec", ["dense1", "dense1=8", "dense1=0x4", "=3x3"])
+def test_multipliers_are_asked_for_per_layer_and_only_where_a_layer_multiplies(tmp_path):
+    assert parse_folding("conv1=1x16:dsp, dense4=2x5") == {"conv1": Fold(1, 16, True), "dense4": Fold(2, 5)}
+    assert str(Fold(1, 16, True)) == "1x16:dsp"
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"conv1": {"pe": 1, "simd": 16, "multipliers": True}}))
+    assert parse_folding(str(path)) == {"conv1": Fold(1, 16, True)}
+    with pytest.raises(BnnHwError, match="only multiply-accumulate layers on fixed-point values"):
+        compile_model(random_mlp(10, [12], 5, seed=0), parse_folding("dense1=2x4:dsp"))
+
+
+@pytest.mark.parametrize("spec", ["dense1", "dense1=8", "dense1=0x4", "=3x3", "dense1=2x2:lut"])
 def test_bad_options(spec):
     with pytest.raises((BnnHwError, ValueError)):
         parse_folding(spec)

@@ -201,23 +201,28 @@ def test_mvu_args():
     assert_rejects(MatrixVectorUnit, W, None, 2, 4, element_width=1, weight_bits=2, match="binary elements")
     assert_rejects(MatrixVectorUnit, W * 4, None, 2, 4, element_width=8, weight_bits=3, match="3-bit weights")
     assert_rejects(MatrixVectorUnit, W, None, 2, 4, element_width=25, match="at most 24")
+    assert_rejects(MatrixVectorUnit, W, None, 2, 4, element_width=8, multipliers=True, match="multi-bit elements and weights")
 
 
-#: multi-bit elements: (element_width, signed_elements, weight_bits)
-ELEMENTS = [(8, False, 1),   # pixels and +-1 weights (PixelConv2d)
-            (8, True, 4),    # fixed-point values and 4-bit weights (a real 1x1 convolution)
-            (5, True, 2),
-            (3, False, 3)]
+#: multi-bit elements: (element_width, signed_elements, weight_bits, multipliers)
+ELEMENTS = [(8, False, 1, False),   # pixels and +-1 weights (PixelConv2d)
+            (8, True, 4, False),    # fixed-point values and 4-bit weights (a real 1x1 convolution)
+            (5, True, 2, False),
+            (3, False, 3, False),
+            (8, True, 4, True),     # the same in multipliers (DSP blocks)
+            (8, False, 8, True),    # pixels and 8-bit weights
+            (3, False, 3, True),
+            (2, True, 2, True)]
 
 
 @pytest.mark.parametrize("M,N,pe,simd", [(5, 19, 2, 4), (3, 9, 3, 9), (4, 40, 1, 16),
                                          (2, 50, 1, 40)])   # 10 slices of MAC_CHUNK: two adder levels
 @pytest.mark.parametrize("K", [None, 2])
 @pytest.mark.parametrize("stall", [0.0, 0.4])
-@pytest.mark.parametrize("E,signed,B", ELEMENTS)
-def test_mvu_on_multibit_elements(M, N, pe, simd, K, stall, E, signed, B):
-    """The integer dot products of multi-bit elements and weights, thresholded or as scores; the
-    extremes of both ranges reach the accumulator's bounds."""
+@pytest.mark.parametrize("E,signed,B,multipliers", ELEMENTS)
+def test_mvu_on_multibit_elements(M, N, pe, simd, K, stall, E, signed, B, multipliers):
+    """The integer dot products of multi-bit elements and weights, by bit planes or multipliers,
+    thresholded or as scores; the extremes of both ranges reach the accumulator's bounds."""
     rng = np.random.default_rng(M * 10 + N + E + B)
     e_lo, e_hi = (-(1 << (E - 1)), (1 << (E - 1)) - 1) if signed else (0, (1 << E) - 1)
     w_lo, w_hi = (0, 1) if B == 1 else (-(1 << (B - 1)), (1 << (B - 1)) - 1)
@@ -231,7 +236,8 @@ def test_mvu_on_multibit_elements(M, N, pe, simd, K, stall, E, signed, B):
         T = np.sort(rng.integers(-bound - 3, bound + 3, size=(M, K)), axis=1)
         T[0, 0] = dots[1, 0]  # a tie
         T.sort(axis=1)
-    dut = MatrixVectorUnit(W, T, pe, simd, element_width=E, signed_elements=signed, weight_bits=B)
+    dut = MatrixVectorUnit(W, T, pe, simd, element_width=E, signed_elements=signed, weight_bits=B,
+                           multipliers=multipliers)
     assert abs(dots).max() <= dut.accumulator_range[1]
     garbage = random.Random(3)
     inputs = []

@@ -21,6 +21,8 @@ class MatrixStream(StreamOp, abstract=True):
     #: Folded to its full lanes (one vector per cycle) the stage is built unrolled: its weights are
     #: constants in the logic, with no weight memory (dense layers; see :meth:`is_unrolled`).
     unrolls = False
+    #: It can multiply its multi-bit elements and weights in DSP blocks (``Fold(..., multipliers=True)``).
+    multiplies = False
 
     def is_unrolled(self, in_type, fold) -> bool:
         """Whether ``fold`` builds this stage unrolled: an op that :attr:`unrolls`, at its full lanes."""

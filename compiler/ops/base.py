@@ -65,17 +65,19 @@ def lowers(*layer_types: type):
 @dataclass(frozen=True)
 class Fold:
     """A hardware stage's parallelism: ``pe`` output lanes by ``simd`` input lanes (a lane stream
-    takes ``pe`` values per word)."""
+    takes ``pe`` values per word); ``multipliers``: a multiply-accumulate unit multiplies in DSP
+    blocks, one per lane pair (only where the op :attr:`~MatrixStream.multiplies`)."""
 
     pe: int = 1
     simd: int = 1
+    multipliers: bool = False
 
     def __post_init__(self):
         if not (isinstance(self.pe, int) and isinstance(self.simd, int) and self.pe >= 1 and self.simd >= 1):
             raise ValueError(f"pe and simd must be positive integers, not pe={self.pe!r} simd={self.simd!r}")
 
     def __str__(self):
-        return f"{self.pe}x{self.simd}"
+        return f"{self.pe}x{self.simd}" + (":dsp" if self.multipliers else "")
 
 
 class Chain(enum.Enum):

@@ -37,6 +37,9 @@ class FixedDense(FixedConv):
     def __repr__(self):
         return f"FixedDense({self.out_channels}x{self.in_channels}, int{self.weight_bits})"
 
+    #: +-1 elements need no multipliers
+    multiplies = False
+
     def element_width(self, in_type) -> int:
         """Each input bit is a 2-bit two's complement +-1 in the multiply-accumulate."""
         return 2
