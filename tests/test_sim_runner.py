@@ -199,10 +199,13 @@ def test_real_shortcut_networks(tmp_path):
 
 def test_bnext_parts_network(tmp_path):
     """BNext's parts in Verilog under random stalls: a learnable bias before every sign (thresholds
-    per channel on the fixed-point map), PReLUs in the fixed-point tables, and an 8-bit last layer."""
+    per channel on the fixed-point map), PReLUs in the fixed-point tables, an 8-bit last layer, and
+    the downsampling convolution's multipliers in DSP blocks (``:dsp``)."""
     model = with_fixed_last(random_bireal(image=(1, 8, 6), seed=13, blocks=1, downsample=True, bias=True,
                                           prelu=True), seed=13)
-    plan = compile_model(model)
+    conv = next(n.name for n in compile_model(model).graph.nodes if type(n.op).__name__ == "FixedConv")
+    plan = compile_model(model, {conv: Fold(2, 4, multipliers=True)})
+    assert plan.total.dsp == 8
     frames = np.random.default_rng(5).integers(0, 256, (8, 8, 6, 1)).astype(np.uint8)
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=6)
     _check(plan, frames, result)
