@@ -30,7 +30,8 @@ from .progress import bar
 
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
-           "freeze_deadlines", "redraw_step", "discretize_step", "distillation_from_args", "distillation_config"]
+           "freeze_deadlines", "redraw_step", "discretize_step", "distillation_from_args", "distillation_config",
+           "seed_run", "seeded_data", "write_json"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift", "shift")
 
@@ -379,9 +380,7 @@ def save_with_metrics(model: nn.Sequential, out: str, test_images: torch.Tensor,
         "final_train_acc": history[-1]["train_acc"],
         "torch": torch.__version__,
     }
-    with open(os.path.join(os.path.dirname(out), "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-        f.write("\n")
+    write_json(os.path.join(os.path.dirname(out), "metrics.json"), metrics)
     return metrics
 
 
@@ -400,15 +399,34 @@ def weight_bits(model: nn.Module) -> int:
     return sum(m.weight.numel() for m in binary_layers(model))
 
 
+def seed_run(args) -> None:
+    """Set torch's CPU threads (``--threads``) and seed torch and NumPy (``--seed``) for a training run."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+
+
+def seeded_data(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`seed_run`, then Fashion-MNIST as tensors: the first ``--train-images`` training images
+    (all without that option) and labels, and the whole test set."""
+    seed_run(args)
+    x_train, y_train = (torch.from_numpy(a[:getattr(args, "train_images", None)]) for a in fashion_mnist("train"))
+    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+    return x_train, y_train, x_test, y_test
+
+
+def write_json(path: str, data: dict) -> None:
+    """``data`` as indented JSON with a final newline (``metrics.json`` and the like)."""
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+
+
 def train_example(args, build_model, config: dict) -> dict:
     """What an example's training script does with its parsed ``args`` (:func:`add_training_arguments`
     and ``--train-images``): seed, load Fashion-MNIST, build the model with ``build_model()``, train
     it, and save it with its measured test accuracy, ``config`` and the recipe in ``metrics.json``."""
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+    x_train, y_train, x_test, y_test = seeded_data(args)
     distill = distillation_from_args(args)
     model = build_model()
     bits = weight_bits(model)

@@ -33,7 +33,7 @@ from torch import nn
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import GroupSum, LogicLayer, Thermometer, gate_truth_table
 from bnn_hw.training import (LogicSchedule, accuracy, add_training_arguments, distillation_from_args, logic_layers,
-                             save_with_metrics, train, training_config)
+                             save_with_metrics, seed_run, train, training_config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -125,9 +125,7 @@ def main(argv=None) -> dict:
         p.error(f"--candidates needs one value or one per layer ({len(gates)})")
     if gates[-1] % 10:
         p.error(f"the last layer's {gates[-1]} gates must be a multiple of 10 (GroupSum(10))")
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
+    seed_run(args)
 
     images, labels = fashion_mnist("train")
     kept = len(images) - args.validation

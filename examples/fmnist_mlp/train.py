@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
-from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryLinear, Sign, Thermometer
-from bnn_hw.training import (add_training_arguments, distillation_from_args, save_with_metrics, train,
-                             training_config)
+from bnn_hw.training import (add_training_arguments, distillation_from_args, save_with_metrics, seeded_data,
+                             train, training_config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,13 +61,8 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
 
     thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
+    x_train, y_train, x_test, y_test = seeded_data(args)
     torch.use_deterministic_algorithms(True)
-
-    x_train, y_train = (torch.from_numpy(a) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
 
     model = build_model(thresholds, args.hidden)
     print(f"model: thresholds={thresholds} hidden={args.hidden} "

@@ -37,14 +37,13 @@ from __future__ import annotations
 import argparse
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryLinear, Sign, SparseBinaryLinear, Thermometer
 from bnn_hw.training import (accuracy, add_training_arguments, distillation_from_args, save_with_metrics,
-                             sparse_layers, train, training_config, weight_bits)
+                             seed_run, sparse_layers, train, training_config, weight_bits)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INITS = ("split", "binary")
@@ -121,9 +120,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
 
     thresholds = [int(t) for t in args.thresholds.split(",") if t.strip()]
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
+    seed_run(args)
     torch.use_deterministic_algorithms(True)
 
     images, labels = fashion_mnist("train")

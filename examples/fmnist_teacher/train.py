@@ -15,15 +15,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
-import numpy as np
 import torch
 
-from bnn_hw.datasets import fashion_mnist
 from bnn_hw.distillation import load_teacher, save_teacher, teacher_network
-from bnn_hw.training import accuracy, add_training_arguments, distillation_from_args, train, training_config
+from bnn_hw.training import (accuracy, add_training_arguments, distillation_from_args, seeded_data, train,
+                             training_config, write_json)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -37,11 +35,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     channels = tuple(int(c) for c in args.channels.split(",") if c.strip())
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    np.random.seed(args.seed)
-    x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
-    x_test, y_test = (torch.from_numpy(a) for a in fashion_mnist("test"))
+    x_train, y_train, x_test, y_test = seeded_data(args)
     model = teacher_network(channels)
     print(model, f"\nparameters: {sum(t.numel() for t in model.parameters())}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -58,9 +52,7 @@ def main(argv=None) -> dict:
     metrics["test_accuracy"] = accuracy(load_teacher(out), x_test, y_test)
     print(f"saved {out}; test accuracy of the reloaded teacher on {len(x_test)} images: "
           f"{metrics['test_accuracy']:.4f}", flush=True)
-    with open(os.path.splitext(out)[0] + ".json", "w") as f:
-        json.dump(metrics, f, indent=2)
-        f.write("\n")
+    write_json(os.path.splitext(out)[0] + ".json", metrics)
     return metrics
 
 
