@@ -41,14 +41,26 @@ def _torch(fn, x):
         return fn(torch.tensor(x.reshape(-1, x.shape[-1]))).numpy().reshape(x.shape)
 
 
+class _ChainOp(Op, abstract=True):
+    """A per-channel real op inside a chain (:attr:`Chain.AFFINE`): its NumPy semantics are its
+    float32 PyTorch ``torch_forward`` on the channels."""
+
+    real_only = True
+    chain = Chain.AFFINE
+
+    def torch_forward(self, t):
+        raise NotImplementedError
+
+    def reference(self, x):
+        return _torch(self.torch_forward, x)
+
+
 @dataclass(frozen=True, eq=False)
-class Scale(Op):
+class Scale(_ChainOp):
     """``y = x * scale`` per channel (``BinaryLinear(scale=True)``)."""
 
     scale: np.ndarray
 
-    real_only = True
-    chain = Chain.AFFINE
     layer_name = "a per-channel scale"
 
     def __post_init__(self):
@@ -64,12 +76,9 @@ class Scale(Op):
         import torch
         return t * torch.tensor(self.scale)
 
-    def reference(self, x):
-        return _torch(self.torch_forward, x)
-
 
 @dataclass(frozen=True, eq=False)
-class BatchNorm(Op):
+class BatchNorm(_ChainOp):
     """Eval-mode ``torch.nn.BatchNorm1d`` / ``BatchNorm2d`` with its running statistics, per channel
     (the last axis, channels-last)."""
 
@@ -79,8 +88,6 @@ class BatchNorm(Op):
     bias: np.ndarray
     eps: float
 
-    real_only = True
-    chain = Chain.AFFINE
     layer_name = "BatchNorm"
 
     def __post_init__(self):
@@ -99,12 +106,9 @@ class BatchNorm(Op):
         p = [torch.tensor(a) for a in (self.mean, self.var, self.weight, self.bias)]
         return F.batch_norm(t, p[0], p[1], p[2], p[3], False, 0.0, self.eps)
 
-    def reference(self, x):
-        return _torch(self.torch_forward, x)
-
 
 @dataclass(frozen=True, eq=False)
-class Bias(Op):
+class Bias(_ChainOp):
     """``y = x + bias`` per channel (:class:`bnn_hw.nn.LearnableBias`). On a fixed-point value
     (``frac`` set) the input is its integer ``k``, which stands for ``k / 2**frac``, as PyTorch holds it.
 
@@ -115,8 +119,6 @@ class Bias(Op):
     bias: np.ndarray
     frac: int | None = None
 
-    real_only = True
-    chain = Chain.AFFINE
     layer_name = "LearnableBias"
 
     def __post_init__(self):
@@ -132,8 +134,6 @@ class Bias(Op):
         import torch
         return (t if self.frac is None else t * 2.0 ** -self.frac) + torch.tensor(self.bias)
 
-    def reference(self, x):
-        return _torch(self.torch_forward, x)
 
     def fold_chain(self, in_type, chain, name):
         """On a fixed-point value, ``[Sign]`` after it becomes a :class:`~.fixed_point.FixedSign` with
@@ -150,7 +150,7 @@ class Bias(Op):
 
 
 @dataclass(frozen=True, eq=False)
-class PReLU(Op):
+class PReLU(_ChainOp):
     """``torch.nn.PReLU``: ``x`` where ``x >= 0``, else ``weight * x`` (one weight, or one per channel).
 
     Part of a chain like BatchNorm: before a ``FixedPoint`` it lands in the table of every popcount,
@@ -160,8 +160,6 @@ class PReLU(Op):
 
     weight: np.ndarray
 
-    real_only = True
-    chain = Chain.AFFINE
     layer_name = "PReLU"
 
     def __post_init__(self):
@@ -178,9 +176,6 @@ class PReLU(Op):
         import torch
         from torch.nn import functional as F
         return F.prelu(t, torch.tensor(self.weight))
-
-    def reference(self, x):
-        return _torch(self.torch_forward, x)
 
 
 @dataclass(frozen=True)
