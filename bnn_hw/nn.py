@@ -377,22 +377,50 @@ class BinaryConv2d(_BinaryWeights):
 
 @layer_type
 class PixelConv2d(BinaryConv2d):
-    """The first convolution of a network on 8-bit pixels: binary weights, exact integer sums.
+    """The first convolution of a network on 8-bit pixels, with exact integer sums.
 
     Input: pixel values ``0..255`` (any float dtype) right after :class:`ImageInput`. The border is
-    zero padded (a pixel of value 0). ``y = conv2d(x, sign(W)) * scale``; every sum of at most
-    ``255 * 2**16`` terms is exact in float32.
+    zero padded (a pixel of value 0). With ``weight_bits=1`` (the default) the weights are binary:
+    ``y = conv2d(x, sign(W)) * scale``. With ``weight_bits=B > 1`` they are ``B``-bit integers
+    ``k = clamp(round(w * 2**(B-1)), -2**(B-1), 2**(B-1) - 1)`` of the latent ``w`` (straight-through
+    inside the range, as :class:`FixedPointLinear`), BNext's 8-bit first layer, and there is no scale
+    (the BatchNorm after it normalizes). Either way every sum is an integer below ``2**24``, exact in
+    float32 (the layer refuses a window too large for that).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, scale: bool | str = False):
+                 padding: int = 0, scale: bool | str = False, weight_bits: int = 1):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, pad_value=0, groups=1,
                          scale=scale)
+        if not isinstance(weight_bits, int) or not 1 <= weight_bits <= 16:
+            raise ValueError(f"PixelConv2d weight_bits must be an integer in 1..16, not {weight_bits!r}")
+        if weight_bits > 1 and scale is not False:
+            raise ValueError("a PixelConv2d with integer weights (weight_bits > 1) takes no scale")
+        window = self.in_channels * self.kernel_size ** 2
+        if window * 255 << max(0, weight_bits - 1) >= 1 << 24:
+            raise ValueError(f"PixelConv2d with a window of {window} pixels and {weight_bits}-bit weights could "
+                             f"sum past 2**24, where float32 stops being exact: use fewer weight bits")
+        self.weight_bits = weight_bits
+        if weight_bits > 1:   # across half the integer range, so that rounding starts with distinct weights
+            nn.init.uniform_(self.weight, -0.5, 0.5)
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """The smallest and largest weight: -1 and +1 for binary weights, else the integers' range."""
+        if self.weight_bits == 1:
+            return -1, 1
+        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+
+    def binary_weight(self) -> torch.Tensor:
+        """The weights as used: +-1 (binary), or the integers ``k`` (float32, straight-through)."""
+        if self.weight_bits == 1:
+            return super().binary_weight()
+        return _RoundSTE.apply(self.weight, self.weight_bits - 1, *self.weight_range) * 2.0 ** (self.weight_bits - 1)
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
-                "scale": self.scale_mode}
+                "scale": self.scale_mode, "weight_bits": self.weight_bits}
 
 
 @layer_type

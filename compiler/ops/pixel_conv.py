@@ -105,4 +105,6 @@ class PixelConv2d(BinaryConv2d):
 def _lower(layer, ctx):
     if not ctx.at_input:
         raise ctx.error("must come right after ImageInput")
+    if layer.weight_bits > 1:
+        raise ctx.error(f"a PixelConv2d with {layer.weight_bits}-bit weights is not compiled yet")
     return scaled(ctx.node("conv", PixelConv2d(conv_weights(layer), layer.stride, layer.padding)), layer)
