@@ -119,6 +119,12 @@ class Distillation:
             raise ValueError(f"distillation needs a positive temperature and a weight in [0, 1], "
                              f"not {self.temperature} and {self.weight}")
 
+    def to(self, device) -> "Distillation":
+        """Move the teachers to ``device`` (where the student trains)."""
+        for teacher in self.teachers:
+            teacher.to(device)
+        return self
+
     @torch.no_grad()
     def logits(self, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
         """The teachers' logits ``(teachers, n, classes)`` for flattened uint8 ``images``."""

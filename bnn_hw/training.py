@@ -31,7 +31,7 @@ from .progress import bar
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
            "freeze_deadlines", "redraw_step", "discretize_step", "distillation_from_args", "distillation_config",
-           "seed_run", "seeded_data", "write_json"]
+           "seed_run", "seeded_data", "write_json", "model_device"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift", "shift")
 
@@ -60,6 +60,9 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
     parser.add_argument("--kd-weight", type=float, default=0.9,
                         help="weight of the soft part of the kd loss, the rest on the labels (default 0.9)")
     parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device to train on, such as cuda (default cpu); the model is saved and "
+                             "measured on the CPU either way")
     parser.add_argument("--out", default=out, help="model file to write (default: net.pt next to the "
                                                    "script); metrics.json is written next to it")
 
@@ -69,6 +72,7 @@ def training_config(args, train_images: int) -> dict:
     return {"epochs": args.epochs, "seed": args.seed, "augment": args.augment, "progressive": args.progressive,
             "batch_size": args.batch_size, "lr": args.lr, "train_images": train_images,
             "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]", "threads": args.threads,
+            "device": getattr(args, "device", "cpu"),
             "distillation": distillation_config(args)}
 
 
@@ -111,7 +115,7 @@ def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Ten
     img = x.view(n, 28, 28)
     if mode == "shift":
         return _shift(img, 1, generator).reshape(n, 784)
-    flip = torch.rand(n, generator=generator) < 0.5
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     img = torch.where(flip[:, None, None], img.flip(-1), img)
     if mode == "flip-shift":
         img = _shift(img, 2, generator)
@@ -119,14 +123,16 @@ def augment(x: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Ten
 
 
 def _shift(img: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each ``(n, 28, 28)`` image translated by up to ``pixels`` in each direction (vacated pixels 0)."""
-    n = len(img)
+    """Each ``(n, 28, 28)`` image translated by up to ``pixels`` in each direction (vacated pixels 0).
+    The offsets are drawn on the CPU (``generator``), whatever the images' device."""
+    n, device = len(img), img.device
     padded = F.pad(img, (pixels,) * 4)
-    dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(28))[:, :, None]
-    cols = (dx[:, None] + torch.arange(28))[:, None, :]
-    return padded[torch.arange(n)[:, None, None], rows, cols]
+    dy = torch.randint(0, 2 * pixels + 1, (n,), generator=generator).to(device)
+    dx = torch.randint(0, 2 * pixels + 1, (n,), generator=generator).to(device)
+    steps = torch.arange(28, device=device)
+    rows = (dy[:, None] + steps)[:, :, None]
+    cols = (dx[:, None] + steps)[:, None, :]
+    return padded[torch.arange(n, device=device)[:, None, None], rows, cols]
 
 
 def model_inputs(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -137,14 +143,19 @@ def model_inputs(model: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return x.float()
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (the CPU for a model without any)."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
-    """Eval-mode accuracy of ``model`` on flattened ``images``."""
+    """Eval-mode accuracy of ``model`` on flattened ``images`` (each batch moved to the model's device)."""
     model.eval()
-    correct = 0
+    device, correct = model_device(model), 0
     for i in range(0, len(images), batch):
-        scores = model(model_inputs(model, images[i:i + batch]))
-        correct += (scores.argmax(1) == labels[i:i + batch]).sum().item()
+        scores = model(model_inputs(model, images[i:i + batch].to(device)))
+        correct += (scores.argmax(1) == labels[i:i + batch].to(device)).sum().item()
     return correct / len(images)
 
 
@@ -245,7 +256,7 @@ def _score_scale(model: nn.Sequential, images: torch.Tensor) -> float:
     if isinstance(model[-1], GroupSum):
         was_training = model.training
         with torch.no_grad():
-            bits = model[:-1].eval()(model_inputs(model, images[:1]))
+            bits = model[:-1].eval()(model_inputs(model, images[:1].to(model_device(model))))
         model.train(was_training)
         return 1 / math.sqrt(max(1, bits.shape[1] // model[-1].classes))
     last = next(m for m in reversed(model) if isinstance(m, (BinaryLinear, SparseBinaryLinear, FixedPointLinear)))
@@ -258,7 +269,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
           batch_size: int = 256, lr: float = 1e-3, augmentation: str = "none", seed: int = 0,
           progressive: tuple[float, float] | None = None, tau: float | None = None,
           logic: LogicSchedule | None = None, sparsity: tuple[float, float] | None = None,
-          distill: Distillation | None = None, log=print) -> list[dict]:
+          distill: Distillation | None = None, device: str = "cpu", log=print) -> list[dict]:
     """Adam with cosine decay to 0, latent binary weights clamped to [-1, 1]; returns per-epoch rows.
 
     ``progressive=(start, end)`` binarizes the weights progressively (:func:`temperature_at`).
@@ -275,8 +286,20 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     fractions of beta weights (``beta_fraction``).
 
     ``distill`` (:class:`~bnn_hw.distillation.Distillation`) replaces the cross-entropy with its loss
-    against the teachers' logits; without augmentation those are computed once, before the first epoch."""
-    log_t = nn.Parameter(torch.tensor(math.log(_score_scale(model, images) if tau is None else 1 / tau)),
+    against the teachers' logits; without augmentation those are computed once, before the first epoch.
+
+    ``device`` is where the model (moved there), the teachers and the images live during training;
+    on a GPU, TF32 is turned off so that the sums of integers stay exact in float32 as on the CPU.
+    Every random draw is made on the CPU, so a run's draws do not depend on the device."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    model.to(device)
+    images, labels = images.to(device), labels.to(device)
+    if distill is not None:
+        distill.to(device)
+    log_t = nn.Parameter(torch.tensor(math.log(_score_scale(model, images) if tau is None else 1 / tau), device=device),
                          requires_grad=tau is None)
     gates = logic_layers(model)
     schedule = logic or LogicSchedule()
@@ -299,7 +322,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         total_loss, correct = 0.0, 0
         # on a terminal, a bar over the epoch's batches, wiped when they are done (before the epoch's line)
         for i in bar(range(0, len(order), batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch"):
-            idx = order[i:i + batch_size]
+            idx = order[i:i + batch_size].to(device)
             if progressive is not None:
                 temperature = temperature_at(step, steps, *progressive)
                 for layer in layers:
@@ -433,6 +456,7 @@ def train_example(args, build_model, config: dict) -> dict:
     print(model, f"\nweight bits: {bits}", flush=True)
     history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     augmentation=args.augment, seed=args.seed, progressive=args.progressive, distill=distill,
-                    log=lambda s: print(s, flush=True))
+                    device=args.device, log=lambda s: print(s, flush=True))
+    model.cpu()
     return save_with_metrics(model, args.out, x_test, y_test, history, config | training_config(args, len(x_train)),
                              weight_bits=bits)
