@@ -19,4 +19,4 @@ def ceil_div(a: int, b: int) -> int:
 
 def signed_width(lo: int, hi: int) -> int:
     """Bits of the narrowest two's complement type holding ``lo..hi`` (at least 1)."""
-    return max((-int(lo) - 1).bit_length() if lo < 0 else 0, int(hi).bit_length()) + 1
+    return max((-int(lo) - 1).bit_length() if lo < 0 else 0, int(hi).bit_length() if hi > 0 else 0) + 1

@@ -17,3 +17,9 @@ def test_ceil_div_is_the_fewest_words_that_hold_the_values(a, b):
 def test_ceil_div_is_exact_past_float_precision():
     a = 2**60 + 1
     assert ceil_div(a, 2) == 2**59 + 1 and math.ceil(a / 2) == 2**59   # the float rounds a down
+
+
+def test_signed_width_is_the_narrowest_two_s_complement_type():
+    from bnn_hw.intmath import signed_width
+    assert [signed_width(*r) for r in [(0, 0), (-1, -1), (-8, 7), (-9, 7), (0, 255), (-32768, -32768)]] == \
+        [1, 1, 4, 5, 9, 16]
