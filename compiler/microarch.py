@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..intmath import ceil_div
+from ..intmath import ceil_div, signed_width
 
 __all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "group_count_levels",
            "CountSchedule", "GATE_COUNT", "UNROLLED_COUNT", "count_slices", "balanced_sum_bits",
            "aligned_count_levels", "unrolled_cost", "UnrolledCost", "naf",
-           "element_range", "dot_bound", "rom_bank_depth",
+           "element_range", "dot_bound", "mac_sum_bits", "rom_bank_depth",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
            "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
            "index_width"]
@@ -51,6 +51,18 @@ def dot_bound(n: int, element_width: int, signed_elements: bool, weight_bits: in
     the largest element magnitude times the largest weight magnitude (1 for +-1 weights)."""
     element = max(map(abs, element_range(element_width, signed_elements)))
     return n * element * (1 << (weight_bits - 1))
+
+
+def mac_sum_bits(simd: int, lo: int, hi: int) -> int:
+    """Register bits of one bit plane's sums (or, multiplied, one lane's products' sums) of a word of
+    ``simd`` values in ``lo..hi`` in the multiply-accumulate datapath: the slices of MAC_CHUNK values,
+    then their sums SUM_GROUP at a time, a registered level each, until one sum is left."""
+    counts, bits = [min(MAC_CHUNK, simd - s) for s in range(0, simd, MAC_CHUNK)], 0
+    while True:
+        bits += sum(signed_width(min(lo, 0) * n, hi * n) if lo < 0 else max(1, (hi * n).bit_length()) for n in counts)
+        if len(counts) == 1:
+            return bits
+        counts = [sum(counts[g:g + SUM_GROUP]) for g in range(0, len(counts), SUM_GROUP)]
 
 
 #: ECP5 DP16KD depth at each narrow port width; 512 words at 36 bits and wider.

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ...errors import UnsupportedModelError
 from ...intmath import signed_width
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from ..microarch import MAC_CHUNK, dot_bound
+from ..microarch import dot_bound, element_range, mac_sum_bits
 from ..thresholds import fold_levels
 from ._arrays import frozen_array
 from ._matrix import MatrixStream
@@ -30,7 +31,7 @@ from ._vectors import LaneStream, VectorStream, vectors
 from .base import Chain, Fold, FoldRule, ceil_div, lowers
 from .fixed_point import FLOAT32_EXACT_BITS
 
-__all__ = ["FixedConv", "LevelThresholds"]
+__all__ = ["FixedConv", "LevelThresholds", "mac_cost"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,37 +163,76 @@ class FixedConv(VectorStream, MatrixStream):
                                 fixed_macs=macs, fixed_mac_adds=macs * self.weight_bits)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        pe, simd, e, b = fold.pe, fold.simd, self.element_width(in_type), self.weight_bits
-        sf, nf = ceil_div(self.in_channels, simd), ceil_div(self.out_channels, pe)
-        acc = self.sum_width(in_type)
-        memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * in_type.width, 2 * sf)
-        if fold.multipliers:
-            # a DSP block per element and lane, the products registered, then per lane a carry-chain
-            # adder tree of the simd products, the accumulator; counters and the output FIFO (within
-            # 8% LUT4 and 13% FF of yosys synth_ecp5 on the Bi-Real example's unit at 1x16:dsp)
-            product = e + b
-            return Cost(
-                cycles=self.cycles(in_type, fold),
-                lut4=pe * (simd * product + 3 * acc) + 2 * simd * e + 75 + memories.lut4,
-                ff=3 * simd * e + pe * simd * product + pe * ((ceil_div(simd, MAC_CHUNK) + 1) * (product + 2) + 3 * acc) + 64,
-                ebr=memories.ebr, dsp=pe * simd,
-                weight_bits=self.weights.size * b,
-                buffer_bits=2 * sf * simd * in_type.width,
-            )
-        # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
-        # of 4 values, then of 4 sums: about 2 LUT4 per value bit, fitted to yosys synth_ecp5 on the
-        # Bi-Real example's unit), the planes' shifted sum and the accumulator; counters and the
-        # output FIFO
+        unit = mac_cost(self.out_channels, self.in_channels, self.element_width(in_type), True, in_type.width,
+                        self.weight_bits, self.sum_width(in_type), fold, block_ram)
+        return replace(unit, cycles=self.cycles(in_type, fold))
+
+
+def mac_cost(out_features: int, in_features: int, element_width: int, signed_elements: bool, word_width: int,
+             weight_bits: int, acc: int, fold, block_ram: BlockRam, slices: int = 0) -> Cost:
+    """Estimated cost of a multiply-accumulate :class:`~bnn_hw.hdl.MatrixVectorUnit` giving the
+    ``acc``-bit sums of ``in_features`` elements of ``element_width`` bits (two's complement or
+    unsigned; arriving ``word_width`` bits each) times ``weight_bits``-bit weights, per vector
+    (``cycles``: ``NF * SF``), or their ``slices`` thresholds per channel: weights as bit planes, or
+    multiplied in DSP blocks where ``fold.multipliers``.
+
+    The weight word is registered twice on its way from the ROM; a register bit is one of the
+    ``2**depth`` functions of the ROM's address, and yosys merges equal ones (a shallow ROM's). With
+    one output word (``pe`` the channels) the thresholds are constants: no ROM, no register.
+
+    Against yosys synth_ecp5 (each stage alone, as ``benchmarks/cost_model.py`` synthesises it):
+    the Bi-Real example's 1x1 convolution (10-bit values, 4-bit weights, a 128-word ROM) at 1x16
+    LUT4 +9% and FF 0%, at 1x16:dsp +29% (ABC9 failed on it alone: classic ABC) and 0%, at 4x16:dsp
+    -25% and -1%. A :class:`~.pixel_conv.IntPixelConv2d` stage (window generator included) of 64
+    channels of 3x3 windows on 28x28 pixels, with thresholds and 9-bit weights: at 64x1 (the default
+    folding, a 9-word ROM) +11% and +11%, 32x1 +7% and +23%, 8x9 -5% and +12%, 4x9 -11% and +1%,
+    1x9 -11% and 0%, 8x9:dsp +22% and +11%, 2x9:dsp 0% and 0%. A ROM shallower than 8 words with
+    several values a word (more lanes than a convolution's window lets work) leaves the weights
+    nearly constant, and yosys shrinks the adder trees: the unit alone at 16x9 (4 words) is 28% over
+    in LUT4, at 32x9 (2 words) twice yosys's.
+    """
+    pe, simd, e, b, k = fold.pe, fold.simd, element_width, weight_bits, slices
+    sf, nf = ceil_div(in_features, simd), ceil_div(out_features, pe)
+    memories = block_ram.place_rom(pe * simd * b, sf * nf) + block_ram.place(simd * word_width, 2 * sf)
+    if k and nf > 1:   # the threshold ROM, its word registered once (as the comparators read it)
+        trom = block_ram.place_rom(pe * k * acc, nf)
+        memories = memories + Cost(lut4=trom.lut4, ff=pe * k * acc, ebr=trom.ebr)
+    # the lane's sum and accumulator, its scores or the comparators and their bits
+    lane = Cost(lut4=3 * acc + k * acc, ff=2 * acc + (k if k else acc))
+    weight_registers = 2 * _distinct(pe * simd * b, sf * nf)
+    e_lo, e_hi = element_range(e, signed_elements)
+    common = dict(cycles=sf * nf, ebr=memories.ebr, weight_bits=out_features * in_features * b + out_features * k * acc,
+                  buffer_bits=2 * sf * simd * word_width)
+    if fold.multipliers:
+        # a DSP block per element and lane, the products registered, then per lane a carry-chain
+        # adder tree of the simd products; counters and the output FIFO
+        w_lo, w_hi = -(1 << (b - 1)), (1 << (b - 1)) - 1
+        products = [x * w for x in (e_lo, e_hi) for w in (w_lo, w_hi)]
+        product = e + b
         return Cost(
-            cycles=self.cycles(in_type, fold),
-            lut4=round(pe * (2 * b * simd * e + b * acc + 3 * acc)) + 2 * simd * e + 75 + memories.lut4,
-            # the words registered, per lane and plane the slice sums and their adder tree's levels,
-            # the lane's sum and accumulator, counters
-            ff=3 * simd * e + 2 * pe * simd * b + pe * (b * (ceil_div(simd, MAC_CHUNK) + 1) * (e + 4) + 3 * acc) + 64,
-            ebr=memories.ebr,
-            weight_bits=self.weights.size * b,
-            buffer_bits=2 * sf * simd * in_type.width,
-        )
+            lut4=pe * (simd * product + lane.lut4) + 2 * simd * e + 75 + memories.lut4,
+            ff=3 * simd * e + weight_registers + memories.ff + pe * simd * product
+               + pe * (mac_sum_bits(simd, min(products), max(products)) + lane.ff) + 64,
+            dsp=pe * simd, **common)
+    # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
+    # of 4 values, then of 4 sums: about 2 LUT4 per value bit, fitted to yosys synth_ecp5 on the
+    # Bi-Real example's unit), the planes' shifted sum; counters and the output FIFO
+    # (one value a word: each lane's and plane's value is the element masked by a weight bit, and
+    # equal weight bits make equal registers, which merge)
+    planes = _distinct(pe * b, sf * nf) * e if simd == 1 else pe * b * mac_sum_bits(simd, e_lo, e_hi)
+    return Cost(
+        lut4=round(pe * (2 * b * simd * e + b * acc + lane.lut4)) + 2 * simd * e + 75 + memories.lut4,
+        # the words registered, per lane and plane the slice sums and their adder tree's levels,
+        # counters
+        ff=3 * simd * e + weight_registers + memories.ff + planes + pe * lane.ff + 64,
+        **common)
+
+
+def _distinct(bits: int, depth: int) -> int:
+    """How many of ``bits`` random functions of a ROM address (``depth`` words: ``2**depth`` functions)
+    differ, expected: registers yosys keeps of a shallow ROM's bits."""
+    functions = 2.0 ** min(depth, 1000)
+    return round(functions * -math.expm1(-bits / functions))
 
 
 @dataclass(frozen=True, eq=False)
