@@ -54,17 +54,19 @@ class Traffic:
 
 
 def matrix_traffic(vectors: int, out_features: int, in_features: int, slices: int, fold, *,
-                   element_bits: int = 1) -> Traffic:
+                   element_bits: int = 1, weight_bits: int = 1) -> Traffic:
     """A :class:`~bnn_hw.hdl.MatrixVectorUnit`'s ``vectors`` products per inference: each input
     vector written once to its double buffer and read once per group of ``pe`` outputs, the weights
-    read once per vector, one accumulation per ``simd`` word and ``slices`` comparisons per output."""
+    (``weight_bits`` each) read once per vector, one accumulation per ``simd`` word and ``slices``
+    comparisons per output."""
     nf, sf = ceil_div(out_features, fold.pe), ceil_div(in_features, fold.simd)
-    acc = (in_features * (255 if element_bits == 8 else 1)).bit_length() + 1
+    acc = (in_features * (255 if element_bits == 8 else 1) << (weight_bits - 1)).bit_length() + 1
     thresholds = out_features * slices * acc
     binary = 2 * out_features * in_features if element_bits == 1 else 0
-    adds = out_features * in_features if element_bits == 8 else 0   # pixel sums under +-1 weights
+    # pixel sums under +-1 weights, or one masked sum per bit plane of multi-bit weights
+    adds = out_features * in_features * weight_bits if element_bits == 8 else 0
     return Traffic(
-        weight_bits=vectors * (out_features * in_features + thresholds),
+        weight_bits=vectors * (out_features * in_features * weight_bits + thresholds),
         **{"pixel_bits" if element_bits == 8 else "fmap_bits": vectors * in_features * element_bits * (1 + nf)},
         binary_ops=vectors * binary,
         int_ops=vectors * (adds + out_features * (sf + slices)),

@@ -140,7 +140,8 @@ def apply_folding(graph: Graph, overrides: dict[str, Fold | str] | None = None,
             fold = Fold(*node.op.lanes(types[node.inputs[0]]))
         if fold.multipliers and not getattr(graph.node(name).op, "multiplies", False):
             raise BnnHwError(f"folding asks for {name} in DSP multipliers (:dsp), but only multiply-accumulate "
-                             f"layers on fixed-point values (FixedPointConv2d) multiply")
+                             f"layers with multi-bit weights (FixedPointConv2d, PixelConv2d with weight_bits > 1) "
+                             f"multiply")
         folds[name] = fold
     for node, in_type in _stages(graph, FoldRule.FOLLOWS):
         producer, fold = graph.node(node.inputs[0]), folds[node.inputs[0]]

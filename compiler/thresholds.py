@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedModelError
+from .ir import Kind
 from .microarch import element_range
 
 __all__ = ["fold_thresholds", "fold_score_thresholds", "fold_table", "fold_levels", "fold_fixed_thresholds"]
@@ -137,11 +138,12 @@ def fold_table(n_inputs: int, channels: int, chain) -> np.ndarray:
 
 def fold_levels(weights: np.ndarray, frac: int, in_type, chain) -> tuple[np.ndarray, np.ndarray, int]:
     """Levels equal to ``chain`` (the real-valued ops, last the :class:`~.ops.Quantize`) applied to the
-    real outputs ``S / 2**frac`` of a 1x1 convolution with integer ``weights`` (M, C):
-    ``(sign, thresholds, base)``, the value of a sum ``S`` of the weights times ``sign`` (per channel)
-    being ``base + sum_j (S >= thresholds[c, j])``.
+    real outputs ``S / 2**frac`` of a 1x1 convolution with integer ``weights`` (M, C) (or a pixel
+    convolution's, its windows flattened: (M, N)): ``(sign, thresholds, base)``, the value of a sum
+    ``S`` of the weights times ``sign`` (per channel) being ``base + sum_j (S >= thresholds[c, j])``.
 
-    Per channel the sums lie in ``lo..hi`` (from the weights and the inputs' range). A channel whose
+    Per channel the sums lie in ``lo..hi`` (from the weights and the inputs' range: two's complement
+    values of ``in_type``'s width, or 8-bit pixels ``0..255``). A channel whose
     values fall as ``S`` rises has its weights negated, so all rise; its thresholds are where each
     next value is first reached, by a binary search run on all channels and values at once with the
     model's float32 operations. The result is checked against those operations on every sum (or, for
@@ -151,7 +153,7 @@ def fold_levels(weights: np.ndarray, frac: int, in_type, chain) -> tuple[np.ndar
 
     *real, quantize = chain
     w = weights
-    e_lo, e_hi = element_range(in_type.width, True)
+    e_lo, e_hi = element_range(in_type.width, in_type.kind is not Kind.UINT8)
     lo, hi = np.minimum(w * e_lo, w * e_hi).sum(axis=1), np.maximum(w * e_lo, w * e_hi).sum(axis=1)
 
     def value(sums: np.ndarray, sign: np.ndarray) -> np.ndarray:

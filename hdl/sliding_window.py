@@ -288,11 +288,14 @@ def _sparse_conv(op, in_type, fold):
 
 @builds(ops.PixelConv2d)
 def _pixel_conv(op, in_type, fold):
-    """Sliding windows of whole pixels, a gearbox to ``simd`` pixels, an 8-bit matrix-vector unit."""
+    """Sliding windows of whole pixels, a gearbox to ``simd`` pixels, an 8-bit matrix-vector unit: +-1
+    weights, or an :class:`~bnn_hw.compiler.ops.IntPixelConv2d`'s integer weights as bit planes (in
+    DSP multipliers with a ``:dsp`` folding)."""
     h, w, c = in_type.shape
     stages = {"window": SlidingWindow(h, w, 8 * c, op.kernel, op.stride, op.padding, 0)}
     if fold.simd != c:
         stages["gearbox"] = Repack(8 * op.window_bits, 8 * c, 8 * fold.simd)
     stages["mvu"] = MatrixVectorUnit(op.weights.reshape(op.out_channels, -1), op.thresholds,
-                                     pe=fold.pe, simd=fold.simd, element_width=8)
+                                     pe=fold.pe, simd=fold.simd, element_width=8, weight_bits=op.weight_bits,
+                                     multipliers=fold.multipliers)
     return Chain(stages)

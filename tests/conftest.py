@@ -67,11 +67,12 @@ def _adversarial_batchnorm(bn, fan_in: int, g: torch.Generator, zero_scale_chann
 
 def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(6,), classes=3, *,
                thresholds=(100,), pixels: bool = False, seed: int = 0, scale: bool = False,
-               zero_scale_channels: int = 1, pool_kernel: int = 2) -> torch.nn.Sequential:
+               zero_scale_channels: int = 1, pool_kernel: int = 2, weight_bits: int = 1) -> torch.nn.Sequential:
     """An untrained CNN: ``ImageInput(*image)``, a Thermometer (if ``thresholds``), then for each
     ``(out, kernel, stride, padding, pad_value, groups)`` in ``convs`` a BinaryConv2d (``pad_value``
     ``"replicate"``: replicate padding) (the first a
-    PixelConv2d on 8-bit pixels if ``pixels``, zero padded, no groups), BatchNorm2d, Sign
+    PixelConv2d on 8-bit pixels if ``pixels``, zero padded, no groups, with ``weight_bits``-bit weights
+    spanning their whole range), BatchNorm2d, Sign
     and, where ``pools`` has the conv's index, a ``pool_kernel`` square MaxPool2d; then Flatten and
     binary FC layers.
     Random weights and adversarial BN statistics. Eval mode."""
@@ -82,18 +83,24 @@ def random_cnn(image=(1, 9, 7), convs=((4, 3, 1, 1, -1, 1),), pools=(), hidden=(
     channels *= per_value
     for index, (out, kernel, stride, padding, pad_value, groups) in enumerate(convs):
         if pixels and index == 0:
-            conv, groups = bnn.PixelConv2d(channels, out, kernel, stride, padding, scale=scale), 1
+            conv, groups = bnn.PixelConv2d(channels, out, kernel, stride, padding, scale=scale,
+                                           weight_bits=weight_bits), 1
         elif pad_value == "replicate":
             conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, groups=groups, scale=scale,
                                     padding_mode="replicate")
         else:
             conv = bnn.BinaryConv2d(channels, out, kernel, stride, padding, pad_value, groups, scale=scale)
         bn = torch.nn.BatchNorm2d(out)
+        integer = pixels and index == 0 and weight_bits > 1
         with torch.no_grad():
-            conv.weight.normal_(generator=g)
+            if integer:   # past both ends, so the extremes occur
+                conv.weight.uniform_(-1.2, 1.2, generator=g)
+            else:
+                conv.weight.normal_(generator=g)
             if conv.scale is not None:
                 conv.scale.copy_(torch.randn(out, generator=g))
         fan_in = kernel * kernel * channels // groups * (128 ** 2 if pixels and index == 0 else 1)
+        fan_in <<= 2 * (weight_bits - 1) if integer else 0
         _adversarial_batchnorm(bn, fan_in, g, zero_scale_channels)
         layers += [conv, bn, bnn.Sign()]
         channels = out

@@ -6,15 +6,15 @@ its hardware supports and, where not every value of the input types can occur, h
 every other: hardware == reference under random stalls, and the contract's shape rules.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
-                                 FixedDense, FixedSign, Fold, GateNetwork, LevelThresholds, LogicConv, LogicJoin, MaxPool, PixelConv2d,
-                                 Requantize, SparseConv2d, SparseDense, Thermometer)
+                                 FixedDense, FixedSign, Fold, GateNetwork, IntPixelConv2d, LevelThresholds, LogicConv,
+                                 LogicJoin, MaxPool, PixelConv2d, Requantize, SparseConv2d, SparseDense, Thermometer)
 from bnn_hw.compiler.gates import layered_netlist
 
 __all__ = ["EXAMPLES", "Example", "random_values"]
@@ -143,6 +143,24 @@ def pixel_conv(rng):
     return Example(op, (image,), _fold(rng, m, op.window_bits))
 
 
+def int_pixel_conv(rng):
+    """2- to 9-bit weights, their extremes included; thresholds near the sums (or scores); the unit's
+    bit planes (seeds 0 and 1 of the generic test) or its multipliers (seeds 2 and 3)."""
+    multipliers = bool(rng.random() < 0.5)
+    image = _image(rng, Kind.UINT8, 8)
+    c = image.shape[2]
+    kernel, m, bits = int(rng.integers(1, min(image.shape[:2]) + 1)), int(rng.integers(1, 4)), int(rng.integers(2, 10))
+    half = 1 << (bits - 1)
+    weights = rng.integers(-half, half, (m, kernel, kernel, c))
+    weights.reshape(-1)[[0, -1]] = -half, half - 1   # one extreme where the window is one weight
+    op = IntPixelConv2d(weights, int(rng.integers(1, 3)), int(rng.integers(0, kernel)))
+    if rng.random() < 0.7:
+        lo, hi = op.dot_range
+        op = replace(op, thresholds=_sorted_thresholds(rng, lo // 8, hi // 8, (1, m, int(rng.integers(1, 3)))))
+    fold = _fold(rng, m, op.window_bits)
+    return Example(op, (image,), Fold(fold.pe, fold.simd, multipliers))
+
+
 def max_pool(rng):
     image = _image(rng)
     return Example(MaxPool(int(rng.integers(2, min(image.shape[:2]) + 1))), (image,), Fold())
@@ -252,6 +270,7 @@ def add(rng):
 
 EXAMPLES = {
     "Thermometer": thermometer, "BinaryDense": binary_dense, "BinaryConv2d": binary_conv, "PixelConv2d": pixel_conv,
+    "IntPixelConv2d": int_pixel_conv,
     "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "FixedDense": fixed_dense,
     "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,

@@ -35,7 +35,7 @@ def test_multipliers_are_asked_for_per_layer_and_only_where_a_layer_multiplies(t
     path = tmp_path / "f.json"
     path.write_text(json.dumps({"conv1": {"pe": 1, "simd": 16, "multipliers": True}}))
     assert parse_folding(str(path)) == {"conv1": Fold(1, 16, True)}
-    with pytest.raises(BnnHwError, match="only multiply-accumulate layers on fixed-point values"):
+    with pytest.raises(BnnHwError, match="only multiply-accumulate layers with multi-bit weights"):
         compile_model(random_mlp(10, [12], 5, seed=0), parse_folding("dense1=2x4:dsp"))
 
 

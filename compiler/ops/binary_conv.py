@@ -61,10 +61,11 @@ class BinaryConv2d(MatrixStream):
     #: Each channel's thresholds rise along K (a sparse convolution's inverted channels' do not).
     ordered_thresholds: ClassVar[bool] = True
 
+    #: Bits of each weight: 1, the +-1 weights stored as bits (a multi-bit op says more).
+    weight_bits: ClassVar[int] = 1
+
     def __post_init__(self):
-        w = np.asarray(self.weights)
-        if w.ndim != 4 or w.size == 0 or w.shape[1] != w.shape[2] or not np.isin(w, (0, 1)).all():
-            raise ValueError("BinaryConv2d weights must be a non-empty (M, k, k, C/groups) array of 0/1 bits")
+        w = self._checked_weights(np.asarray(self.weights))
         if w.shape[0] % self.groups:
             raise ValueError(f"groups={self.groups} must divide the {w.shape[0]} output channels")
         if self.pad_value not in (-1, 0, 1) or self.stride < 1 or self.padding < 0 or self.groups < 1:
@@ -72,7 +73,7 @@ class BinaryConv2d(MatrixStream):
         if self.replicate and self.padding >= w.shape[1]:
             raise ValueError(f"replicate padding needs padding < kernel, not {self.padding} with a "
                              f"{w.shape[1]}x{w.shape[1]} kernel")
-        object.__setattr__(self, "weights", frozen_array(w, np.uint8))
+        object.__setattr__(self, "weights", w)
         if self.thresholds is not None:
             t = np.asarray(self.thresholds)
             if t.ndim != 3 or t.shape[1] != w.shape[0] or t.shape[2] < 1 or t.shape[0] < 1:
@@ -80,6 +81,12 @@ class BinaryConv2d(MatrixStream):
             if self.ordered_thresholds and (np.diff(t, axis=2) < 0).any():
                 raise ValueError("thresholds must be sorted along K")
             object.__setattr__(self, "thresholds", frozen_array(t, np.int64))
+
+    def _checked_weights(self, w: np.ndarray) -> np.ndarray:
+        """The weights as the op keeps them, or :class:`ValueError`: (M, k, k, C/groups) bits."""
+        if w.ndim != 4 or w.size == 0 or w.shape[1] != w.shape[2] or not np.isin(w, (0, 1)).all():
+            raise ValueError("BinaryConv2d weights must be a non-empty (M, k, k, C/groups) array of 0/1 bits")
+        return frozen_array(w, np.uint8)
 
     # -- geometry -------------------------------------------------------------------------------
 
@@ -287,7 +294,7 @@ class BinaryConv2d(MatrixStream):
         line_buffer = h * w * pixel_bits + vectors * self.kernel ** 2 * pixel_bits
         windows = Traffic(**{"pixel_bits" if in_type.width == 8 else "fmap_bits": line_buffer})
         return windows + matrix_traffic(vectors, self.out_channels // self.groups, self.window_bits,
-                                        self.slices, fold, element_bits=in_type.width)
+                                        self.slices, fold, element_bits=in_type.width, weight_bits=self.weight_bits)
 
     def unit_cost(self, fold, block_ram: BlockRam) -> Cost:
         """The cost of the unit computing each window's channels: the matrix-vector unit."""
