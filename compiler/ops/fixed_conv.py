@@ -180,16 +180,16 @@ def mac_cost(out_features: int, in_features: int, element_width: int, signed_ele
     ``2**depth`` functions of the ROM's address, and yosys merges equal ones (a shallow ROM's). With
     one output word (``pe`` the channels) the thresholds are constants: no ROM, no register.
 
-    Against yosys synth_ecp5 (each stage alone, as ``benchmarks/cost_model.py`` synthesises it):
-    the Bi-Real example's 1x1 convolution (10-bit values, 4-bit weights, a 128-word ROM) at 1x16
-    LUT4 +9% and FF 0%, at 1x16:dsp +29% (ABC9 failed on it alone: classic ABC) and 0%, at 4x16:dsp
-    -25% and -1%. A :class:`~.pixel_conv.IntPixelConv2d` stage (window generator included) of 64
+    Against yosys synth_ecp5, each stage alone (``benchmarks/mac_cost.py``): the Bi-Real example's 1x1
+    convolution (10-bit values, 4-bit weights, a 128-word ROM) at 1x16 LUT4 +9% and FF 0%, at
+    1x16:dsp +29% and 0% (ABC9 fails on both alone: classic ABC), at 4x16:dsp -25% and -1%. An
+    8-bit first convolution (:class:`~.pixel_conv.IntPixelConv2d`, window generator included) of 64
     channels of 3x3 windows on 28x28 pixels, with thresholds and 9-bit weights: at 64x1 (the default
     folding, a 9-word ROM) +11% and +11%, 32x1 +7% and +23%, 8x9 -5% and +12%, 4x9 -11% and +1%,
     1x9 -11% and 0%, 8x9:dsp +22% and +11%, 2x9:dsp 0% and 0%. A ROM shallower than 8 words with
     several values a word (more lanes than a convolution's window lets work) leaves the weights
-    nearly constant, and yosys shrinks the adder trees: the unit alone at 16x9 (4 words) is 28% over
-    in LUT4, at 32x9 (2 words) twice yosys's.
+    nearly constant, and yosys shrinks the adder trees: at 16x9 (4 words) the estimate is +26% and
+    +44%, at 32x9 (2 words) +81% and +54%.
     """
     pe, simd, e, b, k = fold.pe, fold.simd, element_width, weight_bits, slices
     sf, nf = ceil_div(in_features, simd), ceil_div(out_features, pe)
