@@ -5,7 +5,8 @@ The fast tier keeps one small random network of each layer kind in Verilator, un
 shortcuts around a multi-slice grouped body, real-valued shortcuts with a downsampling block, a
 logic-gate network and a logic CNN, sparse layers unrolled and folded), and
 the Icarus runs; the other random CNNs, the OR shortcut with a concatenation (no stalls), the wide
-MLP folding, the bit-input MLP, the sparse CNN and the shipped models are in the slow tier.
+MLP folding, the bit-input MLP, the sparse CNN, the 8-bit first convolution and the shipped models
+are in the slow tier.
 """
 
 from pathlib import Path
@@ -210,6 +211,20 @@ def test_bnext_parts_network(tmp_path):
     result = simulate(plan, frames, build_dir=tmp_path, in_stall=0.3, out_stall=0.3, seed=6)
     _check(plan, frames, result)
     assert np.array_equal(result.scores, torch_scores(model, frames))
+
+
+@pytest.mark.slow
+def test_integer_pixel_convolution_network(tmp_path):
+    """BNext's 8-bit first convolution in Verilog under random stalls, its weights as bit planes in
+    one build and in DSP multipliers (unsigned pixels times signed weights) in the other."""
+    model = random_cnn(image=(2, 6, 7), convs=((4, 3, 1, 1, 0, 1), (3, 3, 2, 0, -1, 1)), hidden=(4,), thresholds=(),
+                       pixels=True, weight_bits=8, seed=3)
+    frames = np.random.default_rng(1).integers(0, 256, (8, 6, 7, 2)).astype(np.uint8)
+    for name, fold in (("planes", Fold(3, 5)), ("dsp", Fold(2, 6, multipliers=True))):
+        plan = compile_model(model, {"conv1": fold})
+        result = simulate(plan, frames, build_dir=tmp_path / name, in_stall=0.3, out_stall=0.3, seed=5)
+        _check(plan, frames, result)
+        assert np.array_equal(result.scores, torch_scores(model, frames))
 
 
 def test_logic_gate_networks(tmp_path):
