@@ -13,7 +13,7 @@ Layers:
 - :class:`BinaryConv2d`: binary 2-D convolution (kernel, stride, groups, optional scale) with a
   declared padding value: -1, +1 or 0.
 - :class:`PixelConv2d`: a first convolution on 8-bit pixels with binary weights (integer sums, as
-  FINN's CNV does), the alternative to a Thermometer.
+  FINN's CNV does), the alternative to a Thermometer, or with B-bit integer weights (BNext's).
 - :class:`Sign`: binary activation with a straight-through (clamp) or Bi-Real ApproxSign gradient.
 - :class:`MultiSliceSign`: BoolNet's multi-slice binarization, K signs per channel at sorted offsets
   (a K-bit thermometer code of the channel).
