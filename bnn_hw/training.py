@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import fashion_mnist
+from .errors import ModelFileError
 from .distillation import LOSSES, Distillation, load_teacher
 from .intmath import ceil_div
 from .model_file import load, save
@@ -31,7 +32,7 @@ from .progress import bar
 __all__ = ["AUGMENTATIONS", "add_training_arguments", "training_config", "augment", "model_inputs", "accuracy", "train",
            "temperature_at", "save_with_metrics", "weight_bits", "train_example", "LogicSchedule", "logic_layers",
            "freeze_deadlines", "redraw_step", "discretize_step", "distillation_from_args", "distillation_config",
-           "seed_run", "seeded_data", "write_json", "model_device"]
+           "seed_run", "seeded_data", "write_json", "model_device", "start_from", "train_from_args"]
 
 AUGMENTATIONS = ("none", "flip", "flip-shift", "shift")
 
@@ -60,6 +61,9 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
     parser.add_argument("--kd-weight", type=float, default=0.9,
                         help="weight of the soft part of the kd loss, the rest on the labels (default 0.9)")
     parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
+    parser.add_argument("--init", metavar="PATH", default=None,
+                        help="start from the weights of this model file (the same network, written by an earlier "
+                             "run) instead of fresh ones: a second stage of training")
     parser.add_argument("--device", default="cpu",
                         help="torch device to train on, such as cuda (default cpu); the model is saved and "
                              "measured on the CPU either way")
@@ -73,6 +77,8 @@ def training_config(args, train_images: int) -> dict:
             "batch_size": args.batch_size, "lr": args.lr, "train_images": train_images,
             "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]", "threads": args.threads,
             "device": getattr(args, "device", "cpu"),
+            "init": ({"file": os.path.basename(args.init), "sha256": _sha256(args.init)}
+                     if getattr(args, "init", None) else None),
             "distillation": distillation_config(args)}
 
 
@@ -288,9 +294,10 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
     ``distill`` (:class:`~bnn_hw.distillation.Distillation`) replaces the cross-entropy with its loss
     against the teachers' logits; without augmentation those are computed once, before the first epoch.
 
-    ``device`` is where the model (moved there), the teachers and the images live during training;
-    on a GPU, TF32 is turned off so that the sums of integers stay exact in float32 as on the CPU.
-    Every random draw is made on the CPU, so a run's draws do not depend on the device."""
+    ``device`` is where the model (moved there, and back to the CPU at the end), the teachers and the
+    images live during training; on a GPU, TF32 is turned off so that the sums of integers stay exact
+    in float32 as on the CPU. Every random draw is made on the CPU, so a run's draws do not depend on
+    the device."""
     device = torch.device(device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -375,6 +382,7 @@ def train(model: nn.Sequential, images: torch.Tensor, labels: torch.Tensor, *, e
         history[-1]["seconds"] += time.perf_counter() - t0
         log(f"all {len(gates)} logic layers frozen: train acc of the Boolean network "
             f"{history[-1]['discrete_train_acc']:.4f}")
+    model.cpu()
     return history
 
 
@@ -438,6 +446,30 @@ def seeded_data(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.T
     return x_train, y_train, x_test, y_test
 
 
+def train_from_args(model: nn.Sequential, args, images: torch.Tensor, labels: torch.Tensor, **options) -> list[dict]:
+    """:func:`train` ``model`` with the recipe of the options of :func:`add_training_arguments`
+    (``--init`` first loads its weights: :func:`start_from`) and ``options`` (``tau``, ``logic``,
+    ``sparsity``), logging each epoch on stdout."""
+    if getattr(args, "init", None):
+        start_from(model, args.init)
+    return train(model, images, labels, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 augmentation=args.augment, seed=args.seed, progressive=args.progressive,
+                 distill=distillation_from_args(args), device=args.device, log=lambda s: print(s, flush=True),
+                 **options)
+
+
+def start_from(model: nn.Module, path: str) -> None:
+    """Load the weights of the model file ``path`` into ``model``, which must be the same network.
+
+    Raises ``SystemExit`` with one line if the file cannot be read or holds another network."""
+    try:
+        model.load_state_dict(load(path).state_dict())
+    except (ModelFileError, RuntimeError) as error:
+        lines = str(error).strip().splitlines()
+        detail = " ".join(line.strip() for line in lines[:2])[:300]
+        raise SystemExit(f"error: --init {path}: not a model of this network ({detail})") from None
+
+
 def write_json(path: str, data: dict) -> None:
     """``data`` as indented JSON with a final newline (``metrics.json`` and the like)."""
     with open(path, "w") as f:
@@ -450,13 +482,9 @@ def train_example(args, build_model, config: dict) -> dict:
     and ``--train-images``): seed, load Fashion-MNIST, build the model with ``build_model()``, train
     it, and save it with its measured test accuracy, ``config`` and the recipe in ``metrics.json``."""
     x_train, y_train, x_test, y_test = seeded_data(args)
-    distill = distillation_from_args(args)
     model = build_model()
     bits = weight_bits(model)
     print(model, f"\nweight bits: {bits}", flush=True)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, progressive=args.progressive, distill=distill,
-                    device=args.device, log=lambda s: print(s, flush=True))
-    model.cpu()
+    history = train_from_args(model, args, x_train, y_train)
     return save_with_metrics(model, args.out, x_test, y_test, history, config | training_config(args, len(x_train)),
                              weight_bits=bits)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+import bnn_hw
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.distillation import (Distillation, confidence_loss, kd_loss, load_teacher, save_teacher,
                                  teacher_network)
@@ -149,3 +150,21 @@ def test_shipped_teachers_load_and_reach_their_recorded_accuracy(name):
     images, labels = fashion_mnist("test")
     predicted = Distillation([teacher]).logits(torch.from_numpy(images))[0].argmax(1).numpy()
     assert (predicted == labels).mean() == pytest.approx(recorded["test_accuracy"], abs=0.002)
+
+
+def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path):
+    """``--init``: the second run starts from the file the first wrote (recorded with its SHA-256);
+    a file of another network is refused in one line."""
+    mlp = _example("fmnist_mlp")
+    first = tmp_path / "first" / "net.pt"
+    mlp.main(["--epochs", "1", "--hidden", "32", "--out", str(first)])
+    second = tmp_path / "second" / "net.pt"
+    metrics = mlp.main(["--epochs", "1", "--hidden", "32", "--lr", "0",
+                        "--init", str(first), "--out", str(second)])
+    assert json.loads((tmp_path / "second" / "metrics.json").read_text())["config"]["init"]["file"] == "net.pt"
+    # at learning rate 0 only the BatchNorm statistics move: the weights are the first run's
+    a, b = bnn_hw.load(first).state_dict(), bnn_hw.load(second).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+    assert metrics["test_accuracy"] > 0.3
+    with pytest.raises(SystemExit, match="--init .*: not a model of this network"):
+        mlp.main(["--epochs", "1", "--hidden", "16", "--init", str(first), "--out", str(tmp_path / "x.pt")])

@@ -32,8 +32,8 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import GroupSum, LogicLayer, Thermometer, gate_truth_table
-from bnn_hw.training import (LogicSchedule, accuracy, add_training_arguments, distillation_from_args, logic_layers,
-                             save_with_metrics, seed_run, train, training_config)
+from bnn_hw.training import (LogicSchedule, accuracy, add_training_arguments, logic_layers, save_with_metrics, seed_run,
+                             train_from_args, training_config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -140,9 +140,7 @@ def main(argv=None) -> dict:
     schedule = LogicSchedule(freeze_confidence=args.freeze_confidence, freeze_start=args.freeze_start,
                              redraw_threshold=args.redraw_threshold or None, redraw_until=args.redraw_until,
                              anneal=None if args.anneal == 1 else args.anneal, gumbel=args.gumbel)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, tau=args.tau, logic=schedule,
-                    distill=distillation_from_args(args), log=lambda s: print(s, flush=True))
+    history = train_from_args(model, args, x_train, y_train, tau=args.tau, logic=schedule)
     config = {"thresholds": thresholds, "gates": gates, "candidates": candidates, "tau": args.tau,
               "residual": args.residual, "anneal": args.anneal, "gumbel": args.gumbel,
               "freeze_start": args.freeze_start, "freeze_confidence": args.freeze_confidence,

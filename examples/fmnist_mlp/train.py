@@ -30,8 +30,7 @@ import torch
 from torch import nn
 
 from bnn_hw.nn import BinaryLinear, Sign, Thermometer
-from bnn_hw.training import (add_training_arguments, distillation_from_args, save_with_metrics, seeded_data,
-                             train, training_config)
+from bnn_hw.training import (add_training_arguments, save_with_metrics, seeded_data, train_from_args, training_config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -67,9 +66,7 @@ def main(argv=None) -> dict:
     model = build_model(thresholds, args.hidden)
     print(f"model: thresholds={thresholds} hidden={args.hidden} "
           f"weight bits={weight_bits(thresholds, args.hidden)}", flush=True)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
-                    distill=distillation_from_args(args), log=lambda s: print(s, flush=True))
+    history = train_from_args(model, args, x_train, y_train)
     config = {"thresholds": thresholds, "hidden": args.hidden} | training_config(args, len(x_train))
     return save_with_metrics(model, args.out, x_test, y_test, history, config,
                              weight_bits=weight_bits(thresholds, args.hidden))

@@ -42,8 +42,8 @@ from torch import nn
 
 from bnn_hw.datasets import fashion_mnist
 from bnn_hw.nn import BinaryLinear, Sign, SparseBinaryLinear, Thermometer
-from bnn_hw.training import (accuracy, add_training_arguments, distillation_from_args, save_with_metrics,
-                             seed_run, sparse_layers, train, training_config, weight_bits)
+from bnn_hw.training import (accuracy, add_training_arguments, save_with_metrics, seed_run, sparse_layers,
+                             train_from_args, training_config, weight_bits)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INITS = ("split", "binary")
@@ -133,10 +133,7 @@ def main(argv=None) -> dict:
     init_sparse(model, args.init, args.expected, args.seed, args.latent_scale)
     print(f"model: thresholds={thresholds} hidden={args.hidden} weights={weight_bits(model)} "
           f"EC={args.expected} gamma={args.gamma} init={args.init}", flush=True)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, progressive=args.progressive,
-                    sparsity=(args.expected, args.gamma),
-                    distill=distillation_from_args(args), log=lambda s: print(s, flush=True))
+    history = train_from_args(model, args, x_train, y_train, sparsity=(args.expected, args.gamma))
 
     summary = sparse_summary(model)
     for index, row in enumerate(summary["sparse_layers"]):

@@ -20,8 +20,8 @@ import os
 import torch
 
 from bnn_hw.distillation import load_teacher, save_teacher, teacher_network
-from bnn_hw.training import (accuracy, add_training_arguments, distillation_from_args, seeded_data, train,
-                             training_config, write_json)
+from bnn_hw.training import (accuracy, add_training_arguments, seeded_data, train_from_args, training_config,
+                             write_json)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,9 +38,7 @@ def main(argv=None) -> dict:
     x_train, y_train, x_test, y_test = seeded_data(args)
     model = teacher_network(channels)
     print(model, f"\nparameters: {sum(t.numel() for t in model.parameters())}", flush=True)
-    history = train(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    augmentation=args.augment, seed=args.seed, tau=1.0, distill=distillation_from_args(args),
-                    log=lambda s: print(s, flush=True))
+    history = train_from_args(model, args, x_train, y_train, tau=1.0)
     out = os.path.abspath(args.out)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     metrics = {"test_images": len(x_test), "measured_on": "teacher reloaded with bnn_hw.distillation.load_teacher",
