@@ -71,6 +71,15 @@ class BlockRam:
             return Cost(lut4=width * ceil_div(depth, 16), ff=width)
         return self.place(width, depth)
 
+    def place_banks(self, width: int, depth: int, bank_depth: int) -> "Cost":
+        """The cost of a ``width`` x ``depth`` ROM built as banks of ``bank_depth`` words (the last
+        one shorter), each a ROM of its own (:meth:`place_rom`): whole blocks for the full banks, a
+        short last bank perhaps in logic."""
+        total = Cost()
+        for start in range(0, depth, bank_depth):
+            total = total + self.place_rom(width, min(bank_depth, depth - start))
+        return total
+
     def __str__(self):
         return f"{self.kbits}-kbit {self.name}"
 

@@ -20,7 +20,7 @@ from ..intmath import ceil_div, signed_width
 __all__ = ["POPCOUNT_CHUNK", "SUM_GROUP", "MAC_CHUNK", "GROUP_COUNT_SLICE", "group_count_levels",
            "CountSchedule", "GATE_COUNT", "UNROLLED_COUNT", "count_slices", "balanced_sum_bits",
            "aligned_count_levels", "unrolled_cost", "UnrolledCost", "naf",
-           "element_range", "dot_bound", "mac_sum_bits", "rom_bank_depth",
+           "element_range", "dot_bound", "mac_sum_bits", "rom_bank_depth", "rom_slices",
            "line_buffer_rows", "window_out_size", "window_row_span", "pixels_needed", "pixels_accepted",
            "repack_mode", "last_word_bits", "continuous_words", "deserializer_realigns", "shift_buffer_geometry",
            "index_width"]
@@ -75,6 +75,22 @@ def rom_bank_depth(width: int) -> int:
     split into banks, each registered at its block RAM. Banking a narrow ROM at 512 words instead
     made yosys build the small banks from LUTs (the CNN's 2-bit dense17: 535 LUT4, no block RAM)."""
     return next((depth for w, depth in _BLOCK_DEPTH_BY_WIDTH if width <= w), 512)
+
+
+def rom_slices(width: int, depth: int) -> tuple[int, ...]:
+    """The widths of the bit slices a ``width`` x ``depth`` table ROM is built from, each banked at
+    its own :func:`rom_bank_depth`: the whole width while it fits one bank; deeper, the slicing that
+    takes the fewest block RAMs per word (then the fewest slices). A 6-bit table is 4 + 2 bits
+    (4,096 and 8,192 words per block) rather than 6 bits in 2,048 x 9 blocks, a third fewer blocks:
+    the 85F BNext-style example's tables of 96 channels by 865 scores took 41 blocks each, 32 sliced."""
+    if depth <= rom_bank_depth(width):
+        return (width,)
+    units = {w: 16384 // d for w, d in _BLOCK_DEPTH_BY_WIDTH} | {36: 32}   # blocks per 16,384 words
+    best: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, ())]
+    for w in range(1, width + 1):
+        best.append(min((best[max(0, w - cw)][0] + u, best[max(0, w - cw)][1] + 1,
+                         best[max(0, w - cw)][2] + (min(cw, w),)) for cw, u in units.items()))
+    return tuple(sorted(best[width][2], reverse=True))
 
 
 # -- group counts (bnn_hw.hdl.group_count): a gate network's GroupSum, an unrolled layer's channels ---

@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 
+from bnn_hw.compiler.microarch import rom_slices
 from bnn_hw.hdl import AddJoin, FixedSign, Requantize
 from stream_testing import assert_rejects, pack_lanes, receive, run, send, stream_through, unpack_lanes
 
@@ -79,17 +80,20 @@ def test_add_join_adds_lanes_pairwise_in_order(stall):
     assert [unpack_lanes(w, 7, 3, signed=True) for w in got] == (a + b).tolist()
 
 
-@pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_requantize_reads_a_rom_deeper_than_a_block_ram_in_registered_banks(stall):
-    n, channels = 255, 40                      # 40 x 256 = 10,240 words of 6 bits: 5 banks of 2,048
+@pytest.mark.parametrize("stall, bits", [(0.0, 6), (0.5, 6), (0.5, 7)])
+def test_requantize_reads_a_rom_deeper_than_a_block_ram_in_registered_banks(stall, bits):
+    """40 x 256 = 10,240 words: at 6 bits a 4-bit slice in 3 banks of 4,096 words and a 2-bit slice in 2
+    of 8,192; at 7 bits one more slice of 1 bit in a single bank (staged like the others)."""
+    assert rom_slices(bits, 10240) == ((4, 2) if bits == 6 else (4, 2, 1))
+    n, channels = 255, 40
     rng = np.random.default_rng(9)
-    table = rng.integers(-32, 32, (channels, n + 1))
+    table = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (channels, n + 1))
     dut = Requantize(table, 1, 2)
     p = rng.integers(0, n + 1, (3, channels))
     words = [pack_lanes(2 * row[w:w + 2] - n, n.bit_length() + 1) for row in p for w in range(0, channels, 2)]
     got = stream_through(dut, words, 3 * channels, stall=stall, seed=4)
-    assert [unpack_lanes(w, 6, 1, signed=True)[0] for w in got] == [table[c, p[v, c]] for v in range(3)
-                                                                     for c in range(channels)]
+    assert [unpack_lanes(w, bits, 1, signed=True)[0] for w in got] == [table[c, p[v, c]] for v in range(3)
+                                                                        for c in range(channels)]
 
 
 def test_requantize_sign_extends_to_a_wider_width_when_asked():

@@ -220,9 +220,7 @@ def dense_cost(out_features: int, in_features: int, slices: int, fold, block_ram
     # input word, threshold ROM: in block RAM or LUT RAM
     rom_words, bank_depth = weight_sets * sf * nf, rom_bank_depth(pe * simd)
     banks = ceil_div(rom_words, bank_depth)
-    weight_roms = Cost()
-    for b in range(banks):
-        weight_roms = weight_roms + block_ram.place_rom(pe * simd, min(bank_depth, rom_words - b * bank_depth))
+    weight_roms = block_ram.place_banks(pe * simd, rom_words, bank_depth)
     memories = block_ram.place(simd, 2 * sf) + weight_roms
     bank_registers = (banks * pe * simd + simd) if banks > 1 else 0
     if k:

@@ -26,7 +26,7 @@ from ... import nn as bnn
 from ...intmath import signed_width
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from ..microarch import rom_bank_depth
+from ..microarch import rom_bank_depth, rom_slices
 from ..thresholds import fold_table
 from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
@@ -164,9 +164,12 @@ class Requantize(VectorStream):
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         lanes, sw, parts = fold.pe, in_type.width, fold.simd // fold.pe
         depth = self.memory_depth(in_type, fold)
-        rom = block_ram.place_rom(self.width, depth)
-        banks = ceil_div(depth, rom_bank_depth(self.width))
-        banked = lanes * banks * self.width if banks > 1 else 0   # each bank's word registered
+        # each bit slice's banks ROMs of their own, as the hardware builds them (one ROM in place of
+        # the banks undercounted the BNext-style example's 96-channel tables by 9 blocks of 41)
+        slices = [(w, rom_bank_depth(w)) for w in rom_slices(self.width, depth)]
+        rom = sum((block_ram.place_banks(w, depth, d) for w, d in slices), Cost())
+        banked_bits = sum(ceil_div(depth, d) * w for w, d in slices)
+        banked = lanes * banked_bits if banked_bits > self.width else 0   # each bank's word registered
         out_bits = lanes * self.width
         return Cost(
             cycles=self.cycles(in_type, fold),
