@@ -426,8 +426,9 @@ def sparse_layers(model: nn.Module) -> list[nn.Module]:
 
 
 def weight_bits(model: nn.Module) -> int:
-    """Binary weights of a model (its binary and sparse binary layers, nested ones included)."""
-    return sum(m.weight.numel() for m in binary_layers(model))
+    """Binary weights of a model (its binary and sparse binary layers, nested ones included; not the
+    integer weights of a ``PixelConv2d(..., weight_bits=8)``)."""
+    return sum(m.weight.numel() for m in binary_layers(model) if getattr(m, "weight_bits", 1) == 1)
 
 
 def seed_run(args) -> None:

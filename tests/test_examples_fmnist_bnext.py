@@ -1,0 +1,37 @@
+"""The BNext-style example: its training script runs and compiles bit-exactly; the shipped model
+matches PyTorch on the whole test set and is built from the parts bnn-hw keeps exact: an 8-bit first
+convolution, biases before the signs folded into thresholds, tables for BatchNorm, PReLU and rounding,
+a fixed-point residual stream with a real-valued downsampling branch, and an 8-bit last layer."""
+
+import bnn_hw
+import pytest
+
+from bnn_hw.boards.family import DP16KD
+from bnn_hw.compiler import compile_model
+from bnn_hw.compiler.ops import (Add, FixedConv, FixedDense, FixedSign, IntPixelConv2d, LevelThresholds,
+                                 Requantize)
+from example_testing import EXAMPLES, check_shipped_model, short_training_run
+
+
+@pytest.mark.slow
+def test_one_short_training_run(tmp_path):
+    short_training_run("fmnist_bnext", tmp_path, ["--epochs", "1", "--channels", "8,16", "--blocks", "1,1",
+                                                  "--hidden", "16", "--train-images", "3000"],
+                       min_accuracy=0.2, images=200)   # chance is 0.1
+
+
+def test_shipped_model_matches_pytorch_on_all_10000_test_images():
+    check_shipped_model("fmnist_bnext")
+
+
+def test_shipped_model_is_built_from_the_exact_bnext_parts():
+    plan = compile_model(bnn_hw.load(EXAMPLES / "fmnist_bnext" / "net.pt"), block_ram=DP16KD)
+    ops = [node.op for node in plan.graph.nodes]
+    count = {kind: sum(type(op) is kind for op in ops)
+             for kind in (IntPixelConv2d, FixedSign, Requantize, Add, FixedConv, LevelThresholds, FixedDense)}
+    assert isinstance(ops[0], IntPixelConv2d) and ops[0].weight_bits <= 9   # 8-bit, one more if a channel flips
+    # five blocks (four adds and the downsampling block's), a bias before each of their signs and the
+    # last one, a table after each binary convolution but the first, the branch's level thresholds
+    assert count[Add] == 5 and count[FixedSign] == 6 and count[Requantize] == 6
+    assert count[FixedConv] == 1 and count[LevelThresholds] == 1
+    assert isinstance(ops[-2], FixedDense) and ops[-2].weight_bits <= 8
