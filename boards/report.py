@@ -48,6 +48,12 @@ def layer_table(plan: Plan) -> list[dict]:
     return rows
 
 
+def value_kind(row: dict) -> str:
+    """What a layer row's stage outputs, without the shape: ``bits`` (1-bit values), ``intW.F``
+    (fixed point, ``F`` fraction bits), ``intW`` (integers: scores or sums) or ``real``."""
+    return row["out"].split("[", 1)[0]
+
+
 def folding_label(row: dict) -> str:
     """A layer row's folding as the report writes it: ``PExSIMD``, or ``unrolled`` (weights as logic)."""
     return "unrolled" if row.get("unrolled") else f"{row['pe']}x{row['simd']}"
@@ -182,15 +188,17 @@ def render_resources(report: dict) -> str:
     """The folding and resource part of the report."""
     lines = [f"bnn-hw report: {report['board']} ({report['device']}, EBR = {report['block_ram']})", "",
              f"{'layer':<16}{'op':<36}{'PExSIMD':>9}{'cycles':>8}{'LUT4~':>8}{'FF~':>7}{'EBR~':>6}"
-             f"{'weights':>9}{'fm bits':>9}"]
+             f"{'weights':>9}{'fm bits':>9}  out"]
     for r in report["layers"]:
         lines.append(f"{r['name']:<16}{r['op'][:35]:<36}{folding_label(r):>9}"
                      f"{r['cycles_per_frame']:>8}{r['lut4_est']:>8}{r['ff_est']:>7}{r['ebr_est']:>6}"
-                     f"{r['weight_bits']:>9}{r['feature_map_bits_buffered']:>9}")
+                     f"{r['weight_bits']:>9}{r['feature_map_bits_buffered']:>9}  {value_kind(r)}")
     for r in report["layers"]:
         if "details" in r:
             lines.append(f"{r['name']}: " + render_details(r["details"]))
-    lines += ["", "(~ = estimated by the bnn-hw cost model)", ""] + summary_lines(report)
+    lines += ["", "(~ = estimated by the bnn-hw cost model; out = what a stage passes on: bits = 1-bit values, "
+              "intW.F = W-bit fixed point with F fraction bits, intW = W-bit integer sums or scores)", ""]
+    lines += summary_lines(report)
     return "\n".join(lines) + "\n"
 
 

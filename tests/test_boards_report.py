@@ -9,7 +9,7 @@ from bnn_hw.boards import get_board
 from bnn_hw.boards.report import make_report, render_text, yosys_cells
 from bnn_hw.compiler import compile_model
 from bnn_hw.cli import main
-from conftest import random_boolnet, random_mlp
+from conftest import random_bireal, random_boolnet, random_mlp
 
 DATA = Path(__file__).parent / "data"
 
@@ -133,3 +133,13 @@ def test_report_of_a_two_clock_build_names_the_pipeline_clock_and_each_critical_
     text = render_text(report)
     assert "critical path of $glbnet$pll.core_clk: 6.24 ns (1.47 logic, 4.77 routing), server.result_fifo" in text
     assert "critical path of $glbnet$pll.core_clk: 6.24 ns" in render_html(report)
+
+
+def test_the_layer_table_says_which_stages_pass_on_bits_and_which_fixed_point():
+    plan = compile_model(random_bireal(frac_bits=3, bits=6))
+    text = render_text(make_report(plan, get_board("ulx3s")))
+    rows = {line.split()[0]: line.split()[-1] for line in text.split("\n\n")[1].splitlines()[1:]}
+    kinds = {s.name: str(s.out_type).split("[")[0] for s in plan.stages}
+    assert rows == kinds
+    assert "bits" in rows.values() and "int6.3" in rows.values()
+    assert "intW.F = W-bit fixed point with F fraction bits" in text
