@@ -61,7 +61,7 @@ def add_training_arguments(parser, *, out: str, epochs: int, batch_size: int, lr
     parser.add_argument("--kd-weight", type=float, default=0.9,
                         help="weight of the soft part of the kd loss, the rest on the labels (default 0.9)")
     parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
-    parser.add_argument("--init", metavar="PATH", default=None,
+    parser.add_argument("--start-from", metavar="PATH", default=None,
                         help="start from the weights of this model file (the same network, written by an earlier "
                              "run) instead of fresh ones: a second stage of training")
     parser.add_argument("--device", default="cpu",
@@ -77,8 +77,8 @@ def training_config(args, train_images: int) -> dict:
             "batch_size": args.batch_size, "lr": args.lr, "train_images": train_images,
             "optimizer": "Adam, cosine decay to 0, latent weights clamped to [-1, 1]", "threads": args.threads,
             "device": getattr(args, "device", "cpu"),
-            "init": ({"file": os.path.basename(args.init), "sha256": _sha256(args.init)}
-                     if getattr(args, "init", None) else None),
+            "start_from": ({"file": os.path.basename(args.start_from), "sha256": _sha256(args.start_from)}
+                           if getattr(args, "start_from", None) else None),
             "distillation": distillation_config(args)}
 
 
@@ -449,10 +449,10 @@ def seeded_data(args) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.T
 
 def train_from_args(model: nn.Sequential, args, images: torch.Tensor, labels: torch.Tensor, **options) -> list[dict]:
     """:func:`train` ``model`` with the recipe of the options of :func:`add_training_arguments`
-    (``--init`` first loads its weights: :func:`start_from`) and ``options`` (``tau``, ``logic``,
+    (``--start-from`` first loads its weights: :func:`start_from`) and ``options`` (``tau``, ``logic``,
     ``sparsity``), logging each epoch on stdout."""
-    if getattr(args, "init", None):
-        start_from(model, args.init)
+    if getattr(args, "start_from", None):
+        start_from(model, args.start_from)
     return train(model, images, labels, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                  augmentation=args.augment, seed=args.seed, progressive=args.progressive,
                  distill=distillation_from_args(args), device=args.device, log=lambda s: print(s, flush=True),
@@ -468,7 +468,7 @@ def start_from(model: nn.Module, path: str) -> None:
     except (ModelFileError, RuntimeError) as error:
         lines = str(error).strip().splitlines()
         detail = " ".join(line.strip() for line in lines[:2])[:300]
-        raise SystemExit(f"error: --init {path}: not a model of this network ({detail})") from None
+        raise SystemExit(f"error: --start-from {path}: not a model of this network ({detail})") from None
 
 
 def write_json(path: str, data: dict) -> None:

@@ -153,18 +153,18 @@ def test_shipped_teachers_load_and_reach_their_recorded_accuracy(name):
 
 
 def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path):
-    """``--init``: the second run starts from the file the first wrote (recorded with its SHA-256);
+    """``--start-from``: the second run starts from the file the first wrote (recorded with its SHA-256);
     a file of another network is refused in one line."""
     mlp = _example("fmnist_mlp")
     first = tmp_path / "first" / "net.pt"
     mlp.main(["--epochs", "1", "--hidden", "32", "--out", str(first)])
     second = tmp_path / "second" / "net.pt"
     metrics = mlp.main(["--epochs", "1", "--hidden", "32", "--lr", "0",
-                        "--init", str(first), "--out", str(second)])
-    assert json.loads((tmp_path / "second" / "metrics.json").read_text())["config"]["init"]["file"] == "net.pt"
+                        "--start-from", str(first), "--out", str(second)])
+    assert json.loads((tmp_path / "second" / "metrics.json").read_text())["config"]["start_from"]["file"] == "net.pt"
     # at learning rate 0 only the BatchNorm statistics move: the weights are the first run's
     a, b = bnn_hw.load(first).state_dict(), bnn_hw.load(second).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
     assert metrics["test_accuracy"] > 0.3
-    with pytest.raises(SystemExit, match="--init .*: not a model of this network"):
-        mlp.main(["--epochs", "1", "--hidden", "16", "--init", str(first), "--out", str(tmp_path / "x.pt")])
+    with pytest.raises(SystemExit, match="--start-from .*: not a model of this network"):
+        mlp.main(["--epochs", "1", "--hidden", "16", "--start-from", str(first), "--out", str(tmp_path / "x.pt")])
