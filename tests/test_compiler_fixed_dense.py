@@ -44,6 +44,22 @@ def test_after_a_flattened_image_the_columns_follow_the_stream():
     assert (compile_model(model).predict(x)[1] == torch_scores(model, x)).all()
 
 
+@pytest.mark.parametrize("stall", [0.0, 0.5])
+def test_right_after_a_flatten_it_takes_the_image_as_one_vector(stall):
+    """BNext's head: the pooled bits of the last block straight into the 8-bit layer."""
+    cnn = random_cnn(seed=7)
+    flatten = next(i for i, layer in enumerate(cnn) if isinstance(layer, torch.nn.Flatten))
+    features = cnn[flatten + 1].in_features
+    model = with_fixed_last(torch.nn.Sequential(*cnn[:flatten + 1], bnn.BinaryLinear(features, 4)), seed=7)
+    plan = compile_model(model)
+    frames = _images(model, 3, 7)
+    classes, scores = plan.predict(frames)
+    assert (scores == torch_scores(model, _images(model, 3, 7))).all()
+    assert (plan.predict(_images(model, 200, 8))[1] == torch_scores(model, _images(model, 200, 8))).all()
+    got = _simulate(plan, frames, stall, seed=5)
+    assert [g[0] for g in got] == list(classes) and all((g[1] == s).all() for g, s in zip(got, scores))
+
+
 @pytest.mark.parametrize("fold", [None, Fold(2, 4), Fold(5, 13)])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_pipeline_is_bit_exact_under_random_stalls(fold, stall):

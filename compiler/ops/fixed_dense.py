@@ -46,12 +46,36 @@ class FixedDense(FixedConv):
 
     def infer(self, inputs):
         (x,) = inputs
-        if x.kind is not Kind.BITS or len(x.shape) != 1 or x.shape[0] != self.in_channels:
-            raise ValueError(f"takes a vector of {self.in_channels} bits (+-1 values), got {x}")
+        if x.kind is not Kind.BITS or x.size != self.in_channels:
+            raise ValueError(f"takes {self.in_channels} bits (+-1 values), got {x}")
         return TensorType((self.out_channels,), Kind.INT, self.sum_width(x))
 
+    # After a Flatten its input is a whole image of bits, which it takes as one vector (its columns
+    # are in the stream's order, :func:`~.binary_dense.streamed_columns`): every geometry method of
+    # the 1x1 convolution it is sees that vector.
+
+    def vectors_per_frame(self, in_type) -> int:
+        return 1
+
+    def in_vector_bits(self, in_type) -> int:
+        return in_type.bits
+
+    def cycles(self, in_type, fold) -> int:
+        return super().cycles(_flat(in_type), fold)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        return super().word_bits(_flat(in_type), fold)
+
+    def traffic(self, in_type, fold):
+        return super().traffic(_flat(in_type), fold)
+
+    def cost(self, in_type, fold, block_ram):
+        return super().cost(_flat(in_type), fold, block_ram)
+
     def integer_sums(self, x: np.ndarray) -> np.ndarray:
-        return (2 * np.asarray(x, np.int64) - 1) @ self.weights.T
+        """The scores of a batch of inputs, each flattened channels-last as it streams."""
+        x = np.asarray(x, np.int64)
+        return (2 * x.reshape(len(x), -1) - 1) @ self.weights.T
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         return self.integer_sums(x)
@@ -61,6 +85,11 @@ class FixedDense(FixedConv):
             raise UnsupportedModelError(f"{name}: a FixedPointLinear gives the network's integer scores; bnn-hw "
                                         f"does not fold a BatchNorm or sign after it (use a BinaryLinear there)")
         return None
+
+
+def _flat(value_type: TensorType) -> TensorType:
+    """A bit value as one vector."""
+    return TensorType((value_type.size,), value_type.kind, value_type.width)
 
 
 @lowers(bnn.FixedPointLinear)
