@@ -280,10 +280,18 @@ def test_sparse_convolution_network(tmp_path):
     assert np.array_equal(result.scores, torch_scores(model, frames))
 
 
+#: The foldings the shipped CNNs are built with where it is not the default (the README's builds):
+#: the BNext-style network's first convolution at 12x3 in DSP multipliers, 12 cycles per window.
+#: At its default 16x3 the estimate says 9 cycles per window, but this test measured 12 (9,408 per
+#: frame, not 7,056); which part sets that pace (window generator, gearbox or unit) is not yet found.
+BUILT_FOLDINGS = {"fmnist_bnext": "conv1=12x3:dsp"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("example", ["fmnist_cnv", "fmnist_boolnet", "fmnist_bireal"])
+@pytest.mark.parametrize("example", ["fmnist_cnv", "fmnist_boolnet", "fmnist_bireal", "fmnist_bnext"])
 def test_shipped_cnn_on_100_fashion_mnist_images(tmp_path, example):
-    plan = compile_model(bnn_hw.load(EXAMPLES / example / "net.pt"))
+    folding = parse_folding(BUILT_FOLDINGS[example]) if example in BUILT_FOLDINGS else None
+    plan = compile_model(bnn_hw.load(EXAMPLES / example / "net.pt"), folding)
     images, _ = fashion_mnist("test")
     frames = images[:100]
     result = simulate(plan, frames, build_dir=tmp_path)
