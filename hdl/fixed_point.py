@@ -175,7 +175,8 @@ class FixedSign(wiring.Component):
     """
 
     def __init__(self, channels, width, thresholds=None):
-        self._channels, self._width = channels, width
+        # recorded first, so that __repr__ works if validation fails
+        self._channels, self._width, self._thresholds = channels, width, None
         require_positive_ints(channels=channels, width=width)
         self._thresholds = None if thresholds is None else np.asarray(thresholds, np.int64).ravel()
         if self._thresholds is not None:
