@@ -407,15 +407,13 @@ class PixelConv2d(BinaryConv2d):
     @property
     def weight_range(self) -> tuple[int, int]:
         """The smallest and largest weight: -1 and +1 for binary weights, else the integers' range."""
-        if self.weight_bits == 1:
-            return -1, 1
-        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+        return (-1, 1) if self.weight_bits == 1 else _signed_range(self.weight_bits)
 
     def binary_weight(self) -> torch.Tensor:
         """The weights as used: +-1 (binary), or the integers ``k`` (float32, straight-through)."""
         if self.weight_bits == 1:
             return super().binary_weight()
-        return _RoundSTE.apply(self.weight, self.weight_bits - 1, *self.weight_range) * 2.0 ** (self.weight_bits - 1)
+        return _integer_weights(self.weight, self.weight_bits)
 
     def config(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -620,6 +618,17 @@ class _RoundSTE(torch.autograd.Function):
         return grad * ((x >= lo) & (x <= hi)).to(grad.dtype), None, None, None
 
 
+def _signed_range(bits: int) -> tuple[int, int]:
+    """The smallest and largest ``bits``-bit two's complement integer."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def _integer_weights(latent: torch.Tensor, bits: int) -> torch.Tensor:
+    """``bits``-bit integer weights ``clamp(round(w * 2**(bits-1)))`` of latent weights ``w`` (float32,
+    straight-through inside the range): the 8-bit first and last layers' weights."""
+    return _RoundSTE.apply(latent, bits - 1, *_signed_range(bits)) * 2.0 ** (bits - 1)
+
+
 @layer_type
 class FixedPoint(nn.Module):
     """Round to signed fixed point: ``bits``-bit two's complement integers with ``frac_bits`` of them
@@ -642,7 +651,7 @@ class FixedPoint(nn.Module):
     @property
     def range(self) -> tuple[int, int]:
         """The smallest and largest integer ``k`` (the value is ``k / 2**frac_bits``)."""
-        return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+        return _signed_range(self.bits)
 
     def config(self) -> dict:
         return {"frac_bits": self.frac_bits, "bits": self.bits}
@@ -767,7 +776,7 @@ class FixedPointConv2d(nn.Module):
     @property
     def weight_range(self) -> tuple[int, int]:
         """The smallest and largest weight integer ``k``."""
-        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+        return _signed_range(self.weight_bits)
 
     def fixed_weight(self) -> torch.Tensor:
         """The weights as used: on the fixed-point grid (float32)."""
@@ -811,11 +820,11 @@ class FixedPointLinear(nn.Module):
     @property
     def weight_range(self) -> tuple[int, int]:
         """The smallest and largest integer weight."""
-        return -(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1
+        return _signed_range(self.weight_bits)
 
     def integer_weight(self) -> torch.Tensor:
         """The integer weights as used (float32, straight-through to the latent weights)."""
-        return _RoundSTE.apply(self.weight, self.weight_bits - 1, *self.weight_range) * 2.0 ** (self.weight_bits - 1)
+        return _integer_weights(self.weight, self.weight_bits)
 
     def config(self) -> dict:
         return {"in_features": self.in_features, "out_features": self.out_features, "weight_bits": self.weight_bits}
