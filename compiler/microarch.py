@@ -86,10 +86,10 @@ def rom_slices(width: int, depth: int) -> tuple[int, ...]:
     if depth <= rom_bank_depth(width):
         return (width,)
     units = {w: 16384 // d for w, d in _BLOCK_DEPTH_BY_WIDTH} | {36: 32}   # blocks per 16,384 words
-    best: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, ())]
+    best: list[tuple[int, int, tuple[int, ...]]] = [(0, 0, ())]   # (blocks, slices, widths) per width
     for w in range(1, width + 1):
-        best.append(min((best[max(0, w - cw)][0] + u, best[max(0, w - cw)][1] + 1,
-                         best[max(0, w - cw)][2] + (min(cw, w),)) for cw, u in units.items()))
+        best.append(min((blocks + u, count + 1, widths + (min(cw, w),))
+                        for cw, u in units.items() for blocks, count, widths in [best[max(0, w - cw)]]))
     return tuple(sorted(best[width][2], reverse=True))
 
 
