@@ -49,7 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEACHERS = [os.path.join(HERE, "..", "fmnist_teacher", name) for name in ("teacher.pt", "teacher-seed1.pt")]
 
 
-def build_model(c1: int, c2: int, hidden: int, blocks: tuple[int, int] = (2, 1), frac_bits: int = 3,
+def build_model(c1: int, c2: int, hidden: int, blocks: tuple[int, int] = (2, 2), frac_bits: int = 3,
                 bits: int = 6, first_bits: int = 8, last_bits: int = 8) -> nn.Sequential:
     """The network above; ``first_bits`` and ``last_bits`` are the weight bits of the first
     convolution and the last layer."""
@@ -82,8 +82,8 @@ def build_model(c1: int, c2: int, hidden: int, blocks: tuple[int, int] = (2, 1),
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--channels", default="64,128", help="channels C1,C2 (default 64,128)")
-    p.add_argument("--blocks", default="2,1", help="residual blocks N1,N2 of the two stages (default 2,1)")
+    p.add_argument("--channels", default="48,96", help="channels C1,C2 (default 48,96)")
+    p.add_argument("--blocks", default="2,2", help="residual blocks N1,N2 of the two stages (default 2,2)")
     p.add_argument("--hidden", type=int, default=256,
                    help="hidden units of the binary FC layer, 0 for none (default 256)")
     p.add_argument("--frac-bits", type=int, default=3, help="fraction bits of the real-valued map (default 3)")
@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     p.add_argument("--first-bits", type=int, default=8, help="weight bits of the first convolution (default 8)")
     p.add_argument("--last-bits", type=int, default=8, help="weight bits of the last layer (default 8)")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
-    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=60, batch_size=128, lr=2e-3,
+    add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=35, batch_size=128, lr=2e-3,
                            augmentation="flip-shift")
     p.add_argument("--labels-only", action="store_true",
                    help="train on the labels alone, without the teachers (for comparison)")
