@@ -84,6 +84,10 @@ class Board:
     leds: int                #: the ``led`` resources the demo top drives (0 .. leds-1)
     program_args: tuple[str, ...]  #: openFPGALoader's arguments before the bitstream
     core_clock_hz: float | None = None  #: default core clock from the PLL (None: the oscillator)
+    #: the UART server's clock, from a second PLL output, when the core runs faster (None: the
+    #: core clock up to ``core_clock_hz``); the server needs no speed, and at the core's clock its
+    #: reply logic competed with the pipeline for the critical path
+    server_clock_hz: float | None = None
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -124,8 +128,9 @@ class Board:
     def core_clock(self, mhz: float | None = None, *, separate_server: bool = False) -> CoreClock:
         """The core clock for a request of ``mhz`` (default: the board's core clock). The oscillator's
         own frequency means no PLL; anything else is the highest the PLL makes up to ``mhz``. With
-        ``separate_server`` and a request above the board's core clock, the PLL's second output clocks
-        the UART server at up to the board's core clock, so only the pipeline has to meet ``mhz``."""
+        ``separate_server`` and a request above the server's clock (``server_clock_hz``, else the
+        board's core clock), the PLL's second output clocks the UART server at up to that clock, so
+        only the pipeline has to meet ``mhz``."""
         osc = self.clock_hz / 1e6
         default = (self.core_clock_hz or self.clock_hz) / 1e6
         mhz = mhz or default
@@ -135,8 +140,9 @@ class Board:
         if family.pll is None:
             raise BnnHwError(f"bnn-hw has no {family.title} PLL support: the {self.name} core runs from its "
                              f"{osc:g} MHz oscillator; leave out --clock (or give --clock {osc:g})")
-        split = separate_server and mhz > default
-        pll = family.pll(osc, mhz, default) if split else family.pll(osc, mhz)
+        server = (self.server_clock_hz or self.core_clock_hz or self.clock_hz) / 1e6
+        split = separate_server and mhz > server
+        pll = family.pll(osc, mhz, server) if split else family.pll(osc, mhz)
         source = f"{family.pll_name} from the {osc:g} MHz oscillator ({pll})"
         if split:
             return CoreClock(pll.f_out_mhz * 1e6, pll, source + f"; UART server at {pll.f_secondary_mhz:g} MHz",

@@ -237,7 +237,7 @@ def test_pll_clocked_board_top_elaborates_with_its_constraint(rng):
 
 def test_uart_top_above_the_board_clock_gives_the_pipeline_its_own_pll_output():
     """--clock 150 on the ULX3S: the pipeline on the PLL's CLKOP at 150 MHz in domain ``core``, the
-    UART server on CLKOS at 100 MHz (its baud divisor from that clock), each reset over a global line."""
+    UART server on CLKOS at 50 MHz (its baud divisor from that clock), each reset over a global line."""
     from bnn_hw.boards import get_board
     from bnn_hw.boards.demo_top import CORE_DOMAIN
     from bnn_hw.boards.server_top import ServerTop
@@ -251,14 +251,14 @@ def test_uart_top_above_the_board_clock_gives_the_pipeline_its_own_pll_output():
                                           divisor=uart_divisor(clock.io_hz, 1_000_000), pipeline_domain=CORE_DOMAIN)
     files = board.platform().prepare(ServerTop(server, pll=clock.pll), name="t").files
     il = files["t.il"]
-    assert "FREQUENCY_PIN_CLKOP" in il and '"150"' in il and "FREQUENCY_PIN_CLKOS" in il and '"100"' in il
+    assert "FREQUENCY_PIN_CLKOP" in il and '"150"' in il and "FREQUENCY_PIN_CLKOS" in il and '"50"' in il
     assert il.count("cell \\DCCA") == 2 and "CLKOS_DIV" in il
-    assert uart_divisor(clock.io_hz, 1_000_000) == 100   # 1 Mbaud from the server's 100 MHz
+    assert uart_divisor(clock.io_hz, 1_000_000) == 50   # 1 Mbaud from the server's 50 MHz
 
 
 @pytest.mark.slow
 def test_full_ulx3s_build_of_the_logic_network_at_150_mhz(tmp_path):
-    """The logic-gate example's target: the pipeline meets 150 MHz, the UART server its 100 MHz."""
+    """The logic-gate example's target: the pipeline meets 150 MHz, the UART server its 50 MHz."""
     out = tmp_path / "build"
     model = Path(__file__).parent.parent / "examples" / "fmnist_logic" / "net.pt"
     assert main(["build", "--board", "ulx3s", "--clock", "150", str(model), "-o", str(out)]) == 0
@@ -266,7 +266,7 @@ def test_full_ulx3s_build_of_the_logic_network_at_150_mhz(tmp_path):
     # nextpnr constrains the PLL output at 150.01 MHz (it derives it from the 25 MHz input)
     assert totals["fmax_mhz"]["value"]["constraint"] == pytest.approx(150, abs=0.05), totals["fmax_mhz"]
     assert totals["timing_met"]["value"] is True, totals["fmax_mhz"]
-    assert [c["constraint"] for c in totals["fmax_other_clocks_mhz"]["value"].values()] == [100]
+    assert [c["constraint"] for c in totals["fmax_other_clocks_mhz"]["value"].values()] == [50]
 
 
 def test_fit_leaves_room_for_the_uart_server(tmp_path):

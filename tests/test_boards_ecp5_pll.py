@@ -34,10 +34,15 @@ def test_second_output_from_the_same_vco_never_above_its_request(core, server):
     assert "CLKOS_DIV" in str(c) and pll_config(25, core).f_secondary_mhz is None
 
 
-def test_board_splits_the_server_clock_only_above_its_core_clock():
+def test_board_splits_the_server_clock_only_above_its_server_clock():
+    """The ULX3S's UART server runs at 50 MHz from the PLL's second output whenever the core is
+    faster (its default 100 MHz included); at or below 50 MHz, or without the server, one clock."""
     from bnn_hw.boards import get_board
     board = get_board("ulx3s")
-    split = board.core_clock(150, separate_server=True)
-    assert (split.hz, split.server_hz, split.io_hz) == (150e6, 100e6, 100e6) and "UART server at 100 MHz" in split.source
-    for clock in (board.core_clock(90, separate_server=True), board.core_clock(150)):
+    for mhz, core in ((150, 150e6), (None, 100e6)):
+        split = board.core_clock(mhz, separate_server=True)
+        assert (split.hz, split.server_hz, split.io_hz) == (core, 50e6, 50e6) and "UART server at 50 MHz" in split.source
+    odd = board.core_clock(90, separate_server=True)   # the VCO for 90 MHz divides to just under 50
+    assert odd.hz == 90e6 and 45e6 < odd.server_hz < 50e6 and odd.io_hz == odd.server_hz
+    for clock in (board.core_clock(50, separate_server=True), board.core_clock(150), board.core_clock()):
         assert clock.server_hz is None and clock.io_hz == clock.hz and not clock.pll.clkos_div
