@@ -1,7 +1,7 @@
 """The :class:`~bnn_hw.hdl.mvu.MatrixVectorUnit`'s datapath for multi-bit elements: multiply-accumulate
 as sums of elements masked by the weights' bit planes."""
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Mux
 
 # the slicing and the sums' bounds are the compiler's plan (its cost and type models)
 from ..compiler.microarch import MAC_CHUNK, POPCOUNT_CHUNK, dot_bound, element_range
@@ -75,8 +75,7 @@ class MacDatapath(SliceDatapath):
 class ProductDatapath(MacDatapath):
     """Each lane's dot product of a word of ``simd`` multi-bit elements with ``weight_bits``-bit two's
     complement weights, by multiplication: every element times its weight in a multiplier of its own
-    (yosys maps each to a DSP block, an ECP5 MULT18X18D), its operands registered before it (stage
-    1d) and its product after it (stage 1m), then
+    (yosys maps each to a DSP block, an ECP5 MULT18X18D), the products registered (stage 1m), then
     summed MAC_CHUNK at a time (stage 1p) and SUM_GROUP at a time in registered levels, as the bit
     planes' sums are in :class:`MacDatapath`.
     """
@@ -97,23 +96,12 @@ class ProductDatapath(MacDatapath):
         return w[(lane * self.simd + s) * B:(lane * self.simd + s + 1) * B].as_signed()
 
     def build(self, pipe, x, w, flags):
-        """Stage 1d: the multipliers' operands registered (a copy of each element and each weight
-        for the multipliers alone, so the routes to the DSP blocks, which sit in rows of their own,
-        and through them are separate paths); stage 1m: every lane's products, registered; then
-        the slices' sums of them."""
-        flags = pipe.stage(flags, "f1d")
-        elements = [Signal.like(self.element(x, s), name=f"mx{s}") for s in range(self.simd)]
-        weights = [[Signal.like(self.weight(w, l, s), name=f"mw{l}_{s}") for s in range(self.simd)]
-                   for l in range(self.pe)]
-        for s in range(self.simd):
-            pipe.register(elements[s], self.element(x, s))
-            for l in range(self.pe):
-                pipe.register(weights[l][s], self.weight(w, l, s))
+        """Stage 1m: every lane's products, registered; then the slices' sums of them."""
         flags = pipe.stage(flags, "f1m")
         products = [[self.sum_signal(f"prod{l}_{s}", 1) for s in range(self.simd)] for l in range(self.pe)]
         for l in range(self.pe):
             for s in range(self.simd):
-                pipe.register(products[l][s], elements[s] * weights[l][s])
+                pipe.register(products[l][s], self.element(x, s) * self.weight(w, l, s))
         return super().build(pipe, products, w, flags)
 
     def slice_sum(self, m, products, w, lane, plane, lo, hi):

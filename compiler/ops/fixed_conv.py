@@ -204,15 +204,14 @@ def mac_cost(out_features: int, in_features: int, element_width: int, signed_ele
     common = dict(cycles=sf * nf, ebr=memories.ebr, weight_bits=out_features * in_features * b + out_features * k * acc,
                   buffer_bits=2 * sf * simd * word_width)
     if fold.multipliers:
-        # a DSP block per element and lane, its operands registered before it and its product
-        # after it, then per lane a carry-chain adder tree of the simd products; counters and the
-        # output FIFO
+        # a DSP block per element and lane, the products registered, then per lane a carry-chain
+        # adder tree of the simd products; counters and the output FIFO
         w_lo, w_hi = -(1 << (b - 1)), (1 << (b - 1)) - 1
         products = [x * w for x in (e_lo, e_hi) for w in (w_lo, w_hi)]
         product = e + b
         return Cost(
             lut4=pe * (simd * product + lane.lut4) + 2 * simd * e + 75 + memories.lut4,
-            ff=4 * simd * e + weight_registers + memories.ff + pe * simd * (b + product)
+            ff=3 * simd * e + weight_registers + memories.ff + pe * simd * product
                + pe * (mac_sum_bits(simd, min(products), max(products)) + lane.ff) + 64,
             dsp=pe * simd, **common)
     # per lane and weight bit plane a masked adder tree over the simd values (carry-chain adders
