@@ -91,7 +91,7 @@ def _run_script(out_dir: Path, env: dict, family, progress) -> None:
                     tool = next((t for t in family.tools if t.name in command), None)
                     label = tool and tool.label
                     if family.netlist_pass and f" -m {family.netlist_pass} " in line:
-                        label = f"block RAM output registers ({family.netlist_pass})"
+                        label = f"block RAM and DSP registers ({family.netlist_pass})"
                     if label:
                         following.close()
                         running.close()
@@ -196,7 +196,7 @@ def build(plan: Plan, board: Board, out_dir: str | Path, *, demo_frames: np.ndar
     report = make_report(plan, board, pnr, json.loads(stat_path.read_text()), clock_mhz=clock_mhz, model=model)
     report["interface"] = interface
     if pass_path.exists():
-        report["block_ram_output_registers"] = json.loads(pass_path.read_text())
+        report.update(json.loads(pass_path.read_text()))   # block_ram_output_registers, dsp_registers
     report["placement_seed"] = seed
     report["router"] = router
     write_report(report, out_dir)

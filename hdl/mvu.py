@@ -564,9 +564,11 @@ class MatrixVectorUnit(wiring.Component):
         pipe.register(w1r, w1)
         # stage 1s: the words registered again, so the placer can put one copy by the memories and
         # one by the lanes' compressor trees, which spread over many columns (the CNN's conv5: one
-        # net from the weight register to a popcount took 2.88 ns of its 10.2 ns critical path)
+        # net from the weight register to a popcount took 2.88 ns of its 10.2 ns critical path);
+        # reset-less, so that on the ECP5 multipliers' operands move into the DSP blocks' input
+        # registers (bnn_hw.boards.ecp5_dsp_registers)
         f1s = pipe.stage(f1r, "f1s")
-        x1s, w1s = Signal(simd * E), Signal(self._pe * simd * B)
+        x1s, w1s = Signal(simd * E, reset_less=True), Signal(self._pe * simd * B, reset_less=True)
         pipe.register(x1s, x1r)
         pipe.register(w1s, w1r)
         return f1s, x1s, w1s

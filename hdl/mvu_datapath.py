@@ -67,10 +67,10 @@ class SliceDatapath:
         return flags, [self.lane_value([sum(value for value, _ in terms) for terms in level[l]], shared)
                        for l in range(self.pe)]
 
-    def sum_signal(self, name, count):
+    def sum_signal(self, name, count, reset_less=False):
         """A signal holding the sum of ``count`` elements (bits, or multi-bit elements' products)."""
         lo, hi = self.element_bounds
-        return Signal(range(min(lo, 0) * count, hi * count + 1), name=name)
+        return Signal(range(min(lo, 0) * count, hi * count + 1), name=name, reset_less=reset_less)
 
     def register_slices(self, pipe, x, w):
         """Stage 1p: each lane's and plane's slice sums, registered; per lane and plane a list of

@@ -96,9 +96,12 @@ class ProductDatapath(MacDatapath):
         return w[(lane * self.simd + s) * B:(lane * self.simd + s + 1) * B].as_signed()
 
     def build(self, pipe, x, w, flags):
-        """Stage 1m: every lane's products, registered; then the slices' sums of them."""
+        """Stage 1m: every lane's products, registered (reset-less, so that on the ECP5 the registers
+        move into the DSP blocks' output registers, and the operand words of stage 1s into their
+        input registers: :mod:`bnn_hw.boards.ecp5_dsp_registers`); then the slices' sums of them."""
         flags = pipe.stage(flags, "f1m")
-        products = [[self.sum_signal(f"prod{l}_{s}", 1) for s in range(self.simd)] for l in range(self.pe)]
+        products = [[self.sum_signal(f"prod{l}_{s}", 1, reset_less=True) for s in range(self.simd)]
+                    for l in range(self.pe)]
         for l in range(self.pe):
             for s in range(self.simd):
                 pipe.register(products[l][s], self.element(x, s) * self.weight(w, l, s))

@@ -83,7 +83,7 @@ def test_build_progress_names_the_familys_tools(tmp_path, family, stderr):
         _run_script(tmp_path, env, family, messages.append)
     labels = [m.split(" ... ")[0].strip() for m in messages]
     assert labels == {
-        "ecp5": ["synthesis (yosys)", "block RAM output registers (bnn_hw.boards.ecp5_outreg)",
+        "ecp5": ["synthesis (yosys)", "block RAM and DSP registers (bnn_hw.boards.ecp5_netlist_pass)",
                  "place and route (nextpnr-ecp5)", "bitstream (ecppack)"],
         "ice40": ["synthesis (yosys)", "place and route (nextpnr-ice40)", "bitstream (icepack)"],
     }[family.name]
