@@ -19,20 +19,15 @@ reset; its valid flag has one), so the pass finds them. A block RAM in 36-bit ps
 mode (``DATA_WIDTH_A`` 36, as nextpnr-ecp5 reads it) reads all 36 bits through port B's clock
 (nextpnr's timing model): its outputs form one group, and both output registers are turned on.
 
-Run as ``python -m bnn_hw.boards.ecp5_outreg NETLIST.json [SUMMARY.json]``: the netlist is
-rewritten in place; the summary (what was absorbed, and why the other ports were not) is written
-to the second file if given.
+A build runs it through :mod:`bnn_hw.boards.ecp5_netlist_pass`, with the multipliers' pass.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
-__all__ = ["OutregSummary", "absorb_output_registers", "main", "top_module", "net_sinks", "plain_flip_flop",
+__all__ = ["OutregSummary", "absorb_output_registers", "top_module", "net_sinks", "plain_flip_flop",
            "CONSTANTS"]
 
 CONSTANTS = ("0", "1", "x", "z")
@@ -181,23 +176,3 @@ def absorb_output_registers(netlist: dict) -> OutregSummary:
             summary.registered += 1
             summary.flip_flops += len(flops)
     return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Rewrite the netlist file ``argv[0]`` in place; write the summary to ``argv[1]`` if given."""
-    argv = sys.argv[1:] if argv is None else argv
-    if not 1 <= len(argv) <= 2:
-        print("usage: python -m bnn_hw.boards.ecp5_outreg NETLIST.json [SUMMARY.json]", file=sys.stderr)
-        return 2
-    path = Path(argv[0])
-    netlist = json.loads(path.read_text())
-    summary = absorb_output_registers(netlist)
-    path.write_text(json.dumps(netlist))
-    if len(argv) == 2:
-        Path(argv[1]).write_text(json.dumps(summary.as_dict(), indent=1))
-    print(f"ecp5_outreg: {summary}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
