@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
 from ..intmath import ceil_div
-from .microarch import (deserializer_realigns, line_buffer_rows, repack_mode, rom_bank_depth, rom_slices,
-                        shift_buffer_geometry)
+from .microarch import deserializer_realigns, line_buffer_rows, repack_mode, shift_buffer_geometry
 
 __all__ = ["BlockRam", "GENERIC_BLOCK_RAM", "Cost", "gearbox_cost", "window_cost"]
 
@@ -80,16 +79,6 @@ class BlockRam:
         for start in range(0, depth, bank_depth):
             total = total + self.place_rom(width, min(bank_depth, depth - start))
         return total
-
-    def place_table(self, width: int, depth: int) -> tuple["Cost", int]:
-        """The cost of a ``width`` x ``depth`` table ROM as :func:`bnn_hw.hdl.table_rom.table_rom`
-        builds it (each of :func:`~.microarch.rom_slices` banked at its own
-        :func:`~.microarch.rom_bank_depth`), and the bits of the bank registers it adds (0 when the
-        table has no banks: then its word is the memories' read data)."""
-        slices = [(w, rom_bank_depth(w)) for w in rom_slices(width, depth)]
-        rom = sum((self.place_banks(w, depth, d) for w, d in slices), Cost())
-        banked_bits = sum(ceil_div(depth, d) * w for w, d in slices)
-        return rom, banked_bits if banked_bits > width else 0
 
     def __str__(self):
         return f"{self.kbits}-kbit {self.name}"

@@ -3,15 +3,16 @@
 import numpy as np
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
 # the ROM banking is the compiler's plan, which its cost model counts
+from ..compiler.microarch import rom_bank_depth, rom_slices
 from ..intmath import ceil_div, signed_width
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .registry import builds
-from .table_rom import table_rom, table_rom_staged
 
 __all__ = ["Requantize", "FixedSign"]
 
@@ -103,11 +104,14 @@ class Requantize(wiring.Component):
         # so the block RAMs' 5.6 ns clock-to-output never meets a multiplexer in the same cycle.
         # Last, the result register (before the output FIFO).
         depth = self._words * (n + 1)
+        # a deep table is built from bit slices, each banked at its own width's block depth
+        slices = rom_slices(self.width, depth)
+        bank_bits = [min(rom_bank_depth(w), 1 << (depth - 1).bit_length()).bit_length() - 1 for w in slices]
+        banks = [ceil_div(depth, 1 << b) for b in bank_bits]
         word, part, base = Signal(range(in_words)), Signal(range(parts)), Signal(range(depth))
         last_word = word == in_words - 1
         last_part = Mux(last_word, part == last_parts - 1, part == parts - 1)
-        staged = table_rom_staged(self.width, depth)
-        flags = [Signal(name=f"valid{k}") for k in range(3 if staged else 2)]  # address, read, banked
+        flags = [Signal(name=f"valid{k}") for k in range(2 if max(banks) == 1 else 3)]  # address, read, banked
         m.d.comb += self.i.ready.eq(adv & last_part)
         with m.If(adv):
             m.d.sync += [flags[0].eq(self.i.valid), valid.eq(flags[-1])]
@@ -124,10 +128,37 @@ class Requantize(wiring.Component):
             with m.If(adv):
                 # (s + N) / 2 is exact: a score has the parity of N
                 m.d.sync += addr.eq(base + (score + n)[1:])
-            outputs.append(table_rom(m, adv, addr, self.rom(lane), self.width, str(lane))[0])
+            words = self.rom(lane)
+            lo = 0
+            for k, (sw, bb, nb) in enumerate(zip(slices, bank_bits, banks)):
+                suffix = "" if len(slices) == 1 else f"s{k}"
+                bits = [(w >> lo) & ((1 << sw) - 1) for w in words]
+                outputs.append(self._banked_rom(m, adv, addr, bits, sw, bb, nb, max(banks) > 1, f"{lane}{suffix}"))
+                lo += sw
         with m.If(adv):
             m.d.sync += payload.eq(Cat(outputs))
         return m
+
+    def _banked_rom(self, m, adv, addr, words, width, bank_bits, banks, staged, name):
+        """A ROM of ``words`` (``width`` bits) read at ``addr``: one memory, or ``banks`` of
+        ``2**bank_bits`` words whose outputs are registered and then picked by the address's top bits
+        (also with one bank when ``staged``, so that every slice has the same latency)."""
+        ports = []
+        for b in range(banks):
+            init = words[b << bank_bits:(b + 1) << bank_bits]
+            rom = Memory(shape=unsigned(width), depth=len(init), init=init)
+            m.submodules[f"rom{name}" if banks == 1 else f"rom{name}_{b}"] = rom
+            port = rom.read_port()
+            m.d.comb += [port.en.eq(adv), port.addr.eq(addr[:bank_bits])]
+            ports.append(port.data)
+        if not staged:
+            return ports[0]
+        bank = [Signal(range(banks), name=f"bank{name}_{k}") for k in range(2)]
+        data = [Signal(width, name=f"data{name}_{b}", reset_less=True) for b in range(banks)]
+        with m.If(adv):
+            m.d.sync += [bank[0].eq(addr[bank_bits:]), bank[1].eq(bank[0])]
+            m.d.sync += [d.eq(q) for d, q in zip(data, ports)]
+        return Array(data)[bank[1]]
 
 
 class FixedSign(wiring.Component):

@@ -3,6 +3,7 @@
 import numpy as np
 from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
@@ -10,7 +11,6 @@ from ..intmath import ceil_div
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .registry import builds
-from .table_rom import table_rom
 
 __all__ = ["ThresholdSearch"]
 
@@ -26,10 +26,9 @@ class ThresholdSearch(wiring.Component):
 
     Each lane searches its ``K`` thresholds in ``D = bit_length(K)`` steps, one comparison per step
     (the thresholds padded to ``2**D - 1`` with never-reached ones). Step ``d`` reads the threshold
-    of its node from a ROM of ``ceil(M / lanes) * 2**d`` words (block RAM where yosys puts it; a deep
-    one in slices and banks, :func:`~bnn_hw.hdl.table_rom.table_rom`), registers it and compares:
-    three pipeline stages per step, so a block RAM's slow clock-to-output meets no logic (a deep
-    ROM's banks are registered each and the comparison reads the bank's register). One word per cycle, ``3 D + 2`` cycles of latency; ``i.ready`` depends only on
+    of its node from a ROM of ``ceil(M / lanes) * 2**d`` words (block RAM where yosys puts it),
+    registers it and compares: three pipeline stages per step, so a block RAM's slow clock-to-output
+    meets no logic. One word per cycle, ``3 D + 2`` cycles of latency; ``i.ready`` depends only on
     registers.
 
     Parameters
@@ -110,18 +109,16 @@ class ThresholdSearch(wiring.Component):
             m.d.sync += [current.valid.eq(self.i.valid), current.g.eq(g), current.sums.eq(self.i.payload)]
         for d in range(D):
             read, held = stage(f"s{d}_read", d), stage(f"s{d}_held", d)
+            thresholds = [Signal(signed(w + 1), name=f"t{d}_{l}", reset_less=True) for l in range(lanes)]
             after = stage(f"s{d + 1}", d + 1)
             for l in range(lanes):
-                word, staged = table_rom(m, adv, Cat(current.nodes[l], current.g), self.rom_words(l, d), w + 1,
-                                         f"{d}_{l}")
-                if staged:   # picked from the banks' registers, in step with ``held``
-                    threshold = word.as_signed()
-                else:        # the read data, registered
-                    threshold = Signal(signed(w + 1), name=f"t{d}_{l}", reset_less=True)
-                    with m.If(adv):
-                        m.d.sync += threshold.eq(word)
+                rom = Memory(shape=unsigned(w + 1), depth=groups << d, init=self.rom_words(l, d))
+                m.submodules[f"rom{d}_{l}"] = rom
+                port = rom.read_port()
+                m.d.comb += [port.addr.eq(Cat(current.nodes[l], current.g)), port.en.eq(adv)]
                 with m.If(adv):
-                    reached = held.sums[l] >= threshold
+                    m.d.sync += thresholds[l].eq(port.data)
+                    reached = held.sums[l] >= thresholds[l]
                     m.d.sync += after.nodes[l].eq(Cat(reached, held.nodes[l]))
             with m.If(adv):
                 m.d.sync += [read.eq(current), held.eq(read),

@@ -37,20 +37,3 @@ def test_arguments():
     assert_rejects(ThresholdSearch, T, 0, 8, 0, 4, match="lanes")
     assert_rejects(ThresholdSearch, T, 1, 8, 6, 4, match="do not fit")
     assert_rejects(ThresholdSearch, np.zeros((2, 0), np.int64), 1, 8, 0, 4, match="non-empty")
-
-
-@pytest.mark.parametrize("M, width", [(80, 10), (40, 20)])
-def test_deep_threshold_roms_are_read_from_registered_banks(M, width):
-    """The last steps' ROMs are deeper than a block RAM bank (sliced and banked, their banks
-    registered): the levels are those of the shallow ROMs, under stalls."""
-    from bnn_hw.hdl.table_rom import table_rom_staged
-    rng = np.random.default_rng(M + width)
-    K, hi = 63, 1 << (width - 1)
-    T = np.sort(rng.integers(-hi, hi, (M, K)), axis=1)
-    sums = rng.integers(-hi, hi, (3, M))
-    sums[0] = T[:, 31]
-    dut = ThresholdSearch(T, 1, width, 0, 7)
-    assert table_rom_staged(width + 1, M << (dut.steps - 1)) and not table_rom_staged(width + 1, M)
-    got = stream_through(dut, [pack_lanes([s], width) for s in sums.ravel()], sums.size, stall=0.3, seed=M)
-    levels = np.array([unpack_lanes(word, 7, 1, signed=True)[0] for word in got]).reshape(sums.shape)
-    assert (levels == (sums[:, :, None] >= T[None]).sum(axis=2)).all()

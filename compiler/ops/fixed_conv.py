@@ -295,9 +295,8 @@ class LevelThresholds(LaneStream):
         pe, w = fold.pe, in_type.width
         steps, groups = self.thresholds.shape[1].bit_length(), ceil_div(self.channels, fold.pe)
         roms = Cost()
-        for d in range(steps):   # a deep step's banks registered each, in place of the one register
-            rom, banked = block_ram.place_table(w + 1, groups << d)
-            roms = roms + rom + Cost(ff=max(0, banked - (w + 1)))
+        for d in range(steps):
+            roms = roms + block_ram.place_rom(w + 1, groups << d)
         # per lane and step a comparator (on a carry chain); the sums, nodes and thresholds registered
         # along the three stages of each step; the output FIFO (fitted to yosys synth_ecp5 on the
         # Bi-Real example's unit)

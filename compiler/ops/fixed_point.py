@@ -26,6 +26,7 @@ from ... import nn as bnn
 from ...intmath import signed_width
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
+from ..microarch import rom_bank_depth, rom_slices
 from ..thresholds import fold_table
 from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
@@ -165,8 +166,10 @@ class Requantize(VectorStream):
         depth = self.memory_depth(in_type, fold)
         # each bit slice's banks ROMs of their own, as the hardware builds them (one ROM in place of
         # the banks undercounted the BNext-style example's 96-channel tables by 9 blocks of 41)
-        rom, banked_bits = block_ram.place_table(self.width, depth)
-        banked = lanes * banked_bits   # each bank's word registered
+        slices = [(w, rom_bank_depth(w)) for w in rom_slices(self.width, depth)]
+        rom = sum((block_ram.place_banks(w, depth, d) for w, d in slices), Cost())
+        banked_bits = sum(ceil_div(depth, d) * w for w, d in slices)
+        banked = lanes * banked_bits if banked_bits > self.width else 0   # each bank's word registered
         out_bits = lanes * self.width
         return Cost(
             cycles=self.cycles(in_type, fold),
