@@ -466,9 +466,10 @@ class MatrixVectorUnit(wiring.Component):
             last0.eq(sf0 == SF - 1),
         ]
         rom = self._weight_rom(m, adv)
-        # the read address, Mux(bank, SF, 0) + sf0 at all times, kept in a register of its own: as
-        # that sum it was an adder between the counters and an input buffer that yosys builds from
-        # flip-flops and multiplexers (the BNext example's critical path, 10.45 ns)
+        # the read address, Mux(bank, SF, 0) + sf0 at all times, kept in a register of its own so
+        # that no adder sits between the counters and the input buffer's read (added on a misreading
+        # of a BNext critical path that was the weight ROM's, benchmarks/README.md; kept because the
+        # builds that met 100 MHz have it)
         raddr = Signal(range(2 * SF))
         m.d.comb += [
             buffer.port.addr.eq(raddr),
