@@ -34,6 +34,7 @@ from .ecp5_outreg import CONSTANTS, net_sinks, plain_flip_flop, top_module
 
 __all__ = ["DspRegisterSummary", "absorb_dsp_registers"]
 
+
 @dataclass
 class DspRegisterSummary:
     """What :func:`absorb_dsp_registers` did to a netlist."""
