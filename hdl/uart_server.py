@@ -76,10 +76,10 @@ def server_reserve(input_type, block_ram) -> dict[str, int]:
     """The resources to keep free for the :class:`InferenceServer` around a pipeline whose frames
     are ``input_type`` (known before the folding is chosen, so ``--fit`` can leave room for it).
 
-    Its logic, with the pipeline in a clock domain of its own (the ULX3S's default), measured 576
-    LUT4, 46 CCU2C, 28 TRELLIS_DPR16X4 and 636 FF (yosys ``synth_ecp5`` with classic ABC of the server
-    around a 4-input, 10-class network, less that network; in one clock domain 514, 43, 14 and 400):
-    reserved as 900 LUT4 and 700 FF. Its frame RAM holds one frame, and where the family has no LUT
+    Its logic, with the pipeline in a clock domain of its own (the ULX3S's default), measured 608
+    LUT4, 44 CCU2C, 28 TRELLIS_DPR16X4 and 636 FF (``benchmarks/server_cost.py``: yosys
+    ``synth_ecp5`` of the server around a 4-input, 10-class network, less that network; in one clock
+    domain 504, 42, 14 and 400): reserved as 900 LUT4 and 700 FF. Its frame RAM holds one frame, and where the family has no LUT
     RAM (iCE40) its three FIFOs take a block each.
     """
     fifos = 0 if block_ram.lutram_cells_per_block else 3
