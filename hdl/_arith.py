@@ -1,4 +1,4 @@
-"""Constant multiplication as shifts and adds.
+"""Constant arithmetic: multiplication as shifts and adds, and per-channel constants of a lane.
 
 yosys maps a ``$mul`` by a constant onto the ECP5's MULT18X18D blocks, one per product: an unrolled
 layer's per-channel products ran out of the 156 blocks of the 85F. Written as shifts and adds of
@@ -8,11 +8,12 @@ in carry chains instead, with no multiplier inferred.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Value
+import numpy as np
+from amaranth.hdl import Array, Const, Value
 
 from ..compiler.microarch import naf
 
-__all__ = ["times_constant"]
+__all__ = ["times_constant", "lane_constants"]
 
 
 def times_constant(value, k: int) -> Value:
@@ -28,3 +29,20 @@ def times_constant(value, k: int) -> Value:
         else:
             total = total + term if digit > 0 else total - term
     return -total if k < 0 else total
+
+
+def lane_constants(values, lanes: int, word, fill: int = 0) -> list:
+    """The constant of the channel each of ``lanes`` lanes holds, for a vector of ``len(values)``
+    channels streamed ``lanes`` per word (channel ``w * lanes + l`` in lane ``l`` of word ``w``; lanes
+    past the last channel get ``fill``). ``word`` is the current word's index (a signal), or None when
+    a vector is one word: then each lane's constant is a plain integer."""
+    values = np.asarray(values, np.int64).ravel()
+    words = -(-values.size // lanes)
+    table = np.full(words * lanes, fill, np.int64)
+    table[:values.size] = values
+    table = table.reshape(words, lanes)
+    if words == 1:
+        return [int(v) for v in table[0]]
+    if word is None:
+        raise ValueError(f"{values.size} constants in {lanes} lanes take {words} words: a word index is needed")
+    return [Array(Const(int(v)) for v in table[:, lane])[word] for lane in range(lanes)]

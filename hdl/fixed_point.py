@@ -10,6 +10,7 @@ from ..compiler import ops
 # the ROM banking is the compiler's plan, which its cost model counts
 from ..compiler.microarch import rom_bank_depth, rom_slices
 from ..intmath import ceil_div, signed_width
+from ._arith import lane_constants
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .registry import builds
@@ -202,17 +203,14 @@ class FixedSign(wiring.Component):
         if self._thresholds is None:
             bits = [v >= 0 for v in values]
         else:
-            words = ceil_div(self._thresholds.size, lanes)
-            padded = np.full(words * lanes, 1 << (w - 1), np.int64)   # past the last channel: never
-            padded[:self._thresholds.size] = self._thresholds
-            table = padded.reshape(words, lanes)
-            if words == 1:
-                bits = [v >= int(t) for v, t in zip(values, table[0])]
-            else:
+            words, word = ceil_div(self._thresholds.size, lanes), None
+            if words > 1:
                 word = Signal(range(words))
                 with m.If(adv & self.i.valid):
                     m.d.sync += word.eq(Mux(word == words - 1, 0, word + 1))
-                bits = [v >= Array(int(t) for t in table[:, lane])[word] for lane, v in enumerate(values)]
+            # past the last channel: never
+            thresholds = lane_constants(self._thresholds, lanes, word, fill=1 << (w - 1))
+            bits = [v >= t for v, t in zip(values, thresholds)]
         with m.If(adv):
             m.d.sync += [valid.eq(self.i.valid), payload.eq(Cat(bits))]
         return m
@@ -225,4 +223,10 @@ def _requantize(op, in_type, fold):
 
 @builds(ops.FixedSign)
 def _fixed_sign(op, in_type, fold):
-    return FixedSign(fold.pe, in_type.width, op.thresholds)
+    """With thresholds, or where the lanes do not divide the channels the plain sign as thresholds
+    of 0, so that the lanes past the last channel give 0."""
+    channels = in_type.shape[-1]
+    thresholds = op.thresholds
+    if thresholds is None and channels % fold.pe:
+        thresholds = np.zeros(channels, np.int64)
+    return FixedSign(fold.pe, in_type.width, thresholds)
