@@ -27,6 +27,9 @@ Layers:
 - :class:`LearnableBias`: a learned per-channel shift before a sign (BNext, ReActNet).
 - :class:`RealShortcut`: Bi-Real Net's real-valued shortcut, ``body(x) + x`` on fixed-point values,
   or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
+- :class:`RecouplingShortcut`: BNext's Info-Recoupling, ``s * x + (1 - s) * body(x)`` with a learned
+  per-channel mix ``s`` on a fixed-point grid.
+- :class:`ProductShortcut`: BNext's ELM-attention product, ``body(x) * x`` on fixed-point values.
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
   shortcut's), exact on fixed-point inputs.
 - :class:`FixedPointLinear`: a last layer with 8-bit (``weight_bits``) integer weights on +-1 inputs,
@@ -63,7 +66,7 @@ from .errors import ModelFileError
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
            "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "LearnableBias", "RealShortcut",
-           "ShortcutBranch",
+           "ShortcutBranch", "RecouplingShortcut", "ProductShortcut",
            "FixedPointConv2d", "FixedPointLinear", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
            "SparseBinaryLinear", "SparseBinaryConv2d",
@@ -744,7 +747,67 @@ class RealShortcut(nn.Sequential):
         y = x
         for layer in self.body:
             y = layer(y)
-        return y + (x if self.branch is None else self.branch(x))
+        return self.join(y, x if self.branch is None else self.branch(x))
+
+    def join(self, body, shortcut):
+        """The block's result from its body's and its shortcut's values: their sum."""
+        return body + shortcut
+
+
+@layer_type
+class RecouplingShortcut(RealShortcut):
+    """BNext's Info-Recoupling around a body of layers: ``s * x + (1 - s) * body(x)`` with a learned
+    mix ``s`` per channel in ``[0, 1]`` (or ``branch(x)`` in place of ``x``, as in
+    :class:`RealShortcut`).
+
+    ``s`` is kept on a grid of ``frac_bits`` fraction bits (``m / 2**frac_bits``, ``m`` in
+    ``0 .. 2**frac_bits``, straight-through rounding of a latent parameter initialised to 1/2). On
+    fixed-point inputs with ``f`` fraction bits every product and the sum are then exact in float32
+    on the grid of ``f + frac_bits`` bits, as long as they stay below ``2**24`` steps (the compiler
+    checks): the hardware computes ``2**frac_bits * body + m * (x - body)`` per value. A
+    :class:`FixedPoint` after the block rounds it back to a coarser grid.
+    """
+
+    def __init__(self, *layers, channels: int, frac_bits: int = 4):
+        super().__init__(*layers)
+        self.channels = _check_size("RecouplingShortcut channels", channels)
+        if not isinstance(frac_bits, int) or not 1 <= frac_bits <= 12:
+            raise ValueError(f"RecouplingShortcut frac_bits must be an integer in 1..12, not {frac_bits!r}")
+        self.frac_bits = frac_bits
+        self.mix = nn.Parameter(torch.full((self.channels,), 0.5))
+
+    def config(self) -> dict:
+        return {"channels": self.channels, "frac_bits": self.frac_bits}
+
+    def mix_weights(self) -> torch.Tensor:
+        """``s`` per channel, on its grid: ``clamp(round(mix * 2**frac_bits), 0, 2**frac_bits) / 2**frac_bits``."""
+        return _RoundSTE.apply(self.mix, self.frac_bits, 0, 1 << self.frac_bits)
+
+    def join(self, body, shortcut):
+        if body.shape[1] != self.channels:
+            raise ValueError(f"RecouplingShortcut has {self.channels} channels but its body gives {body.shape[1]}")
+        s = self.mix_weights().view((1, -1) + (1,) * (body.dim() - 2))
+        return s * shortcut + (1 - s) * body
+
+    def extra_repr(self):
+        return f"channels={self.channels}, frac_bits={self.frac_bits}"
+
+
+@layer_type
+class ProductShortcut(RealShortcut):
+    """BNext's ELM-attention product: ``body(x) * x`` element by element (or ``branch(x)`` in place of
+    ``x``, as in :class:`RealShortcut`), on fixed-point values.
+
+    The product of values with ``f1`` and ``f2`` fraction bits lies on the grid of ``f1 + f2`` bits
+    and is exact in float32 while it stays below ``2**24`` steps (the compiler checks the widths);
+    the hardware multiplies the integers. A :class:`FixedPoint` after the block rounds it back.
+    """
+
+    def config(self) -> dict:
+        return {}
+
+    def join(self, body, shortcut):
+        return body * shortcut
 
 
 @layer_type

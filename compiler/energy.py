@@ -46,6 +46,8 @@ class Traffic:
     fixed_adds: int = 0         #: fixed-point shortcut additions, among ``int_ops`` (float32 adds in the baseline)
     fixed_macs: int = 0         #: fixed-point multiply-adds (a real 1x1 convolution; float32 in the baseline)
     fixed_mac_adds: int = 0     #: the integer additions they take, among ``int_ops``
+    fixed_mults: int = 0        #: fixed-point multiplications alone (an ELM product; float32 in the baseline)
+    fixed_mult_adds: int = 0    #: the integer additions they take, among ``int_ops``
     activations: int = 0        #: output bits computed by thresholds (BatchNorm and sign folded)
     channel_outputs: int = 0    #: outputs those thresholds stand for (one BatchNorm each, K signs)
 
@@ -121,7 +123,7 @@ def real_valued_baseline(t: Traffic) -> Traffic:
     accesses 32 bits wide (fixed-point values too), each output a float32 BatchNorm (a multiply,
     an add) and its signs (a comparison each, counted as an add) instead of the integer threshold
     comparisons, each logic join or fixed-point shortcut addition a float32 add, and each fixed-point
-    multiply-add a float32 multiply and add."""
+    multiply-add a float32 multiply and add, each fixed-point multiplication a float32 multiply."""
     joins = t.joins
     return Traffic(
         weight_bits=t.weight_bits,
@@ -131,9 +133,9 @@ def real_valued_baseline(t: Traffic) -> Traffic:
         fixed_bits=32 * t.fixed_values,
         fixed_values=t.fixed_values,
         binary_ops=t.binary_ops - joins,
-        int_ops=t.int_ops - t.activations - t.fixed_adds - t.fixed_mac_adds,
+        int_ops=t.int_ops - t.activations - t.fixed_adds - t.fixed_mac_adds - t.fixed_mult_adds,
         real_ops=t.channel_outputs + t.activations + joins + t.fixed_adds + t.fixed_macs,
-        real_mults=t.channel_outputs + t.fixed_macs,
+        real_mults=t.channel_outputs + t.fixed_macs + t.fixed_mults,
     )
 
 

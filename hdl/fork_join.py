@@ -1,6 +1,6 @@
 """Logic shortcuts (BoolNet): a stream forked around a body of stages and joined bitwise again."""
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -98,15 +98,18 @@ class _Join(wiring.Component):
     ``o.ready`` and a word read from a FIFO's block RAM (5.8 ns clock-to-output on the ECP5) meets
     no logic before a register."""
 
-    def __init__(self, a_width, b_width, o_width):
-        require_positive_ints(a_width=a_width, b_width=b_width)
+    def __init__(self, a_width, b_width, o_width, words=1):
+        require_positive_ints(a_width=a_width, b_width=b_width, words=words)
+        self._words = words
         super().__init__({
             "a": In(stream.Signature(unsigned(a_width))),
             "b": In(stream.Signature(unsigned(b_width))),
             "o": Out(stream.Signature(unsigned(o_width))),
         })
 
-    def combine(self, a, b):
+    def combine(self, a, b, word):
+        """The output word of the registered pair ``a``, ``b``; ``word`` is its index within its vector
+        (of ``words`` words; None for one word per vector)."""
         raise NotImplementedError
 
     def elaborate(self, platform):
@@ -116,9 +119,16 @@ class _Join(wiring.Component):
         a, b = Signal.like(self.a.payload, reset_less=True), Signal.like(self.b.payload, reset_less=True)
         m.d.comb += [both.eq(self.a.valid & self.b.valid),
                      self.a.ready.eq(adv & both), self.b.ready.eq(adv & both)]
+        word = None
+        if self._words > 1:   # the registered pair's word of its vector, and the next pair's
+            word, upcoming = Signal(range(self._words)), Signal(range(self._words))
+            with m.If(adv):
+                m.d.sync += word.eq(upcoming)
+            with m.If(adv & both):
+                m.d.sync += upcoming.eq(Mux(upcoming == self._words - 1, 0, upcoming + 1))
         with m.If(adv):
             m.d.sync += [taken.eq(both), a.eq(self.a.payload), b.eq(self.b.payload),
-                         valid.eq(taken), payload.eq(self.combine(a, b))]
+                         valid.eq(taken), payload.eq(self.combine(a, b, word))]
         return m
 
 
@@ -140,7 +150,7 @@ class LogicJoin(_Join):
     def __repr__(self):
         return f"LogicJoin(width={self._width}, op={self._op!r})"
 
-    def combine(self, a, b):
+    def combine(self, a, b, word):
         return ~(a ^ b) if self._op == "xnor" else a | b
 
 
@@ -161,7 +171,7 @@ class ConcatJoin(_Join):
     def __repr__(self):
         return f"ConcatJoin(a_width={self._widths[0]}, b_width={self._widths[1]})"
 
-    def combine(self, a, b):
+    def combine(self, a, b, word):
         return Cat(b, a)
 
 
@@ -186,7 +196,7 @@ class AddJoin(_Join):
         a, b, o = self._widths
         return f"AddJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
 
-    def combine(self, a, b):
+    def combine(self, a, b, word):
         wa, wb, wo = self._widths
         return Cat((a[l * wa:(l + 1) * wa].as_signed() + b[l * wb:(l + 1) * wb].as_signed())[:wo]
                    for l in range(self._lanes))

@@ -160,7 +160,8 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
                   padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
-                  weight_bits=(4, 2), pool: int = 2, bias: bool = False, prelu: bool = False) -> torch.nn.Sequential:
+                  weight_bits=(4, 2), pool: int = 2, bias: bool = False, prelu: bool = False,
+                  joins: tuple = ("add",)) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
@@ -172,8 +173,23 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     statistics (one zero-scale channel per layer). With ``bias`` every Sign has a LearnableBias before
     it (BNext's), random, half of each on the fixed-point grid (so that ties occur); with ``prelu`` each
     BatchNorm before a FixedPoint is followed by a PReLU with random per-channel slopes in -0.5..1.
-    Eval mode."""
+    ``joins`` are the blocks' joins in turn: ``"add"`` (a RealShortcut), ``"mix"`` (a
+    RecouplingShortcut with random mixes, 0 and 1 among them) or ``"product"`` (a ProductShortcut);
+    unless all are ``"add"``, every block is followed by a FixedPoint(frac_bits, bits) that rounds and
+    clamps its result back to the feature map's grid. Eval mode."""
     g = torch.Generator().manual_seed(seed)
+    rounded = set(joins) != {"add"}
+
+    def block(index, layers, cout):
+        """The ``index``-th block around ``layers`` (``cout`` channels), with its rounding."""
+        kind = joins[index % len(joins)]
+        if kind == "mix":
+            made = bnn.RecouplingShortcut(*layers, channels=cout, frac_bits=2)
+            with torch.no_grad():
+                made.mix.uniform_(-0.2, 1.2, generator=g)
+        else:
+            made = {"add": bnn.RealShortcut, "product": bnn.ProductShortcut}[kind](*layers)
+        return [made, bnn.FixedPoint(frac_bits, bits)] if rounded else [made]
 
     def signed(cout, sign):
         """``sign``, after a random LearnableBias of ``cout`` channels with ``bias``."""
@@ -204,7 +220,8 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     layers = [bnn.ImageInput(*image), bnn.Thermometer((85, 170)),
               *conv_bn(2 * c, channels, None, scale=False, fixed=False), *signed(channels, bnn.Sign()),
               *conv_bn(channels, channels, None)]
-    layers += [bnn.RealShortcut(*conv_bn(channels, channels, bnn.Sign(grad="approx"))) for _ in range(blocks)]
+    for index in range(blocks):
+        layers += block(index, conv_bn(channels, channels, bnn.Sign(grad="approx")), channels)
     if downsample:
         conv = bnn.FixedPointConv2d(channels, 2 * channels, *weight_bits)
         bn = torch.nn.BatchNorm2d(2 * channels)
@@ -212,7 +229,8 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
             conv.weight.uniform_(-1, 1, generator=g)
         _adversarial_batchnorm(bn, channels, g, 1)
         branch = bnn.ShortcutBranch(torch.nn.AvgPool2d(pool), conv, bn, bnn.FixedPoint(frac_bits, bits))
-        layers.append(bnn.RealShortcut(branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=pool)))
+        layers += block(blocks, [branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=pool)],
+                        2 * channels)
         channels, h, w = 2 * channels, h // pool, w // pool
     layers += [*signed(channels, bnn.Sign()), torch.nn.Flatten()]
     layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)

@@ -14,7 +14,8 @@ import numpy as np
 from bnn_hw.compiler.ir import Kind, TensorType
 from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
                                  FixedDense, FixedSign, Fold, GateNetwork, IntPixelConv2d, LevelThresholds, LogicConv,
-                                 LogicJoin, MaxPool, PixelConv2d, Requantize, SparseConv2d, SparseDense, Thermometer)
+                                 LogicJoin, MaxPool, Mix, PixelConv2d, Product, Requantize, Rescale, SparseConv2d,
+                                 SparseDense, Thermometer)
 from bnn_hw.compiler.gates import layered_netlist
 
 __all__ = ["EXAMPLES", "Example", "random_values"]
@@ -268,12 +269,38 @@ def add(rng):
     return Example(Add(body.shape[2]), (body, shortcut), _fold(rng, body.shape[2]))
 
 
+def mix(rng):
+    """Info-Recoupling: any mix per channel (0 and 1 included), inputs of different widths; a
+    vector in one word or several (the word's constants)."""
+    body = _image(rng, Kind.INT, int(rng.integers(3, 8)), 2, channels=int(rng.integers(1, 7)))
+    shortcut = TensorType(body.shape, Kind.INT, int(rng.integers(3, 8)), 2)
+    frac = int(rng.integers(1, 5))
+    return Example(Mix(rng.integers(0, (1 << frac) + 1, body.shape[2]), frac), (body, shortcut),
+                   _fold(rng, body.shape[2]))
+
+
+def product(rng):
+    """ELM attention: two values on different grids and widths."""
+    body = _image(rng, Kind.INT, int(rng.integers(2, 8)), int(rng.integers(0, 2)))
+    shortcut = TensorType(body.shape, Kind.INT, int(rng.integers(3, 8)), int(rng.integers(0, 3)))
+    return Example(Product(body.shape[2]), (body, shortcut), _fold(rng, body.shape[2]))
+
+
+def rescale(rng):
+    """A coarser grid (rounding half to even), the same or a finer one, clamped to fewer or more bits."""
+    in_frac = int(rng.integers(0, 6))
+    image = _image(rng, Kind.INT, int(rng.integers(in_frac + 2, 12)), in_frac)
+    width = int(rng.integers(2, 12))
+    frac = int(rng.integers(0, width))
+    return Example(Rescale(in_frac, frac, width), (image,), _fold(rng, image.shape[2]))
+
+
 EXAMPLES = {
     "Thermometer": thermometer, "BinaryDense": binary_dense, "BinaryConv2d": binary_conv, "PixelConv2d": pixel_conv,
     "IntPixelConv2d": int_pixel_conv,
     "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "FixedDense": fixed_dense,
     "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,
-    "LogicJoin": logic_join, "Concat": concat, "Add": add, "GateNetwork": gate_network,
+    "LogicJoin": logic_join, "Concat": concat, "Add": add, "Mix": mix, "Product": product, "Rescale": rescale, "GateNetwork": gate_network,
     "LogicConv": logic_conv, "SparseDense": sparse_dense, "SparseConv2d": sparse_conv,
 }

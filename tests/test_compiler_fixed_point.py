@@ -225,7 +225,8 @@ def _entry(pad_value=-1, frac=2, bits=5):
 
 @pytest.mark.parametrize("layers, message", [
     (_entry(pad_value=0) + _head(), "pads with -1, \\+1 or replicate"),
-    ([bnn.BinaryConv2d(1, 2, 3, padding=1), bnn.FixedPoint(2, 5)] + _head(), "rounds real values"),
+    ([bnn.BinaryConv2d(1, 2, 3, padding=1), torch.nn.BatchNorm2d(2), bnn.Sign(), bnn.FixedPoint(2, 5)] + _head(),
+     "rounds real values"),
     (_entry() + [bnn.RealShortcut(bnn.Sign(), bnn.BinaryConv2d(2, 2, 3, padding=1), torch.nn.BatchNorm2d(2),
                                   bnn.FixedPoint(3, 6))] + _head(), "same fraction bits"),
     (_entry() + [bnn.MultiSliceSign((-0.5, 0.5))] + _head(4), "Sign takes real values"),

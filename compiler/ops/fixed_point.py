@@ -19,6 +19,7 @@ the types check.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
 from .base import Chain, Fold, FoldRule, JoinOp, Op, ceil_div, lowers
 
-__all__ = ["Quantize", "Requantize", "Add", "FixedSign", "FLOAT32_EXACT_BITS", "requantize"]
+__all__ = ["Quantize", "Requantize", "FixedJoin", "Add", "FixedSign", "FLOAT32_EXACT_BITS", "requantize"]
 
 #: The widest signed integers float32 holds exactly (a 24-bit significand), the widest fixed-point type.
 FLOAT32_EXACT_BITS = 25
@@ -188,34 +189,69 @@ def requantize(n_inputs: int, channels: int, chain) -> Requantize:
     return Requantize(fold_table(n_inputs, channels, chain), chain[-1].frac)
 
 
+class FixedJoin(LaneStream, JoinOp, abstract=True):
+    """A join of two fixed-point values of one shape, ``fold.pe`` values per word
+    (:class:`~._vectors.LaneStream`): in hardware the fork, the shortcut FIFO (narrow and deep, one
+    block RAM where it fits) and one arithmetic unit per lane."""
+
+    verb: ClassVar[str] = "joins"
+
+    def pair(self, inputs, same_frac: bool = True) -> tuple[TensorType, TensorType]:
+        """The ``(body, shortcut)`` types it takes: fixed-point values of one shape (and, if
+        ``same_frac``, the same fraction bits); ``ValueError`` naming what does not meet."""
+        if len(inputs) != 2:
+            raise ValueError(f"{self.verb} two values, got {len(inputs)}")
+        body, shortcut = inputs
+        if body.kind is not Kind.INT or shortcut.kind is not Kind.INT:
+            raise ValueError(f"{self.verb} fixed-point values (a FixedPoint ends the block's body, and its "
+                             f"ShortcutBranch if it has one), got {body} and {shortcut}")
+        if body.shape != shortcut.shape or (same_frac and body.frac != shortcut.frac):
+            same = "with the same fraction bits (FixedPoint frac_bits)" if same_frac else ""
+            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it {self.verb} "
+                             f"only values of one shape {same}".rstrip())
+        return body, shortcut
+
+    @staticmethod
+    def exact_width(width: int, what: str) -> int:
+        """``width``, or ``ValueError`` if float32 PyTorch cannot compute such values exactly."""
+        if width > FLOAT32_EXACT_BITS:
+            raise ValueError(f"the {what} needs {width} bits, more than float32 PyTorch computes exactly "
+                             f"({FLOAT32_EXACT_BITS}); use fewer bits in the FixedPoint layers")
+        return width
+
+    def shortcut_traffic(self, bits: int, vectors_per_frame: int):
+        """The shortcut FIFO's traffic: ``bits`` written and read as fixed-point values, one per
+        channel per vector each way."""
+        from ..energy import Traffic
+        return Traffic(fixed_bits=bits, fixed_values=2 * self.out_channels * vectors_per_frame)
+
+    @property
+    def out_channels(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__}.out_channels")
+
+
 @dataclass(frozen=True)
-class Add(LaneStream, JoinOp):
+class Add(FixedJoin):
     """Bi-Real's real-valued shortcut join: ``body + shortcut``, two fixed-point values of
     ``channels`` channels on the same grid; the sum is one bit wider than the wider of them, so it
-    never overflows.
-
-    In hardware the block streams ``fold.pe`` values per word (:class:`~._vectors.LaneStream`): the
-    fork, the shortcut FIFO (narrow and deep, one block RAM where it fits) and the adders."""
+    never overflows."""
 
     channels: int
+
+    verb = "adds"
 
     def __repr__(self):
         return f"Add({self.channels})"
 
+    @property
+    def out_channels(self) -> int:
+        return self.channels
+
     def infer(self, inputs):
-        if len(inputs) != 2:
-            raise ValueError(f"adds two values, got {len(inputs)}")
-        body, shortcut = inputs
-        if body.kind is not Kind.INT or shortcut.kind is not Kind.INT:
-            raise ValueError(f"adds fixed-point values (a FixedPoint ends the block's body, and its "
-                             f"ShortcutBranch if it has one), got {body} and {shortcut}")
-        if body.shape != shortcut.shape or body.frac != shortcut.frac or body.shape[-1] != self.channels:
-            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it adds only "
-                             f"values of one shape with the same fraction bits (FixedPoint frac_bits)")
-        width = max(body.width, shortcut.width) + 1
-        if width > FLOAT32_EXACT_BITS:
-            raise ValueError(f"the sum needs {width} bits, more than float32 PyTorch computes exactly "
-                             f"({FLOAT32_EXACT_BITS}); use fewer bits in the FixedPoint layers")
+        body, shortcut = self.pair(inputs)
+        if body.shape[-1] != self.channels:
+            raise ValueError(f"adds {self.channels} channels, got {body}")
+        width = self.exact_width(max(body.width, shortcut.width) + 1, "sum")
         return TensorType(body.shape, Kind.INT, width, body.frac)
 
     def reference(self, body, shortcut):
@@ -230,12 +266,6 @@ class Add(LaneStream, JoinOp):
         """One fixed-point addition per value (the shortcut FIFO's traffic is its block's)."""
         from ..energy import Traffic
         return Traffic(int_ops=in_type.size, fixed_adds=in_type.size)
-
-    def shortcut_traffic(self, bits: int, vectors_per_frame: int):
-        """The shortcut FIFO's traffic: ``bits`` written and read as fixed-point values, ``channels``
-        per vector each way."""
-        from ..energy import Traffic
-        return Traffic(fixed_bits=bits, fixed_values=2 * self.channels * vectors_per_frame)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         out_bits = self.word_bits(in_type, fold)[1]
@@ -294,11 +324,22 @@ class FixedSign(LaneStream):
 
 @lowers(bnn.FixedPoint)
 def _lower_fixed_point(layer, ctx):
+    """A real value's rounding (folded into the layer before it), or a fixed-point value's rounding
+    to another grid, a stage of its own."""
+    if ctx.in_type.kind is Kind.INT:
+        from .rescale import Rescale
+        return [ctx.node("fixed", Rescale(ctx.in_type.frac, layer.frac_bits, layer.bits))]
     return [ctx.node("fixed", Quantize(layer.frac_bits, layer.bits))]
+
+
+def lower_real_shortcut(layer, ctx, kind: str, join_of) -> list:
+    """The nodes of a :class:`bnn_hw.nn.RealShortcut` (or a subclass): its body, its branch and the
+    join ``join_of(body's type)``, a node named ``kind`` + the layer's position."""
+    branch = layer.branch
+    body, shortcut = ctx.block(layer.body, 0 if branch is None else 1, None if branch is None else list(branch))
+    return [ctx.node(kind, join_of(ctx.types[body]), (body, shortcut))]
 
 
 @lowers(bnn.RealShortcut)
 def _lower_real_shortcut(layer, ctx):
-    branch = layer.branch
-    body, shortcut = ctx.block(layer.body, 0 if branch is None else 1, None if branch is None else list(branch))
-    return [ctx.node("add", Add(ctx.types[body].shape[-1]), (body, shortcut))]
+    return lower_real_shortcut(layer, ctx, "add", lambda body: Add(body.shape[-1]))

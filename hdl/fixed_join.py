@@ -1,0 +1,97 @@
+"""Fixed-point joins beyond Bi-Real's sum: BNext's Info-Recoupling mix and ELM-attention product.
+
+Both are joins of a :class:`~bnn_hw.hdl.ForkJoin` (ports ``a``: the body's values, ``b``: the
+shortcut's), ``lanes`` values per word, like :class:`~bnn_hw.hdl.AddJoin`.
+"""
+
+from amaranth.hdl import Cat
+
+from ..compiler import ops
+from ._arith import lane_constants, times_constant
+from ._checks import require_positive_ints
+from .fork_join import _Join
+from .registry import builds
+
+__all__ = ["MixJoin", "ProductJoin"]
+
+
+class _LaneJoin(_Join):
+    """``lanes`` signed values per word on each input (``a_width`` and ``b_width`` bits), ``lanes``
+    results of ``o_width`` bits (wrapping: the compiler makes it wide enough)."""
+
+    def __init__(self, lanes, a_width, b_width, o_width, words=1):
+        self._lanes, self._widths = lanes, (a_width, b_width, o_width)
+        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
+        super().__init__(lanes * a_width, lanes * b_width, lanes * o_width, words)
+
+    def lane_pairs(self, a, b):
+        """The ``(a, b)`` signed values of each lane."""
+        wa, wb, _ = self._widths
+        return [(a[l * wa:(l + 1) * wa].as_signed(), b[l * wb:(l + 1) * wb].as_signed()) for l in range(self._lanes)]
+
+    def results(self, values):
+        """The output word of the lanes' ``values``."""
+        return Cat(v[:self._widths[2]] for v in values)
+
+
+class MixJoin(_LaneJoin):
+    """``2**frac * a + m[c] * (b - a)`` per lane, ``m[c]`` the constant of the lane's channel ``c``: a
+    vector of ``len(weights)`` channels arrives in ``ceil(len / lanes)`` words (channel
+    ``w * lanes + l`` in lane ``l`` of word ``w``). With one word per vector each lane multiplies by
+    its constant in shifts and adds; past that by the word's constant.
+
+    Attributes
+    ----------
+    a : In(stream.Signature(unsigned(lanes * a_width)))
+    b : In(stream.Signature(unsigned(lanes * b_width)))
+    o : Out(stream.Signature(unsigned(lanes * o_width)))
+    """
+
+    def __init__(self, lanes, a_width, b_width, o_width, weights, frac):
+        self._weights, self._frac = [int(w) for w in weights], frac
+        require_positive_ints(frac=frac)
+        if not self._weights or min(self._weights) < 0 or max(self._weights) > 1 << frac:
+            raise ValueError(f"weights must be integers in 0..{1 << frac}, not {self._weights}")
+        super().__init__(lanes, a_width, b_width, o_width, -(-len(self._weights) // lanes))
+
+    def __repr__(self):
+        a, b, o = self._widths
+        return (f"MixJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o}, "
+                f"weights={len(self._weights)}, frac={self._frac})")
+
+    def combine(self, a, b, word):
+        weights = lane_constants(self._weights, self._lanes, word)
+        return self.results((x << self._frac) + (times_constant(y - x, k) if isinstance(k, int) else (y - x) * k)
+                            for (x, y), k in zip(self.lane_pairs(a, b), weights))
+
+
+class ProductJoin(_LaneJoin):
+    """``a * b`` per lane, signed.
+
+    Attributes
+    ----------
+    a : In(stream.Signature(unsigned(lanes * a_width)))
+    b : In(stream.Signature(unsigned(lanes * b_width)))
+    o : Out(stream.Signature(unsigned(lanes * o_width)))
+    """
+
+    def __repr__(self):
+        a, b, o = self._widths
+        return f"ProductJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
+
+    def combine(self, a, b, word):
+        return self.results(x * y for x, y in self.lane_pairs(a, b))
+
+
+@builds(ops.Mix)
+def _mix(op, body_bits, shortcut_bits, fold):
+    """``fold.pe`` mixes of the body's and the shortcut's values, ``frac`` bits wider than the wider."""
+    a, b = body_bits // fold.pe, shortcut_bits // fold.pe
+    return MixJoin(fold.pe, a, b, max(a, b) + op.frac, op.weights, op.frac)
+
+
+@builds(ops.Product)
+def _product(op, body_bits, shortcut_bits, fold):
+    """``fold.pe`` products of the body's and the shortcut's values."""
+    a, b = body_bits // fold.pe, shortcut_bits // fold.pe
+    return ProductJoin(fold.pe, a, b, a + b)
