@@ -19,7 +19,8 @@ Layers:
   (a K-bit thermometer code of the channel).
 - :class:`ChannelShuffle`: ShuffleNet's channel shuffle (after a multi-slice sign, it puts the
   slices first for a convolution with one group per slice).
-- :class:`ConcatShortcut`: the input's channels followed by those a body of layers computes from it.
+- :class:`ConcatShortcut`: the input's channels followed by those a body of layers computes from it,
+  or two branches' channels side by side (a :class:`ShortcutBranch` first).
 - :class:`LogicShortcut`: BoolNet's logic shortcut, ``XNOR`` or ``OR`` of a body of layers' bits
   with the bits the body started from.
 - :class:`FixedPoint`: rounds real values to a signed fixed-point grid (Bi-Real's real-valued feature
@@ -584,26 +585,6 @@ class LogicShortcut(nn.Sequential):
         return f"op={self.op!r}"
 
 
-@layer_type
-class ConcatShortcut(nn.Sequential):
-    """``torch.cat([x, body(x)], dim=1)``: the input's channels, then those the body computes.
-
-    The body (``self[0]``, ``self[1]``, ...) must keep the image size and end in bits (a sign). In
-    hardware the input is forked into the body and a FIFO, and the two are put side by side.
-    """
-
-    def __init__(self, *layers):
-        super().__init__(*layers)
-        if not layers:
-            raise ValueError("ConcatShortcut needs at least one layer in its body")
-
-    def config(self) -> dict:
-        return {}
-
-    def forward(self, x):
-        return torch.cat([x, super().forward(x)], dim=1)
-
-
 class _RoundSTE(torch.autograd.Function):
     """``clamp(round(x * 2**F), lo, hi) / 2**F``; the gradient passes where ``x`` is inside the range."""
 
@@ -696,8 +677,8 @@ class LearnableBias(nn.Module):
 
 @layer_type
 class ShortcutBranch(nn.Sequential):
-    """The layers on the shortcut of a :class:`RealShortcut`, as its first layer: Bi-Real Net's
-    downsampling shortcut ``AvgPool2d(2)``, :class:`FixedPointConv2d`, ``BatchNorm2d``,
+    """The layers on the shortcut of a :class:`RealShortcut` (or a subclass) or a :class:`ConcatShortcut`,
+    as its first layer: for example Bi-Real Net's downsampling shortcut ``AvgPool2d(2)``, :class:`FixedPointConv2d`, ``BatchNorm2d``,
     :class:`FixedPoint`, so that its sum with the body's stride-2 result is exact."""
 
     def __init__(self, *layers):
@@ -709,27 +690,18 @@ class ShortcutBranch(nn.Sequential):
         return {}
 
 
-@layer_type
-class RealShortcut(nn.Sequential):
-    """Bi-Real Net's real-valued shortcut around a body of layers: ``body(x) + x``.
-
-    ``x`` is a fixed-point feature map (a :class:`FixedPoint` made it, or an earlier block) and the
-    body typically ``Sign(grad="approx")``, ``BinaryConv2d(..., scale="magnitude")``, BatchNorm and
-    a :class:`FixedPoint` with the same ``frac_bits``, so the sum is exact in float32. In hardware the
-    sum is a fixed-point adder whose width the compiler chooses so it never overflows.
-
-    With a :class:`ShortcutBranch` as the first layer the block computes ``body(x) + branch(x)``
-    (the body is the other layers): Bi-Real's downsampling block, where the body convolves with
-    stride 2 and the branch average-pools and convolves 1x1 to the body's channels.
-    """
+class _ShortcutBlock(nn.Sequential):
+    """A block ``join(body(x), x)`` around a body of layers, or ``join(body(x), branch(x))`` with a
+    :class:`ShortcutBranch` as its first layer (the shortcut computes too). Subclasses give the join."""
 
     def __init__(self, *layers):
         super().__init__(*layers)
+        name = type(self).__name__
         body = layers[1:] if layers and isinstance(layers[0], ShortcutBranch) else layers
         if not body:
-            raise ValueError("RealShortcut needs at least one layer in its body")
+            raise ValueError(f"{name} needs at least one layer in its body")
         if any(isinstance(layer, ShortcutBranch) for layer in body):
-            raise ValueError("a ShortcutBranch must be the first layer of its RealShortcut")
+            raise ValueError(f"a ShortcutBranch must be the first layer of its {name}")
 
     @property
     def branch(self) -> ShortcutBranch | None:
@@ -750,7 +722,41 @@ class RealShortcut(nn.Sequential):
         return self.join(y, x if self.branch is None else self.branch(x))
 
     def join(self, body, shortcut):
-        """The block's result from its body's and its shortcut's values: their sum."""
+        """The block's result from its body's and its shortcut's values."""
+        raise NotImplementedError
+
+
+@layer_type
+class ConcatShortcut(_ShortcutBlock):
+    """``torch.cat([x, body(x)], dim=1)``: the input's channels, then those the body computes; with a
+    :class:`ShortcutBranch` as the first layer ``torch.cat([branch(x), body(x)], dim=1)``, two branches
+    side by side (BNext's two 1x1 convolutions where the channels double).
+
+    Both sides keep the image size and end in bits (a sign) or in fixed-point values on one grid (a
+    :class:`FixedPoint` with the same ``frac_bits``). In hardware the input is forked into the body
+    and a FIFO (after the branch), and the two are put side by side.
+    """
+
+    def join(self, body, shortcut):
+        return torch.cat([shortcut, body], dim=1)
+
+
+@layer_type
+class RealShortcut(_ShortcutBlock):
+    """Bi-Real Net's real-valued shortcut around a body of layers: ``body(x) + x``.
+
+    ``x`` is a fixed-point feature map (a :class:`FixedPoint` made it, or an earlier block) and the
+    body typically ``Sign(grad="approx")``, ``BinaryConv2d(..., scale="magnitude")``, BatchNorm and
+    a :class:`FixedPoint` with the same ``frac_bits``, so the sum is exact in float32. In hardware the
+    sum is a fixed-point adder whose width the compiler chooses so it never overflows.
+
+    With a :class:`ShortcutBranch` as the first layer the block computes ``body(x) + branch(x)``
+    (the body is the other layers): Bi-Real's downsampling block, where the body convolves with
+    stride 2 and the branch average-pools and convolves 1x1 to the body's channels.
+    """
+
+    def join(self, body, shortcut):
+        """Their sum."""
         return body + shortcut
 
 
@@ -802,9 +808,6 @@ class ProductShortcut(RealShortcut):
     and is exact in float32 while it stays below ``2**24`` steps (the compiler checks the widths);
     the hardware multiplies the integers. A :class:`FixedPoint` after the block rounds it back.
     """
-
-    def config(self) -> dict:
-        return {}
 
     def join(self, body, shortcut):
         return body * shortcut

@@ -104,6 +104,12 @@ class Lowering:
             return last, self.value
         return last, _sequence_nodes(branch, f"{self.label}.0.", self.value, self.types, self.nodes)
 
+    def shortcut_block(self) -> tuple[str, str]:
+        """:meth:`block` for the layer, a shortcut block with an optional
+        :class:`~bnn_hw.nn.ShortcutBranch` as its first layer (a RealShortcut, a ConcatShortcut)."""
+        branch = self.layer.branch
+        return self.block(self.layer.body, 0 if branch is None else 1, None if branch is None else list(branch))
+
 
 @lowers(bnn.ImageInput)
 def _image_input(layer, ctx: Lowering) -> list[Node]:
@@ -121,7 +127,7 @@ def _no_node(layer, ctx: Lowering) -> list[Node]:
 
 @lowers(bnn.ShortcutBranch)
 def _misplaced_branch(layer, ctx: Lowering) -> list[Node]:
-    raise ctx.error("must be the first layer of a RealShortcut")
+    raise ctx.error("must be the first layer of a RealShortcut or a ConcatShortcut")
 
 
 def _sequence_nodes(layers, prefix: str, value: str, types: dict, nodes: list, first: int = 0) -> str:

@@ -155,24 +155,42 @@ class LogicJoin(_Join):
 
 
 class ConcatJoin(_Join):
-    """The words of ``b`` (low bits) and ``a`` (high bits) side by side, pairwise in order.
+    """The words of ``b`` (low bits) and ``a`` (high bits) side by side, pairwise in order. With
+    ``values=(a_values, b_values)`` the words are vectors of that many signed values each, and every
+    value is sign-extended to the wider side's width.
 
     Attributes
     ----------
     a : In(stream.Signature(unsigned(a_width)))
     b : In(stream.Signature(unsigned(b_width)))
-    o : Out(stream.Signature(unsigned(a_width + b_width)))
+    o : Out(stream.Signature(unsigned(a_width + b_width)), or as many values of the wider width)
     """
 
-    def __init__(self, a_width, b_width):
-        self._widths = (a_width, b_width)
-        super().__init__(a_width, b_width, a_width + b_width)
+    def __init__(self, a_width, b_width, values=None):
+        self._widths, self._values = (a_width, b_width), values
+        if values is None:
+            super().__init__(a_width, b_width, a_width + b_width)
+            return
+        require_positive_ints(a_values=values[0], b_values=values[1])
+        if a_width % values[0] or b_width % values[1]:
+            raise ValueError(f"{values} values do not divide words of {a_width} and {b_width} bits")
+        self._value_width = max(a_width // values[0], b_width // values[1])
+        super().__init__(a_width, b_width, self._value_width * sum(values))
 
     def __repr__(self):
-        return f"ConcatJoin(a_width={self._widths[0]}, b_width={self._widths[1]})"
+        more = "" if self._values is None else f", values={self._values}"
+        return f"ConcatJoin(a_width={self._widths[0]}, b_width={self._widths[1]}{more})"
 
     def combine(self, a, b, word):
-        return Cat(b, a)
+        if self._values is None:
+            return Cat(b, a)
+        parts = []
+        for side, count in ((b, self._values[1]), (a, self._values[0])):
+            width = len(side) // count
+            for k in range(count):
+                value = side[k * width:(k + 1) * width]
+                parts.append(Cat(value, *[value[-1]] * (self._value_width - width)))   # sign-extended
+        return Cat(*parts)
 
 
 class AddJoin(_Join):
@@ -296,7 +314,8 @@ def _logic_join(op, body_bits, shortcut_bits, fold):
 
 @builds(ops.Concat)
 def _concat(op, body_bits, shortcut_bits, fold):
-    return ConcatJoin(body_bits, shortcut_bits)
+    values = None if op.body_channels is None else (op.body_channels, op.shortcut_channels)
+    return ConcatJoin(body_bits, shortcut_bits, values)
 
 
 @builds(ops.Add)

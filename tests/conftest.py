@@ -161,7 +161,7 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
                   padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
                   weight_bits=(4, 2), pool: int = 2, bias: bool = False, prelu: bool = False,
-                  joins: tuple = ("add",)) -> torch.nn.Sequential:
+                  joins: tuple = ("add",), concat: bool = False) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
@@ -176,7 +176,9 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     ``joins`` are the blocks' joins in turn: ``"add"`` (a RealShortcut), ``"mix"`` (a
     RecouplingShortcut with random mixes, 0 and 1 among them) or ``"product"`` (a ProductShortcut);
     unless all are ``"add"``, every block is followed by a FixedPoint(frac_bits, bits) that rounds and
-    clamps its result back to the feature map's grid. Eval mode."""
+    clamps its result back to the feature map's grid. With ``concat`` the downsampling block's body
+    is its sign, then two strided convolutions of the signs side by side, each to ``channels`` (a
+    ConcatShortcut with a ShortcutBranch, BNext's doubling). Eval mode."""
     g = torch.Generator().manual_seed(seed)
     rounded = set(joins) != {"add"}
 
@@ -229,8 +231,12 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
             conv.weight.uniform_(-1, 1, generator=g)
         _adversarial_batchnorm(bn, channels, g, 1)
         branch = bnn.ShortcutBranch(torch.nn.AvgPool2d(pool), conv, bn, bnn.FixedPoint(frac_bits, bits))
-        layers += block(blocks, [branch, *conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=pool)],
-                        2 * channels)
+        body = conv_bn(channels, 2 * channels, bnn.Sign(grad="approx"), stride=pool)
+        if concat:
+            halves = [conv_bn(channels, channels, None, stride=pool) for _ in range(2)]
+            body = [*signed(channels, bnn.Sign(grad="approx")),
+                    bnn.ConcatShortcut(bnn.ShortcutBranch(*halves[0]), *halves[1])]
+        layers += block(blocks, [branch, *body], 2 * channels)
         channels, h, w = 2 * channels, h // pool, w // pool
     layers += [*signed(channels, bnn.Sign()), torch.nn.Flatten()]
     layers += _binary_classifier(channels * h * w, hidden, classes, g, scale=False, zero_scale_channels=1)

@@ -258,9 +258,14 @@ def logic_join(rng):
 
 
 def concat(rng):
-    body = _image(rng)
-    shortcut = TensorType(body.shape[:2] + (int(rng.integers(1, 5)),), Kind.BITS)
-    return Example(Concat(shortcut.shape[2]), (body, shortcut), Fold())
+    """Bits, or fixed-point values on one grid of different widths (two branches side by side)."""
+    if rng.random() < 0.5:
+        body = _image(rng)
+        shortcut = TensorType(body.shape[:2] + (int(rng.integers(1, 5)),), Kind.BITS)
+        return Example(Concat(shortcut.shape[2]), (body, shortcut), Fold())
+    body = _image(rng, Kind.INT, int(rng.integers(3, 8)), 2)
+    shortcut = TensorType(body.shape[:2] + (int(rng.integers(1, 5)),), Kind.INT, int(rng.integers(3, 8)), 2)
+    return Example(Concat(shortcut.shape[2], body.shape[2]), (body, shortcut), Fold())
 
 
 def add(rng):

@@ -1,5 +1,6 @@
 """BNext's joins in exact form: the Info-Recoupling mix (RecouplingShortcut), the ELM-attention
-product (ProductShortcut), and the FixedPoint that rounds a joined value back to its grid (Rescale)."""
+product (ProductShortcut), two branches side by side where the channels double (ConcatShortcut with
+a ShortcutBranch), and the FixedPoint that rounds a joined value back to its grid (Rescale)."""
 
 import dataclasses
 
@@ -48,11 +49,14 @@ def test_product_multiplies_element_by_element():
     assert block(x).tolist() == [[0.75, 4.0]]    # round(0.75 * 2) = 2 (half to even): 1.0 * 0.75
 
 
-@pytest.mark.parametrize("joins", [("mix",), ("product",), ALL_JOINS])
+@pytest.mark.parametrize("joins, concat", [(("mix",), False), (("product",), True), (ALL_JOINS, False),
+                                           (ALL_JOINS, True)])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_every_block_output_equals_pytorch(joins, seed):
-    """Each block's rounded result (the FixedPoint after it), value for value, and the scores."""
-    model = random_bireal((1, 6, 6), seed=seed, bias=True, prelu=True, downsample=True, joins=joins, blocks=3)
+def test_every_block_output_equals_pytorch(joins, concat, seed):
+    """Each block's rounded result (the FixedPoint after it), value for value, and the scores; with
+    ``concat`` the downsampling block's body is two convolutions side by side."""
+    model = random_bireal((1, 6, 6), seed=seed, bias=True, prelu=True, downsample=True, joins=joins, blocks=3,
+                          concat=concat)
     plan = compile_model(model)
     x = _images(model, 200, seed)
     rounded = [i for i, layer in enumerate(model) if isinstance(layer, bnn.FixedPoint)
@@ -72,16 +76,18 @@ def test_every_block_output_equals_pytorch(joins, seed):
 
 
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_pipeline_with_mix_and_product_is_bit_exact_under_random_stalls(stall):
-    model = random_bireal((1, 6, 6), seed=2, bias=True, prelu=True, downsample=True, joins=ALL_JOINS, blocks=3)
+def test_pipeline_with_mix_product_and_branches_side_by_side_is_bit_exact_under_random_stalls(stall):
+    model = random_bireal((1, 6, 6), seed=2, bias=True, prelu=True, downsample=True, joins=ALL_JOINS, blocks=3,
+                          concat=True)
     assert_pipeline_matches_reference(model, stall)
 
 
-def test_save_and_load_keep_the_mixes(tmp_path):
-    model = random_bireal(seed=4, joins=("mix", "product"))
+def test_save_and_load_keep_the_mixes_and_branches(tmp_path):
+    model = random_bireal((1, 6, 6), seed=4, joins=("mix", "product"), downsample=True, concat=True)
     bnn_hw.save(model, tmp_path / "net.pt")
     loaded = bnn_hw.load(tmp_path / "net.pt")
     assert isinstance(loaded[8], bnn.RecouplingShortcut) and isinstance(loaded[10], bnn.ProductShortcut)
+    assert isinstance(loaded[12].body[-1], bnn.ConcatShortcut) and loaded[12].body[-1].branch is not None
     assert torch.equal(loaded[8].mix, model[8].mix) and loaded[8].frac_bits == 2
     x = _images(model, 20, 0)
     assert (torch_scores(model, x) == torch_scores(loaded, x)).all()
@@ -125,9 +131,13 @@ def _head():
     (bnn.RecouplingShortcut(*_body(), channels=3), "mixes 3 channels"),
     (bnn.ProductShortcut(*_body(bits=21)), "product needs 26 bits, more than float32"),
     (bnn.RecouplingShortcut(*_body(bits=20), channels=2, frac_bits=8), "mix needs 28 bits"),
+    (bnn.ConcatShortcut(bnn.ShortcutBranch(*_body(frac=3)), *_body()), "fixed-point values on one grid"),
+    (bnn.ConcatShortcut(bnn.ShortcutBranch(*_body()), *_body()[:-2], bnn.Sign()), "fixed-point values on one grid"),
 ])
 def test_joins_that_do_not_meet_get_one_line_naming_the_layer(block, message):
-    model = torch.nn.Sequential(*_entry(), block, bnn.FixedPoint(2, 5), *_head()).eval()
+    doubled = isinstance(block, bnn.ConcatShortcut)
+    head = [bnn.Sign(), torch.nn.Flatten(), bnn.BinaryLinear(64, 2)] if doubled else _head()
+    model = torch.nn.Sequential(*_entry(), block, bnn.FixedPoint(2, 5), *head).eval()
     with pytest.raises(UnsupportedModelError, match=message) as e:
         compile_model(model)
     assert "\n" not in str(e.value) and "layer 4" in str(e.value)

@@ -1,9 +1,13 @@
 """Concat: the channels of a block's shortcut followed by those of its body (``torch.cat([x, body(x)],
-dim=1)``), BoolNet's reuse of a block's input channels beside the ones it computes.
+dim=1)``), BoolNet's reuse of a block's input channels beside the ones it computes; with a computing
+branch on the shortcut, two branches side by side (BNext's two 1x1 convolutions where the channels
+double).
 
-The first input is the body's result, the second the shortcut (the value the body started from); in
-the output the shortcut's channels come first. In hardware a :class:`~bnn_hw.hdl.ForkJoin` with a
-:class:`~bnn_hw.hdl.ConcatJoin`: wiring, a register and the shortcut FIFO.
+The first input is the body's result, the second the shortcut's (the value the body started from,
+or the branch's result); in the output the shortcut's channels come first. Both are bits, or both
+fixed-point values on one grid (the narrower sign-extended to the wider's width). In hardware a
+:class:`~bnn_hw.hdl.ForkJoin` with a :class:`~bnn_hw.hdl.ConcatJoin`: wiring, a register and the
+shortcut FIFO.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from ._vectors import VectorStream, joined_bits, vector_bits
+from ._vectors import VectorStream, vector_bits
 from .base import JoinOp, lowers
 
 __all__ = ["Concat"]
@@ -24,15 +28,31 @@ __all__ = ["Concat"]
 @dataclass(frozen=True)
 class Concat(VectorStream, JoinOp):
     shortcut_channels: int   #: channels (or bits of a vector) the shortcut carries
+    #: fixed-point sides: the body's channels (their hardware words are split into values by it); None for bits
+    body_channels: int | None = None
 
     def __repr__(self):
         return f"Concat(shortcut {self.shortcut_channels})"
 
     def infer(self, inputs):
-        body, shortcut = joined_bits(inputs, "concatenates", "the same image size", lambda a, b: a[:-1] == b[:-1])
-        if shortcut.shape[-1] != self.shortcut_channels:
+        if len(inputs) != 2:
+            raise ValueError(f"concatenates two values, got {len(inputs)}")
+        body, shortcut = inputs
+        fixed = self.body_channels is not None
+        kind = Kind.INT if fixed else Kind.BITS
+        if body.kind is not kind or shortcut.kind is not kind or (fixed and body.frac != shortcut.frac):
+            raise ValueError(f"concatenates bits with bits (a Sign ends each side) or fixed-point values on one "
+                             f"grid (FixedPoint layers with the same frac_bits end each side), got {body} and "
+                             f"{shortcut}")
+        if body.shape[:-1] != shortcut.shape[:-1]:
+            raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it concatenates "
+                             f"only values with the same image size")
+        if shortcut.shape[-1] != self.shortcut_channels or (fixed and body.shape[-1] != self.body_channels):
             raise ValueError(f"expects a shortcut of {self.shortcut_channels} channels, got {shortcut}")
-        return TensorType(body.shape[:-1] + (shortcut.shape[-1] + body.shape[-1],), Kind.BITS)
+        channels = body.shape[:-1] + (shortcut.shape[-1] + body.shape[-1],)
+        if not fixed:
+            return TensorType(channels, Kind.BITS)
+        return TensorType(channels, Kind.INT, max(body.width, shortcut.width), body.frac)
 
     def reference(self, body: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         return np.concatenate([shortcut, body], axis=-1)
@@ -48,8 +68,17 @@ class Concat(VectorStream, JoinOp):
         from ..energy import Traffic
         return Traffic()
 
+    def shortcut_traffic(self, bits: int, vectors_per_frame: int):
+        """Bits of a bit shortcut; fixed-point values' bits and count (32 bits each in the baseline)."""
+        from ..energy import Traffic
+        if self.body_channels is None:
+            return Traffic(shortcut_bits=bits)
+        return Traffic(fixed_bits=bits, fixed_values=2 * self.shortcut_channels * vectors_per_frame)
+
 
 @lowers(bnn.ConcatShortcut)
 def _lower(layer, ctx):
-    body, shortcut = ctx.block(list(layer))
-    return [ctx.node("concat", Concat(ctx.in_type.shape[-1]), (body, shortcut))]
+    body, shortcut = ctx.shortcut_block()
+    body_type, shortcut_type = ctx.types[body], ctx.types[shortcut]
+    fixed = body_type.shape[-1] if body_type.kind is Kind.INT else None
+    return [ctx.node("concat", Concat(shortcut_type.shape[-1], fixed), (body, shortcut))]

@@ -332,14 +332,7 @@ def _lower_fixed_point(layer, ctx):
     return [ctx.node("fixed", Quantize(layer.frac_bits, layer.bits))]
 
 
-def lower_real_shortcut(layer, ctx, kind: str, join_of) -> list:
-    """The nodes of a :class:`bnn_hw.nn.RealShortcut` (or a subclass): its body, its branch and the
-    join ``join_of(body's type)``, a node named ``kind`` + the layer's position."""
-    branch = layer.branch
-    body, shortcut = ctx.block(layer.body, 0 if branch is None else 1, None if branch is None else list(branch))
-    return [ctx.node(kind, join_of(ctx.types[body]), (body, shortcut))]
-
-
 @lowers(bnn.RealShortcut)
 def _lower_real_shortcut(layer, ctx):
-    return lower_real_shortcut(layer, ctx, "add", lambda body: Add(body.shape[-1]))
+    body, shortcut = ctx.shortcut_block()
+    return [ctx.node("add", Add(ctx.types[body].shape[-1]), (body, shortcut))]

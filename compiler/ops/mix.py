@@ -18,7 +18,7 @@ from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .base import lowers
-from .fixed_point import FixedJoin, lower_real_shortcut
+from .fixed_point import FixedJoin
 
 __all__ = ["Mix"]
 
@@ -93,4 +93,5 @@ def _lower(layer, ctx):
     frac = layer.frac_bits
     with torch.no_grad():
         weights = (layer.mix_weights() * float(1 << frac)).numpy().astype(np.int64)
-    return lower_real_shortcut(layer, ctx, "mix", lambda body: Mix(weights, frac))
+    body, shortcut = ctx.shortcut_block()
+    return [ctx.node("mix", Mix(weights, frac), (body, shortcut))]

@@ -16,7 +16,7 @@ from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from .base import lowers
-from .fixed_point import FixedJoin, lower_real_shortcut
+from .fixed_point import FixedJoin
 
 __all__ = ["Product"]
 
@@ -69,4 +69,5 @@ class Product(FixedJoin):
 
 @lowers(bnn.ProductShortcut)
 def _lower(layer, ctx):
-    return lower_real_shortcut(layer, ctx, "product", lambda body: Product(body.shape[-1]))
+    body, shortcut = ctx.shortcut_block()
+    return [ctx.node("product", Product(ctx.types[body].shape[-1]), (body, shortcut))]
