@@ -30,7 +30,9 @@ Layers:
   or ``body(x) + branch(x)`` with a :class:`ShortcutBranch` (Bi-Real's downsampling shortcut).
 - :class:`RecouplingShortcut`: BNext's Info-Recoupling, ``s * x + (1 - s) * body(x)`` with a learned
   per-channel mix ``s`` on a fixed-point grid.
-- :class:`ProductShortcut`: BNext's ELM-attention product, ``body(x) * x`` on fixed-point values.
+- :class:`ProductShortcut`: BNext's ELM-attention product, ``body(x) * x`` on fixed-point values;
+  with a body that pools to one pixel (:class:`GlobalSumPool` first), squeeze-and-excitation.
+- :class:`GlobalSumPool`: each channel's sum over the image (an exact squeeze).
 - :class:`FixedPointConv2d`: a real 1x1 convolution with fixed-point weights (the downsampling
   shortcut's), exact on fixed-point inputs.
 - :class:`FixedPointLinear`: a last layer with 8-bit (``weight_bits``) integer weights on +-1 inputs,
@@ -44,7 +46,7 @@ Layers:
 - :class:`LogicConv2d`: the compact logic convolution, a small tree of gates per output channel on
   learned window positions, at every pixel (:meth:`LogicConv2d.tree`).
 - :class:`GroupSum`: class scores as the popcounts of consecutive groups of bits.
-- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``PReLU``, ``MaxPool2d``, ``AvgPool2d`` (both
+- ``torch.nn.BatchNorm1d``, ``BatchNorm2d``, ``PReLU``, ``ReLU``, ``Sigmoid``, ``MaxPool2d``, ``AvgPool2d`` (both
   non-overlapping: stride = kernel) and ``Flatten`` are used as they are; ``Dropout`` and ``Identity`` are accepted and
   vanish (they do nothing in eval mode). Max-pool on +-1 values is a logical OR of
   the bits; average pooling of fixed-point values is their sum on a finer grid.
@@ -67,7 +69,7 @@ from .errors import ModelFileError
 
 __all__ = ["ImageInput", "Thermometer", "BinaryLinear", "BinaryConv2d", "PixelConv2d", "Sign", "MultiSliceSign",
            "Threshold", "ChannelShuffle", "LogicShortcut", "ConcatShortcut", "FixedPoint", "LearnableBias", "RealShortcut",
-           "ShortcutBranch", "RecouplingShortcut", "ProductShortcut",
+           "ShortcutBranch", "RecouplingShortcut", "ProductShortcut", "GlobalSumPool",
            "FixedPointConv2d", "FixedPointLinear", "binarize", "sign_ste", "sign_approx", "PAD_VALUES", "BOOLNET_OFFSETS", "LAYER_TYPES",
            "LayerType", "layer_type", "layer_kind", "layer_config", "supported_layers",
            "SparseBinaryLinear", "SparseBinaryConv2d",
@@ -742,6 +744,25 @@ class ConcatShortcut(_ShortcutBlock):
 
 
 @layer_type
+class GlobalSumPool(nn.Module):
+    """The sum of each channel over the whole image, ``x.sum((2, 3), keepdim=True)``: a
+    ``(batch, C, 1, 1)`` result, the squeeze of squeeze-and-excitation.
+
+    On fixed-point values the sum is exact (on the same grid, while below ``2**24`` steps), where the
+    mean of a 7x7 map would be rounded: a BatchNorm after the 1x1 convolution that follows learns
+    the ``1 / (H * W)`` scale, and the compiler folds it into thresholds with the rest.
+    """
+
+    def config(self) -> dict:
+        return {}
+
+    def forward(self, x):
+        if x.dim() != 4:
+            raise ValueError(f"GlobalSumPool takes images (batch, channels, height, width), not {tuple(x.shape)}")
+        return x.sum(dim=(2, 3), keepdim=True)
+
+
+@layer_type
 class RealShortcut(_ShortcutBlock):
     """Bi-Real Net's real-valued shortcut around a body of layers: ``body(x) + x``.
 
@@ -803,6 +824,11 @@ class RecouplingShortcut(RealShortcut):
 class ProductShortcut(RealShortcut):
     """BNext's ELM-attention product: ``body(x) * x`` element by element (or ``branch(x)`` in place of
     ``x``, as in :class:`RealShortcut`), on fixed-point values.
+
+    A body that ends in one pixel per channel (a :class:`GlobalSumPool` first) scales every pixel of
+    ``x`` by its channel's value: squeeze-and-excitation, ``x * gate(x)``, for example
+    ``ProductShortcut(GlobalSumPool(), FixedPointConv2d(C, C // 4), BatchNorm2d(C // 4), ReLU(),
+    FixedPoint(3, 6), FixedPointConv2d(C // 4, C), BatchNorm2d(C), Sigmoid(), FixedPoint(4, 6))``.
 
     The product of values with ``f1`` and ``f2`` fraction bits lies on the grid of ``f1 + f2`` bits
     and is exact in float32 while it stays below ``2**24`` steps (the compiler checks the widths);
@@ -1569,7 +1595,7 @@ def _flatten_config(layer: nn.Flatten) -> dict:
 
 for _cls, _config in ((nn.BatchNorm1d, _batchnorm_config), (nn.BatchNorm2d, _batchnorm_config),
                       (nn.MaxPool2d, _pool_config), (nn.AvgPool2d, _pool_config), (nn.Flatten, _flatten_config),
-                      (nn.PReLU, _prelu_config),
+                      (nn.PReLU, _prelu_config), (nn.ReLU, lambda layer: {}), (nn.Sigmoid, lambda layer: {}),
                       # eval-mode no-ops that trained models often keep
                       (nn.Dropout, lambda layer: {"p": float(layer.p)}), (nn.Identity, lambda layer: {})):
     layer_type(_cls, config=_config)

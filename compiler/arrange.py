@@ -69,13 +69,14 @@ class _Arranger:
         body, result = self.arrange(item.body, fork)
         vectors = join.op.vectors_per_frame(join.in_type)
         branch, branch_gearbox, shortcut = [], None, fork
+        depth = join.op.shortcut_vectors(join.in_type)
         if item.branch:
             branch, branch_result = self.arrange(item.branch, fork)
             shortcut = join.op.stream_words(self.types[item.branch[-1]], join.fold)
             branch_gearbox = gearbox(branch_result, shortcut)
-            depth = branch_shortcut_depth(flatten(body), flatten(branch), vectors)
+            depth = depth or branch_shortcut_depth(flatten(body), flatten(branch), vectors)
         else:
-            depth = shortcut_depth(flatten(body), vectors)
+            depth = depth or shortcut_depth(flatten(body), vectors)
         words = ceil_div(shortcut[1], shortcut[0])
         bypass = Bypass(shortcut[0], words * depth, gearbox(produced, fork), words, branch_gearbox)
         block = Block(tuple(body), replace(join, gearbox=gearbox(result, joined), bypass=bypass), tuple(branch))

@@ -64,9 +64,10 @@ def streamline(graph: Graph) -> Graph:
                 node = Node(last, after, (node.name,))
         elif node.op.real_only:
             raise UnsupportedModelError(
-                f"{node.name}: {node.op.layer_name} here cannot be folded; bnn-hw folds [scale] [BatchNorm] and a "
-                f"Sign or FixedPoint only directly after a BinaryLinear or BinaryConv2d, and the last "
-                f"BinaryLinear's scores must be the output")
+                f"{node.name}: {node.op.layer_name} here cannot be folded; bnn-hw folds real-valued layers (scale, "
+                f"BatchNorm, bias, PReLU, ReLU, Sigmoid) and a Sign or FixedPoint only directly after a "
+                f"BinaryLinear, BinaryConv2d or FixedPointConv2d, and the last BinaryLinear's scores must be the "
+                f"output")
         nodes.append(node)
     outputs = tuple(rename.get(o, o) for o in graph.outputs)
     return _fused(Graph(graph.inputs, tuple(nodes), outputs))

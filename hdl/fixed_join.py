@@ -1,18 +1,23 @@
-"""Fixed-point joins beyond Bi-Real's sum: BNext's Info-Recoupling mix and ELM-attention product.
+"""Fixed-point joins beyond Bi-Real's sum: BNext's Info-Recoupling mix, ELM-attention product and
+squeeze-and-excitation's per-channel scaling.
 
-Both are joins of a :class:`~bnn_hw.hdl.ForkJoin` (ports ``a``: the body's values, ``b``: the
+All are joins of a :class:`~bnn_hw.hdl.ForkJoin` (ports ``a``: the body's values, ``b``: the
 shortcut's), ``lanes`` values per word, like :class:`~bnn_hw.hdl.AddJoin`.
 """
 
-from amaranth.hdl import Cat
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
+from ..intmath import ceil_div
 from ._arith import lane_constants, times_constant
 from ._checks import require_positive_ints
+from ._output import buffered_output
 from .fork_join import _Join
 from .registry import builds
 
-__all__ = ["MixJoin", "ProductJoin"]
+__all__ = ["MixJoin", "ProductJoin", "ChannelProductJoin"]
 
 
 class _LaneJoin(_Join):
@@ -95,3 +100,68 @@ def _product(op, body_bits, shortcut_bits, fold):
     """``fold.pe`` products of the body's and the shortcut's values."""
     a, b = body_bits // fold.pe, shortcut_bits // fold.pe
     return ProductJoin(fold.pe, a, b, a + b)
+
+
+class ChannelProductJoin(wiring.Component):
+    """Squeeze-and-excitation's scaling: each frame, ``ceil(channels / lanes)`` words of gates from
+    ``a`` (one signed ``a_width``-bit value per channel, kept in registers), then ``pixels`` pixels of
+    as many words from ``b``, whose lane ``l`` of word ``w`` is multiplied by the gate of channel
+    ``w * lanes + l`` into ``o`` (``o_width`` bits per lane, wrapping). One word per cycle.
+
+    Attributes
+    ----------
+    a : In(stream.Signature(unsigned(lanes * a_width)))
+    b : In(stream.Signature(unsigned(lanes * b_width)))
+    o : Out(stream.Signature(unsigned(lanes * o_width)))
+    """
+
+    def __init__(self, lanes, channels, pixels, a_width, b_width, o_width):
+        # recorded first, so that __repr__ works if validation fails
+        self._lanes, self._channels, self._pixels = lanes, channels, pixels
+        self._widths = (a_width, b_width, o_width)
+        require_positive_ints(lanes=lanes, channels=channels, pixels=pixels, a_width=a_width, b_width=b_width,
+                              o_width=o_width)
+        super().__init__({
+            "a": In(stream.Signature(unsigned(lanes * a_width))),
+            "b": In(stream.Signature(unsigned(lanes * b_width))),
+            "o": Out(stream.Signature(unsigned(lanes * o_width))),
+        })
+
+    def __repr__(self):
+        a, b, o = self._widths
+        return (f"ChannelProductJoin(lanes={self._lanes}, channels={self._channels}, pixels={self._pixels}, "
+                f"a_width={a}, b_width={b}, o_width={o})")
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, (wa, wb, wo) = self._lanes, self._widths
+        words = ceil_div(self._channels, lanes)
+        valid, payload, adv = buffered_output(m, self.o)
+        gates = [Signal(lanes * wa, name=f"gate{k}", reset_less=True) for k in range(words)]
+        loaded = Signal(range(words + 1))          # gate words taken this frame
+        pixel, word = Signal(range(self._pixels)), Signal(range(words))
+        scaling = loaded == words
+        m.d.comb += [self.a.ready.eq(~scaling), self.b.ready.eq(scaling & adv)]
+        with m.If(self.a.valid & self.a.ready):
+            m.d.sync += [gates[k].eq(Mux(loaded == k, self.a.payload, gates[k])) for k in range(words)]
+            m.d.sync += loaded.eq(loaded + 1)
+        gate = Array(gates)[word]
+        products = Cat((self.b.payload[l * wb:(l + 1) * wb].as_signed() * gate[l * wa:(l + 1) * wa].as_signed())[:wo]
+                       for l in range(lanes))
+        taken = self.b.valid & self.b.ready
+        with m.If(adv):
+            m.d.sync += [valid.eq(taken), payload.eq(products)]
+        with m.If(taken):
+            m.d.sync += word.eq(Mux(word == words - 1, 0, word + 1))
+            with m.If(word == words - 1):
+                m.d.sync += pixel.eq(Mux(pixel == self._pixels - 1, 0, pixel + 1))
+                with m.If(pixel == self._pixels - 1):
+                    m.d.sync += loaded.eq(0)
+        return m
+
+
+@builds(ops.ChannelProduct)
+def _channel_product(op, body_bits, shortcut_bits, fold):
+    """``fold.pe`` multipliers of the shortcut's values by their channels' gates."""
+    a, b = body_bits // fold.pe, shortcut_bits // fold.pe
+    return ChannelProductJoin(fold.pe, op.channels, op.pixels, a, b, a + b)

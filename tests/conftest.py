@@ -161,7 +161,7 @@ def random_boolnet(image=(1, 6, 5), channels=8, *, op="xnor", slices=4, kernel=3
 def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6, seed: int = 0,
                   padding_mode="constant", hidden=(6,), classes=3, downsample: bool = False,
                   weight_bits=(4, 2), pool: int = 2, bias: bool = False, prelu: bool = False,
-                  joins: tuple = ("add",), concat: bool = False) -> torch.nn.Sequential:
+                  joins: tuple = ("add",), concat: bool = False, se: bool = False) -> torch.nn.Sequential:
     """An untrained Bi-Real-style CNN: ``ImageInput(*image)``, a 2-level Thermometer, a binary
     convolution to ``channels`` with BN and Sign, a second one with magnitude-aware scale, BN and
     ``FixedPoint(frac_bits, bits)`` (the real-valued feature map), then ``blocks`` real-valued shortcuts
@@ -178,7 +178,9 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     unless all are ``"add"``, every block is followed by a FixedPoint(frac_bits, bits) that rounds and
     clamps its result back to the feature map's grid. With ``concat`` the downsampling block's body
     is its sign, then two strided convolutions of the signs side by side, each to ``channels`` (a
-    ConcatShortcut with a ShortcutBranch, BNext's doubling). Eval mode."""
+    ConcatShortcut with a ShortcutBranch, BNext's doubling). With ``se`` a squeeze-and-excitation
+    block follows the blocks (a ProductShortcut around a GlobalSumPool, two FixedPointConv2d with
+    BatchNorm, ReLU and Sigmoid, and their FixedPoints), rounded back to the map's grid. Eval mode."""
     g = torch.Generator().manual_seed(seed)
     rounded = set(joins) != {"add"}
 
@@ -205,6 +207,23 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
     c, h, w = image
     pad_value = 1 if padding_mode == "constant" else -1
 
+    def squeeze_excite(cout):
+        """``x * gate(x)``: random 1x1 convolutions, BN statistics spread over the sums' range (a
+        zero and negative scales among them, so some gates fall as their sums rise)."""
+        hidden = max(cout // 2, 1)
+        convs = [bnn.FixedPointConv2d(cout, hidden, 4, 2), bnn.FixedPointConv2d(hidden, cout, 4, 2)]
+        bns = [torch.nn.BatchNorm2d(hidden), torch.nn.BatchNorm2d(cout)]
+        with torch.no_grad():
+            for conv, bn, spread in zip(convs, bns, (30.0, 3.0)):
+                conv.weight.uniform_(-1, 1, generator=g)
+                bn.running_mean.copy_(torch.randn(bn.num_features, generator=g) * spread)
+                bn.running_var.copy_((torch.rand(bn.num_features, generator=g) + 0.2) * spread ** 2)
+                bn.weight.copy_(torch.randn(bn.num_features, generator=g))
+                bn.bias.copy_(torch.randn(bn.num_features, generator=g))
+                bn.weight[0] = 0
+        return bnn.ProductShortcut(bnn.GlobalSumPool(), convs[0], bns[0], torch.nn.ReLU(), bnn.FixedPoint(frac_bits, bits),
+                                   convs[1], bns[1], torch.nn.Sigmoid(), bnn.FixedPoint(4, 6))
+
     def conv_bn(cin, cout, sign, scale="magnitude", fixed=True, stride=1):
         conv = bnn.BinaryConv2d(cin, cout, 3, stride, 1, pad_value, scale=scale, padding_mode=padding_mode)
         bn = torch.nn.BatchNorm2d(cout)
@@ -224,6 +243,8 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
               *conv_bn(channels, channels, None)]
     for index in range(blocks):
         layers += block(index, conv_bn(channels, channels, bnn.Sign(grad="approx")), channels)
+    if se:
+        layers += [squeeze_excite(channels), bnn.FixedPoint(frac_bits, bits)]
     if downsample:
         conv = bnn.FixedPointConv2d(channels, 2 * channels, *weight_bits)
         bn = torch.nn.BatchNorm2d(2 * channels)

@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 
 from bnn_hw.compiler.ir import Kind, TensorType
-from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelShuffle, Concat, FixedConv,
+from bnn_hw.compiler.ops import (Add, ArgMax, AvgPool, BinaryConv2d, BinaryDense, ChannelProduct, ChannelShuffle,
+                                 Concat, FixedConv, GlobalSum,
                                  FixedDense, FixedSign, Fold, GateNetwork, IntPixelConv2d, LevelThresholds, LogicConv,
                                  LogicJoin, MaxPool, Mix, PixelConv2d, Product, Requantize, Rescale, SparseConv2d,
                                  SparseDense, Thermometer)
@@ -300,12 +301,26 @@ def rescale(rng):
     return Example(Rescale(in_frac, frac, width), (image,), _fold(rng, image.shape[2]))
 
 
+def global_sum(rng):
+    image = _image(rng, Kind.INT, int(rng.integers(2, 8)), 1, channels=int(rng.integers(1, 7)))
+    return Example(GlobalSum(), (image,), _fold(rng, image.shape[2]))
+
+
+def channel_product(rng):
+    """Squeeze-and-excitation's scaling: one gate per channel for every pixel of the image."""
+    image = _image(rng, Kind.INT, int(rng.integers(3, 8)), 2, channels=int(rng.integers(1, 7)))
+    gates = TensorType((1, 1, image.shape[2]), Kind.INT, int(rng.integers(2, 7)), 1)
+    return Example(ChannelProduct(image.shape[2], image.shape[0] * image.shape[1]), (gates, image),
+                   _fold(rng, image.shape[2]))
+
+
 EXAMPLES = {
     "Thermometer": thermometer, "BinaryDense": binary_dense, "BinaryConv2d": binary_conv, "PixelConv2d": pixel_conv,
     "IntPixelConv2d": int_pixel_conv,
     "MaxPool": max_pool, "AvgPool": avg_pool, "FixedConv": fixed_conv, "FixedDense": fixed_dense,
     "LevelThresholds": level_thresholds,
     "Requantize": requantize, "FixedSign": fixed_sign, "ChannelShuffle": channel_shuffle, "ArgMax": argmax,
-    "LogicJoin": logic_join, "Concat": concat, "Add": add, "Mix": mix, "Product": product, "Rescale": rescale, "GateNetwork": gate_network,
+    "LogicJoin": logic_join, "Concat": concat, "Add": add, "Mix": mix, "Product": product, "Rescale": rescale,
+    "GlobalSum": global_sum, "ChannelProduct": channel_product, "GateNetwork": gate_network,
     "LogicConv": logic_conv, "SparseDense": sparse_dense, "SparseConv2d": sparse_conv,
 }

@@ -93,8 +93,8 @@ def test_wrong_shape(saved, tmp_path):
 
 
 def test_save_rejects_unknown_layers(tmp_path):
-    with pytest.raises(ModelFileError, match="ReLU"):
-        bnn_hw.save(torch.nn.Sequential(bnn.BinaryLinear(4, 4), torch.nn.ReLU()), tmp_path / "x.pt")
+    with pytest.raises(ModelFileError, match="Tanh"):
+        bnn_hw.save(torch.nn.Sequential(bnn.BinaryLinear(4, 4), torch.nn.Tanh()), tmp_path / "x.pt")
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
@@ -116,9 +116,9 @@ def saved_boolnet(tmp_path):
 def test_nested_layers_name_their_place_in_the_block(saved_boolnet, tmp_path):
     data = torch.load(saved_boolnet, weights_only=True)
     assert data["layers"][5]["type"] == "LogicShortcut" and len(data["layers"][5]["layers"]) == 3
-    data["layers"][5]["layers"][2]["type"] = "ReLU"
-    torch.save(data, tmp_path / "relu.pt")
-    assert "layer 5.2 has unsupported type 'ReLU'" in _error(tmp_path / "relu.pt")
+    data["layers"][5]["layers"][2]["type"] = "Tanh"
+    torch.save(data, tmp_path / "tanh.pt")
+    assert "layer 5.2 has unsupported type 'Tanh'" in _error(tmp_path / "tanh.pt")
     del data["layers"][5]["layers"]
     torch.save(data, tmp_path / "bodyless.pt")
     assert "layer 5 (LogicShortcut) is malformed" in _error(tmp_path / "bodyless.pt")

@@ -203,9 +203,10 @@ def test_bnext_parts_network(tmp_path):
     per channel on the fixed-point map), PReLUs in the fixed-point tables, an 8-bit last layer, the
     downsampling convolution's multipliers in DSP blocks (``:dsp``), and the blocks joined by an
     Info-Recoupling mix, an ELM product and (downsampling) a mix with a branch, each rounded back to
-    the map's grid, whose body is two convolutions side by side."""
+    the map's grid, whose body is two convolutions side by side, and a squeeze-and-excitation block
+    (a global sum, two 1x1 convolutions with ReLU and sigmoid levels, the per-channel scaling)."""
     model = with_fixed_last(random_bireal(image=(1, 8, 6), seed=13, blocks=2, downsample=True, bias=True,
-                                          prelu=True, joins=("mix", "product"), concat=True), seed=13)
+                                          prelu=True, joins=("mix", "product"), concat=True, se=True), seed=13)
     conv = next(n.name for n in compile_model(model).graph.nodes if type(n.op).__name__ == "FixedConv")
     plan = compile_model(model, {conv: Fold(2, 4, multipliers=True)})
     assert plan.total.dsp == 8

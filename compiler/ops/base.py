@@ -237,6 +237,12 @@ class JoinOp(StreamOp, abstract=True):
         body and out of the join)."""
         raise NotImplementedError(f"{type(self).__name__}.stream_words")
 
+    def shortcut_vectors(self, in_type) -> int | None:
+        """Vectors the shortcut FIFO holds where the join's own rule sets them (a join that takes many
+        shortcut vectors per body result), or None: as the body's stages need
+        (:func:`~bnn_hw.compiler.blocks.shortcut_depth`)."""
+        return None
+
     def shortcut_traffic(self, bits: int, vectors_per_frame: int):
         """The shortcut FIFO's traffic per frame: ``bits`` written and read."""
         from ..energy import Traffic

@@ -196,16 +196,17 @@ class FixedJoin(LaneStream, JoinOp, abstract=True):
 
     verb: ClassVar[str] = "joins"
 
-    def pair(self, inputs, same_frac: bool = True) -> tuple[TensorType, TensorType]:
-        """The ``(body, shortcut)`` types it takes: fixed-point values of one shape (and, if
-        ``same_frac``, the same fraction bits); ``ValueError`` naming what does not meet."""
+    def pair(self, inputs, same_frac: bool = True, same_shape: bool = True) -> tuple[TensorType, TensorType]:
+        """The ``(body, shortcut)`` types it takes: fixed-point values of one shape (unless not
+        ``same_shape``) and, if ``same_frac``, the same fraction bits; ``ValueError`` naming what
+        does not meet."""
         if len(inputs) != 2:
             raise ValueError(f"{self.verb} two values, got {len(inputs)}")
         body, shortcut = inputs
         if body.kind is not Kind.INT or shortcut.kind is not Kind.INT:
             raise ValueError(f"{self.verb} fixed-point values (a FixedPoint ends the block's body, and its "
                              f"ShortcutBranch if it has one), got {body} and {shortcut}")
-        if body.shape != shortcut.shape or (same_frac and body.frac != shortcut.frac):
+        if (same_shape and body.shape != shortcut.shape) or (same_frac and body.frac != shortcut.frac):
             same = "with the same fraction bits (FixedPoint frac_bits)" if same_frac else ""
             raise ValueError(f"the block's body gives {body} but its shortcut carries {shortcut}; it {self.verb} "
                              f"only values of one shape {same}".rstrip())

@@ -1,4 +1,5 @@
-"""Product: BNext's ELM-attention join, ``body * shortcut`` element by element
+"""Product: BNext's ELM-attention join, ``body * shortcut`` element by element, and ChannelProduct,
+squeeze-and-excitation's, where the body gives one value per channel for the whole image
 (:class:`bnn_hw.nn.ProductShortcut`).
 
 The product of fixed-point values with ``f1`` and ``f2`` fraction bits is the product of their
@@ -15,10 +16,11 @@ import numpy as np
 from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
-from .base import lowers
+from ._vectors import vectors
+from .base import ceil_div, lowers
 from .fixed_point import FixedJoin
 
-__all__ = ["Product"]
+__all__ = ["Product", "ChannelProduct"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,80 @@ class Product(FixedJoin):
                     ff=4 * out_bits + 8)
 
 
+@dataclass(frozen=True)
+class ChannelProduct(FixedJoin):
+    """Squeeze-and-excitation's scaling: the shortcut's image of ``pixels`` pixels of ``channels``
+    values, each times its channel's value from the body's one pixel (the gate), exact on the grid
+    of both inputs' fraction bits.
+
+    In hardware the join takes the frame's gates first (``ceil(channels / pe)`` words, kept in
+    registers), then the frame's pixels from the shortcut FIFO, which holds two frames
+    (:meth:`shortcut_vectors`): the gates come only after the body has seen the whole frame.
+    """
+
+    channels: int
+    pixels: int
+
+    verb = "scales"
+
+    def __repr__(self):
+        return f"ChannelProduct({self.channels}, {self.pixels} pixels)"
+
+    @property
+    def out_channels(self) -> int:
+        return self.channels
+
+    def infer(self, inputs):
+        body, shortcut = self.pair(inputs, same_frac=False, same_shape=False)
+        if body.shape != (1, 1, self.channels) or len(shortcut.shape) != 3 or shortcut.shape[2] != self.channels \
+                or shortcut.shape[0] * shortcut.shape[1] != self.pixels:
+            raise ValueError(f"scales an image of {self.pixels} pixels by one value per channel ({self.channels}), "
+                             f"got {body} for {shortcut}")
+        width = self.exact_width(body.width + shortcut.width, "product")
+        return TensorType(shortcut.shape, Kind.INT, width, body.frac + shortcut.frac)
+
+    def reference(self, body, shortcut):
+        return np.asarray(shortcut).astype(np.int64) * np.asarray(body).astype(np.int64)
+
+    def vectors_per_frame(self, in_type) -> int:
+        """The shortcut's pixels (the body gives one vector a frame)."""
+        return self.pixels
+
+    def shortcut_vectors(self, in_type) -> int:
+        """Two frames: one while the body sums it, one the join works through meanwhile."""
+        return 2 * self.pixels
+
+    def cycles(self, in_type, fold) -> int:
+        """The gates' words, then the pixels' words."""
+        return (self.pixels + 1) * ceil_div(self.channels, fold.pe)
+
+    def word_bits(self, in_type, fold) -> tuple[int, int]:
+        """``pe`` gates in, ``pe`` products out (the shortcut's width is the block's)."""
+        return fold.pe * in_type.width, fold.pe * 2 * in_type.width
+
+    def traffic(self, in_type, fold):
+        """A signed multiplication per value of the image; in a real-valued design a float32 multiply."""
+        from ..energy import Traffic
+        values = self.pixels * self.channels
+        return Traffic(int_ops=values * in_type.width, fixed_mults=values, fixed_mult_adds=values * in_type.width)
+
+    def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
+        """The gates' registers (a channel's gate chosen per word), a multiplier per lane as for
+        :class:`Product`, counters and the registered output."""
+        gate_bits = ceil_div(self.channels, fold.pe) * fold.pe * in_type.width
+        out_bits = self.word_bits(in_type, fold)[1]
+        select = fold.pe * in_type.width * ceil_div(ceil_div(self.channels, fold.pe), 4)
+        return Cost(cycles=self.cycles(in_type, fold),
+                    lut4=fold.pe * in_type.width ** 2 + select + 2 * out_bits + 40,
+                    ff=gate_bits + 3 * out_bits + 40)
+
+
 @lowers(bnn.ProductShortcut)
 def _lower(layer, ctx):
     body, shortcut = ctx.shortcut_block()
-    return [ctx.node("product", Product(ctx.types[body].shape[-1]), (body, shortcut))]
+    body_type, shortcut_type = ctx.types[body], ctx.types[shortcut]
+    if body_type.shape == shortcut_type.shape or len(shortcut_type.shape) != 3 or body_type.shape[:2] != (1, 1):
+        return [ctx.node("product", Product(body_type.shape[-1]), (body, shortcut))]
+    if layer.branch is not None:
+        raise ctx.error("squeeze-and-excitation (a body that pools to one pixel) takes no ShortcutBranch")
+    return [ctx.node("excite", ChannelProduct(body_type.shape[-1], vectors(shortcut_type)), (body, shortcut))]

@@ -1,5 +1,5 @@
 """Real-valued ops that exist only before streamlining: per-channel Scale, BatchNorm, Bias, PReLU,
-(multi-slice) Sign and integer Threshold.
+ReLU and Sigmoid (Activation), (multi-slice) Sign and integer Threshold.
 
 Channels are the last axis of a value (vectors and channels-last images alike).
 
@@ -22,7 +22,7 @@ from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .base import Chain, Op, lowers
 
-__all__ = ["Scale", "BatchNorm", "Bias", "PReLU", "Sign", "Threshold"]
+__all__ = ["Scale", "BatchNorm", "Bias", "PReLU", "Activation", "Sign", "Threshold"]
 
 
 def _real_channels(x: TensorType, op: str, channels: int) -> TensorType:
@@ -179,6 +179,36 @@ class PReLU(_ChainOp):
 
 
 @dataclass(frozen=True)
+class Activation(_ChainOp):
+    """An element-wise rising activation: ``torch.nn.ReLU`` (``"relu"``) or ``torch.nn.Sigmoid``
+    (``"sigmoid"``). In a chain before a ``FixedPoint`` or a sign it folds with the rest into levels
+    or thresholds (a sigmoid's table is its levels: a threshold per step of the rounded output)."""
+
+    function: str
+
+    FUNCTIONS = ("relu", "sigmoid")
+
+    def __post_init__(self):
+        if self.function not in self.FUNCTIONS:
+            raise ValueError(f"activation must be one of {self.FUNCTIONS}, not {self.function!r}")
+
+    @property
+    def layer_name(self) -> str:
+        return {"relu": "ReLU", "sigmoid": "Sigmoid"}[self.function]
+
+    def __repr__(self):
+        return f"Activation({self.function})"
+
+    def infer(self, inputs):
+        x = inputs[0]
+        return _real_channels(x, self.layer_name, x.shape[-1])
+
+    def torch_forward(self, t):
+        import torch
+        return torch.relu(t) if self.function == "relu" else torch.sigmoid(t)
+
+
+@dataclass(frozen=True)
 class Sign(Op):
     """``x - offset >= 0 -> bit 1 (+1)``, else bit 0 (-1), for each of the ``offsets``.
 
@@ -276,6 +306,12 @@ def _lower_bias(layer, ctx):
 @lowers(nn.PReLU)
 def _lower_prelu(layer, ctx):
     return [ctx.node("prelu", PReLU(layer.weight.detach().cpu().numpy()))]
+
+
+@lowers(nn.ReLU, nn.Sigmoid)
+def _lower_activation(layer, ctx):
+    function = "relu" if isinstance(layer, nn.ReLU) else "sigmoid"
+    return [ctx.node(function, Activation(function))]
 
 
 @lowers(bnn.Sign)
