@@ -14,15 +14,21 @@ from conftest import torch_scores
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
-__all__ = ["EXAMPLES", "short_training_run", "check_shipped_model"]
+__all__ = ["EXAMPLES", "training_script", "short_training_run", "check_shipped_model"]
+
+
+def training_script(example: str):
+    """``examples/<example>/train.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(f"{example}_train", EXAMPLES / example / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    return train
 
 
 def short_training_run(example: str, tmp_path, args: list[str], *, min_accuracy: float, images: int) -> None:
     """Run ``examples/<example>/train.py`` with ``args``: it learns (test accuracy above
     ``min_accuracy``) and its saved model compiles bit-exactly on ``images`` test images."""
-    spec = importlib.util.spec_from_file_location(f"{example}_train", EXAMPLES / example / "train.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = training_script(example)
     out = tmp_path / "net.pt"
     train.main(args + ["--out", str(out)])
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -1,16 +1,20 @@
 """The BNext-style example: its training script runs and compiles bit-exactly; the shipped model
 matches PyTorch on the whole test set and is built from the parts bnn-hw keeps exact: an 8-bit first
 convolution, biases before the signs folded into thresholds, tables for BatchNorm, PReLU and rounding,
-a fixed-point residual stream with a real-valued downsampling branch, and an 8-bit last layer."""
+a fixed-point residual stream with a real-valued downsampling branch, and an 8-bit last layer. The
+script's Info-Recoupling and squeeze-and-excitation variant trains and compiles exactly too."""
+
+import numpy as np
+import pytest
 
 import bnn_hw
-import pytest
 
 from bnn_hw.boards.family import DP16KD
 from bnn_hw.compiler import compile_model
 from bnn_hw.compiler.ops import (Add, FixedConv, FixedDense, FixedSign, IntPixelConv2d, LevelThresholds,
                                  Requantize)
-from example_testing import EXAMPLES, check_shipped_model, short_training_run
+from conftest import torch_scores
+from example_testing import EXAMPLES, check_shipped_model, short_training_run, training_script
 
 
 @pytest.mark.slow
@@ -18,6 +22,22 @@ def test_one_short_training_run(tmp_path):
     short_training_run("fmnist_bnext", tmp_path, ["--epochs", "1", "--channels", "8,16", "--blocks", "1,1",
                                                   "--hidden", "16", "--train-images", "3000"],
                        min_accuracy=0.2, images=200)   # chance is 0.1
+
+
+@pytest.mark.slow
+def test_one_short_training_run_with_recoupling_and_excitation(tmp_path):
+    short_training_run("fmnist_bnext", tmp_path, ["--epochs", "1", "--channels", "8,16", "--blocks", "1,1",
+                                                  "--hidden", "16", "--train-images", "3000", "--recouple", "--se"],
+                       min_accuracy=0.2, images=200)
+
+
+def test_the_recoupling_and_excitation_variant_compiles_exactly():
+    model = training_script("fmnist_bnext").build_model(8, 16, 16, (1, 1), recouple=True, se=True).eval()
+    plan = compile_model(model, block_ram=DP16KD)
+    kinds = [type(node.op).__name__ for node in plan.graph.nodes]
+    assert kinds.count("Mix") == 3 and kinds.count("ChannelProduct") == 2 and kinds.count("Rescale") == 5
+    images = np.random.default_rng(0).integers(0, 256, (20, 28, 28, 1), dtype=np.uint8)
+    assert (plan.predict(images)[1] == torch_scores(model, images)).all()
 
 
 def test_shipped_model_matches_pytorch_on_all_10000_test_images():

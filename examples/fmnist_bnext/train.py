@@ -23,6 +23,12 @@ sign and a PReLU in every block, all folded by the compiler into thresholds and 
                               LearnableBias, Sign(grad="approx"), BinaryConv2d(A, B, 3, stride=2, ...),
                               BatchNorm2d, PReLU, FixedPoint)
 
+With ``--recouple`` every block is a ``RecouplingShortcut`` (BNext's Info-Recoupling, ``s * x + (1 -
+s) * body(x)``, ``s`` learned per channel) followed by a ``FixedPoint`` that rounds it back to the
+map's grid. With ``--se`` each stage ends in a squeeze-and-excitation block,
+``ProductShortcut(GlobalSumPool, FixedPointConv2d(C, C/4), BatchNorm2d, ReLU, FixedPoint,
+FixedPointConv2d(C/4, C), BatchNorm2d, Sigmoid, FixedPoint(4, 6))`` and a ``FixedPoint``.
+
 Binary convolutions pad by replicating the edge pixels. The student learns from the teachers of
 ``examples/fmnist_teacher`` (confidence-weighted soft cross-entropy by default) with flips and 2-pixel
 shifts. After training the script reloads the saved file, measures the test accuracy of the reloaded
@@ -41,8 +47,9 @@ import os
 
 from torch import nn
 
-from bnn_hw.nn import (BinaryConv2d, BinaryLinear, FixedPoint, FixedPointConv2d, FixedPointLinear, ImageInput,
-                       LearnableBias, PixelConv2d, RealShortcut, ShortcutBranch, Sign)
+from bnn_hw.nn import (BinaryConv2d, BinaryLinear, FixedPoint, FixedPointConv2d, FixedPointLinear, GlobalSumPool,
+                       ImageInput, LearnableBias, PixelConv2d, ProductShortcut, RealShortcut, RecouplingShortcut,
+                       ShortcutBranch, Sign)
 from bnn_hw.training import add_training_arguments, train_example
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,9 +57,11 @@ TEACHERS = [os.path.join(HERE, "..", "fmnist_teacher", name) for name in ("teach
 
 
 def build_model(c1: int, c2: int, hidden: int, blocks: tuple[int, int] = (2, 2), frac_bits: int = 3,
-                bits: int = 6, first_bits: int = 8, last_bits: int = 8) -> nn.Sequential:
+                bits: int = 6, first_bits: int = 8, last_bits: int = 8, recouple: bool = False,
+                se: bool = False) -> nn.Sequential:
     """The network above; ``first_bits`` and ``last_bits`` are the weight bits of the first
-    convolution and the last layer."""
+    convolution and the last layer; ``recouple`` and ``se`` add BNext's Info-Recoupling and
+    squeeze-and-excitation."""
     def conv(a, b, stride=1):
         return BinaryConv2d(a, b, 3, stride=stride, padding=1, scale="magnitude", padding_mode="replicate")
 
@@ -60,10 +69,25 @@ def build_model(c1: int, c2: int, hidden: int, blocks: tuple[int, int] = (2, 2),
         return (LearnableBias(a), Sign("approx"), conv(a, b, stride), nn.BatchNorm2d(b), nn.PReLU(b),
                 FixedPoint(frac_bits, bits))
 
+    def block(c, *layers):
+        """A residual block around ``layers`` (``c`` channels out), mixed and rounded with ``recouple``."""
+        if not recouple:
+            return [RealShortcut(*layers)]
+        return [RecouplingShortcut(*layers, channels=c, frac_bits=2), FixedPoint(frac_bits, bits)]
+
     def down(a, b):
         branch = ShortcutBranch(nn.AvgPool2d(2), FixedPointConv2d(a, b, 4, 2), nn.BatchNorm2d(b),
                                 FixedPoint(frac_bits, bits))
-        return RealShortcut(branch, *body(a, b, stride=2))
+        return block(b, branch, *body(a, b, stride=2))
+
+    def excite(c):
+        """Squeeze-and-excitation of a stage's ``c`` channels, rounded back to the map's grid."""
+        if not se:
+            return []
+        return [ProductShortcut(GlobalSumPool(), FixedPointConv2d(c, c // 4, 4, 2), nn.BatchNorm2d(c // 4), nn.ReLU(),
+                                FixedPoint(frac_bits, bits), FixedPointConv2d(c // 4, c, 4, 2), nn.BatchNorm2d(c),
+                                nn.Sigmoid(), FixedPoint(4, 6)),
+                FixedPoint(frac_bits, bits)]
 
     head = ([BinaryLinear(9 * c2, hidden), nn.BatchNorm1d(hidden), Sign("approx"),
              FixedPointLinear(hidden, 10, weight_bits=last_bits)] if hidden
@@ -73,9 +97,9 @@ def build_model(c1: int, c2: int, hidden: int, blocks: tuple[int, int] = (2, 2),
         PixelConv2d(1, c1, 3, padding=1, weight_bits=first_bits), nn.BatchNorm2d(c1), Sign("approx"),
         nn.MaxPool2d(2),
         conv(c1, c1), nn.BatchNorm2d(c1), nn.PReLU(c1), FixedPoint(frac_bits, bits),
-        *(RealShortcut(*body(c1, c1)) for _ in range(blocks[0])),
-        down(c1, c2),
-        *(RealShortcut(*body(c2, c2)) for _ in range(blocks[1])),
+        *(layer for _ in range(blocks[0]) for layer in block(c1, *body(c1, c1))), *excite(c1),
+        *down(c1, c2),
+        *(layer for _ in range(blocks[1]) for layer in block(c2, *body(c2, c2))), *excite(c2),
         LearnableBias(c2), Sign("approx"), nn.MaxPool2d(2), nn.Flatten(),
         *head)
 
@@ -90,6 +114,8 @@ def main(argv=None) -> dict:
     p.add_argument("--bits", type=int, default=6, help="bits of each block's fixed-point output (default 6)")
     p.add_argument("--first-bits", type=int, default=8, help="weight bits of the first convolution (default 8)")
     p.add_argument("--last-bits", type=int, default=8, help="weight bits of the last layer (default 8)")
+    p.add_argument("--recouple", action="store_true", help="Info-Recoupling blocks (RecouplingShortcut)")
+    p.add_argument("--se", action="store_true", help="a squeeze-and-excitation block after each stage")
     p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
     add_training_arguments(p, out=os.path.join(HERE, "net.pt"), epochs=35, batch_size=128, lr=2e-3,
                            augmentation="flip-shift")
@@ -103,9 +129,10 @@ def main(argv=None) -> dict:
     c1, c2 = (int(c) for c in args.channels.split(","))
     blocks = tuple(int(n) for n in args.blocks.split(","))
     config = {"channels": [c1, c2], "blocks": list(blocks), "hidden": args.hidden, "frac_bits": args.frac_bits,
-              "bits": args.bits, "first_bits": args.first_bits, "last_bits": args.last_bits}
+              "bits": args.bits, "first_bits": args.first_bits, "last_bits": args.last_bits,
+              "recouple": args.recouple, "se": args.se}
     return train_example(args, lambda: build_model(c1, c2, args.hidden, blocks, args.frac_bits, args.bits,
-                                                   args.first_bits, args.last_bits), config)
+                                                   args.first_bits, args.last_bits, args.recouple, args.se), config)
 
 
 if __name__ == "__main__":
