@@ -64,10 +64,17 @@ class MixJoin(_LaneJoin):
         return (f"MixJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o}, "
                 f"weights={len(self._weights)}, frac={self._frac})")
 
-    def combine(self, a, b, word):
-        weights = lane_constants(self._weights, self._lanes, word)
-        return self.results((x << self._frac) + (times_constant(y - x, k) if isinstance(k, int) else (y - x) * k)
-                            for (x, y), k in zip(self.lane_pairs(a, b), weights))
+    #: the scaled body value, the difference and the word's constant are registered before the
+    #: multiplication and sum (in one cycle the subtraction, the multiplication and the addition took
+    #: 10.3 ns on the ECP5)
+    extra_stages = 1
+
+    def combine(self, a, b, word, register):
+        values = []
+        for (x, y), k in zip(self.lane_pairs(a, b), lane_constants(self._weights, self._lanes, word)):
+            scaled, difference = register(x << self._frac), register(y - x)
+            values.append(scaled + (times_constant(difference, k) if isinstance(k, int) else difference * register(k)))
+        return self.results(values)
 
 
 class ProductJoin(_LaneJoin):
@@ -84,7 +91,7 @@ class ProductJoin(_LaneJoin):
         a, b, o = self._widths
         return f"ProductJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
 
-    def combine(self, a, b, word):
+    def combine(self, a, b, word, register):
         return self.results(x * y for x, y in self.lane_pairs(a, b))
 
 

@@ -1,6 +1,6 @@
 """Logic shortcuts (BoolNet): a stream forked around a body of stages and joined bitwise again."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -107,9 +107,14 @@ class _Join(wiring.Component):
             "o": Out(stream.Signature(unsigned(o_width))),
         })
 
-    def combine(self, a, b, word):
+    #: pipeline stages ``combine`` puts between the registered pair and the output (with ``register``)
+    extra_stages = 0
+
+    def combine(self, a, b, word, register):
         """The output word of the registered pair ``a``, ``b``; ``word`` is its index within its vector
-        (of ``words`` words; None for one word per vector)."""
+        (of ``words`` words; None for one word per vector). ``register(value)`` gives ``value`` a
+        cycle later, a pipeline register moving with the stream; a join that goes through ``k`` of
+        them in a row sets :attr:`extra_stages` to ``k``."""
         raise NotImplementedError
 
     def elaborate(self, platform):
@@ -126,9 +131,22 @@ class _Join(wiring.Component):
                 m.d.sync += word.eq(upcoming)
             with m.If(adv & both):
                 m.d.sync += upcoming.eq(Mux(upcoming == self._words - 1, 0, upcoming + 1))
+
+        def register(value):
+            held = Signal(Value.cast(value).shape(), reset_less=True)
+            with m.If(adv):
+                m.d.sync += held.eq(value)
+            return held
+
+        pair_valid = taken
+        for _ in range(self.extra_stages):
+            staged = Signal()
+            with m.If(adv):
+                m.d.sync += staged.eq(pair_valid)
+            pair_valid = staged
         with m.If(adv):
             m.d.sync += [taken.eq(both), a.eq(self.a.payload), b.eq(self.b.payload),
-                         valid.eq(taken), payload.eq(self.combine(a, b, word))]
+                         valid.eq(pair_valid), payload.eq(self.combine(a, b, word, register))]
         return m
 
 
@@ -150,7 +168,7 @@ class LogicJoin(_Join):
     def __repr__(self):
         return f"LogicJoin(width={self._width}, op={self._op!r})"
 
-    def combine(self, a, b, word):
+    def combine(self, a, b, word, register):
         return ~(a ^ b) if self._op == "xnor" else a | b
 
 
@@ -181,7 +199,7 @@ class ConcatJoin(_Join):
         more = "" if self._values is None else f", values={self._values}"
         return f"ConcatJoin(a_width={self._widths[0]}, b_width={self._widths[1]}{more})"
 
-    def combine(self, a, b, word):
+    def combine(self, a, b, word, register):
         if self._values is None:
             return Cat(b, a)
         parts = []
@@ -214,7 +232,7 @@ class AddJoin(_Join):
         a, b, o = self._widths
         return f"AddJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
 
-    def combine(self, a, b, word):
+    def combine(self, a, b, word, register):
         wa, wb, wo = self._widths
         return Cat((a[l * wa:(l + 1) * wa].as_signed() + b[l * wb:(l + 1) * wb].as_signed())[:wo]
                    for l in range(self._lanes))
