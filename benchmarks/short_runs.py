@@ -11,13 +11,16 @@ from bnn_hw.datasets import fashion_mnist
 __all__ = ["short_run_data"]
 
 
-def short_run_data(description: str, argv=None):
-    """Parse ``--epochs --train-images --test-images`` (defaults 2, 20,000, 5,000), set 2 torch
-    threads, print what the runs use, and return ``(args, x_train, y_train, x_test, y_test)``."""
+def short_run_data(description: str, argv=None, add_arguments=None):
+    """Parse ``--epochs --train-images --test-images`` (defaults 2, 20,000, 5,000) and what
+    ``add_arguments(parser)`` adds, set 2 torch threads, print what the runs use, and return
+    ``(args, x_train, y_train, x_test, y_test)``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--train-images", type=int, default=20000)
     p.add_argument("--test-images", type=int, default=5000)
+    if add_arguments is not None:
+        add_arguments(p)
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     x_train, y_train = (torch.from_numpy(a[:args.train_images]) for a in fashion_mnist("train"))
