@@ -12,6 +12,7 @@ import numpy as np
 from amaranth.hdl import Array, Const, Value
 
 from ..compiler.microarch import naf
+from ..intmath import ceil_div
 
 __all__ = ["times_constant", "lane_constants"]
 
@@ -37,7 +38,7 @@ def lane_constants(values, lanes: int, word, fill: int = 0) -> list:
     past the last channel get ``fill``). ``word`` is the current word's index (a signal), or None when
     a vector is one word: then each lane's constant is a plain integer."""
     values = np.asarray(values, np.int64).ravel()
-    words = -(-values.size // lanes)
+    words = ceil_div(values.size, lanes)
     table = np.full(words * lanes, fill, np.int64)
     table[:values.size] = values
     table = table.reshape(words, lanes)

@@ -57,7 +57,7 @@ class MixJoin(_LaneJoin):
         require_positive_ints(frac=frac)
         if not self._weights or min(self._weights) < 0 or max(self._weights) > 1 << frac:
             raise ValueError(f"weights must be integers in 0..{1 << frac}, not {self._weights}")
-        super().__init__(lanes, a_width, b_width, o_width, -(-len(self._weights) // lanes))
+        super().__init__(lanes, a_width, b_width, o_width, ceil_div(len(self._weights), lanes))
 
     def __repr__(self):
         a, b, o = self._widths

@@ -240,7 +240,7 @@ class AddJoin(_Join):
 
 class ForkJoin(wiring.Component):
     """A shortcut around ``body``: ``o = join(body(i), i)`` word by word (a :class:`LogicJoin`,
-    :class:`ConcatJoin` or :class:`AddJoin`).
+    :class:`ConcatJoin`, :class:`AddJoin`, or a join of :mod:`.fixed_join`).
 
     ``i`` is forked (:class:`Fork`) into ``body`` and into the shortcut, ``depth`` words of buffering
     (a FIFO of ``depth - 1`` words, then a :class:`StreamRegister`, so the route from a block RAM

@@ -190,9 +190,10 @@ def requantize(n_inputs: int, channels: int, chain) -> Requantize:
 
 
 class FixedJoin(LaneStream, JoinOp, abstract=True):
-    """A join of two fixed-point values of one shape, ``fold.pe`` values per word
-    (:class:`~._vectors.LaneStream`): in hardware the fork, the shortcut FIFO (narrow and deep, one
-    block RAM where it fits) and one arithmetic unit per lane."""
+    """A join of two fixed-point values (of one shape, but for squeeze-and-excitation's, whose body
+    gives one pixel), ``fold.pe`` values per word (:class:`~._vectors.LaneStream`): in hardware the
+    fork, the shortcut FIFO (narrow and deep, one block RAM where it fits) and one arithmetic unit
+    per lane."""
 
     verb: ClassVar[str] = "joins"
 

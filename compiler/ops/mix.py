@@ -17,7 +17,7 @@ from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
-from .base import lowers
+from .base import ceil_div, lowers
 from .fixed_point import FixedJoin
 
 __all__ = ["Mix"]
@@ -81,8 +81,8 @@ class Mix(FixedJoin):
         register and its 3-word output FIFO (LUT RAM)."""
         w = in_type.width + 1
         out_bits = self.word_bits(in_type, fold)[1]
-        words = -(-self.weights.size // fold.pe)
-        select = (self.frac + 1) * (-(-words // 4)) if words > 1 else 0
+        words = ceil_div(self.weights.size, fold.pe)
+        select = (self.frac + 1) * ceil_div(words, 4) if words > 1 else 0
         lane = w + (self.frac + 1) * w + select + w + self.frac
         return Cost(cycles=self.cycles(in_type, fold), lut4=fold.pe * lane + 2 * out_bits + 12,
                     ff=5 * out_bits + 2 * words.bit_length() + 8)
