@@ -81,7 +81,16 @@ def bireals(draw):
     return random_bireal(image=(1, h, w), channels=draw(st.integers(1, 6)),
                          blocks=draw(st.integers(0, 2)), frac_bits=draw(st.integers(0, bits - 1)), bits=bits,
                          seed=draw(st.integers(0, 2**16)), padding_mode=draw(st.sampled_from(["constant", "replicate"])),
-                         downsample=downsample, weight_bits=draw(st.sampled_from([(4, 2), (3, 0), (6, 5)])))
+                         downsample=downsample, weight_bits=draw(st.sampled_from([(4, 2), (3, 0), (6, 5)])),
+                         **draw(bnext_joins(downsample)))
+
+
+@st.composite
+def bnext_joins(draw, downsample: bool) -> dict:
+    """``random_bireal``'s BNext options: the blocks' joins in turn, squeeze-and-excitation, and (with a
+    downsampling block) two convolutions side by side."""
+    joins = tuple(draw(st.lists(st.sampled_from(["add", "mix", "product"]), min_size=1, max_size=3)))
+    return {"joins": joins, "se": draw(st.booleans()), "concat": downsample and draw(st.booleans())}
 
 
 @st.composite
@@ -142,8 +151,9 @@ def _networks(draw):
         slices = draw(st.integers(1, 3))
         return random_boolnet(image=(1, 4, 3), channels=2 * slices, slices=slices, op=draw(st.sampled_from(["xnor", "or"])),
                               seed=draw(st.integers(0, 2**16)), grouped=draw(st.booleans()), concat=draw(st.booleans()))
-    return random_bireal(image=(1, 4, 4), channels=draw(st.integers(1, 3)), blocks=1,
-                         downsample=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    downsample = draw(st.booleans())
+    return random_bireal(image=(1, 4, 4), channels=draw(st.integers(1, 3)), blocks=1, downsample=downsample,
+                         seed=draw(st.integers(0, 2**16)), **draw(bnext_joins(downsample)))
 
 
 @st.composite

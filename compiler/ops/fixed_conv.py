@@ -78,8 +78,9 @@ class FixedConv(VectorStream, MatrixStream):
         return dot_bound(self.in_channels, self.element_width(in_type), True, self.weight_bits)
 
     def sum_width(self, in_type) -> int:
-        """Signed bits of the sums: the hardware accumulator's (its score width)."""
-        return self.sum_bound(in_type).bit_length() + 1
+        """Signed bits of the sums: the hardware accumulator's (its score width), and more than their
+        fraction bits (small weights on a fine grid have sums narrower than that)."""
+        return max(self.sum_bound(in_type).bit_length() + 1, self.frac + 1)
 
     def infer(self, inputs):
         (x,) = inputs
