@@ -138,9 +138,15 @@ def cmd_verilog(args):
 
 def cmd_report(args):
     from .boards.report import make_report, render_text
+    from .compiler.driver import FitError, check_fit
 
-    report = make_report(*_load_plan(args))
+    plan, board = _load_plan(args)
+    report = make_report(plan, board)
     print(render_text(report), end="")
+    try:   # an estimate over the chip is printed as it is, and said plainly: build refuses it
+        check_fit(plan.costed_for(board.chip.block_ram), board.chip.capacity(), board.device)
+    except FitError as e:
+        print(f"warning: {e}; bnn-hw build will refuse it", file=sys.stderr)
     if args.html:
         _write_html(args.html, report)
 

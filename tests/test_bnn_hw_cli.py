@@ -42,6 +42,16 @@ def test_bad_folding_value_from_the_compiler_is_one_line(capsys):
     assert err.count("\n") == 1 and "frames/s" in err
 
 
+def test_a_report_over_the_chip_says_so_in_one_line(capsys):
+    """The estimate is printed as it is (status 0), and one warning says build would refuse it."""
+    assert main(["report", "examples/fmnist_bnext/net.pt", "--board", "ulx3s-25f"]) == 0
+    captured = capsys.readouterr()
+    assert "estimated:" in captured.out
+    assert captured.err.count("\n") == 1 and captured.err.startswith("warning: the network needs about")
+    assert "bnn-hw build will refuse it" in captured.err
+    assert main(["report", MLP, "--board", "ulx3s"]) == 0 and capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("frames, says", [
     (np.zeros((3, 700), np.uint8), "shape"),
     (np.zeros(784, np.uint8), "shape"),
