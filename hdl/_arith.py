@@ -1,4 +1,5 @@
-"""Constant arithmetic: multiplication as shifts and adds, and per-channel constants of a lane.
+"""Arithmetic on lanes: multiplication by a constant as shifts and adds, per-channel constants of a
+lane, and a word's signed lanes.
 
 yosys maps a ``$mul`` by a constant onto the ECP5's MULT18X18D blocks, one per product: an unrolled
 layer's per-channel products ran out of the 156 blocks of the 85F. Written as shifts and adds of
@@ -14,7 +15,7 @@ from amaranth.hdl import Array, Const, Value
 from ..compiler.microarch import naf
 from ..intmath import ceil_div
 
-__all__ = ["times_constant", "lane_constants"]
+__all__ = ["times_constant", "lane_constants", "signed_lanes"]
 
 
 def times_constant(value, k: int) -> Value:
@@ -47,3 +48,9 @@ def lane_constants(values, lanes: int, word, fill: int = 0) -> list:
     if word is None:
         raise ValueError(f"{values.size} constants in {lanes} lanes take {words} words: a word index is needed")
     return [Array(Const(int(v)) for v in table[:, lane])[word] for lane in range(lanes)]
+
+
+def signed_lanes(word, width: int, lanes: int) -> list[Value]:
+    """The ``lanes`` signed ``width``-bit values packed in ``word``, lane 0 in the low bits."""
+    word = Value.cast(word)
+    return [word[l * width:(l + 1) * width].as_signed() for l in range(lanes)]

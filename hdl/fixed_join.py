@@ -2,7 +2,8 @@
 squeeze-and-excitation's per-channel scaling.
 
 All are joins of a :class:`~bnn_hw.hdl.ForkJoin` (ports ``a``: the body's values, ``b``: the
-shortcut's), ``lanes`` values per word, like :class:`~bnn_hw.hdl.AddJoin`.
+shortcut's), ``lanes`` values per word; the mix and the product are :class:`~bnn_hw.hdl.LaneJoin`\ s, as
+:class:`~bnn_hw.hdl.AddJoin` is.
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
@@ -11,35 +12,16 @@ from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
 from ..intmath import ceil_div
-from ._arith import lane_constants, times_constant
+from ._arith import lane_constants, signed_lanes, times_constant
 from ._checks import require_positive_ints
 from ._output import buffered_output
-from .fork_join import _Join
+from .fork_join import LaneJoin
 from .registry import builds
 
 __all__ = ["MixJoin", "ProductJoin", "ChannelProductJoin"]
 
 
-class _LaneJoin(_Join):
-    """``lanes`` signed values per word on each input (``a_width`` and ``b_width`` bits), ``lanes``
-    results of ``o_width`` bits (wrapping: the compiler makes it wide enough)."""
-
-    def __init__(self, lanes, a_width, b_width, o_width, words=1):
-        self._lanes, self._widths = lanes, (a_width, b_width, o_width)
-        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
-        super().__init__(lanes * a_width, lanes * b_width, lanes * o_width, words)
-
-    def lane_pairs(self, a, b):
-        """The ``(a, b)`` signed values of each lane."""
-        wa, wb, _ = self._widths
-        return [(a[l * wa:(l + 1) * wa].as_signed(), b[l * wb:(l + 1) * wb].as_signed()) for l in range(self._lanes)]
-
-    def results(self, values):
-        """The output word of the lanes' ``values``."""
-        return Cat(v[:self._widths[2]] for v in values)
-
-
-class MixJoin(_LaneJoin):
+class MixJoin(LaneJoin):
     """``2**frac * a + m[c] * (b - a)`` per lane, ``m[c]`` the constant of the lane's channel ``c``: a
     vector of ``len(weights)`` channels arrives in ``ceil(len / lanes)`` words (channel
     ``w * lanes + l`` in lane ``l`` of word ``w``). With one word per vector each lane multiplies by
@@ -77,7 +59,7 @@ class MixJoin(_LaneJoin):
         return self.results(values)
 
 
-class ProductJoin(_LaneJoin):
+class ProductJoin(LaneJoin):
     """``a * b`` per lane, signed.
 
     Attributes
@@ -86,10 +68,6 @@ class ProductJoin(_LaneJoin):
     b : In(stream.Signature(unsigned(lanes * b_width)))
     o : Out(stream.Signature(unsigned(lanes * o_width)))
     """
-
-    def __repr__(self):
-        a, b, o = self._widths
-        return f"ProductJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
 
     def combine(self, a, b, word, register):
         return self.results(x * y for x, y in self.lane_pairs(a, b))
@@ -153,8 +131,7 @@ class ChannelProductJoin(wiring.Component):
             m.d.sync += [gates[k].eq(Mux(loaded == k, self.a.payload, gates[k])) for k in range(words)]
             m.d.sync += loaded.eq(loaded + 1)
         gate = Array(gates)[word]
-        products = Cat((self.b.payload[l * wb:(l + 1) * wb].as_signed() * gate[l * wa:(l + 1) * wa].as_signed())[:wo]
-                       for l in range(lanes))
+        products = Cat((x * g)[:wo] for x, g in zip(signed_lanes(self.b.payload, wb, lanes), signed_lanes(gate, wa, lanes)))
         taken = self.b.valid & self.b.ready
         with m.If(adv):
             m.d.sync += [valid.eq(taken), payload.eq(products)]

@@ -10,7 +10,7 @@ from ..compiler import ops
 # the ROM banking is the compiler's plan, which its cost model counts
 from ..compiler.microarch import rom_bank_depth, rom_slices
 from ..intmath import ceil_div, signed_width
-from ._arith import lane_constants
+from ._arith import lane_constants, signed_lanes
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .registry import builds
@@ -199,7 +199,7 @@ class FixedSign(wiring.Component):
         w, lanes = self._width, self._channels
         valid, payload, adv = buffered_output(m, self.o)
         m.d.comb += self.i.ready.eq(adv)
-        values = [self.i.payload[c * w:(c + 1) * w].as_signed() for c in range(lanes)]
+        values = signed_lanes(self.i.payload, w, lanes)
         if self._thresholds is None:
             bits = [v >= 0 for v in values]
         else:

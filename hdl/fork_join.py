@@ -8,12 +8,13 @@ from amaranth.lib.wiring import In, Out
 from ..compiler import ops
 # the bitwise joins are the op's (the model's logic shortcuts)
 from ..compiler.ops.logic_join import JOIN_OPS
+from ._arith import signed_lanes
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .chain import payload_width
 from .registry import builds
 
-__all__ = ["Fork", "StreamRegister", "LogicJoin", "ConcatJoin", "AddJoin", "ForkJoin"]
+__all__ = ["Fork", "StreamRegister", "LogicJoin", "ConcatJoin", "LaneJoin", "AddJoin", "ForkJoin"]
 
 
 class Fork(wiring.Component):
@@ -211,7 +212,38 @@ class ConcatJoin(_Join):
         return Cat(*parts)
 
 
-class AddJoin(_Join):
+class LaneJoin(_Join):
+    """A join of ``lanes`` signed values per word on each input (``a_width`` and ``b_width`` bits),
+    combined lane by lane into ``lanes`` results of ``o_width`` bits (wrapping: the compiler makes it
+    wide enough); subclasses say how (:meth:`combine`, with :meth:`lane_pairs` and :meth:`results`).
+
+    Attributes
+    ----------
+    a : In(stream.Signature(unsigned(lanes * a_width)))
+    b : In(stream.Signature(unsigned(lanes * b_width)))
+    o : Out(stream.Signature(unsigned(lanes * o_width)))
+    """
+
+    def __init__(self, lanes, a_width, b_width, o_width, words=1):
+        self._lanes, self._widths = lanes, (a_width, b_width, o_width)
+        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
+        super().__init__(lanes * a_width, lanes * b_width, lanes * o_width, words)
+
+    def __repr__(self):
+        a, b, o = self._widths
+        return f"{type(self).__name__}(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
+
+    def lane_pairs(self, a, b):
+        """The ``(a, b)`` signed values of each lane."""
+        wa, wb, _ = self._widths
+        return list(zip(signed_lanes(a, wa, self._lanes), signed_lanes(b, wb, self._lanes)))
+
+    def results(self, values):
+        """The output word of the lanes' ``values``."""
+        return Cat(v[:self._widths[2]] for v in values)
+
+
+class AddJoin(LaneJoin):
     """``lanes`` signed additions: lane ``l`` of ``o`` (``o_width`` bits, wrapping) is lane ``l`` of
     ``a`` (``a_width`` bits) plus lane ``l`` of ``b`` (``b_width`` bits), pairwise in order (Bi-Real's
     real-valued shortcut on fixed-point values; the compiler makes ``o_width`` wide enough).
@@ -223,19 +255,8 @@ class AddJoin(_Join):
     o : Out(stream.Signature(unsigned(lanes * o_width)))
     """
 
-    def __init__(self, lanes, a_width, b_width, o_width):
-        self._lanes, self._widths = lanes, (a_width, b_width, o_width)
-        require_positive_ints(lanes=lanes, a_width=a_width, b_width=b_width, o_width=o_width)
-        super().__init__(lanes * a_width, lanes * b_width, lanes * o_width)
-
-    def __repr__(self):
-        a, b, o = self._widths
-        return f"AddJoin(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
-
     def combine(self, a, b, word, register):
-        wa, wb, wo = self._widths
-        return Cat((a[l * wa:(l + 1) * wa].as_signed() + b[l * wb:(l + 1) * wb].as_signed())[:wo]
-                   for l in range(self._lanes))
+        return self.results(x + y for x, y in self.lane_pairs(a, b))
 
 
 class ForkJoin(wiring.Component):

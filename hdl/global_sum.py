@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
 from ..intmath import ceil_div
+from ._arith import signed_lanes
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .registry import builds
@@ -52,8 +53,8 @@ class GlobalSum(wiring.Component):
         pixel, word = Signal(range(self._pixels)), Signal(range(words))
         last = Signal()
         m.d.comb += last.eq(pixel == self._pixels - 1)
-        sums = Cat((entries[0][l * wo:(l + 1) * wo].as_signed() + self.i.payload[l * wi:(l + 1) * wi].as_signed())[:wo]
-                   for l in range(lanes))
+        sums = Cat((total + x)[:wo] for total, x in zip(signed_lanes(entries[0], wo, lanes),
+                                                         signed_lanes(self.i.payload, wi, lanes)))
         with m.If(adv):
             m.d.sync += [valid.eq(self.i.valid & last), payload.eq(sums)]
         with m.If(self.i.valid & adv):

@@ -5,6 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..compiler import ops
+from ._arith import signed_lanes
 from ._checks import require_positive_ints
 from ._output import buffered_output
 from .registry import builds
@@ -53,8 +54,8 @@ class Rescale(wiring.Component):
         valid, payload, adv = buffered_output(m, self.o)
         m.d.comb += self.i.ready.eq(adv)
         lanes = []
-        for lane in range(self._lanes):
-            v = self._round(self.i.payload[lane * w:(lane + 1) * w].as_signed())
+        for value in signed_lanes(self.i.payload, w, self._lanes):
+            v = self._round(value)
             lanes.append(Mux(v < lo, lo, Mux(v > hi, hi, v))[:self._width])
         with m.If(adv):
             m.d.sync += [valid.eq(self.i.valid), payload.eq(Cat(lanes))]
