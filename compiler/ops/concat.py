@@ -21,6 +21,7 @@ from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._vectors import VectorStream, vector_bits
 from .base import JoinOp, lowers
+from .fixed_point import fixed_shortcut_traffic
 
 __all__ = ["Concat"]
 
@@ -70,10 +71,9 @@ class Concat(VectorStream, JoinOp):
 
     def shortcut_traffic(self, bits: int, vectors_per_frame: int):
         """Bits of a bit shortcut; fixed-point values' bits and count (32 bits each in the baseline)."""
-        from ..energy import Traffic
         if self.body_channels is None:
-            return Traffic(shortcut_bits=bits)
-        return Traffic(fixed_bits=bits, fixed_values=2 * self.shortcut_channels * vectors_per_frame)
+            return super().shortcut_traffic(bits, vectors_per_frame)
+        return fixed_shortcut_traffic(bits, self.shortcut_channels, vectors_per_frame)
 
 
 @lowers(bnn.ConcatShortcut)

@@ -33,13 +33,15 @@ from ._arrays import frozen_array
 from ._vectors import LaneStream, VectorStream, vectors
 from .base import Chain, Fold, FoldRule, JoinOp, Op, ceil_div, lowers
 
-__all__ = ["Quantize", "Requantize", "FixedJoin", "Add", "FixedSign", "FLOAT32_EXACT_BITS", "requantize"]
+__all__ = ["Quantize", "Requantize", "FixedJoin", "Add", "FixedSign", "FLOAT32_EXACT_BITS", "requantize", "integers",
+           "fixed_shortcut_traffic"]
 
 #: The widest signed integers float32 holds exactly (a 24-bit significand), the widest fixed-point type.
 FLOAT32_EXACT_BITS = 25
 
 
-def _integers(x) -> np.ndarray:
+def integers(x) -> np.ndarray:
+    """``x`` as int64 integers (fixed-point values are their integers ``k``)."""
     return np.asarray(x).astype(np.int64)
 
 
@@ -76,7 +78,7 @@ class Quantize(Op):
     def reference(self, x):
         import torch
         with torch.no_grad():
-            return _integers(self.integers(torch.from_numpy(np.ascontiguousarray(x, np.float32))))
+            return integers(self.integers(torch.from_numpy(np.ascontiguousarray(x, np.float32))))
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,7 +130,7 @@ class Requantize(VectorStream):
         return TensorType(x.shape, Kind.INT, self.width, self.frac)
 
     def reference(self, scores):
-        p = (_integers(scores) + self.inputs) // 2
+        p = (integers(scores) + self.inputs) // 2
         return self.table[np.arange(self.channels), p]
 
     # -- hardware -------------------------------------------------------------------------------
@@ -189,6 +191,13 @@ def requantize(n_inputs: int, channels: int, chain) -> Requantize:
     return Requantize(fold_table(n_inputs, channels, chain), chain[-1].frac)
 
 
+def fixed_shortcut_traffic(bits: int, channels: int, vectors_per_frame: int):
+    """A shortcut FIFO's traffic where it carries fixed-point values: ``bits`` written and read, as
+    ``channels`` values per vector each way (32 bits each in the real-valued baseline)."""
+    from ..energy import Traffic
+    return Traffic(fixed_bits=bits, fixed_values=2 * channels * vectors_per_frame)
+
+
 class FixedJoin(LaneStream, JoinOp, abstract=True):
     """A join of two fixed-point values (of one shape, but for squeeze-and-excitation's, whose body
     gives one pixel), ``fold.pe`` values per word (:class:`~._vectors.LaneStream`): in hardware the
@@ -223,13 +232,8 @@ class FixedJoin(LaneStream, JoinOp, abstract=True):
 
     def shortcut_traffic(self, bits: int, vectors_per_frame: int):
         """The shortcut FIFO's traffic: ``bits`` written and read as fixed-point values, one per
-        channel per vector each way."""
-        from ..energy import Traffic
-        return Traffic(fixed_bits=bits, fixed_values=2 * self.out_channels * vectors_per_frame)
-
-    @property
-    def out_channels(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__}.out_channels")
+        channel (``self.channels``, the shortcut's) per vector each way."""
+        return fixed_shortcut_traffic(bits, self.channels, vectors_per_frame)
 
 
 @dataclass(frozen=True)
@@ -245,10 +249,6 @@ class Add(FixedJoin):
     def __repr__(self):
         return f"Add({self.channels})"
 
-    @property
-    def out_channels(self) -> int:
-        return self.channels
-
     def infer(self, inputs):
         body, shortcut = self.pair(inputs)
         if body.shape[-1] != self.channels:
@@ -257,7 +257,7 @@ class Add(FixedJoin):
         return TensorType(body.shape, Kind.INT, width, body.frac)
 
     def reference(self, body, shortcut):
-        return _integers(body) + _integers(shortcut)
+        return integers(body) + integers(shortcut)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` body values in (``in_type`` is the body's value), about one bit more each out (the
@@ -300,7 +300,7 @@ class FixedSign(LaneStream):
         return TensorType(x.shape, Kind.BITS)
 
     def reference(self, x):
-        return (_integers(x) >= (0 if self.thresholds is None else self.thresholds)).astype(np.uint8)
+        return (integers(x) >= (0 if self.thresholds is None else self.thresholds)).astype(np.uint8)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         return fold.pe * in_type.width, fold.pe

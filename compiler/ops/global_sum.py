@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._vectors import LaneStream, vectors
 from .base import ceil_div, lowers
-from .fixed_point import FLOAT32_EXACT_BITS
+from .fixed_point import FLOAT32_EXACT_BITS, integers
 
 __all__ = ["GlobalSum"]
 
@@ -46,7 +44,7 @@ class GlobalSum(LaneStream):
         return TensorType((1, 1, x.shape[2]), Kind.INT, width, x.frac)
 
     def reference(self, x):
-        return np.asarray(x).astype(np.int64).sum(axis=(1, 2), keepdims=True)
+        return integers(x).sum(axis=(1, 2), keepdims=True)
 
     def inputs_needed(self, in_type, n: int) -> int:
         """A frame's sums need all its pixels."""
@@ -66,11 +64,12 @@ class GlobalSum(LaneStream):
         return Traffic(int_ops=in_type.size)
 
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
-        """An accumulator register per channel (a rotating register file, a word per cycle), an adder
-        per lane, the counters and the registered output."""
+        """An accumulator register per channel (a rotating register file, a word per cycle); per sum
+        bit an adder bit and the multiplexers of the rotation and the output (about five LUT4); the
+        counters and the registered output."""
         words = ceil_div(in_type.shape[2], fold.pe)
         sum_bits = self.word_bits(in_type, fold)[1]
-        return Cost(cycles=self.cycles(in_type, fold), lut4=2 * sum_bits + 3 * sum_bits + 30,
+        return Cost(cycles=self.cycles(in_type, fold), lut4=5 * sum_bits + 30,
                     ff=words * sum_bits + sum_bits + 40)
 
 

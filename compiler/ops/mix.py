@@ -18,7 +18,7 @@ from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._arrays import frozen_array
 from .base import ceil_div, lowers
-from .fixed_point import FixedJoin
+from .fixed_point import FixedJoin, integers
 
 __all__ = ["Mix"]
 
@@ -47,18 +47,18 @@ class Mix(FixedJoin):
         return f"Mix({self.weights.size}, frac {self.frac})"
 
     @property
-    def out_channels(self) -> int:
+    def channels(self) -> int:
         return self.weights.size
 
     def infer(self, inputs):
         body, shortcut = self.pair(inputs)
-        if body.shape[-1] != self.weights.size:
-            raise ValueError(f"mixes {self.weights.size} channels, got {body}")
+        if body.shape[-1] != self.channels:
+            raise ValueError(f"mixes {self.channels} channels, got {body}")
         width = self.exact_width(max(body.width, shortcut.width) + self.frac, "mix")
         return TensorType(body.shape, Kind.INT, width, body.frac + self.frac)
 
     def reference(self, body, shortcut):
-        body, shortcut = (np.asarray(v).astype(np.int64) for v in (body, shortcut))
+        body, shortcut = integers(body), integers(shortcut)
         return (body << self.frac) + self.weights * (shortcut - body)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
@@ -81,7 +81,7 @@ class Mix(FixedJoin):
         register and its 3-word output FIFO (LUT RAM)."""
         w = in_type.width + 1
         out_bits = self.word_bits(in_type, fold)[1]
-        words = ceil_div(self.weights.size, fold.pe)
+        words = ceil_div(self.channels, fold.pe)
         select = (self.frac + 1) * ceil_div(words, 4) if words > 1 else 0
         lane = w + (self.frac + 1) * w + select + w + self.frac
         return Cost(cycles=self.cycles(in_type, fold), lut4=fold.pe * lane + 2 * out_bits + 12,

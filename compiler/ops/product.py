@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ... import nn as bnn
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._vectors import vectors
 from .base import ceil_div, lowers
-from .fixed_point import FixedJoin
+from .fixed_point import FixedJoin, integers
 
 __all__ = ["Product", "ChannelProduct"]
 
@@ -34,10 +32,6 @@ class Product(FixedJoin):
     def __repr__(self):
         return f"Product({self.channels})"
 
-    @property
-    def out_channels(self) -> int:
-        return self.channels
-
     def infer(self, inputs):
         body, shortcut = self.pair(inputs, same_frac=False)
         if body.shape[-1] != self.channels:
@@ -46,7 +40,7 @@ class Product(FixedJoin):
         return TensorType(body.shape, Kind.INT, width, body.frac + shortcut.frac)
 
     def reference(self, body, shortcut):
-        return np.asarray(body).astype(np.int64) * np.asarray(shortcut).astype(np.int64)
+        return integers(body) * integers(shortcut)
 
     def word_bits(self, in_type, fold) -> tuple[int, int]:
         """``pe`` body values in, ``pe`` products out, each as wide as two body values (the
@@ -88,10 +82,6 @@ class ChannelProduct(FixedJoin):
     def __repr__(self):
         return f"ChannelProduct({self.channels}, {self.pixels} pixels)"
 
-    @property
-    def out_channels(self) -> int:
-        return self.channels
-
     def infer(self, inputs):
         body, shortcut = self.pair(inputs, same_frac=False, same_shape=False)
         if body.shape != (1, 1, self.channels) or len(shortcut.shape) != 3 or shortcut.shape[2] != self.channels \
@@ -102,7 +92,7 @@ class ChannelProduct(FixedJoin):
         return TensorType(shortcut.shape, Kind.INT, width, body.frac + shortcut.frac)
 
     def reference(self, body, shortcut):
-        return np.asarray(shortcut).astype(np.int64) * np.asarray(body).astype(np.int64)
+        return integers(shortcut) * integers(body)
 
     def vectors_per_frame(self, in_type) -> int:
         """The shortcut's pixels (the body gives one vector a frame)."""

@@ -16,13 +16,14 @@ import numpy as np
 from ..cost import BlockRam, Cost
 from ..ir import Kind, TensorType
 from ._vectors import LaneStream
+from .fixed_point import integers
 
 __all__ = ["Rescale", "round_shift"]
 
 
 def round_shift(k: np.ndarray, shift: int) -> np.ndarray:
     """``k * 2**-shift`` rounded half to even (``torch.round`` of the exact value), for integers ``k``."""
-    k = np.asarray(k).astype(np.int64)
+    k = integers(k)
     if shift <= 0:
         return k << -shift
     q = k >> shift                        # floor
