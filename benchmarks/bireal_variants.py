@@ -12,15 +12,11 @@ Trained with the example's recipe (Adam 2e-3, cosine decay, batch 128) for a cou
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import torch
 
 from bnn_hw.training import accuracy, train
-from short_runs import short_run_data
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fmnist_bireal" / "train.py"
+from short_runs import example_builder, short_run_data
 
 #: name -> keyword arguments of the example's ``build_model`` (beyond channels 32, 64 and 128 hidden)
 VARIANTS = {
@@ -34,16 +30,9 @@ VARIANTS = {
 }
 
 
-def _build_model():
-    spec = importlib.util.spec_from_file_location("fmnist_bireal_train", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_model
-
-
 def main(argv=None):
     args, x_train, y_train, x_test, y_test = short_run_data(__doc__.split("\n\n")[0], argv)
-    build_model = _build_model()
+    build_model = example_builder("fmnist_bireal")
     for name, options in VARIANTS.items():
         torch.manual_seed(0)
         model = build_model(32, 64, 128, **options)

@@ -13,16 +13,12 @@ the eval-mode model and the seconds each run took. One run each: a point or two 
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import torch
 
 from bnn_hw.training import accuracy, train
-from short_runs import short_run_data
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "fmnist_bnext" / "train.py"
+from short_runs import example_builder, short_run_data
 
 #: name -> keyword arguments of the example's ``build_model``
 VARIANTS = {
@@ -33,19 +29,12 @@ VARIANTS = {
 }
 
 
-def _build_model():
-    spec = importlib.util.spec_from_file_location("fmnist_bnext_train", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_model
-
-
 def main(argv=None):
     args, x_train, y_train, x_test, y_test = short_run_data(
         __doc__.split("\n\n")[0], argv,
         lambda p: p.add_argument("--channels", default="24,48", help="channels C1,C2 (default 24,48)"))
     c1, c2 = (int(c) for c in args.channels.split(","))
-    build_model = _build_model()
+    build_model = example_builder("fmnist_bnext")
     for name, options in VARIANTS.items():
         torch.manual_seed(0)
         model = build_model(c1, c2, 64, (1, 1), **options)

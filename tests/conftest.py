@@ -213,14 +213,10 @@ def random_bireal(image=(1, 6, 5), channels=8, *, blocks=2, frac_bits=3, bits=6,
         hidden = max(cout // 2, 1)
         convs = [bnn.FixedPointConv2d(cout, hidden, 4, 2), bnn.FixedPointConv2d(hidden, cout, 4, 2)]
         bns = [torch.nn.BatchNorm2d(hidden), torch.nn.BatchNorm2d(cout)]
-        with torch.no_grad():
-            for conv, bn, spread in zip(convs, bns, (30.0, 3.0)):
+        for conv, bn, spread in zip(convs, bns, (30.0, 3.0)):
+            with torch.no_grad():
                 conv.weight.uniform_(-1, 1, generator=g)
-                bn.running_mean.copy_(torch.randn(bn.num_features, generator=g) * spread)
-                bn.running_var.copy_((torch.rand(bn.num_features, generator=g) + 0.2) * spread ** 2)
-                bn.weight.copy_(torch.randn(bn.num_features, generator=g))
-                bn.bias.copy_(torch.randn(bn.num_features, generator=g))
-                bn.weight[0] = 0
+            _adversarial_batchnorm(bn, spread ** 2, g, 1)
         return bnn.ProductShortcut(bnn.GlobalSumPool(), convs[0], bns[0], torch.nn.ReLU(), bnn.FixedPoint(frac_bits, bits),
                                    convs[1], bns[1], torch.nn.Sigmoid(), bnn.FixedPoint(4, 6))
 
