@@ -2,7 +2,7 @@
 squeeze-and-excitation's per-channel scaling.
 
 All are joins of a :class:`~bnn_hw.hdl.ForkJoin` (ports ``a``: the body's values, ``b``: the
-shortcut's), ``lanes`` values per word; the mix and the product are :class:`~bnn_hw.hdl.LaneJoin`\ s, as
+shortcut's), ``lanes`` values per word; the mix and the product are :class:`~bnn_hw.hdl.LaneJoin` joins, as
 :class:`~bnn_hw.hdl.AddJoin` is.
 """
 

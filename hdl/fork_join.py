@@ -95,7 +95,7 @@ class StreamRegister(wiring.Component):
 class _Join(wiring.Component):
     """Two streams in (``a`` of ``a_width`` bits, ``b`` of ``b_width``), their words combined pairwise
     in order into ``o``; one pair per cycle. A pair is registered as it is taken and combined into
-    the registered output (a 3-word FIFO) a cycle later, so neither input's ready depends on
+    the registered output (an output FIFO) a cycle later, so neither input's ready depends on
     ``o.ready`` and a word read from a FIFO's block RAM (5.8 ns clock-to-output on the ECP5) meets
     no logic before a register."""
 

@@ -156,8 +156,9 @@ class MatrixVectorUnit(wiring.Component):
     multi-bit weights one more per level of the slice sums' adder tree), the following words of that
     vector every ``SF`` cycles.
     A single advance enable stalls the whole compute pipeline when its result cannot be written
-    into the 3-word output FIFO; that FIFO's write-ready depends only on its fill level, and
-    ``i.ready`` only on registers, so no ready signal passes through the unit combinationally.
+    into the output FIFO; that enable is a register set from the FIFO's fill level
+    (:func:`~bnn_hw.hdl._output.buffered_output`), and ``i.ready`` depends only on registers, so no
+    ready signal passes through the unit combinationally.
 
     Parameters
     ----------
@@ -389,8 +390,8 @@ class MatrixVectorUnit(wiring.Component):
         scores go through the result register into the output FIFO."""
         m = Module()
         buffer = self._input_buffer(m)
-        # The result register feeds a 3-word FIFO whose write-ready depends only on its fill level,
-        # so the pipeline's advance enable does not wait on the consumer's ready combinationally
+        # The result register feeds a FIFO; the pipeline's advance enable is a register set from its
+        # fill level, so it does not wait on the consumer's ready combinationally
         # (a long path through neighbouring stages into this unit's many clock enables).
         res_valid, res_payload, adv = buffered_output(m, self.o)
         pipe = Pipeline(m, adv, self._flags_layout())

@@ -25,7 +25,7 @@ class _WindowPool(wiring.Component):
     One input word per cycle: a ``words``-word buffer combines the pixels along a window row, a
     buffer of ``width // kernel * words`` words (distributed RAM) the rows of a window. Subclasses
     say how: :meth:`widen` makes an output word of an input word, :meth:`combine` joins two output
-    words. The output FIFO holds ``out_depth`` words (at least 3). ``i.ready`` depends only on
+    words. The output FIFO holds ``out_depth`` words (at least 3) besides its credit margin. ``i.ready`` depends only on
     registers. Subclasses record their arguments in ``_args`` first (the repr), then validate them.
     """
 

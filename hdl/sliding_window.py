@@ -39,7 +39,7 @@ class SlidingWindow(wiring.Component):
     input rows that no window covers are written and dropped. The producer waits only when the buffer
     holds all the rows still needed; one window word leaves per cycle otherwise. ``i.ready`` depends
     only on registers, and the consumer's ready reaches no register enable combinationally (the
-    output passes through a 3-word FIFO).
+    output passes through a FIFO, and the advance enable is a register).
 
     Parameters
     ----------
