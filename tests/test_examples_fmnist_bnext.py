@@ -1,8 +1,8 @@
 """The BNext-style example: its training script runs and compiles bit-exactly; the shipped model
 matches PyTorch on the whole test set and is built from the parts bnn-hw keeps exact: an 8-bit first
 convolution, biases before the signs folded into thresholds, tables for BatchNorm, PReLU and rounding,
-a fixed-point residual stream with a real-valued downsampling branch, and an 8-bit last layer. The
-script's Info-Recoupling and squeeze-and-excitation variant trains and compiles exactly too."""
+a fixed-point residual stream mixed by Info-Recoupling with a real-valued downsampling branch, and an
+8-bit last layer. The script's squeeze-and-excitation variant trains and compiles exactly too."""
 
 import numpy as np
 import pytest
@@ -11,8 +11,8 @@ import bnn_hw
 
 from bnn_hw.boards.family import DP16KD
 from bnn_hw.compiler import compile_model
-from bnn_hw.compiler.ops import (Add, FixedConv, FixedDense, FixedSign, IntPixelConv2d, LevelThresholds,
-                                 Requantize)
+from bnn_hw.compiler.ops import (FixedConv, FixedDense, FixedSign, IntPixelConv2d, LevelThresholds, Mix,
+                                 Requantize, Rescale)
 from conftest import torch_scores
 from example_testing import EXAMPLES, check_shipped_model, short_training_run, training_script
 
@@ -48,10 +48,12 @@ def test_shipped_model_is_built_from_the_exact_bnext_parts():
     plan = compile_model(bnn_hw.load(EXAMPLES / "fmnist_bnext" / "net.pt"), block_ram=DP16KD)
     ops = [node.op for node in plan.graph.nodes]
     count = {kind: sum(type(op) is kind for op in ops)
-             for kind in (IntPixelConv2d, FixedSign, Requantize, Add, FixedConv, LevelThresholds, FixedDense)}
+             for kind in (IntPixelConv2d, FixedSign, Requantize, Mix, Rescale, FixedConv, LevelThresholds,
+                          FixedDense)}
     assert isinstance(ops[0], IntPixelConv2d) and ops[0].weight_bits <= 9   # 8-bit, one more if a channel flips
-    # five blocks (four adds and the downsampling block's), a bias before each of their signs and the
-    # last one, a table after each binary convolution but the first, the branch's level thresholds
-    assert count[Add] == 5 and count[FixedSign] == 6 and count[Requantize] == 6
+    # five blocks (four mixes and the downsampling block's), each rounded back to the map's grid, a bias
+    # before each of their signs and the last one, a table after each binary convolution but the
+    # first, the branch's level thresholds
+    assert count[Mix] == 5 and count[Rescale] == 5 and count[FixedSign] == 6 and count[Requantize] == 6
     assert count[FixedConv] == 1 and count[LevelThresholds] == 1
     assert isinstance(ops[-2], FixedDense) and ops[-2].weight_bits <= 8
