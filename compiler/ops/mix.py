@@ -77,15 +77,15 @@ class Mix(FixedJoin):
     def cost(self, in_type, fold, block_ram: BlockRam) -> Cost:
         """Per lane the subtractor, the ``(frac + 1) x (width + 1)`` multiplier in LUTs and carry
         chains (its constant chosen by the word counter past one word per vector) and the adder;
-        the input pair's registers, the registered difference and scaled body value, the result
-        register and its 3-word output FIFO (LUT RAM)."""
+        the input pair's registers, the registered difference and scaled body value, the registered
+        product and scaled value, the result register and its output FIFO (LUT RAM)."""
         w = in_type.width + 1
         out_bits = self.word_bits(in_type, fold)[1]
         words = ceil_div(self.channels, fold.pe)
         select = (self.frac + 1) * ceil_div(words, 4) if words > 1 else 0
         lane = w + (self.frac + 1) * w + select + w + self.frac
         return Cost(cycles=self.cycles(in_type, fold), lut4=fold.pe * lane + 2 * out_bits + 12,
-                    ff=5 * out_bits + 2 * words.bit_length() + 8)
+                    ff=7 * out_bits + 2 * words.bit_length() + 8)
 
 
 @lowers(bnn.RecouplingShortcut)
