@@ -144,7 +144,7 @@ def cmd_report(args):
     report = make_report(plan, board)
     print(render_text(report), end="")
     try:   # an estimate over the chip is printed as it is, and said plainly: build refuses it
-        check_fit(plan.costed_for(board.chip.block_ram), board.chip.capacity(), board.device)
+        check_fit(plan, board.chip.capacity(), board.device)   # compiled for the board's block RAM
     except FitError as e:
         print(f"warning: {e}; bnn-hw build will refuse it", file=sys.stderr)
     if args.html:

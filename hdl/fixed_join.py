@@ -6,6 +6,8 @@ shortcut's), ``lanes`` values per word; the mix and the product are :class:`~bnn
 :class:`~bnn_hw.hdl.AddJoin` is.
 """
 
+import operator
+
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -63,17 +65,9 @@ class MixJoin(LaneJoin):
 
 
 class ProductJoin(LaneJoin):
-    """``a * b`` per lane, signed.
+    """``a * b`` per lane, signed; ports as :class:`~bnn_hw.hdl.LaneJoin`'s."""
 
-    Attributes
-    ----------
-    a : In(stream.Signature(unsigned(lanes * a_width)))
-    b : In(stream.Signature(unsigned(lanes * b_width)))
-    o : Out(stream.Signature(unsigned(lanes * o_width)))
-    """
-
-    def combine(self, a, b, word, register):
-        return self.results(x * y for x, y in self.lane_pairs(a, b))
+    lane_operation = operator.mul
 
 
 @builds(ops.Mix)

@@ -1,5 +1,7 @@
 """Logic shortcuts (BoolNet): a stream forked around a body of stages and joined bitwise again."""
 
+import operator
+
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -215,7 +217,8 @@ class ConcatJoin(_Join):
 class LaneJoin(_Join):
     """A join of ``lanes`` signed values per word on each input (``a_width`` and ``b_width`` bits),
     combined lane by lane into ``lanes`` results of ``o_width`` bits (wrapping: the compiler makes it
-    wide enough); subclasses say how (:meth:`combine`, with :meth:`lane_pairs` and :meth:`results`).
+    wide enough); subclasses say how: a :attr:`lane_operation` of two values, or their own
+    :meth:`combine` (with :meth:`lane_pairs` and :meth:`results`).
 
     Attributes
     ----------
@@ -233,6 +236,12 @@ class LaneJoin(_Join):
         a, b, o = self._widths
         return f"{type(self).__name__}(lanes={self._lanes}, a_width={a}, b_width={b}, o_width={o})"
 
+    #: each lane's result from its ``(a, b)`` signed values, for joins that need nothing else
+    lane_operation = None
+
+    def combine(self, a, b, word, register):
+        return self.results(self.lane_operation(x, y) for x, y in self.lane_pairs(a, b))
+
     def lane_pairs(self, a, b):
         """The ``(a, b)`` signed values of each lane."""
         wa, wb, _ = self._widths
@@ -246,17 +255,11 @@ class LaneJoin(_Join):
 class AddJoin(LaneJoin):
     """``lanes`` signed additions: lane ``l`` of ``o`` (``o_width`` bits, wrapping) is lane ``l`` of
     ``a`` (``a_width`` bits) plus lane ``l`` of ``b`` (``b_width`` bits), pairwise in order (Bi-Real's
-    real-valued shortcut on fixed-point values; the compiler makes ``o_width`` wide enough).
-
-    Attributes
-    ----------
-    a : In(stream.Signature(unsigned(lanes * a_width)))
-    b : In(stream.Signature(unsigned(lanes * b_width)))
-    o : Out(stream.Signature(unsigned(lanes * o_width)))
+    real-valued shortcut on fixed-point values; the compiler makes ``o_width`` wide enough). Ports as
+    :class:`LaneJoin`'s.
     """
 
-    def combine(self, a, b, word, register):
-        return self.results(x + y for x, y in self.lane_pairs(a, b))
+    lane_operation = operator.add
 
 
 class ForkJoin(wiring.Component):
